@@ -1,0 +1,70 @@
+"""The ``hdo-theory`` command line.
+
+Each subcommand lives in its own module under :mod:`hdo_theory.commands` and exposes
+``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``. Bad input raised as
+:class:`~hdo_theory.errors.HDOInputError` becomes one line on stderr and exit status 2; the CLI
+never prints a traceback for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from hdo_theory import __version__
+from hdo_theory.errors import HDOInputError
+
+# Order = order in --help. A module that is missing is skipped (keeps partial installs usable).
+COMMAND_MODULES = (
+    "verify",
+    "estimator_stats",
+    "run",
+    "figures",
+    "sweep",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, like HDOInputError
+        self.exit(2, f"hdo-theory: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="hdo-theory",
+        description="Check the theory of hybrid (FO + ZO) decentralized optimization by experiment.",
+    )
+    parser.add_argument("--version", action="version", version=f"hdo-theory {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for modname in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f"hdo_theory.commands.{modname}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"hdo_theory.commands.{modname}":
+                continue
+            raise
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except HDOInputError as exc:
+        print(f"hdo-theory {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hdo-theory {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

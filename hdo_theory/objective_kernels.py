@@ -1,0 +1,367 @@
+"""Numba kernels for the per-sample losses F(x, xi), their gradients and directional derivatives.
+
+Every objective is packed into one Numba-friendly tuple, the *objective data*::
+
+    obj = (kind, params, feats, targets, groups, mats, centers)
+
+    kind     int64                 which loss (the KIND_* constants below)
+    params   float64[:]            scalar parameters (regularisation, shape), per kind
+    feats    float64[N, p]         sample features a_j (GLMs) or linear tilts (cosine wells)
+    targets  float64[N]            sample targets y_j (GLMs)
+    groups   int64[N]              quadratic: which Hessian A_g sample j uses
+    mats     float64[G, d, d]      quadratic: the Hessians A_g
+    centers  float64[N, d]         quadratic: the sample centres c_j
+
+Unused slots hold empty arrays of the right dtype and rank, so that every kind has one Numba
+type and every kernel compiles once. Samples are addressed by their global index ``j``; node
+shards and minibatches are index arrays into the data set (see :mod:`hdo_theory.objectives`).
+
+The per-sample losses (x in R^d):
+
+* ``KIND_QUADRATIC``:      F(x, j) = 1/2 (x - c_j)^T A_{g_j} (x - c_j)
+* ``KIND_LEAST_SQUARES``:  F(x, j) = 1/2 (a_j.x - y_j)^2 + (lam/2) ||x||^2
+* ``KIND_LOGISTIC``:       F(x, j) = log(1 + exp(-y_j a_j.x)) + (lam/2) ||x||^2,  y_j in {-1, +1}
+* ``KIND_LOGISTIC_NONCVX``: F(x, j) = log(1 + exp(-y_j a_j.x)) + lam sum_k x_k^2 / (1 + x_k^2)
+* ``KIND_ROBUST``:         F(x, j) = r^2 / (1 + r^2) + (lam/2) ||x||^2,  r = a_j.x - y_j
+* ``KIND_COSINE_WELLS``:   F(x, j) = sum_k [x_k^2/2 + alpha cos(beta x_k)] + a_j.x
+  (alpha beta^2 > 1 gives several minima per coordinate and saddle points between them)
+* ``KIND_SOFTMAX``:        F(x, j) = -log softmax(W a_j)_{y_j} + (lam/2)||W||^2, x = vec(W), W in R^{K x p}
+
+The directional derivative ``u . grad F(x, j)`` is computed directly (forward mode), at the cost
+of one function evaluation and without forming the gradient.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+KIND_QUADRATIC = 0
+KIND_LEAST_SQUARES = 1
+KIND_LOGISTIC = 2
+KIND_LOGISTIC_NONCVX = 3
+KIND_ROBUST = 4
+KIND_COSINE_WELLS = 5
+KIND_SOFTMAX = 6
+
+_JIT = dict(nogil=True, cache=True, fastmath=False)
+
+
+@numba.njit(**_JIT)
+def _dot(a, b):
+    s = 0.0
+    for k in range(a.shape[0]):
+        s += a[k] * b[k]
+    return s
+
+
+@numba.njit(**_JIT)
+def _log1pexp(z):
+    """log(1 + exp(z)) without overflow."""
+    if z > 0.0:
+        return z + math.log1p(math.exp(-z))
+    return math.log1p(math.exp(z))
+
+
+@numba.njit(**_JIT)
+def _sigmoid(z):
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+@numba.njit(**_JIT)
+def _quad_form(A, x, c, u):
+    """(x - c)^T A u."""
+    d = x.shape[0]
+    s = 0.0
+    for r in range(d):
+        t = 0.0
+        for k in range(d):
+            t += A[r, k] * u[k]
+        s += (x[r] - c[r]) * t
+    return s
+
+
+@numba.njit(**_JIT)
+def _softmax_logits_lse(W_flat, a, K, p, ylab):
+    """Return (log-sum-exp of logits, logit of the true class) for x = vec(W)."""
+    mx = -np.inf
+    for k in range(K):
+        z = 0.0
+        for q in range(p):
+            z += W_flat[k * p + q] * a[q]
+        if z > mx:
+            mx = z
+    s = 0.0
+    zy = 0.0
+    for k in range(K):
+        z = 0.0
+        for q in range(p):
+            z += W_flat[k * p + q] * a[q]
+        s += math.exp(z - mx)
+        if k == ylab:
+            zy = z
+    return mx + math.log(s), zy
+
+
+@numba.njit(**_JIT)
+def sample_loss(obj, j, x):
+    """F(x, j) for one sample j."""
+    kind, params, feats, targets, groups, mats, centers = obj
+    d = x.shape[0]
+    if kind == KIND_QUADRATIC:
+        c = centers[j]
+        A = mats[groups[j]]
+        s = 0.0
+        for r in range(d):
+            t = 0.0
+            for k in range(d):
+                t += A[r, k] * (x[k] - c[k])
+            s += (x[r] - c[r]) * t
+        return 0.5 * s
+    if kind == KIND_COSINE_WELLS:
+        alpha = params[0]
+        beta = params[1]
+        s = 0.0
+        a = feats[j]
+        for k in range(d):
+            s += 0.5 * x[k] * x[k] + alpha * math.cos(beta * x[k]) + a[k] * x[k]
+        return s
+    if kind == KIND_SOFTMAX:
+        lam = params[0]
+        K = int(params[1])
+        a = feats[j]
+        p = a.shape[0]
+        lse, zy = _softmax_logits_lse(x, a, K, p, int(targets[j]))
+        return lse - zy + 0.5 * lam * _dot(x, x)
+    # generalised linear models
+    lam = params[0]
+    a = feats[j]
+    z = _dot(a, x)
+    y = targets[j]
+    if kind == KIND_LEAST_SQUARES:
+        r = z - y
+        return 0.5 * r * r + 0.5 * lam * _dot(x, x)
+    if kind == KIND_LOGISTIC:
+        return _log1pexp(-y * z) + 0.5 * lam * _dot(x, x)
+    if kind == KIND_LOGISTIC_NONCVX:
+        reg = 0.0
+        for k in range(d):
+            xx = x[k] * x[k]
+            reg += xx / (1.0 + xx)
+        return _log1pexp(-y * z) + lam * reg
+    if kind == KIND_ROBUST:
+        r = z - y
+        return r * r / (1.0 + r * r) + 0.5 * lam * _dot(x, x)
+    return np.nan
+
+
+@numba.njit(**_JIT)
+def sample_grad_add(obj, j, x, scale, out):
+    """out += scale * grad F(x, j)."""
+    kind, params, feats, targets, groups, mats, centers = obj
+    d = x.shape[0]
+    if kind == KIND_QUADRATIC:
+        c = centers[j]
+        A = mats[groups[j]]
+        for r in range(d):
+            t = 0.0
+            for k in range(d):
+                t += A[r, k] * (x[k] - c[k])
+            out[r] += scale * t
+        return
+    if kind == KIND_COSINE_WELLS:
+        alpha = params[0]
+        beta = params[1]
+        a = feats[j]
+        for k in range(d):
+            out[k] += scale * (x[k] - alpha * beta * math.sin(beta * x[k]) + a[k])
+        return
+    if kind == KIND_SOFTMAX:
+        lam = params[0]
+        K = int(params[1])
+        a = feats[j]
+        p = a.shape[0]
+        ylab = int(targets[j])
+        lse, zy = _softmax_logits_lse(x, a, K, p, ylab)
+        for k in range(K):
+            z = 0.0
+            for q in range(p):
+                z += x[k * p + q] * a[q]
+            g = math.exp(z - lse)
+            if k == ylab:
+                g -= 1.0
+            for q in range(p):
+                out[k * p + q] += scale * (g * a[q] + lam * x[k * p + q])
+        return
+    lam = params[0]
+    a = feats[j]
+    z = _dot(a, x)
+    y = targets[j]
+    if kind == KIND_LEAST_SQUARES:
+        phi1 = z - y
+    elif kind == KIND_LOGISTIC or kind == KIND_LOGISTIC_NONCVX:
+        phi1 = -y * _sigmoid(-y * z)
+    elif kind == KIND_ROBUST:
+        r = z - y
+        q = 1.0 + r * r
+        phi1 = 2.0 * r / (q * q)
+    else:
+        phi1 = np.nan
+    if kind == KIND_LOGISTIC_NONCVX:
+        for k in range(d):
+            xx = x[k] * x[k]
+            q = 1.0 + xx
+            out[k] += scale * (phi1 * a[k] + lam * 2.0 * x[k] / (q * q))
+    else:
+        for k in range(d):
+            out[k] += scale * (phi1 * a[k] + lam * x[k])
+
+
+@numba.njit(**_JIT)
+def sample_jvp(obj, j, x, u):
+    """u . grad F(x, j), computed in forward mode (one pass, no gradient formed)."""
+    kind, params, feats, targets, groups, mats, centers = obj
+    d = x.shape[0]
+    if kind == KIND_QUADRATIC:
+        return _quad_form(mats[groups[j]], x, centers[j], u)
+    if kind == KIND_COSINE_WELLS:
+        alpha = params[0]
+        beta = params[1]
+        a = feats[j]
+        s = 0.0
+        for k in range(d):
+            s += (x[k] - alpha * beta * math.sin(beta * x[k]) + a[k]) * u[k]
+        return s
+    if kind == KIND_SOFTMAX:
+        lam = params[0]
+        K = int(params[1])
+        a = feats[j]
+        p = a.shape[0]
+        ylab = int(targets[j])
+        # forward mode: dz_k = (U a)_k ; d lse = sum_k softmax_k dz_k ; d loss = d lse - dz_y
+        mx = -np.inf
+        for k in range(K):
+            z = 0.0
+            for q in range(p):
+                z += x[k * p + q] * a[q]
+            if z > mx:
+                mx = z
+        s = 0.0
+        sd = 0.0
+        dzy = 0.0
+        for k in range(K):
+            z = 0.0
+            dz = 0.0
+            for q in range(p):
+                z += x[k * p + q] * a[q]
+                dz += u[k * p + q] * a[q]
+            e = math.exp(z - mx)
+            s += e
+            sd += e * dz
+            if k == ylab:
+                dzy = dz
+        return sd / s - dzy + lam * _dot(x, u)
+    lam = params[0]
+    a = feats[j]
+    z = 0.0
+    dz = 0.0
+    for k in range(d):
+        z += a[k] * x[k]
+        dz += a[k] * u[k]
+    y = targets[j]
+    if kind == KIND_LEAST_SQUARES:
+        return (z - y) * dz + lam * _dot(x, u)
+    if kind == KIND_LOGISTIC:
+        return -y * _sigmoid(-y * z) * dz + lam * _dot(x, u)
+    if kind == KIND_LOGISTIC_NONCVX:
+        reg = 0.0
+        for k in range(d):
+            xx = x[k] * x[k]
+            q = 1.0 + xx
+            reg += 2.0 * x[k] / (q * q) * u[k]
+        return -y * _sigmoid(-y * z) * dz + lam * reg
+    if kind == KIND_ROBUST:
+        r = z - y
+        q = 1.0 + r * r
+        return 2.0 * r / (q * q) * dz + lam * _dot(x, u)
+    return np.nan
+
+
+# ---------------------------------------------------------------------------------------------
+# Minibatch, node and global versions. ``batch`` is an int64 array of sample indices.
+# ---------------------------------------------------------------------------------------------
+
+
+@numba.njit(**_JIT)
+def batch_loss(obj, batch, x):
+    """(1/b) sum_{j in batch} F(x, j)."""
+    s = 0.0
+    for t in range(batch.shape[0]):
+        s += sample_loss(obj, batch[t], x)
+    return s / batch.shape[0]
+
+
+@numba.njit(**_JIT)
+def batch_grad(obj, batch, x, out):
+    """out = (1/b) sum_{j in batch} grad F(x, j)."""
+    out[:] = 0.0
+    w = 1.0 / batch.shape[0]
+    for t in range(batch.shape[0]):
+        sample_grad_add(obj, batch[t], x, w, out)
+
+
+@numba.njit(**_JIT)
+def batch_jvp(obj, batch, x, u):
+    """(1/b) sum_{j in batch} u . grad F(x, j)."""
+    s = 0.0
+    for t in range(batch.shape[0]):
+        s += sample_jvp(obj, batch[t], x, u)
+    return s / batch.shape[0]
+
+
+@numba.njit(**_JIT)
+def weighted_loss(obj, weights, x):
+    """sum_j w_j F(x, j): the global objective f when ``weights`` are the sample weights."""
+    s = 0.0
+    for j in range(weights.shape[0]):
+        if weights[j] != 0.0:
+            s += weights[j] * sample_loss(obj, j, x)
+    return s
+
+
+@numba.njit(**_JIT)
+def weighted_grad(obj, weights, x, out):
+    """out = sum_j w_j grad F(x, j)."""
+    out[:] = 0.0
+    for j in range(weights.shape[0]):
+        if weights[j] != 0.0:
+            sample_grad_add(obj, j, x, weights[j], out)
+
+
+@numba.njit(**_JIT)
+def per_sample_grads(obj, samples, x, out):
+    """out[t] = grad F(x, samples[t]) for every listed sample (used for exact variances)."""
+    for t in range(samples.shape[0]):
+        out[t, :] = 0.0
+        sample_grad_add(obj, samples[t], x, 1.0, out[t])
+
+
+@numba.njit(**_JIT)
+def draw_batch(rng, perm, start, m, b):
+    """Draw ``b`` of the ``m`` indices perm[start:start+m] without replacement, in place.
+
+    A partial Fisher-Yates shuffle of the node's slice of ``perm``: afterwards
+    ``perm[start:start+b]`` is a uniform random ``b``-subset (in random order), whatever order
+    the slice had before. No allocation; the returned view aliases ``perm``.
+    """
+    for k in range(b):
+        r = k + rng.integers(0, m - k)
+        tmp = perm[start + k]
+        perm[start + k] = perm[start + r]
+        perm[start + r] = tmp
+    return perm[start : start + b]

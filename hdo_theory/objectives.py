@@ -1,0 +1,385 @@
+"""Synthetic objectives with their node split (THEORY.md section 1).
+
+An objective is a data set of ``N`` samples, each with a loss ``F(x, j)`` (see
+:mod:`hdo_theory.objective_kernels`), plus two independent splits of the same samples: one copy
+among the ``n0`` zeroth-order (ZO) nodes ``0 .. n0-1`` and one copy among the ``n1`` first-order
+(FO) nodes ``n0 .. n-1``. Node ``i``'s local objective is the mean over its shard,
+``f^i(x) = (1/m_i) sum_{j in shard i} F(x, j)``, and the global objective is
+
+.. math::  f(x) = \\frac{1}{n} \\sum_{i=1}^{n} f^i(x) = \\sum_j w_j F(x, j),
+           \\qquad w_j = \\frac{1}{n}\\Big(\\frac{1}{m_{zo(j)}} + \\frac{1}{m_{fo(j)}}\\Big),
+
+the reading every proof step of the paper uses (THEORY.md marks the printed
+``(1/n0) sum + (1/n1) sum = 2F`` as a slip). When both populations' shards are equal in size,
+each population's average local objective is exactly the data-set mean ``F``; the default
+``n_samples`` is chosen so that this holds.
+
+Heterogeneity ``h`` in [0, 1] sets how skewed the shards are: each sample gets the score
+``h * rank(key_j)/N + (1 - h) * U_j`` (``U_j`` uniform) and shards are contiguous blocks of the
+samples sorted by score. ``h = 0`` is an i.i.d. split, ``h = 1`` sorts by the kind's key (label,
+target or cluster), the most heterogeneous split.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from hdo_theory import objective_kernels as K
+from hdo_theory.errors import HDOInputError, check_choice, check_float, check_int, check_point
+
+__all__ = ["Objective", "OBJECTIVE_NAMES", "make_objective", "make_shards", "default_n_samples"]
+
+
+@dataclass(frozen=True, eq=False)
+class Objective:
+    """A data set, its loss kind, and the ZO/FO node split.
+
+    Attributes
+    ----------
+    name: registry name (``"quadratic"``, ``"least-squares"`` ...).
+    d: dimension of ``x``.
+    n0, n1: sizes of the ZO and FO populations; ZO nodes are ``0..n0-1``, FO nodes ``n0..n-1``.
+    data: the objective-data tuple the Numba kernels take.
+    shard_ptr: int64[n+1]; node ``i``'s samples are ``shard_idx[shard_ptr[i]:shard_ptr[i+1]]``.
+    shard_idx: int64[total], every node's shard concatenated.
+    weights: float64[N], the sample weights ``w_j`` of the global ``f``.
+    convex: whether every ``f^i`` is convex (then ``ell`` is the strong-convexity constant).
+    meta: the generation parameters (seed included), enough to regenerate the objective.
+    """
+
+    name: str
+    d: int
+    n0: int
+    n1: int
+    data: tuple
+    shard_ptr: np.ndarray
+    shard_idx: np.ndarray
+    weights: np.ndarray
+    convex: bool
+    meta: dict = field(default_factory=dict)
+
+    # -- sizes ---------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        return self.n0 + self.n1
+
+    @property
+    def kind(self) -> int:
+        return int(self.data[0])
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.weights.shape[0])
+
+    def shard(self, i: int) -> np.ndarray:
+        """Sample indices of node ``i``'s shard."""
+        i = check_int("node", i, 0, self.n - 1)
+        return self.shard_idx[self.shard_ptr[i] : self.shard_ptr[i + 1]]
+
+    def shard_size(self, i: int) -> int:
+        i = check_int("node", i, 0, self.n - 1)
+        return int(self.shard_ptr[i + 1] - self.shard_ptr[i])
+
+    def is_zo(self, i: int) -> bool:
+        return i < self.n0
+
+    # -- evaluations (Python-level convenience; kernels take ``self.data``) ---------------
+    def value(self, x) -> float:
+        """Global objective ``f(x)``."""
+        x = check_point("x", x, self.d)
+        return float(K.weighted_loss(self.data, self.weights, x))
+
+    def grad(self, x) -> np.ndarray:
+        """Global gradient ``grad f(x)``."""
+        x = check_point("x", x, self.d)
+        out = np.empty(self.d)
+        K.weighted_grad(self.data, self.weights, x, out)
+        return out
+
+    def node_value(self, i: int, x) -> float:
+        """Local objective ``f^i(x)`` (mean over node ``i``'s shard)."""
+        x = check_point("x", x, self.d)
+        return float(K.batch_loss(self.data, self.shard(i), x))
+
+    def node_grad(self, i: int, x) -> np.ndarray:
+        """Local gradient ``grad f^i(x)``."""
+        x = check_point("x", x, self.d)
+        out = np.empty(self.d)
+        K.batch_grad(self.data, self.shard(i), x, out)
+        return out
+
+    def node_jvp(self, i: int, x, u) -> float:
+        """Directional derivative ``u . grad f^i(x)``, computed in forward mode."""
+        x = check_point("x", x, self.d)
+        u = check_point("u", u, self.d)
+        return float(K.batch_jvp(self.data, self.shard(i), x, u))
+
+    def batch_value(self, batch, x) -> float:
+        x = check_point("x", x, self.d)
+        return float(K.batch_loss(self.data, self._batch(batch), x))
+
+    def batch_grad(self, batch, x) -> np.ndarray:
+        x = check_point("x", x, self.d)
+        out = np.empty(self.d)
+        K.batch_grad(self.data, self._batch(batch), x, out)
+        return out
+
+    def batch_jvp(self, batch, x, u) -> float:
+        x = check_point("x", x, self.d)
+        u = check_point("u", u, self.d)
+        return float(K.batch_jvp(self.data, self._batch(batch), x, u))
+
+    def sample_grads(self, samples, x) -> np.ndarray:
+        """Matrix whose row ``t`` is ``grad F(x, samples[t])``."""
+        x = check_point("x", x, self.d)
+        samples = self._batch(samples)
+        out = np.empty((samples.shape[0], self.d))
+        K.per_sample_grads(self.data, samples, x, out)
+        return out
+
+    def random_point(self, seed: int = 0, scale: float = 1.0) -> np.ndarray:
+        """A seeded point ``x* + scale * z / sqrt(d) * ||x*||``-free: ``x = x_ref + scale*z``."""
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x9E3779B9]))
+        return self.meta.get("x_ref", np.zeros(self.d)) + scale * rng.standard_normal(self.d)
+
+    def _batch(self, batch) -> np.ndarray:
+        b = np.ascontiguousarray(batch, dtype=np.int64)
+        if b.ndim != 1 or b.shape[0] < 1:
+            raise HDOInputError("batch must be a non-empty vector of sample indices")
+        if b.min() < 0 or b.max() >= self.n_samples:
+            raise HDOInputError(f"batch indices must be in [0, {self.n_samples - 1}]")
+        return b
+
+    # -- constants (computed on first use; see hdo_theory.constants) ---------------------
+    @cached_property
+    def constants(self):
+        """The problem constants of THEORY.md section 1 (:class:`hdo_theory.constants.Constants`)."""
+        from hdo_theory.constants import compute_constants
+
+        return compute_constants(self)
+
+    def describe(self) -> str:
+        return f"{self.name} (d={self.d}, n0={self.n0} ZO + n1={self.n1} FO, N={self.n_samples})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Shards
+# ---------------------------------------------------------------------------------------------
+
+
+def make_shards(keys: np.ndarray, n_pop: int, heterogeneity: float, rng) -> list[np.ndarray]:
+    """Split sample indices ``0..N-1`` into ``n_pop`` near-equal shards (sizes differ by <= 1).
+
+    Scores ``h * rank(key)/N + (1-h) * U`` are sorted and cut into contiguous blocks.
+    """
+    N = keys.shape[0]
+    if n_pop == 0:
+        return []
+    rank = np.empty(N)
+    rank[np.argsort(keys, kind="stable")] = np.arange(N) / N
+    score = heterogeneity * rank + (1.0 - heterogeneity) * rng.random(N)
+    order = np.argsort(score, kind="stable")
+    return [np.sort(s).astype(np.int64) for s in np.array_split(order, n_pop)]
+
+
+def default_n_samples(n0: int, n1: int, d: int) -> int:
+    """Smallest multiple of lcm(n0, n1) that is at least ``max(4 d, 16 max(n0, n1))``.
+
+    Equal shard sizes in both populations make each population's mean objective exactly the
+    data-set mean. Falls back to ``max(4 d, 16 max(n0, n1))`` (unequal shards, still exact
+    weights) when that multiple would exceed 50,000 samples.
+    """
+    pops = [p for p in (n0, n1) if p > 0]
+    lcm = math.lcm(*pops)
+    target = max(4 * d, 16 * max(pops))
+    m = lcm * math.ceil(target / lcm)
+    return m if m <= 50_000 else target
+
+
+def _pack(kind, params, feats=None, targets=None, groups=None, mats=None, centers=None, N=0, d=0):
+    f64 = np.float64
+    return (
+        np.int64(kind),
+        np.ascontiguousarray(params, dtype=f64),
+        np.ascontiguousarray(feats if feats is not None else np.zeros((N, 0)), dtype=f64),
+        np.ascontiguousarray(targets if targets is not None else np.zeros(N), dtype=f64),
+        np.ascontiguousarray(groups if groups is not None else np.zeros(N, np.int64), np.int64),
+        np.ascontiguousarray(mats if mats is not None else np.zeros((0, 0, 0)), dtype=f64),
+        np.ascontiguousarray(centers if centers is not None else np.zeros((N, 0)), dtype=f64),
+    )
+
+
+def _spectrum_cov(rng, d, condition):
+    """Random covariance with eigenvalues log-spaced in [1/condition, 1]: returns its root."""
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    eig = np.geomspace(1.0, 1.0 / condition, d) if d > 1 else np.ones(1)
+    return Q * np.sqrt(eig)  # rows a = root @ z have covariance Q diag(eig) Q^T
+
+
+def _gen_quadratic(rng, d, N, condition, noise, lam, params):
+    G = int(params.get("groups", 4))
+    mats = np.empty((G, d, d))
+    for g in range(G):
+        Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+        eig = np.geomspace(1.0, 1.0 / condition, d) if d > 1 else np.ones(1)
+        eig = eig * rng.uniform(0.5, 1.0)  # groups differ in scale too
+        mats[g] = (Q * eig) @ Q.T
+        mats[g] = 0.5 * (mats[g] + mats[g].T)
+    groups = rng.integers(0, G, N).astype(np.int64)
+    means = rng.standard_normal((G, d))
+    centers = means[groups] + noise * rng.standard_normal((N, d))
+    keys = groups + 0.5 * np.tanh(centers[:, 0])
+    data = _pack(K.KIND_QUADRATIC, [0.0], groups=groups, mats=mats, centers=centers, N=N, d=d)
+    return data, keys, True, {"groups": G}
+
+
+def _glm_features(rng, d, N, condition):
+    root = _spectrum_cov(rng, d, condition)
+    return rng.standard_normal((N, d)) @ root.T
+
+
+def _gen_least_squares(rng, d, N, condition, noise, lam, params):
+    A = _glm_features(rng, d, N, condition)
+    x_true = rng.standard_normal(d)
+    y = A @ x_true + noise * rng.standard_normal(N)
+    data = _pack(K.KIND_LEAST_SQUARES, [lam], feats=A, targets=y, N=N, d=d)
+    return data, y, True, {}
+
+
+def _gen_logistic(rng, d, N, condition, noise, lam, params, kind=K.KIND_LOGISTIC):
+    A = _glm_features(rng, d, N, condition)
+    x_true = rng.standard_normal(d) * (3.0 / math.sqrt(max(1e-12, np.mean(np.sum(A**2, 1)))))
+    margin = A @ x_true + noise * rng.standard_normal(N)
+    y = np.where(margin >= 0, 1.0, -1.0)
+    keys = y + 0.1 * np.tanh(margin)
+    data = _pack(kind, [lam], feats=A, targets=y, N=N, d=d)
+    return data, keys, kind == K.KIND_LOGISTIC, {}
+
+
+def _gen_logistic_nonconvex(rng, d, N, condition, noise, lam, params):
+    return _gen_logistic(rng, d, N, condition, noise, lam, params, kind=K.KIND_LOGISTIC_NONCVX)
+
+
+def _gen_robust(rng, d, N, condition, noise, lam, params):
+    A = _glm_features(rng, d, N, condition)
+    x_true = rng.standard_normal(d) / math.sqrt(d)
+    # heavy-tailed noise (Student t, 2 degrees of freedom): the reason for a robust loss
+    y = A @ x_true + noise * rng.standard_t(2.0, N)
+    data = _pack(K.KIND_ROBUST, [lam], feats=A, targets=y, N=N, d=d)
+    return data, y, False, {}
+
+
+def _gen_cosine_wells(rng, d, N, condition, noise, lam, params):
+    alpha = float(params.get("alpha", 1.0))
+    beta = float(params.get("beta", 2.0))
+    tilt = 0.3 * rng.standard_normal(d)
+    a = tilt + noise * rng.standard_normal((N, d))
+    data = _pack(K.KIND_COSINE_WELLS, [alpha, beta], feats=a, N=N, d=d)
+    return data, a[:, 0], False, {"alpha": alpha, "beta": beta}
+
+
+_GENERATORS = {
+    "quadratic": (_gen_quadratic, {"lam": 0.0, "noise": 0.5}),
+    "least-squares": (_gen_least_squares, {"lam": 0.0, "noise": 0.5}),
+    "logistic": (_gen_logistic, {"lam": 0.01, "noise": 0.5}),
+    "logistic-nonconvex": (_gen_logistic_nonconvex, {"lam": 0.1, "noise": 0.5}),
+    "robust": (_gen_robust, {"lam": 0.001, "noise": 0.5}),
+    "cosine-wells": (_gen_cosine_wells, {"lam": 0.0, "noise": 0.5}),
+}
+
+OBJECTIVE_NAMES: tuple[str, ...] = tuple(_GENERATORS)
+
+
+def make_objective(
+    name: str,
+    *,
+    d: int = 10,
+    n0: int = 4,
+    n1: int = 4,
+    n_samples: int | None = None,
+    seed: int = 0,
+    condition: float = 10.0,
+    noise: float | None = None,
+    heterogeneity: float = 0.0,
+    lam: float | None = None,
+    **params,
+) -> Objective:
+    """Generate objective ``name`` from ``seed`` and split it among ``n0`` ZO + ``n1`` FO nodes.
+
+    Parameters
+    ----------
+    name: one of :data:`OBJECTIVE_NAMES`.
+    d: dimension (>= 1).
+    n0, n1: population sizes (>= 0 each, n0 + n1 >= 2).
+    n_samples: data-set size ``N``; default :func:`default_n_samples`. Must be at least
+        ``max(n0, n1)`` so that every shard holds a sample.
+    seed: the data set and the split are a deterministic function of it.
+    condition: condition number of the feature covariance / Hessians (>= 1).
+    noise: sample noise (target noise, centre spread or tilt spread), >= 0.
+    heterogeneity: shard skew in [0, 1] (0: i.i.d. shards, 1: sorted by the kind's key).
+    lam: regularisation strength (>= 0), where the kind has one.
+    params: kind-specific extras (``groups`` for quadratic; ``alpha``, ``beta`` for cosine wells).
+    """
+    check_choice("objective", name, OBJECTIVE_NAMES)
+    d = check_int("d", d, 1, 100_000)
+    n0 = check_int("n0", n0, 0)
+    n1 = check_int("n1", n1, 0)
+    if n0 + n1 < 2:
+        raise HDOInputError(f"n0 + n1 must be >= 2 (got n0={n0}, n1={n1})")
+    seed = check_int("seed", seed, 0)
+    condition = check_float("condition", condition, 1.0)
+    heterogeneity = check_float("heterogeneity", heterogeneity, 0.0, 1.0)
+    gen, defaults = _GENERATORS[name]
+    noise = check_float("noise", defaults["noise"] if noise is None else noise, 0.0)
+    lam = check_float("lam", defaults["lam"] if lam is None else lam, 0.0)
+    if name == "cosine-wells":
+        check_float("alpha", params.get("alpha", 1.0), 0.0)
+        check_float("beta", params.get("beta", 2.0), 0.0, lo_open=True)
+    if name == "quadratic":
+        check_int("groups", params.get("groups", 4), 1, 1000)
+    if n_samples is None:
+        n_samples = default_n_samples(n0, n1, d)
+    N = check_int("n_samples", n_samples, max(n0, n1, 1), 10_000_000)
+
+    ss = np.random.SeedSequence([seed, _stable_hash(name)])
+    data_ss, zo_ss, fo_ss = ss.spawn(3)
+    rng = np.random.default_rng(data_ss)
+    data, keys, convex, extra = gen(rng, d, N, condition, noise, lam, params)
+
+    zo = make_shards(keys, n0, heterogeneity, np.random.default_rng(zo_ss))
+    fo = make_shards(keys, n1, heterogeneity, np.random.default_rng(fo_ss))
+    shards = zo + fo
+    sizes = np.array([s.shape[0] for s in shards], dtype=np.int64)
+    shard_ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    shard_idx = np.concatenate(shards).astype(np.int64)
+    n = n0 + n1
+    weights = np.zeros(N)
+    for s in shards:
+        weights[s] += 1.0 / (n * s.shape[0])
+
+    meta = dict(
+        name=name,
+        d=d,
+        n0=n0,
+        n1=n1,
+        n_samples=N,
+        seed=seed,
+        condition=condition,
+        noise=noise,
+        heterogeneity=heterogeneity,
+        lam=lam,
+        **extra,
+    )
+    return Objective(name, d, n0, n1, data, shard_ptr, shard_idx, weights, convex, meta)
+
+
+def _stable_hash(s: str) -> int:
+    """A process-independent 32-bit hash (Python's hash() is salted per process)."""
+    h = 2166136261
+    for ch in s.encode():
+        h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
+    return h
