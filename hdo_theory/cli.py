@@ -33,7 +33,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="hdo-theory",
-        description="Check the theory of hybrid (FO + ZO) decentralized optimization by experiment.",
+        description="Check the theory of hybrid (FO + ZO) decentralized optimization.",
     )
     parser.add_argument("--version", action="version", version=f"hdo-theory {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

@@ -365,3 +365,41 @@ def draw_batch(rng, perm, start, m, b):
         perm[start + k] = perm[start + r]
         perm[start + r] = tmp
     return perm[start : start + b]
+
+
+@numba.njit(**_JIT)
+def sample_correct(obj, j, x):
+    """1.0 if the model x classifies sample j correctly, else 0.0 (classification kinds only).
+
+    Logistic kinds predict sign(a_j . x); softmax predicts argmax_k (W a_j)_k. Other kinds: NaN.
+    """
+    kind, params, feats, targets, groups, mats, centers = obj
+    a = feats[j]
+    if kind == KIND_LOGISTIC or kind == KIND_LOGISTIC_NONCVX:
+        return 1.0 if _dot(a, x) * targets[j] > 0.0 else 0.0
+    if kind == KIND_SOFTMAX:
+        K = int(params[1])
+        p = a.shape[0]
+        best = 0
+        best_z = -np.inf
+        for k in range(K):
+            z = 0.0
+            for q in range(p):
+                z += x[k * p + q] * a[q]
+            if z > best_z:
+                best_z = z
+                best = k
+        return 1.0 if best == int(targets[j]) else 0.0
+    return np.nan
+
+
+@numba.njit(**_JIT)
+def dataset_loss_accuracy(obj, x):
+    """(mean loss, accuracy) of x over every sample of ``obj`` (e.g. a held-out set)."""
+    N = obj[3].shape[0]
+    s = 0.0
+    c = 0.0
+    for j in range(N):
+        s += sample_loss(obj, j, x)
+        c += sample_correct(obj, j, x)
+    return s / N, c / N

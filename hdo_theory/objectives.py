@@ -61,6 +61,7 @@ class Objective:
     weights: np.ndarray
     convex: bool
     meta: dict = field(default_factory=dict)
+    heldout: tuple | None = None  # objective data of a held-out split (real data sets), or None
 
     # -- sizes ---------------------------------------------------------------------------
     @property
@@ -161,6 +162,14 @@ class Objective:
         from hdo_theory.constants import compute_constants
 
         return compute_constants(self)
+
+    def heldout_metrics(self, x) -> tuple[float, float]:
+        """(validation loss, accuracy) of ``x`` on the held-out split (NaN, NaN if there is none)."""
+        x = check_point("x", x, self.d)
+        if self.heldout is None:
+            return float("nan"), float("nan")
+        loss, acc = K.dataset_loss_accuracy(self.heldout, x)
+        return float(loss), float(acc)
 
     def describe(self) -> str:
         return f"{self.name} (d={self.d}, n0={self.n0} ZO + n1={self.n1} FO, N={self.n_samples})"
@@ -282,6 +291,56 @@ def _gen_cosine_wells(rng, d, N, condition, noise, lam, params):
     return data, a[:, 0], False, {"alpha": alpha, "beta": beta}
 
 
+def _load_real(name):
+    """Standardised features with a bias column, and labels, from scikit-learn's bundled sets."""
+    try:
+        from sklearn import datasets
+    except ImportError:  # pragma: no cover - depends on the optional extra
+        raise HDOInputError(
+            f"objective {name!r} needs scikit-learn: pip install 'hdo-theory[data]'"
+        ) from None
+    loader = {"digits": datasets.load_digits, "breast-cancer": datasets.load_breast_cancer}[name]
+    X, y = loader(return_X_y=True)
+    X = np.asarray(X, dtype=np.float64)
+    sd = X.std(axis=0)
+    X = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    X = np.hstack([X, np.ones((X.shape[0], 1))])
+    return X, np.asarray(y)
+
+
+def _heldout_split(rng, labels, fraction):
+    """Stratified split: indices (train, held-out), ``fraction`` of each class held out."""
+    train, held = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        k = int(round(fraction * idx.shape[0]))
+        held.append(idx[:k])
+        train.append(idx[k:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(held))
+
+
+def _gen_digits(rng, d, N, condition, noise, lam, params):
+    X, y = _load_real("digits")
+    tr, ho = _heldout_split(rng, y, params.get("heldout_fraction", 0.2))
+    K_cls = 10
+    pars = [lam, float(K_cls)]
+    data = _pack(K.KIND_SOFTMAX, pars, feats=X[tr], targets=y[tr].astype(float))
+    held = _pack(K.KIND_SOFTMAX, pars, feats=X[ho], targets=y[ho].astype(float))
+    return data, y[tr] + 0.0, True, {"classes": K_cls, "heldout": held, "n_heldout": len(ho)}
+
+
+def _gen_breast_cancer(rng, d, N, condition, noise, lam, params):
+    X, y = _load_real("breast-cancer")
+    tr, ho = _heldout_split(rng, y, params.get("heldout_fraction", 0.2))
+    t = np.where(y == 1, 1.0, -1.0)
+    data = _pack(K.KIND_LOGISTIC, [lam], feats=X[tr], targets=t[tr])
+    held = _pack(K.KIND_LOGISTIC, [lam], feats=X[ho], targets=t[ho])
+    return data, t[tr], True, {"heldout": held, "n_heldout": len(ho)}
+
+
+# Real data sets fix d and N themselves: name -> (dimension of x, number of training samples).
+REAL_DATA_SHAPES = {"digits": (10 * 65, 1438), "breast-cancer": (31, 455)}
+
 _GENERATORS = {
     "quadratic": (_gen_quadratic, {"lam": 0.0, "noise": 0.5}),
     "least-squares": (_gen_least_squares, {"lam": 0.0, "noise": 0.5}),
@@ -289,6 +348,8 @@ _GENERATORS = {
     "logistic-nonconvex": (_gen_logistic_nonconvex, {"lam": 0.1, "noise": 0.5}),
     "robust": (_gen_robust, {"lam": 0.001, "noise": 0.5}),
     "cosine-wells": (_gen_cosine_wells, {"lam": 0.0, "noise": 0.5}),
+    "digits": (_gen_digits, {"lam": 1e-3, "noise": 0.0}),
+    "breast-cancer": (_gen_breast_cancer, {"lam": 1e-3, "noise": 0.0}),
 }
 
 OBJECTIVE_NAMES: tuple[str, ...] = tuple(_GENERATORS)
@@ -341,6 +402,9 @@ def make_objective(
         check_float("beta", params.get("beta", 2.0), 0.0, lo_open=True)
     if name == "quadratic":
         check_int("groups", params.get("groups", 4), 1, 1000)
+    if name in REAL_DATA_SHAPES:
+        # the data set fixes d and N; the requested d and n_samples are ignored
+        d, n_samples = REAL_DATA_SHAPES[name]
     if n_samples is None:
         n_samples = default_n_samples(n0, n1, d)
     N = check_int("n_samples", n_samples, max(n0, n1, 1), 10_000_000)
@@ -349,6 +413,8 @@ def make_objective(
     data_ss, zo_ss, fo_ss = ss.spawn(3)
     rng = np.random.default_rng(data_ss)
     data, keys, convex, extra = gen(rng, d, N, condition, noise, lam, params)
+    heldout = extra.pop("heldout", None)
+    N = int(data[3].shape[0])  # real data sets: the stratified split fixes the training size
 
     zo = make_shards(keys, n0, heterogeneity, np.random.default_rng(zo_ss))
     fo = make_shards(keys, n1, heterogeneity, np.random.default_rng(fo_ss))
@@ -374,7 +440,7 @@ def make_objective(
         lam=lam,
         **extra,
     )
-    return Objective(name, d, n0, n1, data, shard_ptr, shard_idx, weights, convex, meta)
+    return Objective(name, d, n0, n1, data, shard_ptr, shard_idx, weights, convex, meta, heldout)
 
 
 def _stable_hash(s: str) -> int:
