@@ -25,7 +25,8 @@ The per-sample losses (x in R^d):
 * ``KIND_ROBUST``:         F(x, j) = r^2 / (1 + r^2) + (lam/2) ||x||^2,  r = a_j.x - y_j
 * ``KIND_COSINE_WELLS``:   F(x, j) = sum_k [x_k^2/2 + alpha cos(beta x_k)] + a_j.x
   (alpha beta^2 > 1 gives several minima per coordinate and saddle points between them)
-* ``KIND_SOFTMAX``:        F(x, j) = -log softmax(W a_j)_{y_j} + (lam/2)||W||^2, x = vec(W), W in R^{K x p}
+* ``KIND_SOFTMAX``:        F(x, j) = -log softmax(W a_j)_{y_j} + (lam/2)||W||^2,
+  x = vec(W) with W in R^{K x p} (row-major: x[k p + q] = W[k, q])
 
 The directional derivative ``u . grad F(x, j)`` is computed directly (forward mode), at the cost
 of one function evaluation and without forming the gradient.
