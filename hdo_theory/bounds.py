@@ -46,6 +46,16 @@ def sphere_smoothing_bias(nu: float, L: float) -> float:
     return L * nu
 
 
+def coordinate_fd_bias(nu: float, L: float, d: int) -> float:
+    """Coordinate central differences (beyond the paper): bias ``<= sqrt(d) L nu / 2``.
+
+    For ``f`` with an ``L``-Lipschitz gradient, ``|f(x + nu e_k) - f(x) - nu g_k| <= L nu^2 / 2``
+    on each side, so each coordinate ``(f(x+nu e_k) - f(x-nu e_k)) / (2 nu)`` is within
+    ``L nu / 2`` of ``g_k``; over ``d`` coordinates the error norm is ``<= sqrt(d) L nu / 2``.
+    """
+    return 0.5 * math.sqrt(d) * L * nu
+
+
 def lemma1_forward_second_moment(nu: float, L: float, d: int, grad_norm_sq: float) -> float:
     """Lemma 1 item 5:
 

@@ -1,0 +1,250 @@
+"""Exact moments of the gradient estimators (THEORY.md section 2), used as test oracles.
+
+Two layers:
+
+* **Conditional formulas** -- pure functions of a gradient ``g``, a Hessian ``A`` and the
+  dimension, for ONE fixed quadratic ``F(y) = 1/2 y^T A y + g0^T y`` with ``g = grad F(x)``.
+  They are expectations over the random direction only.
+* **Node formulas** -- :func:`exact_moments` composes them with the minibatch distribution of a
+  node: the expectation over the direction(s) AND over the minibatch ``xi``.
+
+Why two layers: the ``quadratic`` objective's minibatch loss::
+
+    F(x, xi) = (1/b) sum_{j in xi} 1/2 (x - c_j)^T A_{g_j} (x - c_j)
+
+is itself a quadratic in ``x``, with Hessian ``A_xi = (1/b) sum_{j in xi} A_{g_j}`` and gradient
+``g_xi = grad F(x, xi)``. The conditional formulas hold GIVEN ``xi``. Every conditional second
+moment ``C(xi)`` below is affine in the two random quantities ``||g_xi||^2`` and
+``beta(A_xi) = (tr A_xi)^2 + 2 tr(A_xi^2)``, so its expectation over ``xi`` needs only::
+
+    E ||g_xi||^2   = ||grad f^i(x)||^2 + s_i^2(x)
+    E beta(A_xi)   = beta(A_bar) + (m-b)/(b(m-1)) * (1/m) sum_j beta(A_{g_j} - A_bar)
+
+both exact for ``b`` of the ``m`` shard samples drawn without replacement (``beta`` is a
+quadratic form in ``A``, and the covariance of a without-replacement sample mean is
+``(m-b)/(b(m-1))`` times the population covariance; ``A_bar`` is the shard's mean Hessian).
+With ``b = m`` there is no sampling noise and the conditional formulas are unconditional.
+
+Averaging ``rv`` directions on one shared minibatch (derivation). Given ``xi``, the ``rv`` draws
+are i.i.d. with mean ``m_xi`` and second moment ``C(xi)``; their average ``G`` has::
+
+    E[ ||G||^2 | xi ] = ||m_xi||^2 + (C(xi) - ||m_xi||^2) / rv.
+
+Every estimator here is conditionally unbiased on quadratics (``m_xi = g_xi``) and
+``E g_xi = grad f^i(x)``, so the total variance splits as conditional variance / rv + batch
+variance::
+
+    E ||G - grad f^i(x)||^2 = s_i^2 + (E C(xi) - E ||g_xi||^2) / rv.
+
+The directional (JVP) estimator has ``C(xi) = (d+2) ||g_xi||^2`` for ANY smooth ``F`` (it only
+sees the gradient) and the FO estimator is ``g_xi`` itself, so their exact moments hold on every
+objective. The coordinate finite difference is linear in ``F``, so its mean is the coordinate
+finite difference of ``f^i`` on every objective; on a quadratic it equals ``grad f^i`` (central
+differences are exact on quadratics).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hdo_theory.constants import node_gradient_variance
+from hdo_theory.errors import HDOInputError, check_int, check_point
+from hdo_theory.objective_kernels import KIND_QUADRATIC
+
+# ---------------------------------------------------------------------------------------------
+# Gaussian direction moments
+# ---------------------------------------------------------------------------------------------
+
+
+def gaussian_norm_sq_mean(d: int) -> float:
+    """``E ||u||^2 = d`` for ``u ~ N(0, I_d)``."""
+    return float(d)
+
+
+def gaussian_norm_fourth_mean(d: int) -> float:
+    """``E ||u||^4 = d (d+2)`` for ``u ~ N(0, I_d)``."""
+    return float(d * (d + 2))
+
+
+def hessian_beta(A) -> float:
+    """``beta(A) = (tr A)^2 + 2 tr(A^2) = E[(u^T A u)^2]`` for symmetric ``A``, ``u ~ N(0, I)``."""
+    A = np.asarray(A, dtype=np.float64)
+    return float(np.trace(A) ** 2 + 2.0 * np.sum(A * A.T))
+
+
+# ---------------------------------------------------------------------------------------------
+# Conditional formulas: one fixed quadratic F, gradient g = grad F(x), Hessian A
+# ---------------------------------------------------------------------------------------------
+
+
+def directional_mean(g) -> np.ndarray:
+    """``E[(u.g) u] = g``."""
+    return np.array(g, dtype=np.float64)
+
+
+def directional_second_moment(grad_norm_sq: float, d: int) -> float:
+    """``E ||(u.g) u||^2 = (d+2) ||g||^2`` (any smooth ``F``, not only quadratics)."""
+    return (d + 2) * float(grad_norm_sq)
+
+
+def forward_second_moment(grad_norm_sq: float, beta: float, nu: float, d: int) -> float:
+    """Forward difference ``G = (F(x + nu u) - F(x)) / nu * u`` on a quadratic::
+
+        E ||G||^2 = (d+2) ||g||^2 + (nu^2/4) (d+4) ((tr A)^2 + 2 tr(A^2)).
+
+    ``G = [(u.g) + (nu/2) u^T A u] u``; the cross term is odd in ``u``; Stein's identity
+    ``E[p(u) ||u||^2] = (d + 2k) E p(u)`` for ``p`` homogeneous of degree ``2k``. Mean: ``g``.
+    """
+    return (d + 2) * float(grad_norm_sq) + 0.25 * nu**2 * (d + 4) * float(beta)
+
+
+def central_difference_quadratic(u, g) -> np.ndarray:
+    """Central difference on a quadratic equals ``(u.g) u`` exactly (the ``A`` terms cancel)."""
+    u = np.asarray(u, dtype=np.float64)
+    return float(np.dot(u, g)) * u
+
+
+def central_second_moment(grad_norm_sq: float, d: int) -> float:
+    """Central difference on a quadratic: ``E ||G||^2 = (d+2) ||g||^2`` (it is ``(u.g) u``)."""
+    return directional_second_moment(grad_norm_sq, d)
+
+
+def sphere_linear_second_moment(grad_norm_sq: float, d: int) -> float:
+    """``E ||d (v.g) v||^2 = d ||g||^2``, ``v`` uniform on the unit sphere (mean ``g``)."""
+    return d * float(grad_norm_sq)
+
+
+def sphere_quadratic_form_sq_mean(beta: float, d: int) -> float:
+    """``E (v^T A v)^2 = ((tr A)^2 + 2 tr(A^2)) / (d (d+2))``, ``v`` uniform on the sphere."""
+    return float(beta) / (d * (d + 2))
+
+
+def sphere_second_moment(grad_norm_sq: float, beta: float, nu: float, d: int) -> float:
+    """Sphere estimator ``G = d (F(x + nu v) - F(x)) / nu * v`` on a quadratic::
+
+        E ||G||^2 = d ||g||^2 + (nu^2/4) d ((tr A)^2 + 2 tr(A^2)) / (d+2).
+
+    Mean: ``g`` (unbiased on quadratics).
+    """
+    return d * float(grad_norm_sq) + 0.25 * nu**2 * d * float(beta) / (d + 2)
+
+
+def averaged_variance(variance: float, rv: int) -> float:
+    """Averaging ``rv`` i.i.d. draws divides the variance by ``rv``: ``Var / rv``."""
+    return float(variance) / rv
+
+
+def averaged_second_moment(mean_norm_sq: float, second_moment: float, rv: int) -> float:
+    """Second moment of the average of ``rv`` i.i.d. draws of mean ``m``, second moment ``C``::
+
+        E ||G_bar||^2 = ||m||^2 + (C - ||m||^2) / rv.
+    """
+    return float(mean_norm_sq) + (float(second_moment) - float(mean_norm_sq)) / rv
+
+
+# ---------------------------------------------------------------------------------------------
+# Node formulas: expectation over directions and over the without-replacement minibatch
+# ---------------------------------------------------------------------------------------------
+
+
+def finite_population_factor(m: int, b: int) -> float:
+    """Variance of a mean of ``b`` of ``m`` items drawn without replacement, per population
+    variance (population variance divides by ``m``): ``(m-b) / (b (m-1))``; 0 if ``b = m``."""
+    if m <= 1 or b >= m:
+        return 0.0
+    return (m - b) / (b * (m - 1))
+
+
+def quadratic_batch_beta_mean(objective, node: int, batch: int) -> float:
+    """Exact ``E beta(A_xi)`` over a minibatch of ``batch`` samples of ``node``'s shard::
+
+        E beta(A_xi) = beta(A_bar) + (m-b)/(b(m-1)) * (1/m) sum_j beta(A_{g_j} - A_bar),
+
+    ``A_bar = (1/m) sum_j A_{g_j}`` over the ``m`` shard samples (quadratic objective only).
+    """
+    _require_quadratic(objective)
+    shard = objective.shard(node)
+    m = shard.shape[0]
+    b = check_int("batch", batch, 1, m)
+    mats, groups = objective.data[5], objective.data[4]
+    ids, counts = np.unique(groups[shard], return_counts=True)
+    w = counts / m
+    A_bar = np.einsum("g,gij->ij", w, mats[ids])
+    pop = sum(wk * hessian_beta(mats[g] - A_bar) for g, wk in zip(ids, w, strict=True))
+    return hessian_beta(A_bar) + finite_population_factor(m, b) * pop
+
+
+def _require_quadratic(objective):
+    if objective.kind != KIND_QUADRATIC:
+        raise HDOInputError(f"this closed form needs the quadratic objective, got {objective.name}")
+
+
+#: Estimator kinds whose mean and second moment are exact on EVERY objective.
+UNIVERSAL_EXACT_KINDS = ("fo", "zo-directional")
+
+
+def exact_moments(objective, node: int, x, kind: str, rv: int, nu: float, batch: int):
+    """Exact mean and moments of the estimator at ``x`` for ``node`` (unconditional), or ``None``.
+
+    Returns a dict with ``mean`` (vector ``E G``), ``second_moment`` (``E ||G||^2``),
+    ``variance`` (``E ||G - E G||^2``), ``centered_moment`` (``E ||G - grad f^i(x)||^2``) and
+    ``conditional`` (``E_xi C(xi)``, the one-direction conditional second moment averaged over
+    the minibatch). Only the keys that are known are present; ``None`` if nothing is.
+
+    Known: every kind on the quadratic objective; ``fo`` and ``zo-directional`` on every
+    objective; the mean of ``coord-fd`` on every objective (it is linear in ``F``).
+    """
+    x = check_point("x", x, objective.d)
+    d = objective.d
+    m = objective.shard_size(node)
+    b = check_int("batch", batch, 1, m)
+    rv = check_int("rv", rv, 1)
+    quadratic = objective.kind == KIND_QUADRATIC
+    if kind == "coord-fd" and not quadratic:
+        return {"mean": coordinate_fd_mean(objective, node, x, nu)}
+    if kind not in UNIVERSAL_EXACT_KINDS and not quadratic:
+        return None
+
+    g = objective.node_grad(node, x)
+    g2 = float(g @ g)
+    eg2 = g2 + node_gradient_variance(objective, node, x, b)  # E ||g_xi||^2
+    ebeta = quadratic_batch_beta_mean(objective, node, b) if quadratic else float("nan")
+    if kind in ("fo", "coord-fd"):
+        cond, eff_rv = eg2, 1  # G = g_xi (coord-fd is exact on quadratics); rv is ignored
+    elif kind in ("zo-directional", "zo-central"):
+        cond, eff_rv = directional_second_moment(eg2, d), rv
+    elif kind == "zo-forward":
+        cond, eff_rv = forward_second_moment(eg2, ebeta, nu, d), rv
+    elif kind == "zo-sphere":
+        cond, eff_rv = sphere_second_moment(eg2, ebeta, nu, d), rv
+    else:
+        raise HDOInputError(f"unknown estimator {kind!r}")
+    second = averaged_second_moment(eg2, cond, eff_rv)
+    variance = second - g2
+    return {
+        "mean": g,
+        "second_moment": second,
+        "variance": variance,
+        "centered_moment": variance,  # unbiased: E G = grad f^i(x)
+        "conditional": cond,
+    }
+
+
+def coordinate_fd_mean(objective, node: int, x, nu: float) -> np.ndarray:
+    """Exact mean of ``coord-fd`` on any objective: ``sum_k (f^i(x+nu e_k) - f^i(x-nu e_k))
+    / (2 nu) e_k`` (the estimator is linear in ``F`` and ``E_xi F(., xi) = f^i``)."""
+    out = np.empty(objective.d)
+    xt = np.array(x, dtype=np.float64)
+    for k in range(objective.d):
+        xt[k] = x[k] + nu
+        fp = objective.node_value(node, xt)
+        xt[k] = x[k] - nu
+        fm = objective.node_value(node, xt)
+        xt[k] = x[k]
+        out[k] = (fp - fm) / (2.0 * nu)
+    return out
+
+
+def gaussian_smoothed_value_quadratic(value: float, trace_A: float, nu: float) -> float:
+    """``f_nu(x) = f(x) + (nu^2/2) tr A`` for a quadratic (so ``grad f_nu = grad f``)."""
+    return float(value) + 0.5 * nu**2 * float(trace_A)
