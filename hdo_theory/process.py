@@ -1,0 +1,547 @@
+"""The HDO gossip process (THEORY.md section 3): configuration and the replica driver.
+
+:func:`simulate` runs ``R`` independent replicas of one :class:`ProcessConfig` on an
+:class:`~hdo_theory.objectives.Objective` and returns a :class:`~hdo_theory.results.Results`
+with the recorded trajectories. The step loop is the Numba kernel
+:func:`hdo_theory.process_kernels.run_chunk`; this module validates the configuration, resolves
+learning rates, radii and the problem's optimum, allocates every buffer once per replica, and
+runs the replicas on a thread pool (the kernel releases the GIL).
+
+Determinism: replica ``r`` draws everything from ``SeedSequence(seed).spawn(R)[r]``, split into
+a process stream and a probe stream (recording probes only), see :func:`replica_generators`.
+Each replica's work is independent of the thread it runs on and of the chunking used for the
+progress bar, so results are bit-identical for any ``threads`` or ``NUMBA_NUM_THREADS``.
+
+Conventions that the paper leaves open, fixed here:
+
+* ZO nodes are ``0 .. n0-1`` and use ``config.zo``; FO nodes ``n0 .. n-1`` use ``config.fo``.
+* ``T`` counts interactions for ``model="pairwise"`` and ``"graph"`` and rounds for
+  ``"matching"`` (one round = ``floor(n/2)`` interactions; with odd ``n`` the unmatched node
+  steps without averaging).
+* The theorem schedules replace both populations' base learning rates by the theorem's single
+  ``eta``; ``nu="theorem"`` resolves to ``eta_pop / sqrt(d)`` with the population's base rate.
+* Theorem 1's average ``y_t`` uses ``a_t = eta_ref(t) ell / (2n)`` with ``eta_ref`` the
+  node-weighted mean of the two populations' rates ``(n0 eta_zo + n1 eta_fo) / n`` times the
+  schedule factor (exact for a common rate). Without a known ``ell`` the weights are uniform.
+* Learning rate ``0`` is allowed (pure averaging); negative rates are rejected.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from hdo_theory import __version__
+from hdo_theory import process_kernels as PK
+from hdo_theory.errors import HDOInputError, check_choice, check_float, check_int
+from hdo_theory.estimators import EstimatorSpec, resolve_nu
+from hdo_theory.results import Results
+from hdo_theory.schedules import (
+    SCHEDULE_NAMES,
+    schedule_code,
+    theorem_convex_lr,
+    theorem_nonconvex_lr,
+)
+from hdo_theory.topology import TOPOLOGY_NAMES, make_edges, spectral_gap
+
+MODEL_NAMES: tuple[str, ...] = ("pairwise", "matching", "graph")
+MOMENTUM_KINDS: tuple[str, ...] = ("heavy-ball", "ema")
+
+__all__ = [
+    "PopulationConfig",
+    "ProcessConfig",
+    "simulate",
+    "replica_generators",
+    "record_steps",
+    "MODEL_NAMES",
+    "METRICS",
+]
+
+METRICS = PK.METRICS
+
+
+@dataclass(frozen=True)
+class PopulationConfig:
+    """Estimator and optimiser of one population (ZO or FO); the paper tunes them per type.
+
+    momentum ``m`` in ``[0, 1)``: ``heavy-ball`` keeps ``b <- m b + g`` and steps ``eta b``;
+    ``ema`` keeps ``b <- m b + (1 - m) g``. ``m = 0`` is plain SGD.
+    """
+
+    estimator: EstimatorSpec = field(default_factory=EstimatorSpec)
+    lr: float = 0.01
+    momentum: float = 0.0
+    momentum_kind: str = "heavy-ball"
+
+    def __post_init__(self):
+        if not isinstance(self.estimator, EstimatorSpec):
+            raise HDOInputError(
+                f"estimator must be an EstimatorSpec, got {type(self.estimator).__name__}"
+            )
+        check_float("lr", self.lr, 0.0)
+        check_float("momentum", self.momentum, 0.0, 1.0, hi_open=True)
+        check_choice("momentum_kind", self.momentum_kind, MOMENTUM_KINDS)
+
+
+def _default_zo() -> PopulationConfig:
+    return PopulationConfig(EstimatorSpec("zo-forward", rv=1, nu=1e-3, batch=1))
+
+
+def _default_fo() -> PopulationConfig:
+    return PopulationConfig(EstimatorSpec("fo", batch=1))
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    """One configuration of the gossip process.
+
+    model: ``pairwise`` (Algorithm 1), ``matching`` (the paper's experiments) or ``graph``.
+    topology: graph for ``model="graph"``: one of :data:`hdo_theory.topology.TOPOLOGY_NAMES`
+        (``degree`` for random-regular, ``p`` for erdos-renyi, ``torus_rows``, ``graph_seed``).
+    T: interactions (pairwise, graph) or rounds (matching).
+    zo, fo: per-population estimator and optimiser.
+    schedule: one of :data:`hdo_theory.schedules.SCHEDULE_NAMES`; ``warmup`` linear warm-up steps.
+    local_steps_warmup: initial steps in which nodes step without averaging.
+    record: record every ``k`` steps (int), or ``"log"`` (``record_points`` log-spaced steps);
+        step 0 and step ``T`` are always recorded.
+    record_lemma2: also record ``mg`` (M^G_t) and ``lemma2_cond`` (E[Gamma_{t+1} | X_t]).
+    record_nodes: record ``node_loss``, ``loss_spread``, ``zo_loss``, ``fo_loss`` (costs
+        ``n`` full passes over the data per record).
+    record_y: keep Theorem 1's weighted average ``y_t`` (default: when the objective is convex).
+    fixed_node: the node whose loss is ``node_loss``.
+    x0: start point (length ``d``; every node starts there) or a per-node start ``(n, d)``
+        (for averaging experiments); ``None`` = ``objective.random_point(0)``.
+    ell: strong-convexity constant to use (``None`` = from the objective's constants).
+    divergence_threshold: a replica stops when a node is non-finite or ``||X^i||`` exceeds it.
+    """
+
+    model: str = "pairwise"
+    topology: str = "complete"
+    degree: int = 4
+    p: float = 0.5
+    torus_rows: int | None = None
+    graph_seed: int = 0
+    T: int = 1000
+    zo: PopulationConfig = field(default_factory=_default_zo)
+    fo: PopulationConfig = field(default_factory=_default_fo)
+    schedule: str = "constant"
+    warmup: int = 0
+    local_steps_warmup: int = 0
+    record: str | int = "log"
+    record_points: int = 100
+    record_lemma2: bool = False
+    record_nodes: bool = True
+    record_y: bool | None = None
+    fixed_node: int = 0
+    x0: object = None
+    ell: float | None = None
+    divergence_threshold: float = 1e8
+
+    def __post_init__(self):
+        check_choice("model", self.model, MODEL_NAMES)
+        check_choice("topology", self.topology, TOPOLOGY_NAMES)
+        check_int("degree", self.degree, 1)
+        check_float("p", self.p, 0.0, 1.0, lo_open=True)
+        if self.torus_rows is not None:
+            check_int("torus_rows", self.torus_rows, 1)
+        check_int("graph_seed", self.graph_seed, 0)
+        check_int("T", self.T, 1, 2**62)
+        for name in ("zo", "fo"):
+            if not isinstance(getattr(self, name), PopulationConfig):
+                raise HDOInputError(f"{name} must be a PopulationConfig")
+        check_choice("schedule", self.schedule, SCHEDULE_NAMES)
+        check_int("warmup", self.warmup, 0, self.T)
+        check_int("local_steps_warmup", self.local_steps_warmup, 0, self.T)
+        if isinstance(self.record, str):
+            if self.record != "log":
+                raise HDOInputError(
+                    f"record must be a positive integer or 'log', got {self.record!r}"
+                )
+        else:
+            check_int("record", self.record, 1)
+        check_int("record_points", self.record_points, 2, 1_000_000)
+        check_int("fixed_node", self.fixed_node, 0)
+        if self.ell is not None:
+            check_float("ell", self.ell, 0.0, lo_open=True)
+        check_float("divergence_threshold", self.divergence_threshold, 0.0, lo_open=True)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        if d["x0"] is not None:
+            d["x0"] = np.asarray(d["x0"], dtype=float).tolist()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ProcessConfig:
+        """Inverse of :meth:`as_dict` (used to rebuild a run from its results file)."""
+        d = dict(d)
+        for pop in ("zo", "fo"):
+            if isinstance(d.get(pop), dict):
+                p = dict(d[pop])
+                if isinstance(p.get("estimator"), dict):
+                    p["estimator"] = EstimatorSpec(**p["estimator"])
+                d[pop] = PopulationConfig(**p)
+        return cls(**d)
+
+
+def record_steps(T: int, record, record_points: int = 100) -> np.ndarray:
+    """Sorted unique step counts to record at: every ``record`` steps, or log-spaced.
+
+    Step 0 and step ``T`` are always included.
+    """
+    T = check_int("T", T, 1)
+    if record == "log":
+        pts = np.unique(np.round(np.geomspace(1, T, max(2, record_points - 1))).astype(np.int64))
+    else:
+        k = check_int("record", record, 1)
+        pts = np.arange(k, T + 1, k, dtype=np.int64)
+    return np.unique(np.concatenate([[0], pts, [T]])).astype(np.int64)
+
+
+def replica_generators(seed: int, R: int, r: int):
+    """``(process_rng, probe_rng)`` of replica ``r`` of a run with root ``seed``, ``R`` replicas."""
+    ss = np.random.SeedSequence(int(seed)).spawn(int(R))[int(r)]
+    proc, probe = ss.spawn(2)
+    return np.random.default_rng(proc), np.random.default_rng(probe)
+
+
+# ---------------------------------------------------------------------------------------------
+# The optimum and constants of the objective
+# ---------------------------------------------------------------------------------------------
+
+_OPT_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _first_attr(obj, names):
+    for n in names:
+        v = getattr(obj, n, None)
+        if v is not None:
+            return v
+    return None
+
+
+def problem_facts(objective) -> dict:
+    """``x_star``, ``f_star``, ``ell``, ``L`` and the constants dict of ``objective``.
+
+    Taken from ``objective.constants`` when it is available; otherwise ``x*`` is found by
+    L-BFGS on ``f`` (gradient tolerance 1e-12) from ``objective.random_point(0)`` (for a
+    non-convex objective that is a stationary point, so ``gap`` may be negative), and ``ell``,
+    ``L`` are unknown (None).
+    """
+    if objective in _OPT_CACHE:
+        return _OPT_CACHE[objective]
+    facts: dict = {"x_star": None, "f_star": None, "ell": None, "L": None, "constants": {}}
+    try:
+        c = objective.constants
+        try:
+            facts["constants"] = dict(c.as_dict())
+        except Exception as exc:  # constants are written concurrently; never block a run
+            facts["constants"] = {"error": f"as_dict failed: {exc}"}
+        xs = _first_attr(c, ("x_star", "xstar", "x_opt"))
+        fs = _first_attr(c, ("f_star", "fstar", "f_opt"))
+        if xs is not None and fs is not None:
+            facts["x_star"] = np.asarray(xs, dtype=float).copy()
+            facts["f_star"] = float(fs)
+            facts["optimum_source"] = "objective.constants"
+        ell = _first_attr(c, ("ell", "strong_convexity"))
+        facts["ell"] = float(ell) if ell is not None and float(ell) > 0 else None
+        L = _first_attr(c, ("L", "smoothness"))
+        facts["L"] = float(L) if L is not None else None
+    except Exception as exc:
+        facts["constants"] = {"error": f"constants unavailable: {exc}"}
+    if facts["x_star"] is None:
+        from scipy.optimize import minimize
+
+        x0 = objective.random_point(0)
+        res = minimize(
+            objective.value,
+            x0,
+            jac=objective.grad,
+            method="L-BFGS-B",
+            options=dict(maxiter=20000, gtol=1e-12, ftol=1e-16, maxcor=30),
+        )
+        facts["x_star"] = np.asarray(res.x, dtype=float)
+        facts["f_star"] = float(objective.value(res.x))
+        facts["optimum_source"] = "L-BFGS fallback"
+    _OPT_CACHE[objective] = facts
+    return facts
+
+
+# ---------------------------------------------------------------------------------------------
+# The driver
+# ---------------------------------------------------------------------------------------------
+
+
+class _Replica:
+    """All state and work buffers of one replica (allocated once)."""
+
+    def __init__(self, objective, x0_nodes, R, r, seed, n_rec, need_B, need_D):
+        n, d = objective.n, objective.d
+        self.X = np.array(x0_nodes, dtype=np.float64, copy=True)
+        self.B = np.zeros((n, d) if need_B else (1, d))
+        self.mu_run = self.X.mean(axis=0)
+        self.y = self.mu_run.copy()
+        self.fstate = np.array([-np.inf, 0.0])
+        self.istate = np.array([-1, 0], dtype=np.int64)
+        self.match_perm = np.arange(n, dtype=np.int64)
+        self.perm = objective.shard_idx.copy()
+        self.perm_probe = objective.shard_idx.copy()
+        self.rng, self.rng_probe = replica_generators(seed, R, r)
+        self.G = np.zeros((2, d))
+        self.u = np.zeros(d)
+        self.xtmp = np.zeros(d)
+        self.mu = np.zeros(d)
+        self.gbuf = np.zeros(d)
+        self.g = np.zeros(d)
+        self.dk = np.zeros(d)
+        self.sY = np.zeros(d)
+        self.sD = np.zeros(d)
+        self.Dbuf = np.zeros((n, d) if need_D else (1, d))
+        self.nodebuf = np.zeros(n)
+
+
+def _resolve(objective, config: ProcessConfig, facts: dict):
+    """Validate ``config`` against ``objective``; return the kernel parameter arrays and info."""
+    n, n0, n1, d = objective.n, objective.n0, objective.n1, objective.d
+    if n < 2:
+        raise HDOInputError(f"n must be >= 2, got {n}")
+    check_int("fixed_node", config.fixed_node, 0, n - 1)
+    ell = config.ell if config.ell is not None else facts.get("ell")
+    lrs = [config.zo.lr, config.fo.lr]
+    if config.schedule == "theorem-convex":
+        if ell is None:
+            raise HDOInputError(
+                "ell is needed by schedule theorem-convex and the objective's constants do not "
+                "provide it; set ell"
+            )
+        eta = theorem_convex_lr(n, config.T, ell)
+        lrs = [eta, eta]
+    elif config.schedule == "theorem-nonconvex":
+        eta = theorem_nonconvex_lr(n, d, config.T)
+        lrs = [eta, eta]
+    pops = [config.zo, config.fo]
+    sizes = [n0, n1]
+    pop_i = np.zeros((2, 4), dtype=np.int64)
+    pop_f = np.zeros((2, 3))
+    nus = []
+    for p, (pc, m) in enumerate(zip(pops, sizes, strict=True)):
+        label = ("zo", "fo")[p]
+        spec = pc.estimator
+        if m > 0:
+            nodes = range(0, n0) if p == 0 else range(n0, n)
+            smallest = min(objective.shard_size(i) for i in nodes)
+            if spec.batch > smallest:
+                raise HDOInputError(
+                    f"{label} batch must be <= the smallest {label.upper()} shard size "
+                    f"{smallest}, got {spec.batch}"
+                )
+        if isinstance(spec.nu, str):
+            if lrs[p] <= 0:
+                raise HDOInputError(f"{label} nu='theorem' needs a positive {label} learning rate")
+            nu = resolve_nu(spec.nu, d, lrs[p])
+        else:
+            nu = float(spec.nu)
+        nus.append(nu)
+        pop_i[p] = [spec.code, spec.rv, spec.batch, 1 if pc.momentum_kind == "ema" else 0]
+        pop_f[p] = [nu, lrs[p], pc.momentum]
+    model = {"pairwise": PK.MODEL_PAIRWISE, "matching": PK.MODEL_MATCHING, "graph": PK.MODEL_GRAPH}[
+        config.model
+    ]
+    if config.model == "graph":
+        edges = make_edges(
+            config.topology,
+            n,
+            degree=config.degree,
+            p=config.p,
+            torus_rows=config.torus_rows,
+            seed=config.graph_seed,
+        )
+        gap = spectral_gap(edges, n)
+        contraction = gap
+    else:
+        edges = np.zeros((0, 2), dtype=np.int64)
+        gap = 1.0 / (n - 1)  # complete graph
+        contraction = gap if config.model == "pairwise" else (n // 2) / (n - 1)
+    do_y = objective.convex if config.record_y is None else bool(config.record_y)
+    lr_ref = (n0 * lrs[0] + n1 * lrs[1]) / n
+    ycoef = lr_ref * ell / (2.0 * n) if ell is not None else 0.0
+    ipar = np.zeros(PK.N_IPAR, dtype=np.int64)
+    ipar[PK.I_MODEL] = model
+    ipar[PK.I_N0] = n0
+    ipar[PK.I_N] = n
+    ipar[PK.I_SCHED] = schedule_code(config.schedule)
+    ipar[PK.I_T] = config.T
+    ipar[PK.I_WARMUP] = config.warmup
+    ipar[PK.I_LOCAL] = config.local_steps_warmup
+    ipar[PK.I_FIXED] = config.fixed_node
+    ipar[PK.I_DO_Y] = int(do_y)
+    ipar[PK.I_DO_NODES] = int(config.record_nodes)
+    ipar[PK.I_DO_L2] = int(config.record_lemma2)
+    fpar = np.array([facts["f_star"], ycoef, config.divergence_threshold])
+    info = dict(
+        n=n,
+        n0=n0,
+        n1=n1,
+        d=d,
+        interactions_per_step=(n // 2) if config.model == "matching" else 1,
+        lr_zo=lrs[0],
+        lr_fo=lrs[1],
+        nu_zo=nus[0],
+        nu_fo=nus[1],
+        spectral_gap=gap,
+        averaging_contraction=contraction,
+        n_edges=int(edges.shape[0]) or n * (n - 1) // 2,
+        y_recorded=do_y,
+        y_ell=ell,
+        y_lr_ref=lr_ref,
+        x_star=facts["x_star"],
+        f_star=facts["f_star"],
+        optimum_source=facts.get("optimum_source"),
+        ell=ell,
+        L=facts.get("L"),
+    )
+    return ipar, pop_i, pop_f, fpar, edges, info
+
+
+def _start_nodes(objective, config):
+    n, d = objective.n, objective.d
+    if config.x0 is None:
+        x0 = objective.random_point(0)
+    else:
+        x0 = np.asarray(config.x0, dtype=np.float64)
+    if x0.shape == (d,):
+        nodes = np.tile(x0, (n, 1))
+    elif x0.shape == (n, d):
+        nodes = x0.copy()
+    else:
+        raise HDOInputError(f"x0 must have shape ({d},) or ({n}, {d}), got {x0.shape}")
+    if not np.all(np.isfinite(nodes)):
+        raise HDOInputError("x0 must be finite (no NaN or inf)")
+    return np.ascontiguousarray(nodes)
+
+
+def simulate(
+    objective,
+    config: ProcessConfig,
+    replicas: int = 1,
+    seed: int = 0,
+    threads: int | None = None,
+    progress: bool = False,
+    keep_state: bool = False,
+    chunks: int | None = None,
+) -> Results:
+    """Run ``replicas`` independent replicas of ``config`` on ``objective``.
+
+    threads: worker threads over replicas (default: ``min(replicas, NUMBA_NUM_THREADS)``).
+    progress: show a tqdm bar over (replica, chunk) units.
+    keep_state: store the final node models ``X`` (``(R, n, d)``) in ``results.state``.
+    chunks: split each replica's ``T`` steps into this many kernel calls (default 1, or 50 with
+        a progress bar); the result does not depend on it.
+    """
+    if not isinstance(config, ProcessConfig):
+        raise HDOInputError("config must be a ProcessConfig")
+    R = check_int("replicas", replicas, 1, 10_000_000)
+    seed = check_int("seed", seed, 0)
+    if threads is None:
+        import numba
+
+        threads = max(1, min(R, int(numba.config.NUMBA_NUM_THREADS)))
+    threads = check_int("threads", threads, 1, 4096)
+    n_chunks = check_int("chunks", chunks if chunks is not None else (50 if progress else 1), 1)
+    n_chunks = min(n_chunks, config.T)
+
+    facts = problem_facts(objective)
+    ipar, pop_i, pop_f, fpar, edges, info = _resolve(objective, config, facts)
+    x_nodes = _start_nodes(objective, config)
+    rec_t = record_steps(config.T, config.record, config.record_points)
+    n_rec = rec_t.shape[0]
+    out = np.full((R, len(PK.METRICS), n_rec), np.nan)
+    x_star = np.ascontiguousarray(facts["x_star"], dtype=np.float64)
+    need_B = bool(np.any(pop_f[:, PK.P_MOM] > 0))
+    need_D = config.model == "graph" and config.record_lemma2
+    bounds = np.linspace(0, config.T, n_chunks + 1).round().astype(np.int64)
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=R * n_chunks, desc="replica chunks", unit="chunk", leave=False)
+    states: list = [None] * R
+
+    def work(r: int):
+        st = _Replica(objective, x_nodes, R, r, seed, n_rec, need_B, need_D)
+        for c in range(n_chunks):
+            PK.run_chunk(
+                objective.data,
+                objective.weights,
+                objective.shard_ptr,
+                st.perm,
+                st.perm_probe,
+                ipar,
+                pop_i,
+                pop_f,
+                fpar,
+                x_star,
+                edges,
+                st.X,
+                st.B,
+                st.mu_run,
+                st.y,
+                st.fstate,
+                st.istate,
+                st.match_perm,
+                rec_t,
+                out[r],
+                int(bounds[c]),
+                int(bounds[c + 1]),
+                st.rng,
+                st.rng_probe,
+                st.G,
+                st.u,
+                st.xtmp,
+                st.mu,
+                st.gbuf,
+                st.g,
+                st.dk,
+                st.sY,
+                st.sD,
+                st.Dbuf,
+                st.nodebuf,
+            )
+            if bar is not None:
+                bar.update(1)
+        states[r] = (int(st.istate[PK.S_DIVERGED]), st.X if keep_state else None)
+
+    t_start = time.perf_counter()
+    try:
+        if threads == 1 or R == 1:
+            for r in range(R):
+                work(r)
+        else:
+            with ThreadPoolExecutor(max_workers=threads) as ex:
+                list(ex.map(work, range(R)))
+    finally:
+        if bar is not None:
+            bar.close()
+    wall = time.perf_counter() - t_start
+
+    diverged = np.array([s[0] for s in states], dtype=np.int64)
+    metrics = {name: np.ascontiguousarray(out[:, k, :]) for k, name in enumerate(PK.METRICS)}
+    info.update(wall_time_s=wall, threads=threads, replicas=R, chunks=n_chunks)
+    state = {"X": np.stack([s[1] for s in states])} if keep_state else {}
+    return Results(
+        t=rec_t,
+        metrics=metrics,
+        diverged_at=diverged,
+        config=config.as_dict(),
+        seed=seed,
+        version=__version__,
+        constants=facts.get("constants", {}),
+        objective_meta=dict(objective.meta),
+        info=info,
+        state=state,
+    )

@@ -1,0 +1,672 @@
+"""Numba kernels of the HDO gossip process (THEORY.md section 3, Algorithm 1) with recording.
+
+One replica is advanced by :func:`run_chunk` from step ``t0`` to ``t1``; all of its state lives
+in caller-owned arrays, so a run can be split into chunks (for a progress bar) without changing
+a single bit of the result, and nothing is allocated inside the step loop.
+
+Models (``MODEL_*``):
+
+* pairwise: per interaction one unordered pair ``{i, j}`` is drawn uniformly from the
+  ``n(n-1)/2`` pairs (``i`` uniform, ``j`` uniform among the others). Both nodes compute their
+  estimate at their current model *before either moves*, both step, then both take the average.
+* matching: per round a uniformly random permutation (Fisher-Yates) is cut into ``floor(n/2)``
+  consecutive pairs; every node steps and each pair averages. With odd ``n`` the unmatched
+  node (the permutation's last entry) steps without averaging.
+* graph: per interaction one edge drawn uniformly from the edge list, then as pairwise.
+
+During the first ``local_warmup`` steps nodes step but do not average (local steps without
+communication).
+
+Random streams: ``rng`` drives the process (pair / matching draws, minibatches, estimator
+directions) in a fixed order per interaction: pair draw, minibatch of ``i``, estimate of ``i``,
+minibatch of ``j``, estimate of ``j``. ``rng_probe`` (with its own minibatch permutation
+buffer) drives only the recording probes (``M^G_t`` and the Lemma 2 conditional expectation),
+so recording never changes the trajectory.
+
+Recorded metrics (rows of ``out``, see :data:`METRICS`) at each step count in ``rec_t``:
+
+* ``gap = f(mu_t) - f*``, ``dist_sq = ||mu_t - x*||^2``, ``grad_norm_sq = ||grad f(mu_t)||^2``
+* ``gamma = (1/n) sum_i ||X^i_t - mu_t||^2``
+* ``mg = (1/n) sum_i ||G^i(X^i_t)||^2`` with one fresh estimator draw per node (probe stream)
+* ``y_gap = f(y_t) - f*`` for Theorem 1's weighted average
+  ``y_t = sum_{s<=t} w_s mu_{s-1} / sum w_s``,
+  ``w_s = prod_{r<=s} (1 - a_r)^{-1}``, ``a_r = eta_r ell / (2n)`` (kept as a running weighted mean
+  in log space, so the exponentially growing weights never overflow)
+* ``node_loss = f(X^k_t)`` for the fixed node ``k``, ``loss_spread = std_i f(X^i_t)`` (population
+  std, global loss at each node's model), ``zo_loss`` / ``fo_loss``: mean of ``f(X^i_t)`` over
+  each population
+* ``lemma2_cond``: an unbiased estimate of ``E[Gamma_{t+1} | X_t]``: the choice of pair (pairwise,
+  graph) or matching is averaged in closed form, the estimator noise is one sample per node
+  (the same draws as ``mg``). NaN during local warm-up steps.
+
+Divergence: if an updated node is non-finite or has ``||X^i|| > threshold`` the replica stops,
+``istate[0]`` holds the step count at which it happened, and the remaining records stay NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from hdo_theory.estimators import estimate
+from hdo_theory.objective_kernels import draw_batch, weighted_grad, weighted_loss
+from hdo_theory.schedules import schedule_factor
+
+MODEL_PAIRWISE = 0
+MODEL_MATCHING = 1
+MODEL_GRAPH = 2
+
+METRICS: tuple[str, ...] = (
+    "gap",
+    "dist_sq",
+    "grad_norm_sq",
+    "gamma",
+    "mg",
+    "y_gap",
+    "node_loss",
+    "loss_spread",
+    "zo_loss",
+    "fo_loss",
+    "lemma2_cond",
+)
+(
+    M_GAP,
+    M_DIST,
+    M_GRAD,
+    M_GAMMA,
+    M_MG,
+    M_YGAP,
+    M_NODE,
+    M_SPREAD,
+    M_ZO,
+    M_FO,
+    M_L2,
+) = range(len(METRICS))
+
+# ipar layout (int64)
+I_MODEL, I_N0, I_N, I_SCHED, I_T, I_WARMUP, I_LOCAL, I_FIXED, I_DO_Y, I_DO_NODES, I_DO_L2 = range(
+    11
+)
+N_IPAR = 11
+# pop_i[p] layout (int64): estimator code, rv, batch, momentum is EMA
+P_CODE, P_RV, P_BATCH, P_EMA = range(4)
+# pop_f[p] layout (float64): nu, base learning rate, momentum
+P_NU, P_LR, P_MOM = range(3)
+# fpar layout (float64): f*, ell/(2n) * reference lr (y weights), divergence threshold
+F_FSTAR, F_YCOEF, F_THRESH = range(3)
+# istate: diverged_at (-1 = never), next record index
+S_DIVERGED, S_REC = range(2)
+# fstate: log of the running sum of y weights, log of the current weight
+S_LOGW_SUM, S_LOGW = range(2)
+
+_JIT = dict(nogil=True, cache=True)
+
+
+@numba.njit(**_JIT)
+def _estimate_node(obj, shard_ptr, perm, i, code, rv, b, nu, x, rng, out, u, xtmp):
+    """One estimator draw for node ``i`` at ``x`` on a fresh minibatch from its shard."""
+    start = shard_ptr[i]
+    m = shard_ptr[i + 1] - start
+    batch = draw_batch(rng, perm, start, m, b)
+    estimate(obj, code, rv, nu, batch, x, rng, out, u, xtmp)
+
+
+@numba.njit(**_JIT)
+def _estimate_pop(obj, shard_ptr, perm, i, n0, pop_i, pop_f, x, rng, out, u, xtmp):
+    p = 0 if i < n0 else 1
+    _estimate_node(
+        obj,
+        shard_ptr,
+        perm,
+        i,
+        pop_i[p, P_CODE],
+        pop_i[p, P_RV],
+        pop_i[p, P_BATCH],
+        pop_f[p, P_NU],
+        x,
+        rng,
+        out,
+        u,
+        xtmp,
+    )
+
+
+@numba.njit(**_JIT)
+def _apply_step(X, B, i, g, p, pop_i, pop_f, fac, mu_run, inv_n):
+    """X^i -= eta_p s(t) * direction, direction = g or the momentum buffer; returns nothing."""
+    eta = pop_f[p, P_LR] * fac
+    mom = pop_f[p, P_MOM]
+    d = X.shape[1]
+    if mom > 0.0:
+        c = (1.0 - mom) if pop_i[p, P_EMA] != 0 else 1.0
+        for k in range(d):
+            B[i, k] = mom * B[i, k] + c * g[k]
+            s = eta * B[i, k]
+            X[i, k] -= s
+            mu_run[k] -= s * inv_n
+    else:
+        for k in range(d):
+            s = eta * g[k]
+            X[i, k] -= s
+            mu_run[k] -= s * inv_n
+
+
+@numba.njit(**_JIT)
+def _norm_sq_row(X, i):
+    s = 0.0
+    for k in range(X.shape[1]):
+        s += X[i, k] * X[i, k]
+    return s
+
+
+@numba.njit(**_JIT)
+def _bad(nrm_sq, thr_sq):
+    return nrm_sq != nrm_sq or nrm_sq > thr_sq
+
+
+@numba.njit(**_JIT)
+def _interact(
+    obj,
+    shard_ptr,
+    perm,
+    n0,
+    pop_i,
+    pop_f,
+    X,
+    B,
+    mu_run,
+    i,
+    j,
+    fac,
+    communicate,
+    rng,
+    G,
+    u,
+    xtmp,
+    thr_sq,
+):
+    """Algorithm 1 on the pair (i, j). Returns True if the pair diverged."""
+    n = X.shape[0]
+    inv_n = 1.0 / n
+    # both estimates at the current models, before either node moves
+    _estimate_pop(obj, shard_ptr, perm, i, n0, pop_i, pop_f, X[i], rng, G[0], u, xtmp)
+    _estimate_pop(obj, shard_ptr, perm, j, n0, pop_i, pop_f, X[j], rng, G[1], u, xtmp)
+    _apply_step(X, B, i, G[0], 0 if i < n0 else 1, pop_i, pop_f, fac, mu_run, inv_n)
+    _apply_step(X, B, j, G[1], 0 if j < n0 else 1, pop_i, pop_f, fac, mu_run, inv_n)
+    if communicate:
+        s = 0.0
+        for k in range(X.shape[1]):
+            v = 0.5 * (X[i, k] + X[j, k])
+            X[i, k] = v
+            X[j, k] = v
+            s += v * v
+        return _bad(s, thr_sq)
+    return _bad(_norm_sq_row(X, i), thr_sq) or _bad(_norm_sq_row(X, j), thr_sq)
+
+
+@numba.njit(**_JIT)
+def _solo(obj, shard_ptr, perm, n0, pop_i, pop_f, X, B, mu_run, i, fac, rng, G, u, xtmp, thr_sq):
+    """The unmatched node of an odd matching round: steps without averaging."""
+    _estimate_pop(obj, shard_ptr, perm, i, n0, pop_i, pop_f, X[i], rng, G[0], u, xtmp)
+    _apply_step(X, B, i, G[0], 0 if i < n0 else 1, pop_i, pop_f, fac, mu_run, 1.0 / X.shape[0])
+    return _bad(_norm_sq_row(X, i), thr_sq)
+
+
+@numba.njit(**_JIT)
+def _probe_direction(B, k, g, p, pop_i, pop_f, fac, dk):
+    """dk = the displacement node k would take with estimate g (momentum buffer not updated)."""
+    eta = pop_f[p, P_LR] * fac
+    mom = pop_f[p, P_MOM]
+    if mom > 0.0:
+        c = (1.0 - mom) if pop_i[p, P_EMA] != 0 else 1.0
+        for q in range(g.shape[0]):
+            dk[q] = eta * (mom * B[k, q] + c * g[q])
+    else:
+        for q in range(g.shape[0]):
+            dk[q] = eta * g[q]
+
+
+@numba.njit(**_JIT)
+def _lemma2_probe(
+    obj,
+    shard_ptr,
+    perm_probe,
+    n0,
+    pop_i,
+    pop_f,
+    X,
+    B,
+    mu,
+    fac,
+    model,
+    edges,
+    rng_probe,
+    g,
+    dk,
+    u,
+    xtmp,
+    sY,
+    sD,
+    Dbuf,
+    nodebuf,
+):
+    """Return (E[Gamma_{t+1} | X_t] estimate, M^G_t sample); see the module docstring.
+
+    Centred coordinates ``Xc^k = X^k - mu`` (Gamma is translation invariant), displacements
+    ``D^k`` (the step node k would take), ``Yc^k = Xc^k - D^k``. Pairwise, averaged over the
+    ``P = n(n-1)/2`` pairs::
+
+        E[n Gamma'] = S (1 - 2/n) + ((n-2) SY + ||sum Yc||^2) / (2P)
+                      - ((n-2) SD + ||sum D||^2) / (n P)
+
+    with ``S = sum ||Xc||^2``, ``SY = sum ||Yc||^2``, ``SD = sum ||D||^2``. Matching: each pair is
+    in the matching with probability ``floor(n/2) / P``, so
+    ``E[n Gamma'] = (1 - floor(n/2)/(n-1)) n Gamma(Y)``. Graph: the average over the edge list of
+    ``S - ||Xc^i||^2 - ||Xc^j||^2 + ||Yc^i + Yc^j||^2 / 2 - ||D^i + D^j||^2 / n``.
+    """
+    n = X.shape[0]
+    d = X.shape[1]
+    S = 0.0
+    SY = 0.0
+    SD = 0.0
+    SG = 0.0
+    sY[:] = 0.0
+    sD[:] = 0.0
+    for k in range(n):
+        p = 0 if k < n0 else 1
+        _estimate_pop(obj, shard_ptr, perm_probe, k, n0, pop_i, pop_f, X[k], rng_probe, g, u, xtmp)
+        _probe_direction(B, k, g, p, pop_i, pop_f, fac, dk)
+        xs = 0.0
+        for q in range(d):
+            xc = X[k, q] - mu[q]
+            yc = xc - dk[q]
+            xs += xc * xc
+            SY += yc * yc
+            SD += dk[q] * dk[q]
+            SG += g[q] * g[q]
+            sY[q] += yc
+            sD[q] += dk[q]
+            if model == MODEL_GRAPH:
+                Dbuf[k, q] = dk[q]
+        nodebuf[k] = xs
+        S += xs
+    mg = SG / n
+    if model == MODEL_PAIRWISE:
+        P = 0.5 * n * (n - 1)
+        nsY = 0.0
+        nsD = 0.0
+        for q in range(d):
+            nsY += sY[q] * sY[q]
+            nsD += sD[q] * sD[q]
+        val = (
+            S * (1.0 - 2.0 / n) + ((n - 2) * SY + nsY) / (2.0 * P) - ((n - 2) * SD + nsD) / (n * P)
+        )
+        return val / n, mg
+    if model == MODEL_MATCHING:
+        nsY = 0.0
+        for q in range(d):
+            nsY += sY[q] * sY[q]
+        gy = SY - nsY / n  # n Gamma(Y)
+        return (1.0 - (n // 2) / (n - 1.0)) * gy / n, mg
+    # graph
+    tot = 0.0
+    m = edges.shape[0]
+    for e in range(m):
+        i = edges[e, 0]
+        j = edges[e, 1]
+        a = 0.0
+        b = 0.0
+        for q in range(d):
+            yi = X[i, q] - mu[q] - Dbuf[i, q]
+            yj = X[j, q] - mu[q] - Dbuf[j, q]
+            a += (yi + yj) * (yi + yj)
+            dd = Dbuf[i, q] + Dbuf[j, q]
+            b += dd * dd
+        tot += S - nodebuf[i] - nodebuf[j] + 0.5 * a - b / n
+    return tot / m / n, mg
+
+
+@numba.njit(**_JIT)
+def _record(
+    obj,
+    weights,
+    shard_ptr,
+    perm_probe,
+    ipar,
+    pop_i,
+    pop_f,
+    fpar,
+    x_star,
+    edges,
+    X,
+    B,
+    y,
+    t,
+    col,
+    out,
+    rng_probe,
+    mu,
+    gbuf,
+    g,
+    dk,
+    u,
+    xtmp,
+    sY,
+    sD,
+    Dbuf,
+    nodebuf,
+):
+    n = X.shape[0]
+    d = X.shape[1]
+    n0 = ipar[I_N0]
+    f_star = fpar[F_FSTAR]
+    # exact mean (the running mean is only used for y)
+    for q in range(d):
+        mu[q] = 0.0
+    for k in range(n):
+        for q in range(d):
+            mu[q] += X[k, q]
+    for q in range(d):
+        mu[q] /= n
+    out[M_GAP, col] = weighted_loss(obj, weights, mu) - f_star
+    ds = 0.0
+    for q in range(d):
+        ds += (mu[q] - x_star[q]) ** 2
+    out[M_DIST, col] = ds
+    weighted_grad(obj, weights, mu, gbuf)
+    gs = 0.0
+    for q in range(d):
+        gs += gbuf[q] * gbuf[q]
+    out[M_GRAD, col] = gs
+    gam = 0.0
+    for k in range(n):
+        for q in range(d):
+            gam += (X[k, q] - mu[q]) ** 2
+    out[M_GAMMA, col] = gam / n
+    if ipar[I_DO_Y] != 0:
+        out[M_YGAP, col] = weighted_loss(obj, weights, y) - f_star
+    if ipar[I_DO_NODES] != 0:
+        s1 = 0.0
+        z0 = 0.0
+        z1 = 0.0
+        for k in range(n):
+            v = weighted_loss(obj, weights, X[k])
+            nodebuf[k] = v
+            s1 += v
+            if k < n0:
+                z0 += v
+            else:
+                z1 += v
+        mean = s1 / n
+        var = 0.0
+        for k in range(n):
+            var += (nodebuf[k] - mean) ** 2
+        out[M_NODE, col] = nodebuf[ipar[I_FIXED]]
+        out[M_SPREAD, col] = math.sqrt(var / n)
+        if n0 > 0:
+            out[M_ZO, col] = z0 / n0
+        if n - n0 > 0:
+            out[M_FO, col] = z1 / (n - n0)
+    if ipar[I_DO_L2] != 0:
+        fac = schedule_factor(ipar[I_SCHED], t, ipar[I_T], ipar[I_WARMUP])
+        cond, mg = _lemma2_probe(
+            obj,
+            shard_ptr,
+            perm_probe,
+            n0,
+            pop_i,
+            pop_f,
+            X,
+            B,
+            mu,
+            fac,
+            ipar[I_MODEL],
+            edges,
+            rng_probe,
+            g,
+            dk,
+            u,
+            xtmp,
+            sY,
+            sD,
+            Dbuf,
+            nodebuf,
+        )
+        out[M_MG, col] = mg
+        if t >= ipar[I_LOCAL]:
+            out[M_L2, col] = cond
+
+
+@numba.njit(**_JIT)
+def _fold_y(y, mu_run, fstate, a):
+    """Fold mu_{t-1} into Theorem 1's weighted average with weight w_t = w_{t-1} / (1 - a_t)."""
+    if a >= 1.0:  # weights infinite: y is the latest mean
+        ratio = 1.0
+    else:
+        lw = fstate[S_LOGW] - math.log1p(-a)
+        ls = fstate[S_LOGW_SUM]
+        if ls == -np.inf:
+            new = lw
+        elif lw > ls:
+            new = lw + math.log1p(math.exp(ls - lw))
+        else:
+            new = ls + math.log1p(math.exp(lw - ls))
+        ratio = math.exp(lw - new)
+        fstate[S_LOGW] = lw
+        fstate[S_LOGW_SUM] = new
+    for q in range(y.shape[0]):
+        y[q] += ratio * (mu_run[q] - y[q])
+
+
+@numba.njit(**_JIT)
+def run_chunk(
+    obj,
+    weights,
+    shard_ptr,
+    perm,
+    perm_probe,
+    ipar,
+    pop_i,
+    pop_f,
+    fpar,
+    x_star,
+    edges,
+    X,
+    B,
+    mu_run,
+    y,
+    fstate,
+    istate,
+    match_perm,
+    rec_t,
+    out,
+    t0,
+    t1,
+    rng,
+    rng_probe,
+    G,
+    u,
+    xtmp,
+    mu,
+    gbuf,
+    g,
+    dk,
+    sY,
+    sD,
+    Dbuf,
+    nodebuf,
+):
+    """Advance one replica from step ``t0`` to ``t1`` (see the module docstring).
+
+    ``out`` is this replica's ``(len(METRICS), len(rec_t))`` record array (pre-filled with
+    NaN); ``istate = [diverged_at, next record index]``. Returns the number of steps done.
+    """
+    n = X.shape[0]
+    n0 = ipar[I_N0]
+    model = ipar[I_MODEL]
+    T = ipar[I_T]
+    sched = ipar[I_SCHED]
+    warm = ipar[I_WARMUP]
+    local = ipar[I_LOCAL]
+    do_y = ipar[I_DO_Y] != 0
+    thr = fpar[F_THRESH]
+    thr_sq = thr * thr
+    n_rec = rec_t.shape[0]
+    if istate[S_DIVERGED] >= 0:
+        return 0
+    if t0 == 0 and istate[S_REC] < n_rec and rec_t[istate[S_REC]] == 0:
+        _record(
+            obj,
+            weights,
+            shard_ptr,
+            perm_probe,
+            ipar,
+            pop_i,
+            pop_f,
+            fpar,
+            x_star,
+            edges,
+            X,
+            B,
+            y,
+            0,
+            istate[S_REC],
+            out,
+            rng_probe,
+            mu,
+            gbuf,
+            g,
+            dk,
+            u,
+            xtmp,
+            sY,
+            sD,
+            Dbuf,
+            nodebuf,
+        )
+        istate[S_REC] += 1
+    done = 0
+    for t in range(t0, t1):
+        fac = schedule_factor(sched, t, T, warm)
+        if do_y:
+            _fold_y(y, mu_run, fstate, fac * fpar[F_YCOEF])
+        communicate = t >= local
+        bad = False
+        if model == MODEL_MATCHING:
+            # uniform random permutation (Fisher-Yates), cut into consecutive pairs
+            for k in range(n - 1):
+                r = k + rng.integers(0, n - k)
+                tmp = match_perm[k]
+                match_perm[k] = match_perm[r]
+                match_perm[r] = tmp
+            for q in range(n // 2):
+                if _interact(
+                    obj,
+                    shard_ptr,
+                    perm,
+                    n0,
+                    pop_i,
+                    pop_f,
+                    X,
+                    B,
+                    mu_run,
+                    match_perm[2 * q],
+                    match_perm[2 * q + 1],
+                    fac,
+                    communicate,
+                    rng,
+                    G,
+                    u,
+                    xtmp,
+                    thr_sq,
+                ):
+                    bad = True
+            if n % 2 == 1:
+                if _solo(
+                    obj,
+                    shard_ptr,
+                    perm,
+                    n0,
+                    pop_i,
+                    pop_f,
+                    X,
+                    B,
+                    mu_run,
+                    match_perm[n - 1],
+                    fac,
+                    rng,
+                    G,
+                    u,
+                    xtmp,
+                    thr_sq,
+                ):
+                    bad = True
+        else:
+            if model == MODEL_GRAPH:
+                e = rng.integers(0, edges.shape[0])
+                i = edges[e, 0]
+                j = edges[e, 1]
+            else:
+                i = rng.integers(0, n)
+                j = rng.integers(0, n - 1)
+                if j >= i:
+                    j += 1
+            bad = _interact(
+                obj,
+                shard_ptr,
+                perm,
+                n0,
+                pop_i,
+                pop_f,
+                X,
+                B,
+                mu_run,
+                i,
+                j,
+                fac,
+                communicate,
+                rng,
+                G,
+                u,
+                xtmp,
+                thr_sq,
+            )
+        done += 1
+        if bad:
+            istate[S_DIVERGED] = t + 1
+            return done
+        ri = istate[S_REC]
+        if ri < n_rec and rec_t[ri] == t + 1:
+            _record(
+                obj,
+                weights,
+                shard_ptr,
+                perm_probe,
+                ipar,
+                pop_i,
+                pop_f,
+                fpar,
+                x_star,
+                edges,
+                X,
+                B,
+                y,
+                t + 1,
+                ri,
+                out,
+                rng_probe,
+                mu,
+                gbuf,
+                g,
+                dk,
+                u,
+                xtmp,
+                sY,
+                sD,
+                Dbuf,
+                nodebuf,
+            )
+            istate[S_REC] = ri + 1
+    return done

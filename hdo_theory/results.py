@@ -1,0 +1,289 @@
+"""The results of a gossip-process run: recorded trajectories plus everything needed to redo it.
+
+File format (decided): a single NumPy ``.npz`` archive (no extra dependency, loads without
+pickle) holding
+
+* ``t``: int64 ``(n_rec,)``, the step counts at which records were taken (interactions for the
+  pairwise and graph models, rounds for the matching model);
+* ``diverged_at``: int64 ``(R,)``, the step count at which each replica diverged, ``-1`` if never;
+* ``metric__<name>``: float64 ``(R, n_rec)`` for every recorded metric (NaN where not recorded
+  or after divergence);
+* ``state__<name>``: optional final-state arrays (e.g. ``X`` of shape ``(R, n, d)``);
+* ``meta_json``: a unicode scalar, the JSON document with ``format``, ``config``, ``seed``,
+  ``version``, ``constants``, ``objective_meta`` and ``info``. Floats go through Python's
+  ``repr`` (exact round trip), NaN/inf as JSON's ``NaN``/``Infinity`` extension, NumPy arrays
+  inside the metadata as ``{"__ndarray__": list, "dtype": str, "shape": list}``.
+
+Saving is atomic: the archive is written to a temporary file in the target directory, flushed
+and fsynced, then moved into place with :func:`os.replace`, so an interrupted save leaves either
+the old file or the new one, never a truncated one.
+
+Long format (benchopt-style): :meth:`Results.to_long` returns columns
+``replica, t, metric, value`` (one row per replica, record and metric).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hdo_theory.errors import HDOInputError
+
+FORMAT = "hdo-theory-results/1"
+
+__all__ = ["Results", "FORMAT", "load_results", "fit_loglog_slope"]
+
+
+def _to_jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return {"__ndarray__": obj.tolist(), "dtype": str(obj.dtype), "shape": list(obj.shape)}
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return repr(obj)
+
+
+def _from_json(obj):
+    if isinstance(obj, dict):
+        if "__ndarray__" in obj and "dtype" in obj:
+            return np.array(obj["__ndarray__"], dtype=obj["dtype"]).reshape(obj["shape"])
+        return {k: _from_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_from_json(v) for v in obj]
+    return obj
+
+
+def fit_loglog_slope(t, values) -> float:
+    """Least-squares slope of ``log(values)`` against ``log(t)`` over points with ``t > 0`` and
+    finite positive values; NaN with fewer than two such points."""
+    t = np.asarray(t, dtype=float)
+    v = np.asarray(values, dtype=float)
+    ok = (t > 0) & np.isfinite(v) & (v > 0)
+    if ok.sum() < 2:
+        return float("nan")
+    x = np.log(t[ok])
+    yv = np.log(v[ok])
+    if np.ptp(x) == 0:
+        return float("nan")
+    return float(np.polyfit(x, yv, 1)[0])
+
+
+@dataclass
+class Results:
+    """Recorded trajectories of ``R`` replicas of one configuration.
+
+    Attributes
+    ----------
+    t: int64 ``(n_rec,)`` step counts (interactions, or rounds for ``model="matching"``).
+    metrics: name -> float64 ``(R, n_rec)``.
+    diverged_at: int64 ``(R,)``, ``-1`` if the replica never diverged.
+    config: the full :class:`~hdo_theory.process.ProcessConfig` as a dict.
+    seed: the run's root seed (replica ``r`` uses ``SeedSequence(seed).spawn(R)[r]``).
+    version: package version that produced the run.
+    constants: the objective's constants (``objective.constants.as_dict()``) or what was known.
+    objective_meta: ``objective.meta``, enough to regenerate the objective.
+    info: run facts: ``n``, ``n0``, ``n1``, ``d``, ``interactions_per_step``, resolved learning
+        rates and radii, ``spectral_gap``, ``x_star`` / ``f_star`` source, wall time ...
+    state: optional final-state arrays (``X``: ``(R, n, d)``).
+    """
+
+    t: np.ndarray
+    metrics: dict[str, np.ndarray]
+    diverged_at: np.ndarray
+    config: dict = field(default_factory=dict)
+    seed: int = 0
+    version: str = ""
+    constants: dict = field(default_factory=dict)
+    objective_meta: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+    state: dict[str, np.ndarray] = field(default_factory=dict)
+
+    # -- access ---------------------------------------------------------------------------
+    @property
+    def R(self) -> int:
+        return int(self.diverged_at.shape[0])
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.metrics)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.metrics:
+            raise HDOInputError(f"metric must be one of {', '.join(self.metrics)}; got {name!r}")
+        return self.metrics[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.metrics
+
+    @property
+    def interactions(self) -> np.ndarray:
+        """Pairwise interactions done at each record (``t * floor(n/2)`` for matching rounds)."""
+        return self.t * int(self.info.get("interactions_per_step", 1))
+
+    @property
+    def parallel_time(self) -> np.ndarray:
+        """Interactions divided by ``n`` (THEORY.md: parallel time is ``T / n``)."""
+        n = int(self.info.get("n", 1))
+        return self.interactions / n
+
+    @property
+    def n_diverged(self) -> int:
+        return int(np.sum(self.diverged_at >= 0))
+
+    def mean(self, name: str) -> np.ndarray:
+        """Mean over replicas at each record, ignoring NaN (diverged replicas)."""
+        v = self[name]
+        with np.errstate(all="ignore"):
+            cnt = np.sum(np.isfinite(v), axis=0)
+            s = np.nansum(v, axis=0)
+            return np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
+
+    def final(self, name: str) -> np.ndarray:
+        """The last record of every replica (NaN for replicas that diverged)."""
+        return self[name][:, -1]
+
+    def rate(self, name: str = "gap") -> float:
+        """Log-log slope of the replica mean of ``name`` over the last decade of records
+        (``t`` in ``[t_max / 10, t_max]``)."""
+        tmax = self.t[-1] if self.t.size else 0
+        sel = self.t >= max(1, tmax / 10.0)
+        return fit_loglog_slope(self.t[sel], self.mean(name)[sel])
+
+    def summary(self) -> dict:
+        """Final mean gap, its rate over the last decade, final consensus Gamma, divergences."""
+        out = {"R": self.R, "T": int(self.t[-1]) if self.t.size else 0}
+        for name in ("gap", "dist_sq", "gamma", "y_gap", "loss_spread"):
+            if name in self.metrics:
+                out[f"final_{name}"] = float(self.mean(name)[-1]) if self.t.size else math.nan
+        out["rate_gap"] = self.rate("gap") if "gap" in self.metrics else math.nan
+        out["rate_dist_sq"] = self.rate("dist_sq") if "dist_sq" in self.metrics else math.nan
+        out["diverged"] = self.n_diverged
+        return out
+
+    # -- long format ----------------------------------------------------------------------
+    def to_long(self, names=None) -> dict[str, np.ndarray]:
+        """Columns ``replica, t, metric, value`` with one row per (replica, record, metric).
+
+        ``pandas.DataFrame(results.to_long())`` gives the benchopt-style long table. Metrics
+        that are all-NaN (not recorded) are left out unless named.
+        """
+        if names is None:
+            names = [k for k, v in self.metrics.items() if not np.all(np.isnan(v))]
+        R, n_rec = self.R, self.t.shape[0]
+        reps, ts, ms, vs = [], [], [], []
+        for name in names:
+            v = self[name]
+            reps.append(np.repeat(np.arange(R), n_rec))
+            ts.append(np.tile(self.t, R))
+            ms.append(np.full(R * n_rec, name, dtype=object))
+            vs.append(v.reshape(-1))
+        if not names:
+            return {
+                "replica": np.zeros(0, np.int64),
+                "t": np.zeros(0, np.int64),
+                "metric": np.zeros(0, object),
+                "value": np.zeros(0),
+            }
+        return {
+            "replica": np.concatenate(reps).astype(np.int64),
+            "t": np.concatenate(ts).astype(np.int64),
+            "metric": np.concatenate(ms),
+            "value": np.concatenate(vs).astype(np.float64),
+        }
+
+    # -- persistence ----------------------------------------------------------------------
+    def _meta(self) -> dict:
+        return {
+            "format": FORMAT,
+            "config": self.config,
+            "seed": self.seed,
+            "version": self.version,
+            "constants": self.constants,
+            "objective_meta": self.objective_meta,
+            "info": self.info,
+            "metric_names": list(self.metrics),
+            "state_names": list(self.state),
+        }
+
+    def save(self, path) -> Path:
+        """Write the results to ``path`` (``.npz``) atomically; returns the path."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            raise HDOInputError(f"out must be a .npz file path, got {str(path)!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = json.dumps(_to_jsonable(self._meta()), allow_nan=True)
+        arrays = {
+            "t": np.asarray(self.t, dtype=np.int64),
+            "diverged_at": np.asarray(self.diverged_at, dtype=np.int64),
+            "meta_json": np.array(meta),
+        }
+        for k, v in self.metrics.items():
+            arrays[f"metric__{k}"] = np.asarray(v, dtype=np.float64)
+        for k, v in self.state.items():
+            arrays[f"state__{k}"] = np.asarray(v)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez_compressed(fh, **arrays)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path) -> Results:
+        """Read results written by :meth:`save` (exact round trip)."""
+        path = Path(path)
+        if not path.exists():
+            raise HDOInputError(f"results file {str(path)!r} does not exist")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = _from_json(json.loads(str(z["meta_json"][()])))
+                if meta.get("format") != FORMAT:
+                    raise HDOInputError(
+                        f"{path}: not an hdo-theory results file ({meta.get('format')!r})"
+                    )
+                metrics = {k: z[f"metric__{k}"] for k in meta["metric_names"]}
+                state = {k: z[f"state__{k}"] for k in meta.get("state_names", [])}
+                t = z["t"]
+                div = z["diverged_at"]
+        except (OSError, KeyError, ValueError) as exc:
+            if isinstance(exc, HDOInputError):
+                raise
+            raise HDOInputError(f"{path}: cannot read results ({exc.__class__.__name__})") from None
+        return cls(
+            t=t,
+            metrics=metrics,
+            diverged_at=div,
+            config=meta["config"],
+            seed=meta["seed"],
+            version=meta["version"],
+            constants=meta["constants"],
+            objective_meta=meta["objective_meta"],
+            info=meta["info"],
+            state=state,
+        )
+
+
+def load_results(path) -> Results:
+    """Shorthand for :meth:`Results.load`."""
+    return Results.load(path)
