@@ -14,10 +14,12 @@ Intervals:
 
 * ``"mean"``: CLT with the Student-t quantile on ``n - 1`` degrees of freedom.
 * ``"norm"``: for ``||m||`` where ``m`` is a mean vector of ``N`` i.i.d. draws with covariance
-  ``S``, ``||m_hat - m|| <= z_{alpha/2} sqrt(tr S / N)`` with probability ``>= 1 - alpha`` (the
-  one-dimensional chi-square is the worst case of a weighted chi-square sum with the same total
-  weight for ``alpha < 0.2``, Szekely & Bakirov 2003), so the interval is
-  ``||m_hat|| -/+ z sqrt(tr S / N)`` clipped at 0.
+  ``S``: by the CLT ``e = m_hat - m ~ N(0, S/N)``, and Gaussian concentration of the 1-Lipschitz
+  map ``z -> ||(S/N)^{1/2} z||`` with ``lambda_max <= tr S`` gives
+  ``||e|| <= sqrt(tr S / N) (1 + sqrt(2 ln(1/alpha)))`` with probability ``>= 1 - alpha``. By the
+  triangle inequality the interval is ``||m_hat|| -/+`` that radius, clipped at 0 (conservative,
+  valid also when ``m = 0``; the same rule as :mod:`hdo_theory.estimator_stats`). ``se`` holds
+  ``sqrt(tr S / N)``.
 * ``"slope"``: OLS slope of the log of replica means against the log of the grid variable; its
   standard error comes from a replica bootstrap (replicas resampled within each grid point,
   the fit repeated), and the interval uses the normal quantile.
@@ -54,7 +56,9 @@ class Estimate:
             return v, v
         if not math.isfinite(v) or not math.isfinite(se):
             return -math.inf, math.inf
-        if self.method == "mean" and math.isfinite(self.dof):
+        if self.method == "norm":
+            q = 1.0 + math.sqrt(2.0 * math.log(1.0 / alpha))
+        elif self.method == "mean" and math.isfinite(self.dof):
             q = float(_st.t.ppf(1 - alpha / 2, max(self.dof, 1)))
         else:
             q = float(_st.norm.ppf(1 - alpha / 2))

@@ -1,0 +1,71 @@
+"""``hdo-theory verify``: check every claim of the paper by experiment and write a report."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from hdo_theory.errors import HDOInputError, check_int
+
+NAME = "verify"
+HELP = ("check the paper's lemmas and theorem by experiment; print verdicts, write "
+        "report.md/.html/.json")
+
+
+def add_arguments(p):
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--quick", dest="scale", action="store_const", const="quick",
+                   help="scaled-down grids (default; minutes on 2 cores)")
+    g.add_argument("--full", dest="scale", action="store_const", const="full",
+                   help="publication-grade grids (minutes to an hour)")
+    p.set_defaults(scale="quick")
+    p.add_argument("--claims", nargs="+", metavar="ID", help="claim IDs or prefixes "
+                   "(e.g. lemma5 exact theorem1); default: all")
+    p.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
+    p.add_argument("--out", default="hdo-report", help="output folder (default hdo-report)")
+    p.add_argument("--json", action="store_true", help="print the JSON report to stdout")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when any record is violated")
+    p.add_argument("--list", action="store_true", help="list the claims and exit")
+
+
+def _check_out(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HDOInputError(f"--out {path!r} cannot be created: {exc.strerror}") from None
+    if not out.is_dir() or not os.access(out, os.W_OK):
+        raise HDOInputError(f"--out {path!r} is not a writable folder")
+    return out
+
+
+def run(args) -> int:
+    from hdo_theory.claims import REGISTRY
+    from hdo_theory.report import text_table, to_json, write_report
+    from hdo_theory.verify import resolve_ids, run_verification
+
+    if args.list:
+        for cid, c in REGISTRY.items():
+            print(f"{cid:20s} {c.reference}")
+        return 0
+    seed = check_int("--seed", args.seed, 0, 2**32 - 1)
+    ids = resolve_ids(args.claims)  # bad IDs fail before any work
+    out = _check_out(args.out)
+    log = (lambda m: print(m, file=sys.stderr)) if args.json else print
+    res = run_verification(ids, scale=args.scale, seed=seed, log=log)
+    paths = write_report(res, out)
+    if args.json:
+        print(json.dumps(to_json(res), indent=1, allow_nan=False))
+    else:
+        print()
+        print(text_table(res))
+        c = res.counts()
+        print(f"\n{c['holds']} holds, {c['violated']} violated, {c['inconclusive']} "
+              f"inconclusive, {c['outside assumptions']} outside assumptions "
+              f"({res.seconds:.0f} s). Report: {paths['md']}, {paths['html']}, {paths['json']}")
+    if args.strict and res.counts()["violated"] > 0:
+        return 1
+    return 0
