@@ -204,7 +204,10 @@ def record_steps(T: int, record, record_points: int = 100) -> np.ndarray:
 
 def replica_generators(seed: int, R: int, r: int):
     """``(process_rng, probe_rng)`` of replica ``r`` of a run with root ``seed``, ``R`` replicas."""
-    ss = np.random.SeedSequence(int(seed)).spawn(int(R))[int(r)]
+    return _generators_of(np.random.SeedSequence(int(seed)).spawn(int(R))[int(r)])
+
+
+def _generators_of(ss: np.random.SeedSequence):
     proc, probe = ss.spawn(2)
     return np.random.default_rng(proc), np.random.default_rng(probe)
 
@@ -279,7 +282,7 @@ def problem_facts(objective) -> dict:
 class _Replica:
     """All state and work buffers of one replica (allocated once)."""
 
-    def __init__(self, objective, x0_nodes, R, r, seed, n_rec, need_B, need_D):
+    def __init__(self, objective, x0_nodes, seed_seq, need_B, need_D):
         n, d = objective.n, objective.d
         self.X = np.array(x0_nodes, dtype=np.float64, copy=True)
         self.B = np.zeros((n, d) if need_B else (1, d))
@@ -290,7 +293,7 @@ class _Replica:
         self.match_perm = np.arange(n, dtype=np.int64)
         self.perm = objective.shard_idx.copy()
         self.perm_probe = objective.shard_idx.copy()
-        self.rng, self.rng_probe = replica_generators(seed, R, r)
+        self.rng, self.rng_probe = _generators_of(seed_seq)
         self.G = np.zeros((2, d))
         self.u = np.zeros(d)
         self.xtmp = np.zeros(d)
@@ -471,9 +474,10 @@ def simulate(
 
         bar = tqdm(total=R * n_chunks, desc="replica chunks", unit="chunk", leave=False)
     states: list = [None] * R
+    seed_seqs = np.random.SeedSequence(seed).spawn(R)
 
     def work(r: int):
-        st = _Replica(objective, x_nodes, R, r, seed, n_rec, need_B, need_D)
+        st = _Replica(objective, x_nodes, seed_seqs[r], need_B, need_D)
         for c in range(n_chunks):
             PK.run_chunk(
                 objective.data,

@@ -105,6 +105,27 @@ _JIT = dict(nogil=True, cache=True)
 
 
 @numba.njit(**_JIT)
+def draw_pair(rng, n):
+    """A uniform unordered pair of distinct nodes: ``i`` uniform, ``j`` uniform among the rest."""
+    i = rng.integers(0, n)
+    j = rng.integers(0, n - 1)
+    if j >= i:
+        j += 1
+    return i, j
+
+
+@numba.njit(**_JIT)
+def shuffle_nodes(rng, perm):
+    """In-place Fisher-Yates shuffle: afterwards ``perm`` is a uniform random permutation."""
+    n = perm.shape[0]
+    for k in range(n - 1):
+        r = k + rng.integers(0, n - k)
+        tmp = perm[k]
+        perm[k] = perm[r]
+        perm[r] = tmp
+
+
+@numba.njit(**_JIT)
 def _estimate_node(obj, shard_ptr, perm, i, code, rv, b, nu, x, rng, out, u, xtmp):
     """One estimator draw for node ``i`` at ``x`` on a fresh minibatch from its shard."""
     start = shard_ptr[i]
@@ -556,11 +577,7 @@ def run_chunk(
         bad = False
         if model == MODEL_MATCHING:
             # uniform random permutation (Fisher-Yates), cut into consecutive pairs
-            for k in range(n - 1):
-                r = k + rng.integers(0, n - k)
-                tmp = match_perm[k]
-                match_perm[k] = match_perm[r]
-                match_perm[r] = tmp
+            shuffle_nodes(rng, match_perm)
             for q in range(n // 2):
                 if _interact(
                     obj,
@@ -609,10 +626,7 @@ def run_chunk(
                 i = edges[e, 0]
                 j = edges[e, 1]
             else:
-                i = rng.integers(0, n)
-                j = rng.integers(0, n - 1)
-                if j >= i:
-                    j += 1
+                i, j = draw_pair(rng, n)
             bad = _interact(
                 obj,
                 shard_ptr,
