@@ -153,13 +153,24 @@ def draw_smoothed_gradient_chunk(obj, shard, x, nu, ball, g_ref, rng, n_draws, u
 
 @numba.njit(**_JIT)
 def draw_value_gap_chunk(obj, shard, x, nu, f0, rng, n_draws, u, xtmp, acc):
-    """Welford (count, mean, M2) of ``f^i(x + nu u) - f^i(x)``, ``u ~ N(0, I)``, into acc[0:3]."""
+    """Welford (count, mean, M2) into acc[0:3] of the antithetic smoothing gap
+    ``(f^i(x + nu u) + f^i(x - nu u)) / 2 - f^i(x)``, ``u ~ N(0, I)``.
+
+    Its mean is ``f^i_nu(x) - f^i(x)`` (``u`` is symmetric); the linear term cancels, so the
+    noise is ``O(nu^2)`` like the quantity itself (the one-sided gap has ``O(nu)`` noise).
+    """
     d = x.shape[0]
     for _t in range(n_draws):
         for k in range(d):
-            xtmp[k] = x[k] + nu * rng.standard_normal()
+            u[k] = rng.standard_normal()
+        for k in range(d):
+            xtmp[k] = x[k] + nu * u[k]
+        fp = batch_loss(obj, shard, xtmp)
+        for k in range(d):
+            xtmp[k] = x[k] - nu * u[k]
+        fm = batch_loss(obj, shard, xtmp)
         acc[0] += 1.0
-        _welford(acc, 1, 2, acc[0], batch_loss(obj, shard, xtmp) - f0)
+        _welford(acc, 1, 2, acc[0], 0.5 * (fp + fm) - f0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,9 +190,13 @@ def _norm_ci(vec, trace_cov_of_mean, level):
     return est, [max(0.0, est - r), est + r]
 
 
+def _clt_se(m2, n):
+    return math.sqrt(max(m2, 0.0) / (n - 1) / n)
+
+
 def _clt_ci(mean, m2, n, level):
     z = sps.norm.ppf(0.5 + level / 2.0)
-    se = math.sqrt(max(m2, 0.0) / (n - 1) / n)
+    se = _clt_se(m2, n)
     return [mean - z * se, mean + z * se]
 
 
@@ -222,6 +237,10 @@ def _summarise(sum_dev, acc, g_ref, level):
         "ci_r": _clt_ci(mean_r, m2_r, N, level),
         "variance": variance,
         "ci_var": [variance - tq * se_var, variance + tq * se_var],
+        "se_q": _clt_se(m2_q, N),
+        "se_r": _clt_se(m2_r, N),
+        "se_var": se_var,
+        "dof_var": K - 1,
         "mean": g_ref + dev,
     }
 
@@ -296,7 +315,8 @@ def _run_batched(total, level_desc, progress, chunk, fn):
 
 def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, seed: int,
                     eta: float | None = None, chunk: int = 1 << 16, level: float = 0.95,
-                    ref_draws: int | None = None, progress: bool | None = None) -> dict:
+                    ref_draws: int | None = None, progress: bool | None = None,
+                    L: float | None = None) -> dict:
     """Empirical bias and moments of ``spec`` at ``x`` for ``node``, with CIs, exact values and
     bounds. See the module docstring for every key and interval.
 
@@ -314,6 +334,7 @@ def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, se
         form (default ``min(draws, 50_000)``).
     progress: ``True``/``False`` force the tqdm bar on/off; ``None`` shows it on a TTY when the
         run is expected to take more than 2 s.
+    L: the smoothness constant for the bounds (default ``objective.constants.L``).
     """
     if not isinstance(spec, EstimatorSpec):
         raise HDOInputError("spec must be an EstimatorSpec")
@@ -355,16 +376,20 @@ def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, se
     N = s["N"]
 
     exact = exact_moments(objective, node, x, spec.kind, spec.rv, nu, b) or {}
-    L, L_source = _lipschitz(objective)
+    if L is None:
+        L, L_source = _lipschitz(objective)
+    else:
+        L, L_source = check_float("L", L, 0.0), "given"
     var_for_ball = max(s["variance"], 0.0) / N
 
     # ---- mean and bias -------------------------------------------------------------------
     mean_norm, mean_ci = _norm_ci(s["mean"], var_for_ball, level)
     bias, bias_ci = _norm_ci(s["dev"], var_for_ball, level)
     bias_bound, bias_bound_name, sharper = _bias_bound(spec.kind, nu, L, d)
+    ball_se = math.sqrt(var_for_ball)
     out_bias = _entry(bias, bias_ci,
                       _vec_norm(exact["mean"] - g) if "mean" in exact else None,
-                      bias_bound, bias_bound_name)
+                      bias_bound, bias_bound_name, ("norm", ball_se, math.inf, N))
     if sharper is not None:
         out_bias["sharper_bound"] = sharper
         out_bias["sharper_bound_name"] = "nu L sqrt(d) (grad f_nu = E grad f(x + nu u))"
@@ -375,7 +400,9 @@ def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, se
         tv = s["mean"] - target["vector"]
         val, ci = _norm_ci(tv, var_for_ball + target["trace_cov_of_mean"], level)
         bias_vs_target = {"target": target["name"], "target_source": target["source"],
-                          "value": val, "ci": ci, "exact": 0.0}
+                          "value": val, "ci": ci, "exact": 0.0, "method": "norm",
+                          "se": math.sqrt(var_for_ball + target["trace_cov_of_mean"]),
+                          "dof": math.inf, "n": N}
     else:
         bias_vs_target = {"target": target["name"], "target_source": None, "value": None,
                           "ci": None, "exact": None}
@@ -385,11 +412,12 @@ def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, se
     second = _entry(s["mean_q"], s["ci_q"], exact.get("second_moment"),
                     bounds.lemma5_second_moment(nu, L, d, g2, s2) if m5 else None,
                     "Lemma 5 (6)" + (" = Lemma 1 item 5 (b = m)" if b == m else "")
-                    if m5 else None)
+                    if m5 else None, ("mean", s["se_q"], math.inf, N))
     centered = _entry(s["mean_r"], s["ci_r"], exact.get("centered_moment"),
                       bounds.lemma5_centered_moment(nu, L, d, g2, s2) if m5 else None,
-                      "Lemma 5 (7)" if m5 else None)
-    variance = _entry(s["variance"], s["ci_var"], exact.get("variance"), None, None)
+                      "Lemma 5 (7)" if m5 else None, ("mean", s["se_r"], math.inf, N))
+    variance = _entry(s["variance"], s["ci_var"], exact.get("variance"), None, None,
+                      ("mean", s["se_var"], s["dof_var"], N))
     elapsed = time.perf_counter() - t0
 
     return {
@@ -419,8 +447,9 @@ def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, se
             "L": L,
             "L_source": L_source,
         },
-        "mean_norm": {"value": mean_norm, "ci": mean_ci,
-                      "exact": _vec_norm(exact["mean"]) if "mean" in exact else None},
+        "mean_norm": _entry(mean_norm, mean_ci,
+                            _vec_norm(exact["mean"]) if "mean" in exact else None, None, None,
+                            ("norm", ball_se, math.inf, N)),
         "bias": out_bias,
         "bias_vs_target": bias_vs_target,
         "second_moment": second,
@@ -433,10 +462,12 @@ def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, se
 
 
 def smoothed_value_gap(objective, node: int, x, nu: float, draws: int, seed: int,
-                       level: float = 0.95, chunk: int = 1 << 16) -> dict:
+                       level: float = 0.95, chunk: int = 1 << 16, L: float | None = None) -> dict:
     """Monte Carlo of ``f^i_nu(x) - f^i(x)`` (``f_nu(x) = E_u f(x + nu u)``) with a CLT interval,
     against Lemma 1 item 3 ``|f_nu - f| <= nu^2 L d / 2`` and, on the quadratic, the exact
-    ``(nu^2/2) tr A_bar`` (``A_bar`` the shard's mean Hessian)."""
+    ``(nu^2/2) tr A_bar`` (``A_bar`` the shard's mean Hessian). The entry is for ``|f_nu - f|``;
+    ``signed`` holds ``f_nu - f``. Antithetic draws (see :func:`draw_value_gap_chunk`).
+    ``L`` defaults to ``objective.constants.L``."""
     node = check_int("node", node, 0, objective.n - 1)
     x = check_point("x", x, objective.d)
     nu = check_float("nu", nu, 0.0, lo_open=True)
@@ -456,10 +487,54 @@ def smoothed_value_gap(objective, node: int, x, nu: float, draws: int, seed: int
     if objective.kind == KIND_QUADRATIC:
         groups, mats = objective.data[4], objective.data[5]
         exact = 0.5 * nu**2 * float(np.mean(np.trace(mats[groups[shard]], axis1=1, axis2=2)))
-    L, _ = _lipschitz(objective)
+    if L is None:
+        L, _ = _lipschitz(objective)
     bound = bounds.lemma1_smoothing_value_gap(nu, L, objective.d) if L is not None else None
-    return _entry(acc[1], _clt_ci(acc[1], acc[2], acc[0], level), exact, bound,
-                  "Lemma 1 item 3 (bound on |f_nu - f|)")
+    lo, hi = _clt_ci(acc[1], acc[2], acc[0], level)
+    abs_ci = [0.0 if lo <= 0.0 <= hi else min(abs(lo), abs(hi)), max(abs(lo), abs(hi))]
+    e = _entry(abs(acc[1]), abs_ci, None if exact is None else abs(exact), bound,
+               "Lemma 1 item 3", ("abs-mean", _clt_se(acc[2], acc[0]), math.inf, int(acc[0])))
+    e["signed"] = {"value": float(acc[1]), "ci": [lo, hi], "exact": exact}
+    e["draws"] = int(acc[0])
+    return e
+
+
+def smoothing_bias(objective, node: int, x, nu: float, draws: int, seed: int, ball: bool = False,
+                   level: float = 0.95, chunk: int = 1 << 16, L: float | None = None) -> dict:
+    """Monte Carlo of the smoothing bias ``||grad f^i_nu(x) - grad f^i(x)||`` (confidence ball).
+
+    ``grad f_nu(x) = E grad f^i(x + nu w)`` with ``w ~ N(0, I)`` (Gaussian smoothing), or with
+    ``ball``, ``w`` uniform in the unit ball (the mean of the sphere estimator). The noise of
+    ``grad f^i(x + nu w)`` is ``<= L nu sqrt(d)``, the same order as the bias bounds, so a few
+    thousand draws resolve them. Bound: Lemma 1 item 4 (Gaussian; the sharper ``nu L sqrt(d)``
+    is ``sharper_bound``) or ``L nu`` (ball). ``L`` defaults to ``objective.constants.L``.
+    Exact on the quadratic: 0.
+    """
+    node = check_int("node", node, 0, objective.n - 1)
+    x = check_point("x", x, objective.d)
+    nu = check_float("nu", nu, 0.0, lo_open=True)
+    draws = check_int("draws", draws, 16)
+    level = check_float("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
+    g = objective.node_grad(node, x)
+    ss = np.random.SeedSequence(check_int("seed", seed, 0))
+    s = _smoothed_gradient_mc(objective, node, x, nu, bool(ball), g, draws, ss, level, chunk,
+                              False)
+    val, ci = _norm_ci(s["dev"], max(s["variance"], 0.0) / s["N"], level)
+    if L is None:
+        L, _ = _lipschitz(objective)
+    d = objective.d
+    if L is None:
+        bound, name, sharper = None, None, None
+    elif ball:
+        bound, name, sharper = bounds.sphere_smoothing_bias(nu, L), "ball smoothing: L nu", None
+    else:
+        bound, name = bounds.lemma1_smoothing_bias(nu, L, d), "Lemma 1 item 4"
+        sharper = bounds.sharper_smoothing_bias(nu, L, d)
+    e = _entry(val, ci, 0.0 if objective.kind == KIND_QUADRATIC else None, bound, name,
+               ("norm", math.sqrt(max(s["variance"], 0.0) / s["N"]), math.inf, s["N"]))
+    e["sharper_bound"] = sharper
+    e["draws"] = s["N"]
+    return e
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,9 +542,15 @@ def smoothed_value_gap(objective, node: int, x, nu: float, draws: int, seed: int
 # ---------------------------------------------------------------------------------------------
 
 
-def _entry(value, ci, exact, bound, bound_name):
+def _entry(value, ci, exact, bound, bound_name, interval):
+    """One reported quantity. ``interval = (method, se, dof, n)`` lets a caller rebuild the
+    interval at another level: ``"mean"`` (CLT; Student t if ``dof`` is finite), ``"norm"``
+    (confidence ball, ``se = sqrt(tr Cov / N)``), ``"abs-mean"`` (CLT interval of a mean, folded
+    to its absolute value)."""
+    method, se, dof, n = interval
     e = {"value": float(value), "ci": [float(ci[0]), float(ci[1])],
-         "exact": None if exact is None else float(exact)}
+         "exact": None if exact is None else float(exact),
+         "method": method, "se": float(se), "dof": float(dof), "n": int(n)}
     if exact is not None:
         e["exact_in_ci"] = bool(ci[0] <= exact <= ci[1])
     e["bound"] = None if bound is None else float(bound)
@@ -492,12 +573,7 @@ def _lipschitz(objective):
         c = objective.constants
     except HDOInputError as exc:
         return None, f"unavailable: {exc}"
-    L = float(c.L)
-    src = None
-    how = getattr(c, "how", None)
-    if isinstance(how, dict):
-        src = how.get("L")
-    return L, src or "objective.constants"
+    return float(c.L), getattr(c, "L_how", None) or "objective.constants"
 
 
 def _bias_bound(kind, nu, L, d):
@@ -529,10 +605,19 @@ def _target(objective, node, x, kind, nu, g, exact, ref_draws, ref_ss, level, ch
     if quadratic:  # both smoothings shift a quadratic by a constant: gradient unchanged
         return {"name": name, "source": "exact (quadratic: equals grad f^i)", "vector": g,
                 "trace_cov_of_mean": 0.0}
+    s = _smoothed_gradient_mc(objective, node, x, nu, ball, g, ref_draws, ref_ss, level, chunk,
+                              progress)
+    return {"name": name, "source": f"monte carlo ({s['N']} draws of grad f^i(x + nu w))",
+            "vector": s["mean"], "trace_cov_of_mean": max(s["variance"], 0.0) / s["N"]}
+
+
+def _smoothed_gradient_mc(objective, node, x, nu, ball, g, draws, seed_seq, level, chunk,
+                          progress):
+    """Batched Monte Carlo of ``E grad f^i(x + nu w)``; returns :func:`_summarise` output."""
     d = objective.d
-    rng = np.random.default_rng(ref_ss)
+    rng = np.random.default_rng(seed_seq)
     shard = np.ascontiguousarray(objective.shard(node), dtype=np.int64)
-    K = _n_batches(ref_draws)
+    K = _n_batches(draws)
     sum_dev = np.zeros((K, d))
     acc = np.zeros((K, 5))
     work = np.empty((3, d))
@@ -541,10 +626,8 @@ def _target(objective, node, x, kind, nu, g, exact, ref_draws, ref_ss, level, ch
         draw_smoothed_gradient_chunk(objective.data, shard, x, nu, ball, g, rng, n, work[0],
                                      work[1], work[2], sum_dev[row], acc[row])
 
-    _run_batched(ref_draws, "reference", progress, chunk, fn)
-    s = _summarise(sum_dev, acc, g, level)
-    return {"name": name, "source": f"monte carlo ({s['N']} draws of grad f^i(x + nu w))",
-            "vector": s["mean"], "trace_cov_of_mean": max(s["variance"], 0.0) / s["N"]}
+    _run_batched(draws, "reference", progress, chunk, fn)
+    return _summarise(sum_dev, acc, g, level)
 
 
 def _exact_source(objective, kind, exact):
