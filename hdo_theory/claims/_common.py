@@ -89,3 +89,71 @@ def antithetic_smoothing_bias(obj, node, x, nu, draws, rng):
         K.batch_grad(obj.data, shard, x - nu * U[r], gm)
         out[r] = 0.5 * (gp + gm) - g0
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Problem constants for the process lemmas (adapter; see the module docstring)
+# ---------------------------------------------------------------------------------------------
+
+
+def strong_convexity(obj) -> float:
+    """``ell`` from ``objective.constants``; fallback: smallest Hessian eigenvalue of ``f`` for
+    quadratic / least squares (exact), ``lam`` for logistic (certified), 0 otherwise."""
+    c = constants_or_none(obj)
+    if c is not None and getattr(c, "ell", None) is not None:
+        return float(c.ell)
+    data = obj.data
+    kind, params = int(data[0]), data[1]
+    if kind == K.KIND_QUADRATIC:
+        H = np.einsum("j,jkl->kl", obj.weights, data[5][data[4]])
+        return float(np.linalg.eigvalsh(H)[0])
+    if kind == K.KIND_LEAST_SQUARES:
+        A = data[2]
+        H = (A * obj.weights[:, None]).T @ A + float(params[0]) * np.eye(obj.d)
+        return float(np.linalg.eigvalsh(H)[0])
+    if kind == K.KIND_LOGISTIC:
+        return float(params[0])
+    return 0.0
+
+
+def x_star(obj):
+    from hdo_theory.process import problem_facts
+
+    f = problem_facts(obj)
+    return np.asarray(f["x_star"]), float(f["f_star"])
+
+
+def noise_constants(obj, batch: int, x0) -> dict:
+    """``varsigma_k^2`` and ``sum_{N_k} s_i^2`` (minibatch ``batch``) for the process lemmas.
+
+    From ``objective.constants`` when available; otherwise the maximum over 11 points on the
+    segment from the start ``x0`` to ``x*`` (the region the mean travels through) -- an
+    empirical sup over the visited region, not a certified one (stated in the report).
+    """
+    from hdo_theory.constants import node_gradient_variance
+
+    c = constants_or_none(obj)
+    if c is not None:
+        try:
+            s = np.asarray(c.s_sq(batch), dtype=float)
+            return {"varsigma0_sq": float(c.varsigma0_sq), "varsigma1_sq": float(c.varsigma1_sq),
+                    "sum_s_sq0": float(s[: obj.n0].sum()), "sum_s_sq1": float(s[obj.n0:].sum()),
+                    "source": "objective.constants"}
+        except Exception:  # noqa: BLE001 - fall back to the segment sup below
+            pass
+    xs, _ = x_star(obj)
+    out = {"varsigma0_sq": 0.0, "varsigma1_sq": 0.0, "sum_s_sq0": 0.0, "sum_s_sq1": 0.0}
+    for a in np.linspace(0, 1, 11):
+        x = (1 - a) * np.asarray(x0) + a * xs
+        g = obj.grad(x)
+        het = [float(np.sum((obj.node_grad(i, x) - g) ** 2)) for i in range(obj.n)]
+        s2 = [node_gradient_variance(obj, i, x, min(batch, obj.shard_size(i)))
+              for i in range(obj.n)]
+        if obj.n0:
+            out["varsigma0_sq"] = max(out["varsigma0_sq"], float(np.mean(het[: obj.n0])))
+            out["sum_s_sq0"] = max(out["sum_s_sq0"], float(np.sum(s2[: obj.n0])))
+        if obj.n1:
+            out["varsigma1_sq"] = max(out["varsigma1_sq"], float(np.mean(het[obj.n0:])))
+            out["sum_s_sq1"] = max(out["sum_s_sq1"], float(np.sum(s2[obj.n0:])))
+    out["source"] = "max over 11 points on the segment x0 -> x* (empirical sup)"
+    return out

@@ -87,7 +87,8 @@ def _run_item4(ctx):
             x = _point(obj, ctx, name, d)
             for nu in (0.1, 0.5):
                 seed = ctx.seed_for("l1.4", name, d, nu)
-                rows = C.antithetic_smoothing_bias(obj, 0, x, nu, draws, np.random.default_rng(seed))
+                rows = C.antithetic_smoothing_bias(obj, 0, x, nu, draws,
+                                                   np.random.default_rng(seed))
                 est = S.norm_of_mean_estimate(rows)
                 cfg = _cfg(obj, nu=nu, draws=draws, node=0, L=L, L_source=Lsrc)
                 b4 = B.lemma1_smoothing_bias(nu, L, d)
