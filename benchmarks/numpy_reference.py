@@ -134,7 +134,9 @@ def run_pairwise_numpy(
     check_choice("sampler", sampler, SAMPLERS)
     check_choice("directions", directions, DIRECTIONS)
     if config.model != "pairwise":
-        raise HDOInputError(f"model must be 'pairwise' for the NumPy reference, got {config.model!r}")
+        raise HDOInputError(
+            f"model must be 'pairwise' for the NumPy reference, got {config.model!r}"
+        )
     if config.schedule != "constant" or config.warmup or config.local_steps_warmup:
         raise HDOInputError("the NumPy reference supports only a constant schedule without warm-up")
     A, y, lam = _least_squares_data(objective)
