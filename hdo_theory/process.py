@@ -410,6 +410,33 @@ def _resolve(objective, config: ProcessConfig, facts: dict):
     return ipar, pop_i, pop_f, fpar, edges, info
 
 
+def _run_constants(objective, facts: dict, config: ProcessConfig) -> dict:
+    """The constants dict with the run's minibatch-dependent ``s_i^2`` and ``sigma_k^2`` added.
+
+    ``s_sq[i]`` uses node i's population batch; ``sigma0_sq`` the ZO batch, ``sigma1_sq`` the FO
+    batch (Definition 1). Left out if the objective's constants are unavailable.
+    """
+    out = dict(facts.get("constants", {}))
+    if "error" in out:
+        return out
+    try:
+        c = objective.constants
+        bz, bf = config.zo.estimator.batch, config.fo.estimator.batch
+        n0 = objective.n0
+        s_z, s_f = c.s_sq(bz), c.s_sq(bf)
+        s = np.concatenate([s_z[:n0], s_f[n0:]])
+        out.update(
+            zo_batch=bz,
+            fo_batch=bf,
+            s_sq=[float(v) for v in s],
+            sigma0_sq=c.sigma_sq(bz)[0],
+            sigma1_sq=c.sigma_sq(bf)[1],
+        )
+    except Exception as exc:  # never block a run on the constants
+        out["sigma_error"] = f"{exc.__class__.__name__}: {exc}"
+    return out
+
+
 def _start_nodes(objective, config):
     n, d = objective.n, objective.d
     if config.x0 is None:
@@ -544,7 +571,7 @@ def simulate(
         config=config.as_dict(),
         seed=seed,
         version=__version__,
-        constants=facts.get("constants", {}),
+        constants=_run_constants(objective, facts, config),
         objective_meta=dict(objective.meta),
         info=info,
         state=state,

@@ -115,6 +115,13 @@ def draw_pair(rng, n):
 
 
 @numba.njit(**_JIT)
+def draw_edge(rng, edges):
+    """An edge ``(i, j)`` drawn uniformly from the rows of ``edges``."""
+    e = rng.integers(0, edges.shape[0])
+    return edges[e, 0], edges[e, 1]
+
+
+@numba.njit(**_JIT)
 def shuffle_nodes(rng, perm):
     """In-place Fisher-Yates shuffle: afterwards ``perm`` is a uniform random permutation."""
     n = perm.shape[0]
@@ -622,9 +629,7 @@ def run_chunk(
                     bad = True
         else:
             if model == MODEL_GRAPH:
-                e = rng.integers(0, edges.shape[0])
-                i = edges[e, 0]
-                j = edges[e, 1]
+                i, j = draw_edge(rng, edges)
             else:
                 i, j = draw_pair(rng, n)
             bad = _interact(

@@ -1,0 +1,108 @@
+"""Results: exact save/load round trip, atomic writes, long format, fitted rates."""
+
+import os
+
+import numpy as np
+import pytest
+
+from hdo_theory.errors import HDOInputError
+from hdo_theory.results import Results, fit_loglog_slope
+
+
+def _results(R=3, n_rec=5):
+    rng = np.random.default_rng(0)
+    t = np.array([0, 1, 10, 100, 1000][:n_rec], dtype=np.int64)
+    gap = rng.random((R, n_rec))
+    gap[1, 3:] = np.nan  # replica 1 diverged at step 57
+    return Results(
+        t=t,
+        metrics={
+            "gap": gap,
+            "gamma": rng.random((R, n_rec)) * 1e-300,
+            "mg": np.full((R, n_rec), np.nan),
+        },
+        diverged_at=np.array([-1, 57, -1], dtype=np.int64),
+        config={"model": "pairwise", "T": 1000, "x0": [0.1, 1 / 3], "zo": {"lr": 0.1 + 0.2}},
+        seed=12,
+        version="0.1.0",
+        constants={"L": 2.5, "ell": None, "x_star": [1e-17, -3.0], "f_star": float("nan")},
+        objective_meta={"name": "quadratic", "d": 2, "x_ref": np.array([1.0, 2.0])},
+        info={"n": 4, "interactions_per_step": 2, "inf": float("inf")},
+        state={"X": rng.standard_normal((R, 4, 2))},
+    )
+
+
+def _same(a, b):
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, np.ndarray):
+        return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    if isinstance(a, float) and np.isnan(a):
+        return isinstance(b, float) and np.isnan(b)
+    return a == b and type(a) is type(b)
+
+
+def test_round_trip_is_exact(tmp_path):
+    r = _results()
+    p = r.save(tmp_path / "run.npz")
+    q = Results.load(p)
+    assert q.t.tobytes() == r.t.tobytes() and q.diverged_at.tobytes() == r.diverged_at.tobytes()
+    for k in r.metrics:  # bit-exact, NaN included
+        assert q[k].tobytes() == r[k].tobytes()
+    assert q.state["X"].tobytes() == r.state["X"].tobytes()
+    for attr in ("config", "seed", "version", "constants", "objective_meta", "info"):
+        assert _same(getattr(r, attr), getattr(q, attr)), attr
+
+
+def test_atomic_save_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):
+    path = tmp_path / "run.npz"
+    old = _results()
+    old.save(path)
+    before = path.read_bytes()
+
+    def boom(fh, **arrays):
+        fh.write(b"partial garbage")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez_compressed", boom)
+    with pytest.raises(KeyboardInterrupt):
+        _results(R=3).save(path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["run.npz"]  # no temporary left behind
+
+
+def test_load_rejects_missing_or_foreign_files(tmp_path):
+    with pytest.raises(HDOInputError, match="does not exist"):
+        Results.load(tmp_path / "nope.npz")
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(HDOInputError, match="cannot read"):
+        Results.load(tmp_path / "other.npz")
+    with pytest.raises(HDOInputError, match="npz"):
+        _results().save(tmp_path / "run.parquet")
+
+
+def test_long_format():
+    r = _results()
+    long = r.to_long()
+    # the all-NaN metric (not recorded) is left out
+    assert set(long["metric"]) == {"gap", "gamma"}
+    assert all(len(v) == 2 * r.R * r.t.size for v in long.values())
+    sel = (long["metric"] == "gap") & (long["replica"] == 2) & (long["t"] == 100)
+    assert long["value"][sel].tolist() == [r["gap"][2, 3]]
+
+
+def test_derived_axes_and_summary():
+    r = _results()
+    assert r.interactions.tolist() == [0, 2, 20, 200, 2000]
+    assert np.allclose(r.parallel_time, r.interactions / 4)
+    assert r.n_diverged == 1
+    # the replica mean ignores the diverged replica's NaN records
+    assert r.mean("gap")[4] == pytest.approx(np.mean(r["gap"][[0, 2], 4]))
+
+
+def test_loglog_slope_recovers_a_power_law():
+    t = np.array([10, 20, 50, 100, 1000])
+    assert fit_loglog_slope(t, 3.0 * t**-1.5) == pytest.approx(-1.5, abs=1e-12)
+    assert np.isnan(fit_loglog_slope([0, 10], [1.0, 2.0]))
