@@ -20,8 +20,9 @@ such as a regulariser, which cancels in every deviation below):
   deviation is affine and its squared norm a quadratic in ``z``. Unless the linear parts vanish
   the sup over ``R^d`` is infinite; we give the exact maximum over the ball
   ``||x - x*|| <= radius`` with :func:`max_quadratic_on_ball` (a trust-region problem solved
-  exactly). Default radius :func:`default_radius` ``= max(1, 2 ||x*||)``: the ball contains the
-  origin (the usual starting point) with a factor-2 margin.
+  exactly). Default radius :func:`default_radius`
+  ``= 2 max(1, ||x*||, ||random_point(0) - x*||)``: the ball contains the origin and the
+  process' default start point with a factor-2 margin.
 * logistic, non-convex logistic, robust: ``grad F(x, j) = phi_j'(a_j.x) a_j + grad R(x)`` with
   ``phi'`` in a known interval (logistic: between ``0`` and ``-y_j``; robust:
   ``|rho'| <= 3 sqrt(3) / 8``). A certified bound over all of ``R^d`` (``radius = None``) follows
@@ -111,14 +112,19 @@ class Constants:
 
         Minibatches are drawn without replacement from the node's ``m_i`` samples, so the
         population variance is multiplied by ``(m_i - b) / (b (m_i - 1))`` (0 when ``m_i = 1``).
+        Nodes whose shard has fewer than ``batch`` samples get NaN (no such minibatch exists).
         """
         m = self.shard_sizes
-        b = check_int("batch", batch, 1, int(m.min()))
-        factor = np.where(m > 1, (m - b) / (b * np.maximum(m - 1, 1)), 0.0)
-        return factor * self.node_var_pop
+        b = check_int("batch", batch, 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            factor = np.where(m > 1, (m - b) / (b * np.maximum(m - 1, 1)), 0.0)
+        return np.where(m >= b, factor * self.node_var_pop, np.nan)
 
     def sigma_sq(self, batch: int) -> tuple[float, float]:
-        """``(sigma_0^2, sigma_1^2)``: the population means of :meth:`s_sq` (Definition 1)."""
+        """``(sigma_0^2, sigma_1^2)``: the population means of :meth:`s_sq` (Definition 1).
+
+        NaN for a population with a shard smaller than ``batch``; 0.0 for an empty population.
+        """
         s = self.s_sq(batch)
         zo, fo = s[: self.n0], s[self.n0 :]
         return (float(zo.mean()) if zo.size else 0.0, float(fo.mean()) if fo.size else 0.0)
@@ -148,7 +154,12 @@ class Constants:
         if batch is not None:
             s = self.s_sq(batch)
             s0, s1 = self.sigma_sq(batch)
-            out.update(batch=int(batch), s_sq=[float(v) for v in s], sigma0_sq=s0, sigma1_sq=s1)
+            out.update(
+                batch=int(batch),
+                s_sq=[None if np.isnan(v) else float(v) for v in s],
+                sigma0_sq=None if math.isnan(s0) else s0,
+                sigma1_sq=None if math.isnan(s1) else s1,
+            )
         return out
 
 
@@ -311,9 +322,16 @@ def _node_means(objective, V: np.ndarray) -> np.ndarray:
     return S / sizes.reshape((-1,) + (1,) * (V.ndim - 1))
 
 
-def default_radius(x_star: np.ndarray) -> float:
-    """``max(1, 2 ||x*||)``: the ball ``||x - x*|| <= R`` then contains the origin with margin 2."""
-    return max(1.0, 2.0 * float(np.linalg.norm(x_star)))
+def default_radius(objective, x_star: np.ndarray) -> float:
+    """``2 max(1, ||x*||, ||x_0 - x*||)`` with ``x_0 = objective.random_point(0)``.
+
+    The ball ``||x - x*|| <= R`` then contains, with a factor-2 margin, both the origin and the
+    gossip process' default start point (``hdo_theory.process`` starts at ``random_point(0)``).
+    Gradient-type iterations from there contract towards x* on the convex kinds, so the ball
+    covers the trajectories of a stable run.
+    """
+    x0 = objective.random_point(0)
+    return 2.0 * max(1.0, float(np.linalg.norm(x_star)), float(np.linalg.norm(x0 - x_star)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -497,7 +515,7 @@ def _affine_constants(P, B_node_het, e_node_het, node_var_quads, x_star, radius)
     Returns (vs0, vs1, het_how, het_witness, var_pop, var_how, var_witness, used_radius).
     """
     d = P.d
-    R = default_radius(x_star) if radius is None else radius
+    R = default_radius(P.obj, x_star) if radius is None else radius
     zero_tol = 1e-12 * _affine_scale(P)
     used_ball = False
     vs, wit = [0.0, 0.0], [None, None]
@@ -704,9 +722,17 @@ def _bounded_glm(P, radius) -> Constants:
         )
         x_star, star_how = _multistart(P)
         ell, ell_how = None, "None: non-convex objective"
-    lo, hi, region = _dphi_intervals(P, x_star, radius)
-    het, het_how = _glm_het_bound(P, (0.5 * (lo + hi))[:, None], 0.5 * (hi - lo))
+    lo, hi, region = _dphi_intervals(P, x_star, None)
+    het_node, het_how = _glm_het_bound(P, (0.5 * (lo + hi))[:, None], 0.5 * (hi - lo))
     var_pop = _glm_var_bound(P, lo, hi)
+    if radius is not None:
+        # both bounds hold on the ball; the ball one is usually, not always, the smaller
+        blo, bhi, region = _dphi_intervals(P, x_star, radius)
+        het_ball, _ = _glm_het_bound(P, (0.5 * (blo + bhi))[:, None], 0.5 * (bhi - blo))
+        het_node = np.minimum(het_node, het_ball)
+        var_pop = np.minimum(var_pop, _glm_var_bound(P, blo, bhi))
+        region += ", per node the smaller of it and the global bound"
+    het = _pop_means(P, het_node**2)
     return _finish(
         P,
         x_star,
@@ -757,7 +783,7 @@ def _dphi_intervals(P, x_star, radius):
 
 
 def _glm_het_bound(P, mid, rad):
-    """Certified bound on sup_x (1/n_k) sum_i ||sum_j c_ij s_j(x) a_j^T||_F^2.
+    """Per node i, a certified bound on sup_x ||sum_j c_ij s_j(x) a_j^T||_F = ||grad f^i - grad f||.
 
     Here c_ij = 1[j in S_i]/m_i - w_j, so that sum_j c_ij g_j = grad f^i - grad f, and the
     sample gradient (minus the shared regulariser) is s_j a_j^T with s_j in R^K (K = 1 for the
@@ -783,16 +809,17 @@ def _glm_het_bound(P, mid, rad):
         corr = np.add.reduceat(corr_coef[:, None] * U[sidx], obj.shard_ptr[:-1], axis=0)
         Pn = np.linalg.norm(base[None, :] + corr, axis=1)
         best = np.minimum(best, vnorm + Pn)
-    het = [0.0, 0.0]
-    for k, idx in enumerate((np.arange(P.n0), np.arange(P.n0, P.n))):
-        if idx.size:
-            het[k] = float(np.mean(best[idx] ** 2))
     how = (
         "(1/n_k) sum_i (||sum_j c_ij mid_j a_j^T|| + ||(sum_j |c_ij| rad_j |a_jq|)_q||)^2 with "
         "the sample's gradient factor within rad_j of mid_j (coordinatewise triangle inequality "
         "in the better of the standard and principal-axis feature bases)"
     )
-    return het, how
+    return best, how
+
+
+def _pop_means(P, v) -> list:
+    """[mean over ZO nodes, mean over FO nodes] of a per-node array (0.0 if empty)."""
+    return [float(v[: P.n0].mean()) if P.n0 else 0.0, float(v[P.n0 :].mean()) if P.n1 else 0.0]
 
 
 def _glm_var_bound(P, lo, hi) -> np.ndarray:
@@ -839,7 +866,8 @@ def _softmax(P, radius) -> Constants:
     mid = np.full((A.shape[0], Kc), 1.0 / Kc)
     mid[np.arange(A.shape[0]), ylab] -= 1.0
     rad = np.full(A.shape[0], math.sqrt(1.0 - 1.0 / Kc))
-    het, het_how = _glm_het_bound(P, mid, rad)
+    het_node, het_how = _glm_het_bound(P, mid, rad)
+    het = _pop_means(P, het_node**2)
     var_pop = _softmax_var_bound(P, ylab, Kc)
     note = "" if radius is None else " (radius ignored: the bound is global)"
     return _finish(
