@@ -402,7 +402,7 @@ def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, se
         bias_vs_target = {"target": target["name"], "target_source": target["source"],
                           "value": val, "ci": ci, "exact": 0.0, "method": "norm",
                           "se": math.sqrt(var_for_ball + target["trace_cov_of_mean"]),
-                          "dof": math.inf, "n": N}
+                          "dof": None, "n": N}
     else:
         bias_vs_target = {"target": target["name"], "target_source": None, "value": None,
                           "ci": None, "exact": None}
@@ -544,13 +544,13 @@ def smoothing_bias(objective, node: int, x, nu: float, draws: int, seed: int, ba
 
 def _entry(value, ci, exact, bound, bound_name, interval):
     """One reported quantity. ``interval = (method, se, dof, n)`` lets a caller rebuild the
-    interval at another level: ``"mean"`` (CLT; Student t if ``dof`` is finite), ``"norm"``
+    interval at another level: ``"mean"`` (CLT; Student t if ``dof`` is not None), ``"norm"``
     (confidence ball, ``se = sqrt(tr Cov / N)``), ``"abs-mean"`` (CLT interval of a mean, folded
     to its absolute value)."""
     method, se, dof, n = interval
     e = {"value": float(value), "ci": [float(ci[0]), float(ci[1])],
          "exact": None if exact is None else float(exact),
-         "method": method, "se": float(se), "dof": float(dof), "n": int(n)}
+         "method": method, "se": float(se), "dof": _dof(dof), "n": int(n)}
     if exact is not None:
         e["exact_in_ci"] = bool(ci[0] <= exact <= ci[1])
     e["bound"] = None if bound is None else float(bound)
@@ -561,6 +561,11 @@ def _entry(value, ci, exact, bound, bound_name, interval):
     else:
         e["ratio"] = e["ratio_ci"] = None
     return e
+
+
+def _dof(dof):
+    """Degrees of freedom of a t interval; ``None`` for the normal quantile (strict JSON)."""
+    return None if dof is None or math.isinf(dof) else float(dof)
 
 
 def _vec_norm(v) -> float:

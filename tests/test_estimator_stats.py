@@ -317,3 +317,13 @@ def test_bad_input_raises_one_line(quad6, kwargs):
     with pytest.raises(HDOInputError) as ei:
         estimator_stats(**args)
     assert "\n" not in str(ei.value)
+
+
+def test_progress_bar_when_forced(quad6, capsys):
+    obj, x = quad6
+    spec = EstimatorSpec("zo-forward", 1, 0.1, 1)
+    a = estimator_stats(obj, 0, x, spec, 2_000, 1, progress=True)
+    assert "draw" in capsys.readouterr().err
+    b = estimator_stats(obj, 0, x, spec, 2_000, 1, progress=False)
+    assert capsys.readouterr().err == ""
+    assert _strip(a) == _strip(b)

@@ -77,10 +77,21 @@ def run(args) -> int:
     res["config"]["point_seed"] = point_seed
     res["config"]["data_seed"] = args.data_seed
     if args.json:
-        print(json.dumps(res, indent=None, sort_keys=False, default=_json_default))
+        print(json.dumps(_finite(res), allow_nan=False, default=_json_default))
     else:
         print(format_table(res))
     return 0
+
+
+def _finite(o):
+    """Strict JSON: non-finite floats become null."""
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    return o
 
 
 def _json_default(o):
