@@ -327,3 +327,23 @@ def test_progress_bar_when_forced(quad6, capsys):
     b = estimator_stats(obj, 0, x, spec, 2_000, 1, progress=False)
     assert capsys.readouterr().err == ""
     assert _strip(a) == _strip(b)
+
+
+def test_stats_kernels_compile_once_per_signature(quad6):
+    from hdo_theory import estimator_stats as es
+
+    obj, x = quad6
+    logi = make_objective("logistic", d=6, n0=2, n1=2, seed=0)
+
+    def calls():
+        for o in (obj, logi):
+            estimator_stats(o, 0, x, EstimatorSpec("zo-central", 1, 0.1, 2), 64, 0,
+                            ref_draws=32, progress=False)
+            smoothed_value_gap(o, 0, x, 0.1, 32, 0, L=1.0)
+
+    kernels = (es.draw_estimator_chunk, es.draw_smoothed_gradient_chunk, es.draw_value_gap_chunk)
+    calls()
+    before = [len(k.signatures) for k in kernels]
+    calls()
+    assert [len(k.signatures) for k in kernels] == before
+    assert all(n == 1 for n in before)  # every objective kind shares one Numba type

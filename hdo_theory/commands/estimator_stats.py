@@ -116,6 +116,12 @@ def _fmt_ci(ci) -> str:
     return "-" if ci is None else f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
 
 
+def _fmt_ratio(e) -> str:
+    if e.get("ratio") is None:
+        return "-"
+    return f"{e['ratio']:.4g} ({e['ratio_ci'][1]:.4g})"
+
+
 def format_table(res: dict) -> str:
     """A readable table of an :func:`~hdo_theory.estimator_stats.estimator_stats` result."""
     c, pt = res["config"], res["point"]
@@ -130,7 +136,8 @@ def format_table(res: dict) -> str:
         f"L = {_fmt(pt['L'])} ({pt['L_source']})",
         "",
     ]
-    rows = [("quantity", "empirical", f"{pct} CI", "exact", "bound", "ratio", "bound from")]
+    rows = [("quantity", "empirical", f"{pct} CI", "exact", "bound", "ratio (upper CI)",
+             "bound from")]
     named = [
         ("||E G||", res["mean_norm"]),
         ("||E G - grad f^i||", res["bias"]),
@@ -141,7 +148,7 @@ def format_table(res: dict) -> str:
     ]
     for label, e in named:
         rows.append((label, _fmt(e.get("value")), _fmt_ci(e.get("ci")), _fmt(e.get("exact")),
-                     _fmt(e.get("bound")), _fmt(e.get("ratio")), e.get("bound_name") or "-"))
+                     _fmt(e.get("bound")), _fmt_ratio(e), e.get("bound_name") or "-"))
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     for i, r in enumerate(rows):
         lines.append("  ".join(s.ljust(w) for s, w in zip(r, widths, strict=True)).rstrip())
