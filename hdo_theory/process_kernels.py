@@ -104,7 +104,7 @@ S_LOGW_SUM, S_LOGW = range(2)
 _JIT = dict(nogil=True, cache=True)
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def draw_pair(rng, n):
     """A uniform unordered pair of distinct nodes: ``i`` uniform, ``j`` uniform among the rest."""
     i = rng.integers(0, n)
@@ -114,14 +114,14 @@ def draw_pair(rng, n):
     return i, j
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def draw_edge(rng, edges):
     """An edge ``(i, j)`` drawn uniformly from the rows of ``edges``."""
     e = rng.integers(0, edges.shape[0])
     return edges[e, 0], edges[e, 1]
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def shuffle_nodes(rng, perm):
     """In-place Fisher-Yates shuffle: afterwards ``perm`` is a uniform random permutation."""
     n = perm.shape[0]
@@ -132,7 +132,7 @@ def shuffle_nodes(rng, perm):
         perm[r] = tmp
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _estimate_node(obj, shard_ptr, perm, i, code, rv, b, nu, x, rng, out, u, xtmp):
     """One estimator draw for node ``i`` at ``x`` on a fresh minibatch from its shard."""
     start = shard_ptr[i]
@@ -141,7 +141,7 @@ def _estimate_node(obj, shard_ptr, perm, i, code, rv, b, nu, x, rng, out, u, xtm
     estimate(obj, code, rv, nu, batch, x, rng, out, u, xtmp)
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _estimate_pop(obj, shard_ptr, perm, i, n0, pop_i, pop_f, x, rng, out, u, xtmp):
     p = 0 if i < n0 else 1
     _estimate_node(
@@ -161,7 +161,7 @@ def _estimate_pop(obj, shard_ptr, perm, i, n0, pop_i, pop_f, x, rng, out, u, xtm
     )
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _apply_step(X, B, i, g, p, pop_i, pop_f, fac, mu_run, inv_n):
     """X^i -= eta_p s(t) * direction, direction = g or the momentum buffer; returns nothing."""
     eta = pop_f[p, P_LR] * fac
@@ -181,7 +181,7 @@ def _apply_step(X, B, i, g, p, pop_i, pop_f, fac, mu_run, inv_n):
             mu_run[k] -= s * inv_n
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _norm_sq_row(X, i):
     s = 0.0
     for k in range(X.shape[1]):
@@ -189,12 +189,12 @@ def _norm_sq_row(X, i):
     return s
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _bad(nrm_sq, thr_sq):
     return nrm_sq != nrm_sq or nrm_sq > thr_sq
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _interact(
     obj,
     shard_ptr,
@@ -234,7 +234,7 @@ def _interact(
     return _bad(_norm_sq_row(X, i), thr_sq) or _bad(_norm_sq_row(X, j), thr_sq)
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _solo(obj, shard_ptr, perm, n0, pop_i, pop_f, X, B, mu_run, i, fac, rng, G, u, xtmp, thr_sq):
     """The unmatched node of an odd matching round: steps without averaging."""
     _estimate_pop(obj, shard_ptr, perm, i, n0, pop_i, pop_f, X[i], rng, G[0], u, xtmp)
