@@ -16,6 +16,9 @@ from hdo_theory.claims.registry import Claim, Record, register
 from hdo_theory.estimators import EstimatorSpec
 
 _N0, _N1 = 4, 4
+#: Items 3-5 of Lemma 1 are about the deterministic node objective f^0 (full shard): a small
+#: data set (8 samples per node) keeps the full-shard evaluations cheap at large d.
+_SMALL_N = 32
 
 
 def _grid_d(ctx):
@@ -46,7 +49,7 @@ def _run_item3(ctx):
     draws = ctx.pick(4000, 40000)
     for name in ("quadratic", "logistic"):
         for d in _grid_d(ctx):
-            obj = C.objective(ctx, name, d=d, n0=_N0, n1=_N1)
+            obj = C.objective(ctx, name, d=d, n0=_N0, n1=_N1, n_samples=_SMALL_N)
             L, Lsrc = C.lipschitz(obj)
             for nu in (0.1, 1.0):
                 x = _point(obj, ctx, name, d)
@@ -82,7 +85,7 @@ def _run_item4(ctx):
     fig = []
     for name in ("quadratic", "logistic", "cosine-wells"):
         for d in _grid_d(ctx):
-            obj = C.objective(ctx, name, d=d, n0=_N0, n1=_N1)
+            obj = C.objective(ctx, name, d=d, n0=_N0, n1=_N1, n_samples=_SMALL_N)
             L, Lsrc = C.lipschitz(obj)
             x = _point(obj, ctx, name, d)
             for nu in (0.1, 0.5):
@@ -157,7 +160,8 @@ def _moments(ctx, claim, batch_full):
     fig = ctx.figures.setdefault("moments", [])
     for name in ("quadratic", "logistic"):
         for d in _grid_d(ctx):
-            obj = C.objective(ctx, name, d=d, n0=_N0, n1=_N1)
+            obj = C.objective(ctx, name, d=d, n0=_N0, n1=_N1,
+                              **({"n_samples": _SMALL_N} if batch_full else {}))
             x = _point(obj, ctx, name, d)
             batch = obj.shard_size(0) if batch_full else 1
             for nu in (0.01, 0.3):
