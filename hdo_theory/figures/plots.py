@@ -1,0 +1,673 @@
+"""Plotting as pure functions of stored results (benchopt style): data in, Figure out.
+
+Each ``plot_<figure>(data)`` takes the ``{key: Results | table}`` mapping of
+:func:`hdo_theory.figures.specs.ensure` and returns a :class:`matplotlib.figure.Figure`; each
+``summarise_<figure>(data)`` returns the numbers the caption quotes (fitted slopes, whether a
+claim reproduces ...). Nothing here runs a simulation or touches the disk.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hdo_theory import bounds as B
+from hdo_theory.figures import style as S
+from hdo_theory.stats import loglog_slope, predicted_exponent
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def bound_params(res, **over) -> B.BoundParams:
+    """The :class:`~hdo_theory.bounds.BoundParams` of a run, from what its Results store."""
+    info, c = res.info, res.constants
+    n0, n1, d = int(info["n0"]), int(info["n1"]), int(info["d"])
+    s = np.asarray(c.get("s_sq") or [0.0] * (n0 + n1), dtype=float)
+    s = np.where(np.isfinite(s), s, 0.0)
+    eta = float(info["lr_zo"] if n0 else info["lr_fo"])
+    kw = dict(n0=n0, n1=n1, d=d, L=float(c.get("L", info.get("L") or math.nan)), eta=eta,
+              ell=float(c.get("ell") or 0.0), nu=float(info["nu_zo"]) if n0 else None,
+              varsigma0_sq=float(c.get("varsigma0_sq", 0.0)),
+              varsigma1_sq=float(c.get("varsigma1_sq", 0.0)),
+              sum_s_sq0=float(s[:n0].sum()), sum_s_sq1=float(s[n0:].sum()),
+              T=int(res.t[-1]), f0_gap=float(res.mean("gap")[0]),
+              dist0_sq=float(res.mean("dist_sq")[0]))
+    kw.update(over)
+    return B.BoundParams(**kw)
+
+
+def _final(res, name):
+    return res[name][:, -1]
+
+
+def _mean_ci(v):
+    m, lo, hi = S.mean_band(np.asarray(v, dtype=float)[:, None])
+    return float(m[0]), float(lo[0]), float(hi[0])
+
+
+def _keys(data, prefix):
+    return [k for k in data if k.startswith(prefix)]
+
+
+def _parse(key: str) -> dict:
+    out = {}
+    for part in key.split(","):
+        k, _, v = part.partition("=")
+        out[k] = float(v) if v.replace(".", "", 1).replace("e-", "", 1).isdigit() else v
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# (1) ZO estimators
+# ---------------------------------------------------------------------------------------------
+
+
+def _rows(data, panel, kind):
+    return [r for r in data["table"]["rows"] if r["panel"] == panel and r["kind"] == kind]
+
+
+def _xval(row, xkey):
+    return float(row["nu"]) if xkey == "nu" else float(row["objective"]["d"])
+
+
+def plot_zo_estimators(data):
+    from hdo_theory.figures.specs import BIAS_KINDS, MOMENT_KINDS
+
+    with S.style():
+        fig, axes = S.new_figure(2, 2)
+        panels = (("bias-nu", "nu", "bias", BIAS_KINDS, r"smoothing radius $\nu$",
+                   r"bias $\|E\,G - \nabla f^i(x)\|$", "logistic, d = 10, full-shard batch"),
+                  ("bias-d", "d", "bias", BIAS_KINDS, "dimension d",
+                   r"bias $\|E\,G - \nabla f^i(x)\|$", r"logistic, $\nu$ = 1, full-shard batch"),
+                  ("moment-d", "d", "second_moment", MOMENT_KINDS, "dimension d",
+                   r"$E\|G\|^2$", r"quadratic, $\nu$ = 0.1, batch 1"),
+                  ("moment-nu", "nu", "second_moment", MOMENT_KINDS, r"smoothing radius $\nu$",
+                   r"$E\|G\|^2$", "quadratic, d = 10, batch 1"))
+        for p, (panel, xkey, qkey, kinds, xl, yl, title) in enumerate(panels):
+            ax = axes.flat[p]
+            for k, kind in enumerate(kinds):
+                rows = sorted(_rows(data, panel, kind), key=lambda r: _xval(r, xkey))
+                if not rows:
+                    continue
+                x = np.array([_xval(r, xkey) for r in rows], float)
+                v = np.array([r[qkey]["value"] for r in rows], float)
+                lo = np.array([r[qkey]["ci"][0] for r in rows], float)
+                hi = np.array([r[qkey]["ci"][1] for r in rows], float)
+                ok = v > 0
+                err = np.vstack([np.clip(v - lo, 0, v * 0.999), hi - v])[:, ok]
+                ax.errorbar(x[ok], v[ok], yerr=err, color=S.color(k), marker=S.marker(k), ms=4,
+                            ls="none", capsize=2, label=kind)
+                ex = np.array([r[qkey]["exact"] if r[qkey]["exact"] is not None else np.nan
+                               for r in rows], float)
+                if np.any(np.isfinite(ex) & (ex > 0)):
+                    ax.plot(x, ex, color=S.color(k), lw=1, ls=S.linestyle(k), alpha=0.9)
+                bd = np.array([r[qkey]["bound"] if r[qkey]["bound"] is not None else np.nan
+                               for r in rows], float)
+                if qkey == "bias" and kind in ("zo-sphere", "coord-fd") and np.any(bd > 0):
+                    ax.plot(x, bd, color=S.color(k), lw=0.9, ls=":")
+            ref = sorted(_rows(data, panel, "zo-forward"), key=lambda r: _xval(r, xkey))
+            if ref:
+                x = np.array([_xval(r, xkey) for r in ref], float)
+                bd = np.array([r[qkey]["bound"] or np.nan for r in ref], float)
+                name = "Lemma 1 item 4" if qkey == "bias" else "Lemma 5 (6)"
+                ax.plot(x, bd, label=name, **S.BOUND_STYLE)
+                if qkey == "bias":
+                    sh = np.array([r[qkey].get("sharper_bound") or np.nan for r in ref], float)
+                    ax.plot(x, sh, label=r"$\nu L\sqrt{d}$", ls="--", **S.BOUND_STYLE)
+            S.label_axes(ax, xl, yl, logx=True, logy=True, title=title)
+            S.panel_letter(ax, p)
+            ax.legend(loc="best", ncol=1)
+        fig.suptitle("Zeroth-order estimators: measured (95% CI), exact (thin lines), bounds "
+                     "(black)", fontsize=9.5)
+    return fig
+
+
+def summarise_zo_estimators(data) -> dict:
+    out = {}
+    for r in data["table"]["rows"]:
+        q = "bias" if r["panel"].startswith("bias") else "second_moment"
+        e = r[q]
+        key = f"{r['panel']}/{r['kind']}/d={r['objective']['d']}/nu={r['nu']}"
+        out[key] = {"value": e["value"], "ci": e["ci"], "exact": e["exact"], "bound": e["bound"],
+                    "ratio_to_bound": (e["value"] / e["bound"]) if e["bound"] else None,
+                    "exact_in_ci": (e["ci"][0] <= e["exact"] <= e["ci"][1])
+                    if e["exact"] is not None else None}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# (2) Gamma_t and the Lemma 2 / Lemma 11 envelopes
+# ---------------------------------------------------------------------------------------------
+
+
+def _iterate(T, a, add):
+    """``g_{t+1} = a g_t + add(t)`` from ``g_0`` given as ``add(-1)``; returns ``g_0..g_T``."""
+    g = np.empty(T + 1)
+    g[0] = add(-1)
+    for t in range(T):
+        g[t + 1] = a * g[t] + add(t)
+    return g
+
+
+def gamma_envelopes(res) -> dict:
+    """Lemma 2 and Lemma 11 iterated from ``E Gamma_0`` with the run's recorded replica means
+    ``E M^G_t`` and ``E(f(mu_t) - f*)`` (step-wise constant between records)."""
+    p = bound_params(res)
+    n, T = p.n, int(res.t[-1])
+    steps = np.arange(T + 1)
+    g0 = float(res.mean("gamma")[0])
+    mg = np.interp(steps, res.t, np.nan_to_num(res.mean("mg")))
+    gap = np.interp(steps, res.t, np.nan_to_num(res.mean("gap")))
+    l2 = _iterate(T, 1 - 1 / (2 * n), lambda t: g0 if t < 0 else 4 / n * p.eta**2 * mg[t])
+    noise = B.lemma11_gamma_next(p, 0.0, 0.0)
+    l11 = _iterate(T, 1 - 1 / (4 * n), lambda t: g0 if t < 0 else
+                   noise + 24 * p.eta**2 * (2 * p.d + 9) * p.L * gap[t] / n)
+    return {"t": steps, "lemma2": l2, "lemma11": l11, "params": p}
+
+
+def plot_gamma(data):
+    with S.style():
+        fig, axes = S.new_figure(1, 2)
+        res = data["averaging"]
+        n = int(res.info["n"])
+        ax = axes[0, 0]
+        S.plot_band(ax, res.t, res["gamma"], k=4, label=r"$\Gamma_t$ (mean, 95% band)",
+                    logy=True)
+        g0 = float(res.mean("gamma")[0])
+        t = res.t.astype(float)
+        ax.plot(t, g0 * B.exact_pairwise_contraction(n) ** t, ls="--", color=S.color(0),
+                label=r"exact $(1-\frac{1}{n-1})^t\,\Gamma_0$")
+        ax.plot(t, g0 * (1 - 1 / (2 * n)) ** t, label=r"Lemma 2: $(1-\frac{1}{2n})^t\,\Gamma_0$",
+                **S.BOUND_STYLE)
+        S.label_axes(ax, "interactions t", r"$\Gamma_t$", logy=True,
+                     title=rf"pure averaging ($\eta$ = 0), n = {n}")
+        ax.legend()
+        S.panel_letter(ax, 0)
+        res = data["stepping"]
+        env = gamma_envelopes(res)
+        ax = axes[0, 1]
+        sel = res.t >= 1
+        S.plot_band(ax, res.t[sel], res["gamma"][:, sel], k=4, label=r"$\Gamma_t$", logy=True)
+        ax.plot(env["t"][1:], env["lemma2"][1:], label=r"Lemma 2 (with measured $M^G_t$)",
+                **S.BOUND_STYLE)
+        ax.plot(env["t"][1:], env["lemma11"][1:], ls="--", label="Lemma 11 envelope",
+                **S.BOUND_STYLE)
+        p = env["params"]
+        S.label_axes(ax, "interactions t", r"$\Gamma_t$", logx=True, logy=True,
+                     title=rf"{S.population_label(p.n0, p.n1)}, $\eta = 1/(14L\sqrt{{d+4}})$")
+        ax.legend()
+        S.panel_letter(ax, 1)
+    return fig
+
+
+def summarise_gamma(data) -> dict:
+    res = data["stepping"]
+    env = gamma_envelopes(res)
+    gm = res.mean("gamma")
+    idx = res.t
+    r2 = gm[1:] / env["lemma2"][idx][1:]
+    r11 = gm[1:] / env["lemma11"][idx][1:]
+    avg = data["averaging"]
+    n = int(avg.info["n"])
+    fit = loglog_slope  # noqa: F841 (kept for symmetry with other summaries)
+    tt = avg.t[1:].astype(float)
+    m = avg.mean("gamma")
+    rate = float(np.exp(np.polyfit(tt, np.log(m[1:] / m[0]), 1)[0]))
+    return {"averaging_measured_factor": rate, "averaging_exact_factor":
+            B.exact_pairwise_contraction(n), "lemma2_factor": 1 - 1 / (2 * n),
+            "stepping_max_ratio_to_lemma2": float(np.nanmax(r2)),
+            "stepping_max_ratio_to_lemma11": float(np.nanmax(r11)),
+            "eta": env["params"].eta}
+
+
+# ---------------------------------------------------------------------------------------------
+# (3) convex, (4) non-convex rates
+# ---------------------------------------------------------------------------------------------
+
+
+def _by_n0(data):
+    groups: dict[int, list] = {}
+    for key, res in data.items():
+        kv = _parse(key)
+        groups.setdefault(int(kv["n0"]), []).append((int(kv["T"]), res))
+    return {n0: sorted(v, key=lambda z: z[0]) for n0, v in sorted(groups.items())}
+
+
+def _rate_panel(ax, groups, value_of, bound_of, k0=0):
+    fits = {}
+    for k, (n0, runs) in enumerate(groups.items()):
+        Ts = np.array([T for T, _ in runs], float)
+        reps = [value_of(res) for _, res in runs]
+        reps = [r[np.isfinite(r)] for r in reps]
+        mci = np.array([_mean_ci(r) if r.size else (np.nan,) * 3 for r in reps])
+        n = int(runs[0][1].info["n"])
+        fit = loglog_slope(Ts, reps)
+        s = fit.slope
+        bnd = np.array([bound_of(res) for _, res in runs])
+        C = float(np.nanmedian(mci[:, 0] / bnd))
+        pred = predicted_exponent(Ts, bnd)
+        fits[n0] = {"slope": s.value, "slope_se": s.se, "bound_exponent": pred,
+                    "C_fit": C, "T": Ts.tolist(), "mean": mci[:, 0].tolist(),
+                    "ci": mci[:, 1:].tolist()}
+        lab = rf"$n_0/n$ = {n0}/{n}: slope {s.value:.2f} $\pm$ {1.96 * s.se:.2f}"
+        ax.errorbar(Ts, mci[:, 0], yerr=[mci[:, 0] - np.maximum(mci[:, 1], mci[:, 0] * 1e-3),
+                                         mci[:, 2] - mci[:, 0]],
+                    color=S.color(k + k0), marker=S.marker(k), ms=4, ls="none", capsize=2,
+                    label=lab)
+        if math.isfinite(fit.intercept):
+            ax.plot(Ts, fit.constant * Ts**s.value, color=S.color(k + k0), lw=1)
+        ax.plot(Ts, C * bnd, color=S.color(k + k0), lw=1, ls=":")
+    return fits
+
+
+def plot_convex(data):
+    groups = _by_n0(data)
+    with S.style():
+        fig, axes = S.new_figure(1, 2, width=3.6)
+        thm = lambda res: B.theorem1_convex_bound(bound_params(res))  # noqa: E731
+        f1 = _rate_panel(axes[0, 0], groups, lambda r: _final(r, "y_gap"), thm)
+        S.label_axes(axes[0, 0], "interactions T", r"$f(y_T) - f^*$", logx=True, logy=True,
+                     title="strongly convex, Theorem 1 schedule")
+        ell = float(next(iter(data.values())).constants.get("ell") or 1.0)
+        f2 = _rate_panel(axes[0, 1], groups, lambda r: _final(r, "dist_sq"),
+                         lambda res: 8 / ell * thm(res))
+        S.label_axes(axes[0, 1], "interactions T", r"$\|\mu_T - x^*\|^2$", logx=True, logy=True,
+                     title="distance of the mean model")
+        for p, ax in enumerate(axes.flat):
+            ax.plot([], [], color="0.3", lw=1, ls=":", label="Theorem 1 shape (fitted C)")
+            ax.legend()
+            S.panel_letter(ax, p)
+    fig._hdo_summary = {"y_gap": f1, "dist_sq": f2}
+    return fig
+
+
+def summarise_convex(data) -> dict:
+    fig = plot_convex(data)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return fig._hdo_summary
+
+
+def _avg_grad(res):
+    sel = res.t < res.t[-1]
+    return np.nanmean(res["grad_norm_sq"][:, sel], axis=1)
+
+
+def plot_nonconvex(data):
+    groups = _by_n0(data)
+    with S.style():
+        fig, axes = S.new_figure(1, 1, width=4.2, height=3.0)
+        ax = axes[0, 0]
+        fits = _rate_panel(ax, groups, _avg_grad,
+                           lambda res: B.theorem1_nonconvex_bound(bound_params(res)))
+        any_res = next(iter(data.values()))
+        d = int(any_res.info["d"])
+        Ts = np.array(sorted({int(_parse(k)["T"]) for k in data}), float)
+        first = next(iter(fits.values()))
+        c = first["mean"][0] / math.sqrt(d / Ts[0])
+        ax.plot(Ts, c * np.sqrt(d / Ts), label=r"$\propto\sqrt{d/T}$", ls="--", **S.BOUND_STYLE)
+        ax.plot([], [], color="0.3", lw=1, ls=":", label="Theorem 1 shape (fitted C)")
+        S.label_axes(ax, "interactions T", r"$\frac{1}{T}\sum_t \|\nabla f(\mu_t)\|^2$",
+                     logx=True, logy=True,
+                     title=rf"non-convex logistic, d = {d}, $\eta = n/\sqrt{{dT}}$")
+        ax.legend()
+    fig._hdo_summary = fits
+    return fig
+
+
+def summarise_nonconvex(data) -> dict:
+    import matplotlib.pyplot as plt
+
+    fig = plot_nonconvex(data)
+    plt.close(fig)
+    return fig._hdo_summary
+
+
+# ---------------------------------------------------------------------------------------------
+# (5) speedup, (6) phase diagram
+# ---------------------------------------------------------------------------------------------
+
+
+def _first_below(x, y, eps):
+    ok = np.flatnonzero(np.isfinite(y) & (y <= eps))
+    return float(x[ok[0]]) if ok.size else math.inf
+
+
+def speedup_table(data, case) -> dict:
+    """Per n: the best learning rate's parallel time to reach the target, and the speedup
+    against the smallest n. Target: 1.2 x the largest over n of the best final replica-mean
+    metric (so every n reaches it)."""
+    metric = "gap" if case == "convex" else "grad_norm_sq"
+    runs: dict[int, list] = {}
+    for key, res in data.items():
+        kv = _parse(key.replace(":", ","))
+        if key.startswith(case + ","):
+            runs.setdefault(int(kv["n"]), []).append((kv["lr"], res))
+    best_final = {n: min(np.nanmin(r.mean(metric)[-5:]) for _, r in v) for n, v in runs.items()}
+    eps = 1.2 * max(best_final.values())
+    out = {}
+    for n, v in sorted(runs.items()):
+        times = [(_first_below(r.parallel_time, r.mean(metric), eps), lr) for lr, r in v]
+        tbest, lr = min(times)
+        out[n] = {"time": tbest, "lr": lr}
+    n_ref = min(out)
+    for n in out:
+        out[n]["speedup"] = out[n_ref]["time"] / out[n]["time"]
+    return {"target": eps, "metric": metric, "by_n": out}
+
+
+def plot_speedup(data):
+    with S.style():
+        fig, axes = S.new_figure(1, 2)
+        summ = {}
+        for p, (case, claim, fn) in enumerate((
+                ("convex", r"$n/\log n$", lambda n: n / np.log(n)),
+                ("nonconvex", r"$\sqrt{n}$", np.sqrt))):
+            ax = axes[0, p]
+            tab = speedup_table(data, case)
+            summ[case] = tab
+            ns = np.array(sorted(tab["by_n"]), float)
+            sp = np.array([tab["by_n"][int(n)]["speedup"] for n in ns])
+            ax.plot(ns, sp, marker="o", color=S.color(4), label="measured (best lr per n)")
+            ax.plot(ns, fn(ns) / fn(ns[0]), label=f"claimed {claim}", ls="--", **S.BOUND_STYLE)
+            ax.plot(ns, ns / ns[0], label="linear", ls=":", **S.BOUND_STYLE)
+            S.label_axes(ax, "nodes n (half ZO, half FO)",
+                         f"speedup over n = {int(ns[0])} (parallel time)", logx=True, logy=True,
+                         title=f"{case}: time to {tab['metric']} <= {tab['target']:.3g}")
+            ax.legend()
+            S.panel_letter(ax, p)
+    fig._hdo_summary = summ
+    return fig
+
+
+def summarise_speedup(data):
+    import matplotlib.pyplot as plt
+
+    fig = plot_speedup(data)
+    plt.close(fig)
+    return fig._hdo_summary
+
+
+def phase_grid(data):
+    cells = {}
+    for key, res in data.items():
+        kv = _parse(key)
+        cells[(int(kv["d"]), int(kv["n0"]))] = float(np.nanmean(res.final("gap")))
+    ds = sorted({d for d, _ in cells})
+    n0s = sorted({n0 for _, n0 in cells})
+    Z = np.full((len(ds), len(n0s)), np.nan)
+    for i, d in enumerate(ds):
+        for j, n0 in enumerate(n0s):
+            if (d, n0) in cells and (d, 0) in cells:
+                Z[i, j] = math.log10(cells[(d, n0)] / cells[(d, 0)])
+    return ds, n0s, Z
+
+
+def plot_phase(data):
+    ds, n0s, Z = phase_grid(data)
+    n1 = int(next(iter(data.values())).info["n1"])
+    with S.style():
+        fig, axes = S.new_figure(1, 1, width=4.2, height=3.2)
+        ax = axes[0, 0]
+        lim = max(0.1, float(np.nanmax(np.abs(Z))))
+        im = ax.imshow(Z, origin="lower", cmap="PuOr_r", vmin=-lim, vmax=lim, aspect="auto")
+        for i in range(len(ds)):
+            for j in range(len(n0s)):
+                if np.isfinite(Z[i, j]):
+                    ax.text(j, i, f"{Z[i, j]:+.2f}", ha="center", va="center", fontsize=6.5)
+        ax.set_xticks(range(len(n0s)), [str(v) for v in n0s])
+        ax.set_yticks(range(len(ds)), [str(v) for v in ds])
+        # the line d n0 = n = n0 + n1, i.e. n0 = n1 / (d - 1), in index coordinates
+        dd = np.geomspace(max(ds[0], 1.5), ds[-1], 60)
+        line_n0 = n1 / (dd - 1)
+        xi = np.interp(line_n0, n0s, np.arange(len(n0s)))
+        yi = np.interp(np.log(dd), np.log(ds), np.arange(len(ds)))
+        keep = (line_n0 >= n0s[0]) & (line_n0 <= n0s[-1])
+        ax.plot(xi[keep], yi[keep], label=r"$d\,n_0 = n$", **S.BOUND_STYLE)
+        ax.grid(False)
+        ax.legend(loc="upper right")
+        cb = fig.colorbar(im, ax=ax)
+        cb.set_label(r"$\log_{10}$ final gap / FO-only gap")
+        S.label_axes(ax, f"ZO nodes n0 (added to {n1} FO)", "dimension d",
+                     title="where ZO nodes help (< 0) or hurt (> 0)")
+    return fig
+
+
+def summarise_phase(data):
+    ds, n0s, Z = phase_grid(data)
+    return {"d": ds, "n0": n0s, "log10_ratio": Z.tolist()}
+
+
+# ---------------------------------------------------------------------------------------------
+# (7) populations, (8) ablations, (9) consensus, (10) interaction models
+# ---------------------------------------------------------------------------------------------
+
+
+def _pop_series(data, prefix, n0, n1, kind):
+    """``(t, Y)`` replica curves of population (n0, n1): ``kind`` is ``train`` (f at the mean
+    model; single workers: f at their own model), ``val_loss`` or ``val_acc``."""
+    if n0 + n1 == 1:
+        res = data.get(f"{prefix}:single")
+        if res is None:
+            return None
+        tag = "zo" if n0 else "fo"
+        name = f"{tag}_loss" if kind == "train" else f"{kind}_{tag}"
+    else:
+        res = data.get(f"{prefix}:{n0},{n1}")
+        if res is None:
+            return None
+        name = "gap" if kind == "train" else kind
+    Y = res[name]
+    if kind == "train" and name == "gap":
+        Y = Y + float(res.info["f_star"])
+    t = res.t
+    if kind != "train":
+        sel = np.any(np.isfinite(Y), axis=0)
+        t, Y = t[sel], Y[:, sel]
+    return t, Y
+
+
+def _pop_style(n0, n1):
+    from hdo_theory.figures.specs import PAPER_POPULATIONS
+
+    if n0 and n1:
+        return dict(color="#000000", ls="-", lw=2.2)
+    zo = [p for p in PAPER_POPULATIONS if p[0] and not p[1]]
+    fo = [p for p in PAPER_POPULATIONS if p[1] and not p[0]]
+    if n0:
+        return dict(color=S.color(zo.index((n0, n1)) if (n0, n1) in zo else 0), ls="-")
+    return dict(color=S.color(fo.index((n0, n1)) if (n0, n1) in fo else 0), ls="--")
+
+
+def plot_populations(data):
+    from hdo_theory.figures.specs import PAPER_POPULATIONS
+
+    panels = (("synthetic", "train", "training loss f", True),
+              ("digits", "train", "training loss f", True),
+              ("digits", "val_loss", "held-out loss", True),
+              ("digits", "val_acc", "held-out accuracy", False))
+    with S.style():
+        fig, axes = S.new_figure(2, 2, width=3.6, height=2.8)
+        for p, (prefix, kind, yl, logy) in enumerate(panels):
+            ax = axes.flat[p]
+            for n0, n1 in PAPER_POPULATIONS:
+                got = _pop_series(data, prefix, n0, n1, kind)
+                if got is None:
+                    continue
+                t, Y = got
+                st = _pop_style(n0, n1)
+                S.plot_band(ax, t, Y, label=S.population_label(n0, n1), logy=logy,
+                            marker="o" if kind != "train" else None, ms=3, **st)
+            title = ("synthetic logistic (d = 50)" if prefix == "synthetic"
+                     else "digits, softmax (d = 650)")
+            S.label_axes(ax, "rounds (random matchings)", yl, logy=logy, title=title)
+            S.panel_letter(ax, p)
+        h, lab = axes.flat[0].get_legend_handles_labels()
+        fig.legend(h, lab, loc="outside right center", fontsize=7.5)
+    return fig
+
+
+def _final_stats(t, Y, last=0.1):
+    """Mean over the last ``last`` fraction of records, per replica -> (mean, lo, hi)."""
+    sel = t >= t[-1] * (1 - last)
+    return _mean_ci(np.nanmean(Y[:, sel], axis=1))
+
+
+def summarise_populations(data) -> dict:
+    """Claim 4 with numbers, per data set: final losses (mean over the last 10% of rounds,
+    95% CI over replicas), whether 256 ZO beats each FO population, whether the hybrid beats
+    both 24 FO and 256 ZO, and the round after which the hybrid stays below 24 FO."""
+    from hdo_theory.figures.specs import PAPER_POPULATIONS
+
+    out = {}
+    for prefix in ("synthetic", "digits"):
+        kinds = ["train"] + (["val_loss", "val_acc"] if prefix == "digits" else [])
+        sec = {}
+        for kind in kinds:
+            fin = {}
+            for n0, n1 in PAPER_POPULATIONS:
+                got = _pop_series(data, prefix, n0, n1, kind)
+                if got is not None:
+                    fin[S.population_label(n0, n1)] = _final_stats(*got)
+            sec[kind] = {"final": fin}
+            better = (lambda a, b: a > b) if kind == "val_acc" else (lambda a, b: a < b)
+            hy, zo, fo = "24 FO + 256 ZO", "256 ZO", "24 FO"
+            if hy in fin and fo in fin and zo in fin:
+                sec[kind]["hybrid_beats_24FO"] = better(fin[hy][0], fin[fo][0]) and not (
+                    fin[hy][1] <= fin[fo][2] and fin[fo][1] <= fin[hy][2])
+                sec[kind]["hybrid_beats_256ZO"] = better(fin[hy][0], fin[zo][0]) and not (
+                    fin[hy][1] <= fin[zo][2] and fin[zo][1] <= fin[hy][2])
+                sec[kind]["256ZO_beats"] = [k for k in fin if k.endswith(" FO") and "+" not in k
+                                            and better(fin[zo][0], fin[k][0])]
+            if kind == "train":
+                a = _pop_series(data, prefix, 256, 24, kind)
+                b = _pop_series(data, prefix, 0, 24, kind)
+                if a is not None and b is not None and a[0].shape == b[0].shape:
+                    diff = np.nanmean(a[1], 0) - np.nanmean(b[1], 0)
+                    ahead = np.flatnonzero(diff >= 0)
+                    sec[kind]["hybrid_ahead_of_24FO_from_round"] = (
+                        int(a[0][ahead[-1] + 1]) if ahead.size and ahead[-1] + 1 < diff.size
+                        else (0 if not ahead.size else None))
+        out[prefix] = sec
+    return out
+
+
+def _curves(ax, data, keys, labeler, metric="gap", logy=True, x="t"):
+    for k, key in enumerate(keys):
+        res = data[key]
+        xs = res.t if x == "t" else res.parallel_time
+        S.plot_band(ax, xs, res[metric], k=k, label=labeler(key, res), logy=logy)
+
+
+def roughness(res, metric="gap") -> float:
+    """Median over replicas of the standard deviation of the second differences of
+    ``log metric`` along the records: 0 for a smooth (log-linear) curve."""
+    Y = np.log(np.where(res[metric] > 0, res[metric], np.nan))
+    d2 = np.diff(Y, n=2, axis=1)
+    return float(np.nanmedian(np.nanstd(d2, axis=1)))
+
+
+def plot_ablations(data):
+    with S.style():
+        fig, axes = S.new_figure(1, 3)
+        specs = ((_keys(data, "rv="), lambda k, r: f"rv = {k[3:]}", "random vectors (lr 0.01)"),
+                 (_keys(data, "lr="), lambda k, r: f"lr = {k[3:]}", "learning rate (rv 16)"),
+                 (_keys(data, "kind="), lambda k, r: k[5:], "estimator (rv 16)"))
+        for p, (keys, lab, title) in enumerate(specs):
+            ax = axes[0, p]
+            _curves(ax, data, keys, lab)
+            S.label_axes(ax, "rounds", r"$f(\mu_t) - f^*$", logy=True,
+                         title=f"90 ZO + 3 FO: {title}")
+            ax.legend()
+            S.panel_letter(ax, p)
+    return fig
+
+
+def summarise_ablations(data) -> dict:
+    fin = {k: _final_stats(r.t, r["gap"]) for k, r in data.items()}
+    rvs = sorted(_keys(data, "rv="), key=lambda k: float(k[3:]))
+    lrs = sorted(_keys(data, "lr="), key=lambda k: float(k[3:]))
+    rv_means = [fin[k][0] for k in rvs]
+    rough = {k: roughness(data[k]) for k in lrs}
+    out = {"final_gap": fin,
+           "claim5_more_rv_faster": bool(np.all(np.diff(rv_means) < 0)),
+           "claim6_roughness_by_lr": rough,
+           "claim6_smaller_lr_smoother": bool(np.all(np.diff([rough[k] for k in lrs]) >= 0))}
+    if "kind=zo-directional" in fin and "kind=zo-forward" in fin:
+        out["claim5_unbiased_faster"] = fin["kind=zo-directional"][0] < fin["kind=zo-forward"][0]
+    return out
+
+
+def plot_consensus(data):
+    keys = sorted(data, key=lambda k: int(k.split("=")[1]))
+    with S.style():
+        fig, axes = S.new_figure(1, 2)
+        _curves(axes[0, 0], data, keys,
+                lambda k, r: S.population_label(r.info["n0"], r.info["n1"]),
+                metric="loss_spread")
+        S.label_axes(axes[0, 0], "rounds", r"spread: std$_i\, f(X^i_t)$", logy=True,
+                     title="16 nodes: consensus of node losses")
+        _curves(axes[0, 1], data, keys,
+                lambda k, r: S.population_label(r.info["n0"], r.info["n1"]), metric="gamma")
+        S.label_axes(axes[0, 1], "rounds", r"$\Gamma_t$", logy=True,
+                     title="16 nodes: model spread")
+        for p, ax in enumerate(axes.flat):
+            ax.legend()
+            S.panel_letter(ax, p)
+    return fig
+
+
+def summarise_consensus(data) -> dict:
+    keys = sorted(data, key=lambda k: int(k.split("=")[1]))
+    fin = {k: _final_stats(data[k].t, data[k]["loss_spread"]) for k in keys}
+    peak = {k: float(np.nanmax(data[k].mean("loss_spread"))) for k in keys}
+    means = [fin[k][0] for k in keys]
+    return {"final_spread": fin, "peak_spread": peak,
+            "final_over_peak": {k: fin[k][0] / peak[k] if peak[k] > 0 else None for k in keys},
+            "claim7_more_zo_larger_final_spread": bool(np.all(np.diff(means) > 0))}
+
+
+def _interaction_label(key, res):
+    model, topo = key.split(":")
+    name = model if model != "graph" else topo
+    return f"{name} (gap {float(res.info['spectral_gap']):.3g})"
+
+
+def plot_interaction(data):
+    keys = list(data)
+    with S.style():
+        fig, axes = S.new_figure(1, 2)
+        _curves(axes[0, 0], data, keys, _interaction_label, metric="gamma", x="parallel")
+        S.label_axes(axes[0, 0], "parallel time (interactions / n)", r"$\Gamma_t$", logy=True,
+                     title="consensus distance")
+        _curves(axes[0, 1], data, keys, _interaction_label, metric="gap", x="parallel")
+        S.label_axes(axes[0, 1], "parallel time (interactions / n)", r"$f(\mu_t) - f^*$",
+                     logy=True, title="8 ZO + 8 FO, equal parallel time")
+        for p, ax in enumerate(axes.flat):
+            ax.legend()
+            S.panel_letter(ax, p)
+    return fig
+
+
+def summarise_interaction(data) -> dict:
+    return {k: {"spectral_gap": float(r.info["spectral_gap"]),
+                "final_gamma": _final_stats(r.parallel_time, r["gamma"]),
+                "final_gap": _final_stats(r.parallel_time, r["gap"])} for k, r in data.items()}
+
+
+PLOTS = {
+    "zo-estimators": (plot_zo_estimators, summarise_zo_estimators),
+    "gamma": (plot_gamma, summarise_gamma),
+    "convex": (plot_convex, summarise_convex),
+    "nonconvex": (plot_nonconvex, summarise_nonconvex),
+    "speedup": (plot_speedup, summarise_speedup),
+    "phase": (plot_phase, summarise_phase),
+    "populations": (plot_populations, summarise_populations),
+    "ablations": (plot_ablations, summarise_ablations),
+    "consensus": (plot_consensus, summarise_consensus),
+    "interaction": (plot_interaction, summarise_interaction),
+}
