@@ -242,14 +242,23 @@ def _rate_panel(ax, groups, value_of, bound_of, k0=0):
         Ts = np.array([T for T, _ in runs], float)
         reps = [value_of(res) for _, res in runs]
         reps = [r[np.isfinite(r)] for r in reps]
-        mci = np.array([_mean_ci(r) if r.size else (np.nan,) * 3 for r in reps])
         n = int(runs[0][1].info["n"])
+        bnd = np.array([bound_of(res) for _, res in runs])
+        # a horizon where every replica diverged has no point (reported in the summary)
+        ok = np.array([r.size > 0 for r in reps]) & np.isfinite(bnd)
+        if ok.sum() < 1:
+            fits[n0] = {"slope": math.nan, "diverged_T": Ts.tolist()}
+            continue
+        diverged_T = Ts[~ok].tolist()
+        Ts, bnd = Ts[ok], bnd[ok]
+        reps = [r for r, keep in zip(reps, ok, strict=True) if keep]
+        mci = np.array([_mean_ci(r) for r in reps])
         fit = loglog_slope(Ts, reps)
         s = fit.slope
-        bnd = np.array([bound_of(res) for _, res in runs])
         C = float(np.nanmedian(mci[:, 0] / bnd))
         pred = predicted_exponent(Ts, bnd)
         fits[n0] = {"slope": s.value, "slope_se": s.se, "bound_exponent": pred,
+                    "diverged_T": diverged_T,
                     "C_fit": C, "T": Ts.tolist(), "mean": mci[:, 0].tolist(),
                     "ci": mci[:, 1:].tolist()}
         lab = rf"$n_0/n$ = {n0}/{n}: slope {s.value:.2f} $\pm$ {1.96 * s.se:.2f}"

@@ -1,0 +1,291 @@
+"""Figures render from small stored results and show what they claim to show.
+
+Each figure is plotted (Agg backend) from tiny runs made here with the figure's own plan,
+shrunk (short horizons, two replicas, few Monte Carlo draws, small objectives). Checks are on
+content, not pixels: number of axes and lines, finite plotted data, axis labels and scales, a
+non-blank image. Bad input: a missing run is named with the command that makes it; a corrupt
+or foreign results file is reported by name and skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from hdo_theory.figures import FIGURE_NAMES, PLANS, PLOTS, make_figure  # noqa: E402
+from hdo_theory.figures import style as S  # noqa: E402
+from hdo_theory.figures.specs import ensure  # noqa: E402
+from hdo_theory.figures.store import MissingResults, Runner, RunSpec, load_run  # noqa: E402
+
+# ---------------------------------------------------------------------------------------------
+# Tiny plans
+# ---------------------------------------------------------------------------------------------
+
+_SMALL_OBJ = {"digits": {"name": "breast-cancer", "seed": 0}}
+
+
+def _shrink(spec: RunSpec, T: int = 24) -> RunSpec:
+    p = json.loads(json.dumps(spec.params, default=repr))
+    if spec.kind == "estimator-table":
+        rows = []
+        for r in p["rows"]:
+            if r["objective"]["d"] > 8:
+                r["objective"]["d"] = 4 if r["panel"].endswith("-d") else r["objective"]["d"]
+            r["draws"] = 64
+            rows.append(r)
+        p["rows"] = rows
+        return RunSpec(spec.id, spec.kind, p)
+    o = p["objective"]
+    if o["name"] in _SMALL_OBJ:
+        p["objective"] = dict(_SMALL_OBJ[o["name"]], n0=o["n0"], n1=o["n1"])
+    elif o.get("d", 0) > 10:
+        o["d"] = 5
+    c = p["config"]
+    T_new = min(c["T"], T)
+    c["T"] = T_new
+    c["warmup"] = 0
+    if c["local_steps_warmup"]:
+        c["local_steps_warmup"] = T_new
+    if isinstance(c["record"], int):
+        c["record"] = max(1, min(c["record"], T_new // 6))
+    for pop in ("zo", "fo"):
+        c[pop]["estimator"]["rv"] = min(c[pop]["estimator"]["rv"], 2)
+    p["replicas"] = 2
+    if spec.kind == "checkpointed":
+        p["checkpoints"] = [T_new // 2, T_new]
+        p["record"] = 2
+    return RunSpec(spec.id, spec.kind, p)
+
+
+def _tiny_plan(name: str) -> dict:
+    plan = PLANS[name](True)
+    if name == "zo-estimators":
+        spec = _shrink(plan["table"])
+        # two points per (panel, kind): enough for lines, cheap to draw
+        seen: dict = {}
+        rows = []
+        for r in spec.params["rows"]:
+            k = (r["panel"], r["kind"])
+            if seen.get(k, 0) < 2:
+                seen[k] = seen.get(k, 0) + 1
+                rows.append(r)
+        return {"table": RunSpec(spec.id, spec.kind, {"rows": rows})}
+    if name == "populations":
+        keep = ("synthetic:single", "synthetic:16,0", "synthetic:0,6", "digits:single",
+                "digits:16,0", "digits:0,6")
+        both = {**PLANS[name](False), **plan}
+        plan = {k: v for k, v in both.items() if k in keep}
+    if name in ("convex", "nonconvex"):  # two horizons per population, the smallest ones
+        plan = {k: v for k, v in plan.items()
+                if any(f"T={T}" == k.split(",")[1] for T in (1000, 2000, 4000))}
+        # convex keeps T = 2000, 4000: the theorem's rate diverges for shorter horizons
+    if name == "speedup":
+        plan = {k: v for k, v in plan.items() if ",n=16," not in k}
+    if name == "phase":
+        plan = {k: v for k, v in plan.items()
+                if k.split(",")[0] in ("d=2", "d=8") and k.split(",")[1] in ("n0=0", "n0=1",
+                                                                            "n0=4")}
+    if name == "ablations":
+        plan = {k: v for k, v in plan.items() if k in ("rv=8", "rv=16", "lr=0.001", "lr=0.01",
+                                                       "kind=zo-forward", "kind=zo-directional")}
+    T = {"convex": 10**6, "nonconvex": 10**6, "speedup": 120, "phase": 120,
+         "interaction": 96}.get(name, 24)
+    out = {}
+    for k, v in plan.items():
+        s = _shrink(v, T)
+        if name == "nonconvex":  # keep T distinct per run (the x axis), but short
+            Tk = int(k.split("T=")[1]) // 50
+            p = dict(s.params)
+            p["config"] = dict(p["config"], T=Tk)
+            s = RunSpec(s.id, s.kind, p)
+        out[k] = s
+    return out
+
+
+@pytest.fixture(scope="module")
+def runner():
+    return Runner()
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory, runner):
+    """All figures rendered once from tiny runs: name -> (figure, plan, results folder)."""
+    folder = tmp_path_factory.mktemp("results")
+    out = {}
+    for name in FIGURE_NAMES:
+        plan = _tiny_plan(name)
+        data = ensure(name, folder, True, run_missing=True, runner=runner, plan=plan,
+                      log=lambda m: None)
+        out[name] = (PLOTS[name][0](data), plan, folder, data)
+    yield out
+    plt.close("all")
+
+
+# ---------------------------------------------------------------------------------------------
+# Content of every figure
+# ---------------------------------------------------------------------------------------------
+
+EXPECTED_AXES = {"zo-estimators": 4, "gamma": 2, "convex": 2, "nonconvex": 1, "speedup": 2,
+                 "phase": 2, "populations": 4, "ablations": 3, "consensus": 2, "interaction": 2}
+LOG_Y = {"zo-estimators", "gamma", "convex", "nonconvex", "speedup", "ablations", "consensus",
+         "interaction"}
+
+
+def _data_axes(fig):
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+@pytest.mark.parametrize("name", FIGURE_NAMES)
+def test_figure_content(made, name):
+    fig = made[name][0]
+    assert len(fig.axes) == EXPECTED_AXES[name]
+    for ax in _data_axes(fig):
+        assert ax.get_xlabel().strip() and ax.get_ylabel().strip(), name
+        lines = [ln for ln in ax.get_lines() if len(ln.get_xdata())]
+        if name != "phase":
+            assert lines, f"{name}: an axis without curves"
+        for ln in lines:
+            y = np.asarray(ln.get_ydata(), dtype=float)
+            assert np.all(np.isfinite(y)), f"{name}: non-finite plotted data"
+        if name in LOG_Y:
+            assert ax.get_yscale() == "log", name
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=40)
+    img = plt.imread(io.BytesIO(buf.getvalue()))
+    assert img.shape[0] > 50 and img.shape[1] > 50
+    ink = np.mean(np.any(img[..., :3] < 0.9, axis=-1))
+    assert 0.01 < ink < 0.9, f"{name}: image looks blank or saturated ({ink:.3f})"
+
+
+def test_population_labels_and_palette():
+    assert S.population_label(256, 24) == "24 FO + 256 ZO"
+    assert S.population_label(16, 0) == "16 ZO"
+    assert S.population_label(0, 6) == "6 FO"
+    assert S.PALETTE[0] == "#E69F00" and len(set(S.PALETTE)) == len(S.PALETTE)
+
+
+def test_mean_band_is_student_t_interval():
+    # two replicas 0 and 2: mean 1, s.e. 1, t_{1, 0.975} = 12.706
+    m, lo, hi = S.mean_band(np.array([[0.0], [2.0]]))
+    assert m[0] == 1.0 and abs((hi[0] - 1.0) - 12.7062047) < 1e-6 and lo[0] == 2.0 - hi[0]
+    m, lo, hi = S.mean_band(np.array([[3.0, np.nan]]))
+    assert m[0] == lo[0] == hi[0] == 3.0 and np.isnan(m[1])
+
+
+def test_legends_name_populations_like_the_paper(made):
+    fig = made["populations"][0]
+    labels = [t.get_text() for lg in fig.legends for t in lg.get_texts()]
+    assert "16 ZO" in labels and "6 FO" in labels and "1 ZO" in labels and "1 FO" in labels
+
+
+def test_convex_slope_summary_matches_plotted_fit(made):
+    from hdo_theory.figures.plots import summarise_convex
+
+    data = made["convex"][3]
+    summ = summarise_convex(data)
+    for entry in summ["y_gap"].values():
+        assert np.isfinite(entry["slope"]) and np.isfinite(entry["bound_exponent"])
+
+
+def test_checkpointed_run_records_heldout_metrics(made):
+    data = made["populations"][3]
+    res = data["digits:single"]
+    cps = res.info["checkpoints"]
+    at = np.isin(res.t, [0] + list(cps))
+    for name in ("val_loss", "val_acc", "val_loss_zo", "val_acc_fo"):
+        v = res[name]
+        assert np.all(np.isfinite(v[:, at])) and np.all(np.isnan(v[:, ~at])), name
+    acc = res["val_acc"][:, at]
+    assert np.all((acc >= 0) & (acc <= 1))
+
+
+def test_checkpointed_equals_one_segment_when_uncut(runner):
+    """Metamorphic: a checkpointed run with its only checkpoint at T records the same
+    trajectory as simulate() with the segment's seed (both are the same process call)."""
+    from hdo_theory.process import ProcessConfig, simulate
+
+    plan = _tiny_plan("populations")
+    spec = plan["digits:0,6"]
+    p = dict(spec.params, checkpoints=[spec.params["config"]["T"]], replicas=1)
+    res = runner.execute(RunSpec("x", "checkpointed", p))
+    seg_seed = int(np.random.SeedSequence(p["seed"]).spawn(1)[0].spawn(1)[0].generate_state(1)[0])
+    cfg = ProcessConfig.from_dict(dict(p["config"], record=p["record"]))
+    ref = simulate(runner.objective(p["objective"]), cfg, replicas=1, seed=seg_seed)
+    np.testing.assert_array_equal(res.t, ref.t)
+    np.testing.assert_array_equal(res["gap"], ref["gap"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing, and bad input
+# ---------------------------------------------------------------------------------------------
+
+
+def test_make_figure_writes_pdf_png_caption(made, tmp_path):
+    _, plan, folder, _ = made["consensus"]
+    got = make_figure("consensus", folder, tmp_path, True, run_missing=False,
+                      command="hdo-theory figures --only consensus", plan=plan)
+    assert got["pdf"].read_bytes()[:4] == b"%PDF"
+    assert got["png"].read_bytes()[:4] == b"\x89PNG"
+    cap = got["caption"].read_text()
+    assert "hdo-theory figures --only consensus" in cap
+    for spec in plan.values():
+        assert spec.filename in cap and f'"seed": {spec.params["seed"]}' in cap
+
+
+def test_missing_results_name_the_run(tmp_path):
+    plan = _tiny_plan("consensus")
+    with pytest.raises(MissingResults) as exc:
+        ensure("consensus", tmp_path, True, run_missing=False, plan=plan)
+    msg = str(exc.value)
+    assert next(iter(plan.values())).filename in msg and "--only consensus --quick" in msg
+
+
+def test_corrupt_and_foreign_files_reported_and_skipped(made, tmp_path):
+    _, plan, folder, _ = made["consensus"]
+    keys = list(plan)
+    # copy the good files, then damage one and replace another by a foreign run
+    for spec in plan.values():
+        (tmp_path / spec.filename).write_bytes((folder / spec.filename).read_bytes())
+    (tmp_path / plan[keys[0]].filename).write_bytes(b"not an npz archive")
+    foreign = plan[keys[2]]
+    (tmp_path / foreign.filename).write_bytes((folder / plan[keys[1]].filename).read_bytes())
+    got, problem = load_run(plan[keys[0]], tmp_path)
+    assert got is None and plan[keys[0]].filename in problem
+    got, problem = load_run(foreign, tmp_path)
+    assert got is None and foreign.filename in problem and "another configuration" in problem
+    logged: list = []
+    with pytest.raises(MissingResults) as exc:
+        ensure("consensus", tmp_path, True, run_missing=False, plan=plan, log=logged.append)
+    assert any(plan[keys[0]].filename in m for m in logged)
+    assert any(foreign.filename in m for m in logged)
+    assert plan[keys[0]].filename in str(exc.value) and foreign.filename in str(exc.value)
+    # a foreign table (JSON of another format) is refused by name too
+    tab = _tiny_plan("zo-estimators")["table"]
+    (tmp_path / tab.filename).write_text(json.dumps({"format": "something-else"}))
+    got, problem = load_run(tab, tmp_path)
+    assert got is None and tab.filename in problem
+
+
+def test_spec_hash_changes_with_configuration():
+    spec = _tiny_plan("consensus")["n0=0"]
+    other = replace(spec, params=dict(spec.params, seed=spec.params["seed"] + 1))
+    assert spec.spec_hash != other.spec_hash and spec.spec_hash == replace(spec).spec_hash
+
+
+def test_cli_bad_input(tmp_path, capsys):
+    from hdo_theory.cli import main
+
+    assert main(["figures", "--only", "nope", "--out", str(tmp_path)]) == 2
+    assert "--only must be one of" in capsys.readouterr().err
+    assert main(["figures", "--from", str(tmp_path / "absent"), "--out", str(tmp_path)]) == 2
+    assert main(["figures", "--only", "consensus", "--quick", "--from", str(tmp_path),
+                 "--out", str(tmp_path)]) == 1
+    assert "consensus-n0_0-quick.npz" in capsys.readouterr().err
