@@ -35,6 +35,7 @@ All "exact" values are exact up to floating-point rounding.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 
@@ -214,27 +215,28 @@ def max_quadratic_on_ball(M, m, c: float, R: float) -> BallMax:
     scale = max(float(np.max(np.abs(lam))), 0.0)
     gap_tol = 64.0 * np.finfo(float).eps * scale
     m_tol = 64.0 * np.finfo(float).eps * (float(np.linalg.norm(m)) + scale * R)
-    lo = max(float(lam[0]), 0.0)
-    top = (lo - lam) <= gap_tol  # eigenvalues equal to lo up to rounding
+    # work with s = mu - lam_1 and the exact gaps lam_1 - lam_i, so that mu - lam_i = s + gap_i
+    # keeps full relative precision when mu is close to lam_1 (near the hard case)
+    gaps = lam[0] - lam
+    s_lo = max(-float(lam[0]), 0.0)  # mu >= max(lam_1, 0)
+    top = (s_lo + gaps) <= gap_tol  # eigenvalues equal to max(lam_1, 0) up to rounding
     mt_top = np.where(top, mt, 0.0)
     nz = ~top
+    lam1 = float(lam[0])
 
-    def dual(mu):
-        diff = mu - lam
+    def dual(s):
         with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(mt == 0.0, 0.0, mt**2 / diff)
-        return float(c + mu * R * R + np.sum(terms))
+            terms = np.where(mt == 0.0, 0.0, mt**2 / (s + gaps))
+        return float(c + (lam1 + s) * R * R + np.sum(terms))
 
-    def ynorm(mu):
-        diff = mu - lam
+    def yvec(s):
         with np.errstate(divide="ignore", invalid="ignore"):
-            y = np.where(mt == 0.0, 0.0, mt / diff)
-        return float(np.linalg.norm(y))
+            return np.where(mt == 0.0, 0.0, mt / (s + gaps))
 
     y_lo = np.zeros(d)
-    y_lo[nz] = mt[nz] / (lo - lam[nz])
-    top_negligible = float(np.linalg.norm(mt_top)) <= m_tol
-    if top_negligible and float(np.linalg.norm(y_lo)) <= R:
+    y_lo[nz] = mt[nz] / (s_lo + gaps[nz])
+    t = float(np.linalg.norm(mt_top))
+    if t <= m_tol and float(np.linalg.norm(y_lo)) <= R:
         hard = bool(np.any(top))
         y = y_lo.copy()
         if hard:
@@ -242,32 +244,39 @@ def max_quadratic_on_ball(M, m, c: float, R: float) -> BallMax:
             tau = math.sqrt(max(R * R - float(y @ y), 0.0))
             k = int(np.argmax(np.where(top, np.abs(mt), -1.0)))
             y[k] += math.copysign(tau, mt[k]) if mt[k] != 0.0 else tau
-        # a tiny nonzero mt on the top space makes D(lo) infinite: evaluate D just above lo,
-        # which stays a certified upper bound and costs at most 2 ||mt_top|| R
-        t = float(np.linalg.norm(mt_top))
-        mu = lo + (t / R if t > 0.0 else 0.0)
+        # a tiny nonzero mt on the top space makes D infinite at s_lo: evaluate D at
+        # s_lo + t / R, still a certified upper bound, larger by at most 2 t R
         if t > 0.0:
-            value = dual(mu)
+            s_opt = s_lo + t / R
+            value = dual(s_opt)
         else:
-            value = c + lo * R * R + float(np.sum(mt[nz] ** 2 / (lo - lam[nz])))
+            s_opt = s_lo
+            value = c + (lam1 + s_lo) * R * R + float(np.sum(mt[nz] ** 2 / (s_lo + gaps[nz])))
         z = Q @ y
-        return BallMax(value, z, _qval(M, m, c, z), mu, hard)
+        return BallMax(value, z, _qval(M, m, c, z), lam1 + s_opt, hard)
 
-    hi = lo + float(np.linalg.norm(m)) / R
-    psi = lambda mu: (1.0 / ynorm(mu) if mu > lo else 0.0) - 1.0 / R
-    if psi(hi) < 0.0:  # rounding: widen until the bracket is valid
-        hi = hi * (1.0 + 1e-12) + 1e-300
-        while psi(hi) < 0.0:
-            hi = lo + 2.0 * (hi - lo)
-    mu = scipy.optimize.brentq(psi, lo, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
-    if mu <= lo:
-        mu = np.nextafter(lo, np.inf)
-    y = mt / (mu - lam)
-    ny = float(np.linalg.norm(y))
-    if ny > R:
-        y *= R / ny
+    def psi(s):
+        if s <= s_lo and t > 0.0:
+            return -1.0 / R
+        return 1.0 / float(np.linalg.norm(yvec(s))) - 1.0 / R
+
+    hi = s_lo + float(np.linalg.norm(m)) / R
+    while psi(hi) < 0.0:  # rounding: widen until the bracket is valid
+        hi = s_lo + 2.0 * (hi - s_lo) + 1e-300
+    s_opt = scipy.optimize.brentq(psi, s_lo, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps)
+    s_opt = max(s_opt, float(np.nextafter(s_lo, np.inf)))
+    # the root lies within an ulp: use the side with ||y|| <= R for the primal point, and the
+    # smaller of the two dual values (both certified upper bounds)
+    s_up = float(np.nextafter(s_opt, np.inf))
+    y = yvec(s_opt)
+    if float(np.linalg.norm(y)) > R:
+        y = yvec(s_up)
+        ny = float(np.linalg.norm(y))
+        if ny > R:
+            y *= R / ny
     z = Q @ y
-    return BallMax(dual(mu), z, _qval(M, m, c, z), float(mu), False)
+    value = min(dual(s_opt), dual(s_up))
+    return BallMax(value, z, _qval(M, m, c, z), lam1 + s_opt, False)
 
 
 def _qval(M, m, c, z) -> float:
@@ -316,10 +325,8 @@ def heterogeneity_at(objective, x) -> tuple[float, float]:
 
 def _node_means(objective, V: np.ndarray) -> np.ndarray:
     """Row ``i``: mean of ``V[j]`` over node ``i``'s shard (``V`` indexed by sample)."""
-    ptr = objective.shard_ptr
-    sizes = np.diff(ptr).astype(float)
-    S = np.add.reduceat(V[objective.shard_idx], ptr[:-1], axis=0)
-    return S / sizes.reshape((-1,) + (1,) * (V.ndim - 1))
+    ptr, idx = objective.shard_ptr, objective.shard_idx
+    return np.stack([V[idx[ptr[i] : ptr[i + 1]]].mean(axis=0) for i in range(ptr.shape[0] - 1)])
 
 
 def default_radius(objective, x_star: np.ndarray) -> float:
@@ -431,7 +438,20 @@ def compute_constants(objective, radius: float | None = None) -> Constants:
     """
     if radius is not None:
         radius = check_float("radius", radius, 0.0, lo_open=True)
-    P = _Prob(objective)
+    # small dense linear algebra: one BLAS thread is much faster than several on a busy machine
+    with _single_thread_blas():
+        return _compute(_Prob(objective), radius)
+
+
+def _single_thread_blas():
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional (installed with scikit-learn); only a speed matter
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
+def _compute(P, radius) -> Constants:
     k = P.kind
     if k == K.KIND_QUADRATIC:
         return _quadratic(P, radius)
@@ -443,7 +463,7 @@ def compute_constants(objective, radius: float | None = None) -> Constants:
         return _cosine_wells(P, radius)
     if k == K.KIND_SOFTMAX:
         return _softmax(P, radius)
-    raise HDOInputError(f"constants are not implemented for objective kind {k} ({objective.name})")
+    raise HDOInputError(f"constants are not implemented for objective kind {k} ({P.obj.name})")
 
 
 def _finish(P, x_star, star_how, **kw) -> Constants:
@@ -489,13 +509,17 @@ def _sampled_maxima(P, x_star, radius, witnesses):
         pts.append(x_star + r * u)
     het = np.zeros(2)
     var = np.zeros(P.n)
-    node_of = np.repeat(np.arange(P.n), P.sizes)
+    ptr = obj.shard_ptr
     for x in pts:
-        het = np.maximum(het, heterogeneity_at(obj, x))
         G = obj.sample_grads(obj.shard_idx, x)  # rows in shard order
-        mean = np.add.reduceat(G, obj.shard_ptr[:-1], axis=0) / P.sizes[:, None]
-        dev = np.sum((G - mean[node_of]) ** 2, axis=1)
-        var = np.maximum(var, np.add.reduceat(dev, obj.shard_ptr[:-1]) / P.sizes)
+        dev_h = np.empty(P.n)
+        gf = obj.grad(x)
+        for i in range(P.n):
+            Gi = G[ptr[i] : ptr[i + 1]]
+            gi = Gi.mean(axis=0)
+            dev_h[i] = float(np.sum((gi - gf) ** 2))
+            var[i] = max(var[i], float(np.mean(np.sum((Gi - gi) ** 2, axis=1))))
+        het = np.maximum(het, _pop_means(P, dev_h))
     return (float(het[0]), float(het[1])), var
 
 
@@ -934,10 +958,10 @@ def _softmax_var_bound(P, ylab, Kc) -> np.ndarray:
             vals += float(np.sum(V * V))
             kstar = np.argmax(vals, axis=1)
             best = min(best, float(np.mean(vals[rows, kstar])))
-            V_new = np.zeros((Kc, p))
-            np.add.at(V_new, kstar, As)
-            np.add.at(V_new, ys, -As)
-            V_new /= m
+            sel = np.zeros((m, Kc))
+            sel[rows, kstar] += 1.0
+            sel[rows, ys] -= 1.0
+            V_new = sel.T @ As / m
             if np.array_equal(V_new, V):
                 break
             V = V_new
@@ -1083,19 +1107,22 @@ def _cosine_min_1d(alpha, beta, ab):
     a0, b0 = c - r, c + r
 
     def polish(tl, tr):
+        """Bounded Brent on [tl, tr], then Newton on h' while |h'| decreases."""
         res = scipy.optimize.minimize_scalar(
             h, bounds=(tl, tr), method="bounded", options=dict(xatol=1e-14)
         )
         t = float(res.x)
-        for _ in range(5):
+        g = abs(float(dh(t)))
+        for _ in range(30):
             curv = float(d2h(t))
-            if curv <= 0:
+            if g == 0.0 or curv <= 0.0:
                 break
             tn = t - float(dh(t)) / curv
-            if not (a0 <= tn <= b0) or h(tn) > h(t):
+            gn = abs(float(dh(tn)))
+            if not gn < g:
                 break
-            t = tn
-        return t
+            t, g = tn, gn
+        return t, float(h(t))
 
     def scan(lo_, hi_, n):
         ts = np.linspace(lo_, hi_, n)
@@ -1104,23 +1131,25 @@ def _cosine_min_1d(alpha, beta, ab):
     n0 = max(3, int(math.ceil((b0 - a0) / _COSINE_COARSE_STEP)) + 1)
     ts, hs, delta = scan(a0, b0, n0)
     slack = Lh * delta * delta / 8.0
-    best_t, best_h = float(ts[np.argmin(hs)]), float(hs.min())
-    interior = np.flatnonzero((hs[1:-1] <= hs[:-2]) & (hs[1:-1] <= hs[2:])) + 1
-    for i in interior:
-        if hs[i] <= best_h + slack:
-            t = polish(ts[i - 1], ts[i + 1])
-            if h(t) < best_h:
-                best_t, best_h = t, float(h(t))
-    gap = 0.0
+    last = ts.shape[0] - 1
+    cand = set(np.flatnonzero((hs[1:-1] <= hs[:-2]) & (hs[1:-1] <= hs[2:])) + 1)
+    cand = {i for i in cand if hs[i] <= hs.min() + slack} | {int(np.argmin(hs))}
+    best_t, best_h = math.nan, math.inf
+    for i in sorted(cand):
+        t, v = polish(ts[max(i - 1, 0)], ts[min(i + 1, last)])
+        if v < best_h:
+            best_t, best_h = t, v
+    # rescan every cell whose lower bound is below the best value; polish anything lower
+    round_tol = 16.0 * np.finfo(float).eps * (abs(best_h) + 0.5 * max(a0 * a0, b0 * b0) + alpha)
+    lower = []
     cell_lb = np.minimum(hs[:-1], hs[1:]) - slack
     for i in np.flatnonzero(cell_lb < best_h):
         fs, fh, fdelta = scan(ts[i], ts[i + 1], 1001)
         j = int(np.argmin(fh))
-        if fh[j] < best_h:
-            t = polish(fs[max(j - 1, 0)], fs[min(j + 1, fs.shape[0] - 1)])
-            if h(t) < fh[j]:
-                best_t, best_h = t, float(h(t))
-            else:
-                best_t, best_h = float(fs[j]), float(fh[j])
-        gap = max(gap, best_h - (float(fh.min()) - Lh * fdelta * fdelta / 8.0))
+        if fh[j] < best_h - round_tol:
+            t, v = polish(fs[max(j - 1, 0)], fs[min(j + 1, fs.shape[0] - 1)])
+            if v < best_h:
+                best_t, best_h = t, v
+        lower.append(float(fh.min()) - Lh * fdelta * fdelta / 8.0)
+    gap = max([best_h - lb for lb in lower], default=0.0)
     return best_t, max(gap, 0.0)
