@@ -23,7 +23,8 @@ Intervals:
 * ``"slope"``: OLS slope of the log of replica means against the log of the grid variable; its
   standard error comes from a replica bootstrap (replicas resampled within each grid point,
   the fit repeated), and the interval uses the normal quantile.
-* ``"exact"``: no sampling error (a closed form or a deterministic computation).
+* ``"exact"``: no sampling error (a closed form or a deterministic computation); the interval
+  is ``value -/+ 1e-9 max(1, |value|)``, floating-point rounding only.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from scipy import stats as _st
 DEFAULT_ALPHA = 0.05
 VERDICTS = ("holds", "violated", "inconclusive", "outside assumptions")
 OUTSIDE = "outside the lemma's assumptions"
+EXACT_RTOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,8 @@ class Estimate:
         """Two-sided ``1 - alpha`` confidence interval."""
         v, se = float(self.value), float(self.se)
         if self.method == "exact" or se == 0.0:
-            return v, v
+            tol = EXACT_RTOL * max(1.0, abs(v))  # floating-point rounding only
+            return v - tol, v + tol
         if not math.isfinite(v) or not math.isfinite(se):
             return -math.inf, math.inf
         if self.method == "norm":

@@ -109,8 +109,59 @@ def run_verification(ids=None, scale: str = "quick", seed: int = 0, alpha: float
         runs.append(ClaimRun(claim, recs, dt, err))
         log(f"      {len(recs)} records in {dt:.1f} s" + (f"  ERROR {err}" if err else ""))
     a = decide_all([r for run in runs for r in run.records], alpha)
-    return VerifyResult(scale, seed, alpha, a, runs, ctx.figures, ctx.findings,
+    findings = list(ctx.findings) + auto_findings(runs)
+    return VerifyResult(scale, seed, alpha, a, runs, ctx.figures, findings,
                         time.perf_counter() - t0, dict(UNAVAILABLE))
+
+
+def _size(cfg: dict) -> tuple:
+    """Order configurations by size (smallest first) for "smallest reproducing configuration"."""
+    keys = ("d", "n", "n0", "T", "steps", "replicas", "draws")
+    return tuple(cfg.get(k, 0) if isinstance(cfg.get(k, 0), (int, float)) else 0 for k in keys)
+
+
+def _cfg_text(cfg: dict) -> str:
+    keep = ("objective", "d", "n", "n0", "n1", "eta", "nu", "T", "steps", "batch", "reading",
+            "replicas", "draws")
+    return ", ".join(f"{k}={cfg[k]:.4g}" if isinstance(cfg[k], float) else f"{k}={cfg[k]}"
+                     for k in keep if k in cfg and not isinstance(cfg[k], (list, dict)))
+
+
+def auto_findings(runs) -> list[dict]:
+    """Findings derived from the decided records: violations, bounds loose by >= 100x,
+    fitted O() constants of Theorem 1."""
+    out = []
+    for run in runs:
+        recs = run.records
+        bad = [r for r in recs if r.decision.verdict == "violated"]
+        if bad and run.claim.id != "lemma13":  # lemma13 has its own finding
+            r = min(bad, key=lambda r: _size(r.config))
+            out.append({"title": f"{run.claim.id}: violated ({len(bad)} of {len(recs)} records)",
+                        "text": f"{r.reference}: {r.quantity} = {r.estimate.value:.4g} against "
+                                f"{r.bound_label} = {r.bound:.4g} ({r.decision.reason}). "
+                                f"Smallest configuration: {_cfg_text(r.config)}, seed {r.seed}.",
+                        "config": r.config})
+        loose = [r for r in recs if r.relation == "le" and r.bound > 0 and r.margin is None
+                 and r.estimate.value > 0 and r.ratio < 1e-2
+                 and r.decision.verdict == "holds" and not r.claim.startswith("lemma1.4")]
+        if loose and run.claim.id not in ("lemma1.4",):
+            r = min(loose, key=lambda r: _size(r.config))
+            lo = min(x.ratio for x in loose)
+            out.append({"title": f"{run.claim.id}: bound loose by orders of magnitude",
+                        "text": f"{len(loose)} of {len(recs)} records have empirical/bound "
+                                f"< 1e-2 (smallest ratio {lo:.2g}; {r.bound_label}). Smallest "
+                                f"configuration: {_cfg_text(r.config)} (ratio {r.ratio:.2g}).",
+                        "config": r.config})
+        for r in recs:
+            if "fitted_constant" in r.extra:
+                out.append({"title": f"{run.claim.id}: fitted O() constant",
+                            "text": f"Smallest C with replica-mean <= C x explicit bound "
+                                    f"(constants as printed) on the grid: C = "
+                                    f"{r.extra['fitted_constant']:.3g}; fitted slope "
+                                    f"{r.estimate.value:.3f} vs the bound's exponent "
+                                    f"{r.bound:.3f} ({r.decision.verdict}). Configuration: "
+                                    f"{_cfg_text(r.config)}.", "config": r.config})
+    return out
 
 
 def fmt(x, digits=3) -> str:

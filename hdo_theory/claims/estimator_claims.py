@@ -322,3 +322,53 @@ register(Claim(
     {"quick": "eta in {0.01, 0.1}, nu = 0.3, 2000 pairs per node",
      "full": "same, 20000 pairs per node"},
     "both readings: (2 eta^2 / n) B (proof) and (2 eta / n) B (definition)", _run_lemma13))
+
+
+# ---------------------------------------------------------------------------------------------
+# Which objective? f = (1/n) sum_i f^i (the proofs) vs (1/n0) sum_N0 + (1/n1) sum_N1 (printed)
+# ---------------------------------------------------------------------------------------------
+
+
+def _run_reading(ctx):
+    from hdo_theory import objective_kernels as K
+
+    recs = []
+    for name, n0, n1 in (("logistic", 3, 5), ("quadratic", 4, 4)):
+        obj = C.objective(ctx, name, d=6, n0=n0, n1=n1)
+        x = _point(obj, ctx, "reading", name)
+        allj = np.arange(obj.n_samples, dtype=np.int64)
+        F = float(K.batch_loss(obj.data, allj, x))  # data-set mean
+        fi = [obj.node_value(i, x) for i in range(obj.n)]
+        avg = float(np.mean(fi))
+        printed = float(np.mean(fi[:n0]) + np.mean(fi[n0:]))
+        cfg = {"objective": name, "d": 6, "n0": n0, "n1": n1, "n_samples": obj.n_samples}
+        recs.append(Record("objective.reading", "THEORY.md sec. 1 [slip]",
+                           "(1/n) sum_i f^i(x) / F(x)", S.exact(avg / F), 1.0,
+                           "1 (proof reading: f = F)", relation="eq", config=cfg))
+        recs.append(Record("objective.reading", "THEORY.md sec. 1 [slip]",
+                           "((1/n0) sum_N0 f^i + (1/n1) sum_N1 f^i)(x) / F(x)",
+                           S.exact(printed / F), 2.0, "2 (printed reading: f = 2F)",
+                           relation="eq", config=cfg))
+    ctx.findings.append({
+        "title": "Objective reading: f = (1/n) sum_i f^i = F; the printed form is 2F",
+        "text": ("With both populations holding a copy of the data, (1/n) sum_i f^i(x) equals "
+                 "the data-set mean F(x) and the printed (1/n0) sum_N0 f^i + (1/n1) sum_N1 f^i "
+                 "equals 2F(x) (records objective.reading, exact to rounding). The process "
+                 "cannot tell them apart (the mean's expected step -(2 eta/n) grad F = "
+                 "-(eta/n) grad(2F)), but every constant does: under the printed reading the "
+                 "gap f - f*, ell and grad f double. All lemma checks in this report use "
+                 "f = (1/n) sum_i f^i, under which they hold; the 2F reading only loosens the "
+                 "f-gap and gradient terms, so the lemma checks cannot refute it, and the "
+                 "proofs' algebra (e.g. Lemma 19's -(eta/n)||grad f||^2 from the pair "
+                 "probability 2/n) is the 1/n reading. Smallest configuration: logistic, d=6, "
+                 "n0=3, n1=5."),
+        "config": {"objective": "logistic", "d": 6, "n0": 3, "n1": 5}})
+    return recs
+
+
+register(Claim(
+    "objective.reading", "THEORY.md sec. 1 [slip] (which objective)",
+    "(1/n) sum_i f^i and the printed (1/n0) sum + (1/n1) sum, each divided by the data mean F",
+    "logistic (n0 = 3, n1 = 5), quadratic (n0 = n1 = 4), d = 6",
+    {"quick": "one point each", "full": "one point each"},
+    "ratio 1 (proof reading) and 2 (printed reading), exactly", _run_reading))

@@ -175,7 +175,7 @@ register(Claim("lemma17", "Lemma 17", "E Gamma_{t+1} minus the Lemma 17 RHS", f"
 
 def _one_step(ctx, convex, eta, model="pairwise", steps=1, R=None):
     obj = _setting(ctx, convex)
-    R = R or ctx.pick(3000, 30000)
+    R = R or ctx.pick(1000, 20000)
     rng = ctx.rng("spread", int(convex))
     X0 = obj.random_point(ctx.seed_for("spread-c", int(convex))) + 0.5 * rng.standard_normal(
         (obj.n, obj.d))
@@ -228,7 +228,7 @@ def _avg_bias_at(ctx, obj, X, nu):
 
 
 _ONE = {"quick": "eta in {0.01, 0.1}, one interaction from a fixed spread-out state, "
-                 "3000 replicas", "full": "same, 30000 replicas"}
+                 "1000 replicas", "full": "same, 20000 replicas"}
 register(Claim("lemma14", "Lemma 14", "E||mu_{t+1} - mu_t||^2 after one interaction",
                f"{_CVX}; {_NCVX}", _ONE, "4 eta^2 E M^G_t / n^2",
                lambda ctx: _run_lemma14_19(ctx, "lemma14"), needs=("process",)))
@@ -258,6 +258,6 @@ register(Claim("exact.kernel", "THEORY.md sec. 3 (exact facts, process kernel)",
                "E Gamma_t / Gamma_0 with eta = 0 run through hdo_theory.process (metamorphic: "
                "same identity as exact.pairwise / exact.matching, different code)",
                "quadratic d = 8, n = 8 (models only average)",
-               {"quick": "pairwise and matching, t in {1, 3}, 3000 replicas",
-                "full": "same, 30000 replicas"},
+               {"quick": "pairwise and matching, t in {1, 3}, 1000 replicas",
+                "full": "same, 20000 replicas"},
                "(1 - 1/(n-1))^t; (1 - n/(2(n-1)))^t", _run_exact_kernel, needs=("process",)))
