@@ -84,33 +84,43 @@ def test_eta_zero_leaves_a_consensus_start_fixed(obj):
 
 def test_two_fo_nodes_full_batch_is_gradient_descent():
     """n = 2, both FO, full batch: both nodes always hold x_t with x_{t+1} = x_t - eta grad f(x_t)
-    (f = (f^0 + f^1)/2); heavy ball and EMA momentum carry over to the average, and so does a
-    schedule factor."""
+    (f = (f^0 + f^1)/2); heavy ball and EMA momentum carry over to the average, and so do the
+    schedule factor and the warm-up. Theorem 1's average y_T = sum_t w_t x_{t-1} / sum_t w_t,
+    w_t = prod_{r<=t} (1 - eta_r ell/(2n))^{-1}, is recomputed directly."""
     o = make_objective("least-squares", d=3, n0=0, n1=2, seed=4)
     m = o.shard_size(0)
     assert o.shard_size(1) == m
-    T, eta, beta = 60, 0.05, 0.7
+    T, eta, beta, ell = 60, 0.05, 0.7, 0.3
     x0 = o.random_point(0)
-    for kind, mom, sched in [
-        ("heavy-ball", 0.0, "constant"),
-        ("heavy-ball", beta, "constant"),
-        ("ema", beta, "cosine"),
+    f_star = None
+    for kind, mom, sched, warm in [
+        ("heavy-ball", 0.0, "constant", 0),
+        ("heavy-ball", beta, "constant", 10),
+        ("ema", beta, "cosine", 0),
     ]:
         fo = PopulationConfig(
             EstimatorSpec("fo", batch=m), lr=eta, momentum=mom, momentum_kind=kind
         )
-        cfg = ProcessConfig(T=T, fo=fo, schedule=sched, record=T, record_nodes=False)
+        cfg = ProcessConfig(
+            T=T, fo=fo, schedule=sched, warmup=warm, record=T, record_nodes=False, ell=ell
+        )
         res = simulate(o, cfg, keep_state=True)
+        f_star = res.info["f_star"]
         x, b = x0.copy(), np.zeros(3)
+        logw, num, den = 0.0, np.zeros(3), 0.0
         for t in range(T):
+            s = 0.5 * (1 + np.cos(np.pi * t / T)) if sched == "cosine" else 1.0
+            s *= (t + 1) / warm if t < warm else 1.0
+            logw -= np.log1p(-eta * s * ell / (2 * 2))
+            num, den = num + np.exp(logw) * x, den + np.exp(logw)
             g = o.grad(x)
             b = mom * b + ((1 - mom) if kind == "ema" else 1.0) * g
-            s = 0.5 * (1 + np.cos(np.pi * t / T)) if sched == "cosine" else 1.0
             x = x - eta * s * b
         X = res.state["X"][0]
         assert np.array_equal(X[0], X[1])
         assert np.allclose(X[0], x, rtol=1e-12, atol=1e-13)
         assert res["gamma"][0, -1] == 0.0
+        assert res["y_gap"][0, -1] == pytest.approx(o.value(num / den) - f_star, rel=1e-9)
 
 
 def test_n_equals_two_is_always_in_consensus():
