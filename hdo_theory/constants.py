@@ -486,18 +486,13 @@ _N_SAMPLED = 24
 def _sampled_maxima(P, x_star, radius, witnesses):
     """Largest heterogeneity (per population) and per-node population variance at sampled points.
 
-    Points: x*, the witnesses, and random x* + r u (u uniform on the sphere; r uniform in the
-    ball when a radius applies, else log-uniform in [0.1, 100] max(1, ||x*||)), from a seed
-    derived from the objective's seed.
+    Points: x*, random x* + r u (u uniform on the sphere; r uniform in the ball when a radius
+    applies, else log-uniform in [0.1, 100] max(1, ||x*||)), from a seed derived from the
+    objective's seed; plus each witness, evaluated for the quantity it is a witness of.
     """
     obj, d = P.obj, P.d
     rng = np.random.default_rng(np.random.SeedSequence([int(obj.meta.get("seed", 0)), 0x5EE7]))
     pts = [x_star]
-    for key in ("varsigma0_sq", "varsigma1_sq"):
-        if witnesses.get(key) is not None:
-            pts.append(witnesses[key])
-    if witnesses.get("s_node") is not None:
-        pts.extend(witnesses["s_node"])
     scale = max(1.0, float(np.linalg.norm(x_star)))
     for _ in range(_N_SAMPLED):
         u = rng.standard_normal(d)
@@ -510,16 +505,22 @@ def _sampled_maxima(P, x_star, radius, witnesses):
     het = np.zeros(2)
     var = np.zeros(P.n)
     ptr = obj.shard_ptr
+    node_of = np.repeat(np.arange(P.n), P.sizes)
     for x in pts:
         G = obj.sample_grads(obj.shard_idx, x)  # rows in shard order
-        dev_h = np.empty(P.n)
-        gf = obj.grad(x)
-        for i in range(P.n):
-            Gi = G[ptr[i] : ptr[i + 1]]
-            gi = Gi.mean(axis=0)
-            dev_h[i] = float(np.sum((gi - gf) ** 2))
-            var[i] = max(var[i], float(np.mean(np.sum((Gi - gi) ** 2, axis=1))))
+        means = np.add.reduceat(G, ptr[:-1], axis=0) / P.sizes[:, None]
+        dev_h = np.sum((means - obj.grad(x)) ** 2, axis=1)
         het = np.maximum(het, _pop_means(P, dev_h))
+        sq = np.sum((G - means[node_of]) ** 2, axis=1)
+        var = np.maximum(var, np.add.reduceat(sq, ptr[:-1]) / P.sizes)
+    for k, key in enumerate(("varsigma0_sq", "varsigma1_sq")):
+        if witnesses.get(key) is not None:
+            het[k] = max(het[k], heterogeneity_at(obj, witnesses[key])[k])
+    W = witnesses.get("s_node")
+    if W is not None:
+        for i in range(P.n):
+            Gi = obj.sample_grads(obj.shard(i), W[i])
+            var[i] = max(var[i], float(np.mean(np.sum((Gi - Gi.mean(axis=0)) ** 2, axis=1))))
     return (float(het[0]), float(het[1])), var
 
 
@@ -815,7 +816,9 @@ def _glm_het_bound(P, mid, rad):
     ||s_j - mid_j|| <= rad_j. Writing s_j = mid_j + t_j,
     ||D_i||_F <= ||sum_j c_ij mid_j a_j^T||_F + sqrt(sum_q (sum_j |c_ij| rad_j |a_jq|)^2)
     (triangle inequality per feature column q, valid in any orthonormal feature basis); we take
-    the better of the standard basis and the principal axes of A, per node.
+    the better of the standard basis and the principal axes of A, per node, and (for at most
+    _GRAM_MAX_SAMPLES samples) of the Gram bound ``||sum_j c_ij t_j a_j^T||_F^2 <=
+    sum_{j,l} |c_ij| |c_il| rad_j rad_l |a_j . a_l|``, usually the smallest in high dimension.
     """
     A, w, obj = P.A, P.w, P.obj
     V = (mid[:, :, None] * A[:, None, :]).reshape(A.shape[0], -1)
@@ -833,12 +836,45 @@ def _glm_het_bound(P, mid, rad):
         corr = np.add.reduceat(corr_coef[:, None] * U[sidx], obj.shard_ptr[:-1], axis=0)
         Pn = np.linalg.norm(base[None, :] + corr, axis=1)
         best = np.minimum(best, vnorm + Pn)
+    if A.shape[0] <= _GRAM_MAX_SAMPLES:
+        best = np.minimum(best, vnorm + _gram_abs_bound(P, rad, corr_coef))
     how = (
-        "(1/n_k) sum_i (||sum_j c_ij mid_j a_j^T|| + ||(sum_j |c_ij| rad_j |a_jq|)_q||)^2 with "
-        "the sample's gradient factor within rad_j of mid_j (coordinatewise triangle inequality "
-        "in the better of the standard and principal-axis feature bases)"
+        "(1/n_k) sum_i (||sum_j c_ij mid_j a_j^T|| + B_i)^2 with the sample's gradient factor "
+        "within rad_j of mid_j, B_i the smallest of ||(sum_j |c_ij| rad_j |a_jq|)_q|| in the "
+        "standard and principal-axis feature bases and (N <= 6000) "
+        "sqrt(sum_jl |c_ij||c_il| rad_j rad_l |a_j.a_l|)"
     )
     return best, how
+
+
+#: Largest data set for which the O(N^2 p) Gram bound of _glm_het_bound is computed.
+_GRAM_MAX_SAMPLES = 6000
+
+
+def _gram_abs_bound(P, rad, corr_coef) -> np.ndarray:
+    """Per node sqrt(u_i^T |A A^T| u_i), u_ij = |c_ij| rad_j, without forming an N x N matrix.
+
+    Off node i's shard |c_ij| = w_j, so u_i = w rad + delta_i with delta_i supported on the
+    shard (coefficients ``corr_coef``): u^T|G|u = (w rad)^T |G| (w rad) + 2 delta_i . (|G| w rad)_S
+    + delta_i^T |G_SS| delta_i.
+    """
+    A, w, obj = P.A, P.w, P.obj
+    N = A.shape[0]
+    wr = w * rad
+    gw = np.empty(N)
+    step = max(1, 2_000_000 // max(N, 1))
+    for s in range(0, N, step):
+        gw[s : s + step] = np.abs(A[s : s + step] @ A.T) @ wr
+    base = float(wr @ gw)
+    out = np.empty(P.n)
+    ptr, sidx = obj.shard_ptr, obj.shard_idx
+    for i in range(P.n):
+        S = sidx[ptr[i] : ptr[i + 1]]
+        dl = corr_coef[ptr[i] : ptr[i + 1]] * rad[S]
+        As = A[S]
+        val = base + 2.0 * float(dl @ gw[S]) + float(dl @ np.abs(As @ As.T) @ dl)
+        out[i] = math.sqrt(max(val, 0.0))
+    return out
 
 
 def _pop_means(P, v) -> list:
