@@ -81,12 +81,18 @@ def least_squares_optimum(objective) -> tuple[np.ndarray, float]:
     """``(x*, f*)`` of the global least-squares objective from its normal equations.
 
     ``f(x) = sum_j w_j [(a_j.x - y_j)^2 / 2 + lam ||x||^2 / 2]`` is minimised by
-    ``(A^T W A + lam sum(w) I) x = A^T W y``.
+    ``(A^T W A + lam sum(w) I) x = A^T W y``. Without ridge (``lam = 0``) the weighted
+    least-squares problem is solved by ``lstsq`` instead (the minimum-norm minimiser when there
+    are fewer samples than dimensions).
     """
     A, y, lam = _least_squares_data(objective)
     w = objective.weights
-    H = (A.T * w) @ A + lam * w.sum() * np.eye(objective.d)
-    x_star = np.linalg.solve(H, A.T @ (w * y))
+    if lam == 0.0:
+        sw = np.sqrt(w)
+        x_star = np.linalg.lstsq(A * sw[:, None], y * sw, rcond=None)[0]
+    else:
+        H = (A.T * w) @ A + lam * w.sum() * np.eye(objective.d)
+        x_star = np.linalg.solve(H, A.T @ (w * y))
     return x_star, _global_loss(A, y, lam, w, x_star)
 
 

@@ -1,0 +1,575 @@
+"""Benchmark of the pairwise HDO process: Numba ``simulate`` against a plain NumPy reference.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/bench_process.py            # full run (~5-10 min on 2 cores)
+    .venv/bin/python benchmarks/bench_process.py --quick    # smaller T and fewer repeats (~1-2 min)
+    .venv/bin/python benchmarks/bench_process.py --json out.json   # also write every number
+
+One run measures (issue 3, section 8):
+
+1. interactions per second of :func:`hdo_theory.process.simulate` (one thread) and of
+   :mod:`numpy_reference` (both of its ways of writing the ZO estimator) at the reference
+   configuration: least squares, ``d = 100``, ``n = 64``, ``n0 = 48`` ZO nodes (forward
+   difference, ``rv = 8``, batch 16), ``n1 = 16`` FO nodes (batch 16), and their ratio
+   (target: Numba >= 20x NumPy);
+2. a correctness check that the two compare the same process: one replica on the same random
+   stream (NumPy with the kernel-compatible sampler) must follow the same trajectory, and
+   independent replicas (NumPy with its default sampler, as timed) must agree in the mean
+   log-gap at ``T`` (Welch t test, 95% interval of the difference);
+3. scaling over ``d`` in {10, 100, 1000, 10000} and over ``rv``; cost linearity in
+   ``T * d * rv`` (least-squares fit of time per interaction on ``1, d, d * rv``, log-log
+   slope in ``T``);
+4. replicas on 1 vs 2 threads (target ~2x);
+5. memory: Numba runtime (NRT) allocations, tracemalloc peak and RSS for growing ``T``, in a
+   subprocess with ``NUMBA_NRT_STATS=1`` (so the timed runs do not pay for the counters);
+6. Numba compile time (fresh cache directory, in a subprocess; full run only), reported
+   separately: every timed run is warmed up first.
+
+Timings are wall-clock ``time.perf_counter`` around each call, repeated; we report the
+minimum (least disturbed by other processes) and the median. BLAS is pinned to one thread
+(``OPENBLAS_NUM_THREADS=1`` etc., set below before NumPy is imported) so that "one core" holds
+for the NumPy reference too; ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` are left as the
+environment has them and reported.
+"""
+
+from __future__ import annotations
+
+import os
+
+# one core for the single-thread measurements: BLAS threads and Numba's pool (simulate's
+# replica threads are explicit and used only in the threads section)
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import numba  # noqa: E402
+from numpy_reference import least_squares_optimum, run_pairwise_numpy  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from hdo_theory.estimators import EstimatorSpec  # noqa: E402
+from hdo_theory.objective_kernels import KIND_LEAST_SQUARES  # noqa: E402
+from hdo_theory.objectives import Objective, make_objective, make_shards  # noqa: E402
+from hdo_theory.process import (  # noqa: E402
+    PopulationConfig,
+    ProcessConfig,
+    replica_generators,
+    simulate,
+)
+
+REF = dict(d=100, n0=48, n1=16, rv=8, batch=16, nu=1e-3, lr_zo=1e-3, lr_fo=1e-2)
+_REFERENCE_OBJECTIVE: list = []
+
+
+def reference_objective():
+    """The reference problem, built once per process (its constants are computed on first use)."""
+    if not _REFERENCE_OBJECTIVE:
+        _REFERENCE_OBJECTIVE.append(
+            make_objective("least-squares", d=REF["d"], n0=REF["n0"], n1=REF["n1"], seed=0)
+        )
+    return _REFERENCE_OBJECTIVE[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Problems and configurations
+# ---------------------------------------------------------------------------------------------
+
+
+class _KnownOptimum:
+    """Stand-in for ``objective.constants`` holding only ``x*`` and ``f*``.
+
+    ``simulate`` needs the optimum to record gaps; the full constants (Lipschitz constants,
+    heterogeneity and variance bounds) cost minutes at ``d >= 1000`` and are not what is
+    benchmarked here. ``x*`` comes from :func:`numpy_reference.least_squares_optimum`.
+    """
+
+    def __init__(self, objective):
+        self.x_star, self.f_star = least_squares_optimum(objective)
+
+    def as_dict(self):
+        return {"x_star": self.x_star, "f_star": self.f_star,
+                "source": "benchmark: numpy_reference.least_squares_optimum"}
+
+
+def with_known_optimum(objective):
+    # Objective.constants is a functools.cached_property: pre-fill its cache slot
+    objective.__dict__["constants"] = _KnownOptimum(objective)
+    return objective
+
+
+def isotropic_least_squares(d, n0, n1, n_samples, seed=0, noise=0.5):
+    """Least squares with N(0, I) features: ``make_objective("least-squares", condition=1)`` in
+    distribution, without its d x d QR factorisation (minutes and GBs at d = 10000)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, d, 0xBE7C]))
+    A = rng.standard_normal((n_samples, d))
+    y = A @ (rng.standard_normal(d) / math.sqrt(d)) + noise * rng.standard_normal(n_samples)
+    data = (
+        np.int64(KIND_LEAST_SQUARES), np.zeros(1), A, y, np.zeros(n_samples, np.int64),
+        np.zeros((0, 0, 0)), np.zeros((n_samples, 0)),
+    )
+    zo = make_shards(y, n0, 0.0, rng)
+    fo = make_shards(y, n1, 0.0, rng)
+    shards = zo + fo
+    sizes = np.array([s.shape[0] for s in shards], dtype=np.int64)
+    ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n = n0 + n1
+    w = np.zeros(n_samples)
+    for s in shards:
+        w[s] += 1.0 / (n * s.shape[0])
+    meta = dict(name="least-squares", d=d, n0=n0, n1=n1, n_samples=n_samples, seed=seed,
+                condition=1.0, noise=noise, heterogeneity=0.0, lam=0.0, builder="benchmark")
+    obj = Objective("least-squares", d, n0, n1, data, ptr, np.concatenate(shards), w, True, meta)
+    return with_known_optimum(obj)
+
+
+def process_config(T, d=REF["d"], rv=REF["rv"], lr_zo=None, lr_fo=None, record=None):
+    """The benchmark configuration: pairwise, ZO forward difference and FO minibatch gradients.
+
+    Default rates scale with ``d`` so that no replica diverges at any ``d`` (a diverged replica
+    stops early and would fake a fast run): ``lr_fo = 1/d``, ``lr_zo = 0.1 / (d max(1, d/100))``
+    (``1e-2`` and ``1e-3`` at ``d = 100``). Recording is minimal (only steps 0 and ``T``).
+    """
+    lr_fo = 1.0 / d if lr_fo is None else lr_fo
+    lr_zo = 0.1 / (d * max(1.0, d / 100.0)) if lr_zo is None else lr_zo
+    return ProcessConfig(
+        model="pairwise",
+        T=int(T),
+        zo=PopulationConfig(EstimatorSpec("zo-forward", rv=rv, nu=REF["nu"], batch=REF["batch"]),
+                            lr=lr_zo),
+        fo=PopulationConfig(EstimatorSpec("fo", batch=REF["batch"]), lr=lr_fo),
+        record=int(T) if record is None else record,
+        record_nodes=False,
+        record_y=False,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def summarize(us_per_int):
+    a = np.asarray(us_per_int, dtype=float)
+    return {"min_us": float(a.min()), "median_us": float(np.median(a)),
+            "max_us": float(a.max()), "repeats": int(a.size)}
+
+
+def time_numba(objective, cfg_of_T, target_s, repeats, threads=1, replicas=1):
+    """Microseconds per interaction of ``simulate`` (per replica), after a warm-up call."""
+    simulate(objective, cfg_of_T(20), replicas=1, threads=1)  # warm-up: JIT load, optimum
+    t0 = time.perf_counter()
+    simulate(objective, cfg_of_T(200), replicas=1, threads=1)
+    pilot = (time.perf_counter() - t0) / 200
+    T = int(np.clip(target_s / pilot, 200, 2_000_000))
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        res = simulate(objective, cfg_of_T(T), replicas=replicas, threads=threads)
+        out.append((time.perf_counter() - t0) / (T * replicas) * 1e6)
+        if np.any(res.diverged_at >= 0):
+            raise RuntimeError("a replica diverged: the timing would be meaningless")
+    return {**summarize(out), "T": T}
+
+
+def time_numpy(objective, cfg_of_T, target_s, repeats, directions, seed=0):
+    """Microseconds per interaction of the NumPy reference (default sampler)."""
+    run_pairwise_numpy(objective, cfg_of_T(20), np.random.default_rng(seed), directions=directions)
+    pilot = run_pairwise_numpy(objective, cfg_of_T(50), np.random.default_rng(seed),
+                               directions=directions).wall_time_s / 50
+    T = int(np.clip(target_s / pilot, 50, 200_000))
+    out = []
+    for r in range(repeats):
+        run = run_pairwise_numpy(objective, cfg_of_T(T), np.random.default_rng(seed + 1 + r),
+                                 directions=directions)
+        if not np.all(np.isfinite(run.X)):
+            raise RuntimeError("the NumPy reference diverged: the timing would be meaningless")
+        out.append(run.wall_time_s / T * 1e6)
+    return {**summarize(out), "T": T}
+
+
+def say(*a):
+    print(*a, flush=True)
+
+
+def fmt(s):
+    return f"{s['median_us']:9.1f} us (min {s['min_us']:.1f}, n={s['repeats']}, T={s['T']})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+# ---------------------------------------------------------------------------------------------
+
+
+def section_reference(P):
+    say("\n== 1. Reference configuration: d=100, n=64 (n0=48 ZO fwd rv=8 b=16, n1=16 FO b=16) ==")
+    obj = reference_objective()
+    t0 = time.perf_counter()
+    simulate(obj, process_config(10), threads=1)
+    first_call = time.perf_counter() - t0
+    say(f"first simulate call on this problem (JIT cache load + objective constants): "
+        f"{first_call:.1f} s; excluded below")
+    cfg = lambda T: process_config(T)  # noqa: E731
+    nb = time_numba(obj, cfg, P.target_numba, P.rep_numba)
+    say(f"numba simulate (1 thread)      {fmt(nb)}  -> {1e6 / nb['median_us']:,.0f} interactions/s")
+    res = {"numba": nb, "first_call_s_incl_constants": first_call}
+    for dirs in ("loop", "batched"):
+        npr = time_numpy(obj, cfg, P.target_numpy, P.rep_numpy, dirs)
+        ratio = npr["median_us"] / nb["median_us"]
+        ratio_min = npr["min_us"] / nb["min_us"]
+        say(f"numpy reference ({dirs:7s})      {fmt(npr)}  -> {1e6 / npr['median_us']:,.0f} "
+            f"interactions/s;  ratio numpy/numba = {ratio:.1f}x (min/min {ratio_min:.1f}x)")
+        res[f"numpy_{dirs}"] = npr
+        res[f"ratio_{dirs}"] = ratio
+        res[f"ratio_{dirs}_min"] = ratio_min
+    say(f"target >= 20x: {'met' if res['ratio_loop'] >= 20 else 'NOT met'} against the loop "
+        f"form, {'met' if res['ratio_batched'] >= 20 else 'NOT met'} against the batched form")
+    return obj, res
+
+
+def section_correctness(P, obj):
+    say("\n== 2. Same process? (reference configuration) ==")
+    T, R, seed = P.T_check, P.R_check, 7
+    cfg = process_config(T)
+    # (a) same random stream: same trajectory up to rounding
+    sim = simulate(obj, cfg, replicas=1, seed=seed, threads=1, keep_state=True)
+    rng, _ = replica_generators(seed, 1, 0)
+    same = run_pairwise_numpy(obj, cfg, rng, sampler="kernel", directions="batched")
+    x_nb = sim.state["X"][0]
+    diff = float(np.max(np.abs(same.X - x_nb)))
+    moved = float(np.max(np.abs(x_nb - obj.random_point(0))))
+    say(f"(a) same stream, T={T}: max |X_numpy - X_numba| = {diff:.2e}  (models moved by up to "
+        f"{moved:.2e}; a single differing random choice would show at that scale)")
+    # (b) independent replicas, the timed NumPy form: compare mean log gap at T
+    sims = simulate(obj, cfg, replicas=R, seed=seed + 1, threads=1)
+    f_star = sims.info["f_star"]
+    lg_nb = np.log(sims.metrics["gap"][:, -1])
+    lg_np = np.array([
+        math.log(run_pairwise_numpy(obj, cfg, np.random.default_rng(s), directions="batched")
+                 .f_mu[-1] - f_star)
+        for s in np.random.SeedSequence(seed + 2).spawn(R)
+    ])
+    t = stats.ttest_ind(lg_nb, lg_np, equal_var=False)
+    ci = t.confidence_interval(0.95)
+    gap0 = float(sims.metrics["gap"][0, 0])
+    say(f"(b) {R} + {R} independent replicas, T={T}, gap at t=0 {gap0:.3g}: mean log gap "
+        f"numba {lg_nb.mean():.4f} (sd {lg_nb.std(ddof=1):.3f}), numpy {lg_np.mean():.4f} "
+        f"(sd {lg_np.std(ddof=1):.3f}); difference 95% CI [{ci.low:+.4f}, {ci.high:+.4f}], "
+        f"Welch p = {t.pvalue:.3f}")
+    return {"same_stream_max_abs_diff": diff, "same_stream_moved": moved, "T": T, "R": R,
+            "mean_log_gap_numba": float(lg_nb.mean()), "mean_log_gap_numpy": float(lg_np.mean()),
+            "diff_ci95": [float(ci.low), float(ci.high)], "welch_p": float(t.pvalue),
+            "gap_t0": gap0}
+
+
+def section_d(P):
+    say("\n== 3a. Scaling over d (isotropic least squares, N=768 samples, rv=8, b=16) ==")
+    rows = []
+    for d in P.ds:
+        t0 = time.perf_counter()
+        obj = isotropic_least_squares(d, REF["n0"], REF["n1"], 768)
+        build = time.perf_counter() - t0
+        cfg = lambda T, d=d: process_config(T, d=d)  # noqa: E731
+        nb = time_numba(obj, cfg, P.target_numba, P.rep_numba)
+        row = {"d": d, "build_s": build, "numba": nb}
+        line = f"d={d:6d}  numba {fmt(nb)}"
+        for dirs in ("loop", "batched"):
+            npr = time_numpy(obj, cfg, P.target_numpy, P.rep_numpy, dirs)
+            row[f"numpy_{dirs}"] = npr
+            row[f"ratio_{dirs}"] = npr["median_us"] / nb["median_us"]
+            line += f" | numpy {dirs} {npr['median_us']:9.1f} us ({row[f'ratio_{dirs}']:.1f}x)"
+        say(line)
+        rows.append(row)
+    return rows
+
+
+def section_rv(P):
+    say("\n== 3b. Scaling over rv (reference configuration otherwise) ==")
+    obj = reference_objective()
+    rows = []
+    for rv in P.rvs:
+        cfg = lambda T, rv=rv: process_config(T, rv=rv)  # noqa: E731
+        nb = time_numba(obj, cfg, P.target_numba, P.rep_numba)
+        row = {"rv": rv, "numba": nb}
+        line = f"rv={rv:3d}  numba {fmt(nb)}"
+        for dirs in ("loop", "batched"):
+            npr = time_numpy(obj, cfg, P.target_numpy, P.rep_numpy, dirs)
+            row[f"numpy_{dirs}"] = npr
+            row[f"ratio_{dirs}"] = npr["median_us"] / nb["median_us"]
+            line += f" | numpy {dirs} {npr['median_us']:8.1f} us ({row[f'ratio_{dirs}']:.1f}x)"
+        say(line)
+        rows.append(row)
+    return rows
+
+
+def section_linearity(P):
+    say("\n== 3c. Cost linearity in T * d * rv (numba, 1 thread) ==")
+    pts = []
+    for d in P.lin_ds:
+        obj = isotropic_least_squares(d, REF["n0"], REF["n1"], 768)
+        for rv in P.lin_rvs:
+            cfg = lambda T, d=d, rv=rv: process_config(T, d=d, rv=rv)  # noqa: E731
+            nb = time_numba(obj, cfg, P.target_numba, P.rep_numba)
+            pts.append((d, rv, nb["min_us"], nb["median_us"]))
+    d = np.array([p[0] for p in pts], float)
+    rv = np.array([p[1] for p in pts], float)
+    y = np.array([p[2] for p in pts])  # min over repeats: the least disturbed estimate
+    M = np.column_stack([np.ones_like(d), d, d * rv])
+    # relative least squares: every point weighs the same whatever its size
+    coef, *_ = np.linalg.lstsq(M / y[:, None], np.ones_like(y), rcond=None)
+    pred = M @ coef
+    rel = (y - pred) / y
+    say("time per interaction ~ c0 + c1 d + c2 d rv  (fit on the minimum of repeats):")
+    say(f"  c0 = {coef[0]:.3g} us, c1 = {coef[1] * 1e3:.3g} ns per dim, "
+        f"c2 = {coef[2] * 1e3:.3g} ns per dim per direction")
+    for p, r in zip(pts, rel, strict=True):
+        say(f"  d={p[0]:5d} rv={p[1]:3d}: {p[2]:10.1f} us   fit residual {100 * r:+.1f}%")
+    say(f"  max |relative residual| = {100 * np.max(np.abs(rel)):.1f}%")
+    # linearity in T at the reference configuration
+    obj = reference_objective()
+    simulate(obj, process_config(20), threads=1)
+    Ts, secs = [], []
+    for T in P.Ts:
+        best = math.inf
+        for _ in range(P.rep_numba):
+            t0 = time.perf_counter()
+            simulate(obj, process_config(T), threads=1)
+            best = min(best, time.perf_counter() - t0)
+        Ts.append(T)
+        secs.append(best)
+        say(f"  T={T:7d}: {best:.3f} s  ({best / T * 1e6:.1f} us per interaction)")
+    slope = float(np.polyfit(np.log(Ts), np.log(secs), 1)[0])
+    say(f"  log-log slope of time in T = {slope:.3f} (1 = linear)")
+    return {"points": pts, "coef_us": coef.tolist(), "rel_residuals": rel.tolist(),
+            "T_points": list(zip(Ts, secs, strict=True)), "T_slope": slope}
+
+
+def section_threads(P):
+    say("\n== 4. Replicas on 1 vs 2 threads (reference configuration) ==")
+    obj = reference_objective()
+    R = P.R_threads
+    simulate(obj, process_config(20), replicas=2, threads=2)
+    t0 = time.perf_counter()
+    simulate(obj, process_config(500), threads=1)
+    per = (time.perf_counter() - t0) / 500
+    T = int(max(500, P.target_threads / per))
+    walls = {1: [], 2: []}
+    for _ in range(P.rep_threads):
+        for k in (1, 2):
+            t0 = time.perf_counter()
+            simulate(obj, process_config(T), replicas=R, threads=k, seed=1)
+            walls[k].append(time.perf_counter() - t0)
+    w1, w2 = min(walls[1]), min(walls[2])
+    med = float(np.median(walls[1]) / np.median(walls[2]))
+    say(f"R={R} replicas x T={T}: 1 thread {w1:.2f} s, 2 threads {w2:.2f} s (min of "
+        f"{P.rep_threads}); speedup {w1 / w2:.2f}x (median/median {med:.2f}x); target ~2x")
+    say(f"  all walls: 1 thread {np.round(walls[1], 2).tolist()}, 2 threads "
+        f"{np.round(walls[2], 2).tolist()}")
+    return {"R": R, "T": T, "walls": walls, "speedup_min": w1 / w2, "speedup_median": med}
+
+
+_MEMORY_CHILD = r"""
+import json, os, sys, time, tracemalloc
+import numpy as np
+from numba.core.runtime import rtsys
+sys.path.insert(0, sys.argv[1])
+from bench_process import process_config, with_known_optimum
+from hdo_theory.objectives import make_objective
+from hdo_theory.process import simulate
+
+def status(key):
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])  # kB
+
+obj = with_known_optimum(make_objective("least-squares", d=int(sys.argv[2]), n0=48, n1=16))
+cfg = lambda T: process_config(T, d=obj.d, record="log")
+simulate(obj, cfg(100), threads=1)
+rows = []
+for T in json.loads(sys.argv[3]):
+    a = rtsys.get_allocation_stats()
+    rss0 = status("VmRSS")
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    simulate(obj, cfg(T), threads=1)
+    wall = time.perf_counter() - t0
+    cur, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    b = rtsys.get_allocation_stats()
+    rows.append(dict(T=T, nrt_allocs=b.alloc - a.alloc, nrt_frees=b.free - a.free,
+                     tracemalloc_peak_kB=peak / 1024, rss_before_kB=rss0,
+                     rss_after_kB=status("VmRSS"), hwm_kB=status("VmHWM"), wall_s=wall))
+print(json.dumps(rows))
+"""
+
+
+def section_memory(P):
+    say("\n== 5. Memory with growing T (subprocess, NUMBA_NRT_STATS=1, record='log') ==")
+    env = dict(os.environ, NUMBA_NRT_STATS="1")
+    d = REF["d"]
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_CHILD, str(HERE), str(d), json.dumps(P.mem_Ts)],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    rows = json.loads(out.stdout.strip().splitlines()[-1])
+    for r in rows:
+        say(f"T={r['T']:8d}: NRT allocations {r['nrt_allocs']:9d} "
+            f"({r['nrt_allocs'] / r['T']:.2f} per interaction, all freed: "
+            f"{r['nrt_allocs'] == r['nrt_frees']}); "
+            f"tracemalloc peak {r['tracemalloc_peak_kB']:.0f} kB; "
+            f"RSS {r['rss_before_kB']} -> {r['rss_after_kB']} kB (high-water {r['hwm_kB']} kB)")
+    per = [r["nrt_allocs"] / r["T"] for r in rows]
+    growth = rows[-1]["rss_after_kB"] - rows[-1]["rss_before_kB"]
+    say(f"  RSS growth over the largest run: {growth} kB; "
+        f"NRT allocations per interaction: {per[-1]:.2f} (a per-interaction allocation "
+        f"that is freed again: churn, not growth)")
+    return rows
+
+
+_COMPILE_CHILD = r"""
+import time, sys
+t0 = time.perf_counter()
+from hdo_theory.objectives import make_objective
+from hdo_theory.estimators import EstimatorSpec
+from hdo_theory.process import PopulationConfig, ProcessConfig, simulate
+t_import = time.perf_counter() - t0
+obj = make_objective("least-squares", d=10, n0=4, n1=4, seed=0)
+obj.constants
+cfg = ProcessConfig(model="pairwise", T=10, zo=PopulationConfig(EstimatorSpec("zo-forward", rv=2,
+      batch=2), lr=1e-3), fo=PopulationConfig(EstimatorSpec("fo", batch=2), lr=1e-2),
+      record=10, record_nodes=False, record_y=False)
+t0 = time.perf_counter(); simulate(obj, cfg, threads=1); first = time.perf_counter() - t0
+t0 = time.perf_counter(); simulate(obj, cfg, threads=1); second = time.perf_counter() - t0
+print(t_import, first, second)
+"""
+
+
+def section_compile(P):
+    say("\n== 6. Numba compile time (excluded from every timing above) ==")
+    res = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, cache in (("fresh cache (compile)", tmp), ("warm cache (load)", tmp)):
+            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+            t0 = time.perf_counter()
+            out = subprocess.run([sys.executable, "-c", _COMPILE_CHILD], env=env,
+                                 capture_output=True, text=True, check=True)
+            total = time.perf_counter() - t0
+            t_imp, first, second = map(float, out.stdout.split())
+            say(f"{label:22s}: first simulate call {first:6.2f} s (a warm call: {second * 1e3:.1f} "
+                f"ms); import {t_imp:.2f} s; whole subprocess {total:.1f} s")
+            res[label] = {"import_s": t_imp, "first_call_s": first, "warm_call_s": second}
+    return res
+
+
+def machine_info():
+    info = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "cpu": _cpu_model(),
+        "nproc": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
+        "env": {k: os.environ.get(k) for k in (
+            "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+            "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
+    }
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [{k: p.get(k) for k in ("internal_api", "version", "architecture",
+                                                "num_threads")} for p in threadpool_info()]
+    except ImportError:
+        info["blas"] = "threadpoolctl not installed"
+    return info
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+class Params:
+    def __init__(self, quick: bool):
+        self.quick = quick
+        self.target_numba = 0.3 if quick else 1.0  # seconds per timed call
+        self.target_numpy = 0.4 if quick else 1.5
+        self.rep_numba = 3 if quick else 5
+        self.rep_numpy = 2 if quick else 3
+        self.T_check = 1000 if quick else 3000
+        self.R_check = 6 if quick else 12
+        self.ds = (10, 100, 1000) if quick else (10, 100, 1000, 10000)
+        self.rvs = (1, 4, 16) if quick else (1, 2, 4, 8, 16, 32)
+        self.lin_ds = (10, 100, 1000)
+        self.lin_rvs = (1, 4, 16)
+        self.Ts = (1000, 4000, 16000) if quick else (2000, 8000, 32000)
+        self.R_threads = 2 if quick else 4
+        self.target_threads = 0.5 if quick else 1.5  # seconds per replica
+        self.rep_threads = 2 if quick else 3
+        self.mem_Ts = [1000, 10000] if quick else [1000, 10000, 100000]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller T, fewer repeats and sizes")
+    ap.add_argument("--json", type=Path, help="also write every measured number to this file")
+    ap.add_argument("--skip", default="", help="comma-separated sections to skip "
+                    "(reference,correctness,d,rv,linearity,threads,memory,compile)")
+    args = ap.parse_args(argv)
+    P = Params(args.quick)
+    skip = set(filter(None, args.skip.split(",")))
+    t_start = time.perf_counter()
+    report = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "quick": args.quick,
+              "machine": machine_info()}
+    say(f"bench_process ({'quick' if args.quick else 'full'}): {json.dumps(report['machine'])}")
+    obj = None
+    if "reference" not in skip:
+        obj, report["reference"] = section_reference(P)
+    if "correctness" not in skip:
+        if obj is None:
+            obj = reference_objective()
+        report["correctness"] = section_correctness(P, obj)
+    for name, fn in (("d", section_d), ("rv", section_rv), ("linearity", section_linearity),
+                     ("threads", section_threads), ("memory", section_memory)):
+        if name not in skip:
+            report[name] = fn(P)
+    if "compile" not in skip and not args.quick:
+        report["compile"] = section_compile(P)
+    report["loadavg_end"] = os.getloadavg()
+    report["total_s"] = time.perf_counter() - t_start
+    say(f"\nload average start {report['machine']['loadavg_start']}, end {report['loadavg_end']};"
+        f" total {report['total_s']:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1, default=_jsonable))
+    return 0
+
+
+def _jsonable(o):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.integer, np.floating)):
+        return o.item()
+    return str(o)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
