@@ -23,11 +23,15 @@ such as a regulariser, which cancels in every deviation below):
   exactly). Default radius :func:`default_radius`
   ``= 2 max(1, ||x*||, ||random_point(0) - x*||)``: the ball contains the origin and the
   process' default start point with a factor-2 margin.
-* logistic, non-convex logistic, robust: ``grad F(x, j) = phi_j'(a_j.x) a_j + grad R(x)`` with
-  ``phi'`` in a known interval (logistic: between ``0`` and ``-y_j``; robust:
-  ``|rho'| <= 3 sqrt(3) / 8``). A certified bound over all of ``R^d`` (``radius = None``) follows
-  by interval arithmetic; if a ``radius`` is given, the intervals of ``phi'`` over the ball are
-  used instead, which is never looser.
+* logistic, non-convex logistic, robust, softmax: ``grad F(x, j) = s_j(x) a_j^T + grad R(x)``
+  with the factor ``s_j`` in a known bounded set (logistic: ``phi'`` between ``0`` and ``-y_j``;
+  robust: ``|rho'| <= 3 sqrt(3) / 8``; softmax: ``p - e_y`` in the shifted simplex). A certified
+  bound over all of ``R^d`` (``radius = None``) follows by triangle inequalities (heterogeneity)
+  and by maximising over the vertices of that set (variance). These bounds ignore that all
+  ``s_j`` are driven by one ``x``, so they can be several times the true sup; the fields
+  ``varsigma_seen`` / ``node_var_seen`` give attained values for comparison. If a ``radius`` is
+  given (not for softmax), the range of ``s_j`` over the ball is also used, per node the
+  smaller bound.
 * cosine wells: deviations do not depend on ``x``: exact constants.
 
 All "exact" values are exact up to floating-point rounding.
@@ -40,7 +44,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.linalg
 import scipy.optimize
 from scipy.special import expit
 
@@ -537,7 +540,8 @@ def _affine_constants(P, B_node_het, e_node_het, node_var_quads, x_star, radius)
     ``B_node_het[i]``, ``e_node_het[i]``: ``grad f^i - grad f = M_i z + b_i``.
     ``node_var_quads[i] = (Mv, mv, cv)``: node i's population variance is
     ``z^T Mv z + 2 mv^T z + cv``.
-    Returns (vs0, vs1, het_how, het_witness, var_pop, var_how, var_witness, used_radius).
+    Returns ([vs0, vs1], het_how, [het witnesses], var_pop, var_how, var_witnesses, radius used
+    or None).
     """
     d = P.d
     R = default_radius(P.obj, x_star) if radius is None else radius

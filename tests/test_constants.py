@@ -543,3 +543,29 @@ def test_node_gradient_variance_against_enumeration_and_monte_carlo():
     assert node_gradient_variance(obj, i, x, m) == 0.0
     with pytest.raises(HDOInputError, match="^batch"):
         node_gradient_variance(obj, i, x, m + 1)
+
+
+def test_quadratic_with_one_hessian_is_exact_over_all_of_Rd():
+    """One shared Hessian: every deviation is constant in x, so no ball is needed."""
+    obj = make_objective("quadratic", d=4, n0=2, n1=3, seed=5, groups=1, heterogeneity=1.0)
+    C = obj.constants
+    assert C.radius is None and C.varsigma_exact and C.s_exact
+    assert "exact over R^d" in C.varsigma_how
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        u = rng.standard_normal(obj.d)
+        x = C.x_star + 1e3 * u / np.linalg.norm(u)
+        h = heterogeneity_at(obj, x)
+        assert abs(h[0] - C.varsigma0_sq) <= _sq_rounding(obj, x, C.varsigma0_sq)
+        assert abs(h[1] - C.varsigma1_sq) <= _sq_rounding(obj, x, C.varsigma1_sq)
+        for i in range(obj.n):
+            v = node_gradient_variance(obj, i, x, 1)
+            assert abs(v - C.s_sq(1)[i]) <= _sq_rounding(obj, x, C.s_sq(1)[i])
+
+
+def test_default_radius_covers_origin_and_default_start(small_objective):
+    for name in AFFINE:
+        obj, C = _constants(small_objective, name)
+        assert C.radius is not None
+        assert np.linalg.norm(C.x_star) <= C.radius / 2
+        assert np.linalg.norm(obj.random_point(0) - C.x_star) <= C.radius / 2
