@@ -112,13 +112,13 @@ def mean_band(Y, level: float = BAND_LEVEL):
 def plot_band(ax, x, Y, *, k: int = 0, label: str | None = None, logy: bool = False, **kw):
     """Replica mean of ``Y`` against ``x`` with its confidence band; returns the line.
 
-    On a log axis the band's lower edge is clipped to a small positive fraction of the mean
-    (an interval reaching below 0 carries no information on a log scale).
+    On a log axis the band's lower edge is clipped at a third of the mean (an interval reaching
+    below 0 carries no information on a log scale; few replicas make such spikes common).
     """
     x = np.asarray(x, dtype=float)
     m, lo, hi = mean_band(Y)
-    if logy:
-        lo = np.where(lo > 0, lo, m * 1e-3)
+    if logy:  # keep the band readable: lower edges below mean/3 drawn at mean/3
+        lo = np.maximum(lo, m / 3.0)
     ok = np.isfinite(m) & np.isfinite(x)
     if logy:
         ok &= m > 0
@@ -139,9 +139,8 @@ def label_axes(ax, xlabel: str, ylabel: str, *, logx: bool = False, logy: bool =
     if logx:
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # 2x10^0, 3x10^0 ... clutter the axis
-    if logy:
+    if logy:  # minor labels kept: they are the only labels when the range is under a decade
         ax.set_yscale("log")
-        ax.yaxis.set_minor_formatter(NullFormatter())
     if title:
         ax.set_title(title)
 
