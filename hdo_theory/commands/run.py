@@ -53,6 +53,7 @@ PROCESS_OPTS = {
     "record_points": (int, 100, "number of log-spaced records"),
     "lemma2": (bool, False, "record M^G_t and E[Gamma_{t+1} | X_t] (Lemma 2)"),
     "no_node_losses": (bool, False, "skip per-node losses (node_loss, loss_spread, zo/fo_loss)"),
+    "fixed_node": (int, 0, "the node whose loss is recorded as node_loss"),
     "ell": (float, None, "strong-convexity constant (default: from the objective's constants)"),
     "divergence_threshold": (float, 1e8, "stop a replica when ||X^i|| exceeds this"),
 }
@@ -260,6 +261,7 @@ def build(values: dict):
         warmup=values["warmup"], local_steps_warmup=values["local_steps_warmup"],
         record=values["record"], record_points=values["record_points"],
         record_lemma2=bool(values["lemma2"]), record_nodes=not values["no_node_losses"],
+        fixed_node=values["fixed_node"],
         ell=values["ell"], divergence_threshold=values["divergence_threshold"],
     )
     return obj, cfg
@@ -287,7 +289,8 @@ def summary_table(res) -> str:
         ("final f(y_T) - f*  (mean)", s.get("final_y_gap")),
         ("final loss spread across nodes", s.get("final_loss_spread")),
         ("diverged replicas", f"{s['diverged']} of {s['R']}"),
-        ("spectral gap of the gossip", res.info.get("spectral_gap")),
+        ("spectral gap of the gossip graph", res.info.get("spectral_gap")),
+        ("Gamma fraction removed per step at eta=0", res.info.get("averaging_contraction")),
         ("wall time (s)", res.info.get("wall_time_s")),
     ]
     w = max(len(r[0]) for r in rows)
