@@ -180,7 +180,7 @@ def figures(res: VerifyResult) -> list[tuple[str, str]]:
         if not g:
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
-        ax.semilogy(g["t"], g["gamma"], "k-", label="E Gamma_t (measured)")
+        ax.semilogy(g["t"], g["gamma"], "k-", label="E[Gamma_(t+1) | X_t] (measured)")
         for name, vals in g["envelopes"].items():
             ax.semilogy(g["t"], vals, "--", label=name)
         ax.set_xlabel("interaction t")

@@ -71,6 +71,7 @@ def _run(ctx, convex: bool):
         reps.append(vals)
         seeds.append(seed)
         etas.append(eta)
+        eq1 = B.eq1_noise(p, k=1 if convex else 2)  # the paper's Eq. 1 at this T
     fit = S.loglog_slope(Ts, reps, seed=ctx.seed_for("boot", int(convex)))
     pred = S.predicted_exponent(Ts, bnds)
     means = [float(np.mean(r)) for r in reps]
@@ -92,7 +93,10 @@ def _run(ctx, convex: bool):
                  config=conf, seed=seeds[0], outside=outside,
                  extra={"fitted_constant": Chat, "constant_note": "smallest C with replica-mean "
                         "<= C * explicit bound (constants as printed) at every T of the grid",
-                        "means": means, "bounds": bnds, "fit": fit.as_dict()})
+                        "means": means, "bounds": bnds, "fit": fit.as_dict(),
+                        "eq1_noise_at_largest_T": eq1,
+                        "bound_terms_at_largest_T": (B.theorem1_convex_terms(p) if convex
+                                                     else B.theorem1_nonconvex_terms(p))})
     return [rec]
 
 
