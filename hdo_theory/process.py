@@ -142,6 +142,18 @@ class ProcessConfig:
     divergence_threshold: float = 1e8
 
     def __post_init__(self):
+        if self.x0 is not None:  # stored as (nested) tuples: hashable, comparable, JSON-able
+            try:
+                arr = np.asarray(self.x0, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise HDOInputError("x0 must be a vector (or an n x d array) of numbers") from None
+            if arr.ndim not in (1, 2):
+                raise HDOInputError(f"x0 must be a vector or an n x d array, got shape {arr.shape}")
+            object.__setattr__(
+                self,
+                "x0",
+                tuple(tuple(row) for row in arr.tolist()) if arr.ndim == 2 else tuple(arr.tolist()),
+            )
         check_choice("model", self.model, MODEL_NAMES)
         check_choice("topology", self.topology, TOPOLOGY_NAMES)
         check_int("degree", self.degree, 1)

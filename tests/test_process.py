@@ -211,6 +211,8 @@ def test_results_carry_the_configuration(obj, tmp_path):
         (dict(fixed_node=-1), "fixed_node"),
         (dict(divergence_threshold=0.0), "divergence_threshold"),
         (dict(ell=-1.0), "ell"),
+        (dict(x0="origin"), "x0"),
+        (dict(x0=np.zeros((2, 2, 2))), "x0"),
     ],
 )
 def test_bad_config(kw, match):
