@@ -55,7 +55,8 @@ ESTIMATOR_CODES: dict[str, int] = {
 ESTIMATOR_NAMES: tuple[str, ...] = tuple(ESTIMATOR_CODES)
 ZO_ESTIMATORS = ("zo-forward", "zo-central", "zo-directional", "zo-sphere", "coord-fd")
 
-_JIT = dict(nogil=True, cache=True)
+# Same floating-point flags as the objective kernels (vectorised sums; NaN/inf preserved).
+_JIT = dict(nogil=True, cache=True, fastmath={"reassoc", "contract", "nsz"})
 
 
 @numba.njit(**_JIT)
