@@ -49,6 +49,8 @@ def _shrink(spec: RunSpec, T: int = 24) -> RunSpec:
     elif o.get("d", 0) > 10:
         o["d"] = 5
     c = p["config"]
+    if isinstance(c["x0"], list) and len(c["x0"]) not in (0, o.get("d", -1)):
+        c["x0"] = None  # the shrunk objective has another dimension
     T_new = min(c["T"], T)
     c["T"] = T_new
     c["warmup"] = 0

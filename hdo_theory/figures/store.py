@@ -164,10 +164,9 @@ class Runner:
         n0, n = obj.n0, obj.n
         bounds = [0] + cps
         K = len(cps)
-        x_first = None
-        rows = []  # per replica: (t list, metrics dict of lists, val dict, diverged)
-        info0 = None
-        for r in range(R):
+        first: list = []
+
+        def one_replica(r):
             seg_seeds = np.random.SeedSequence(seed).spawn(R)[r].spawn(K)
             X = None
             ts, mets, div = [], {}, -1
@@ -180,10 +179,9 @@ class Runner:
                     local_steps_warmup=T_k if isolated else 0,
                 )
                 s = int(seg_seeds[k].generate_state(1)[0])
-                res = simulate(obj, seg, replicas=1, seed=s, keep_state=True)
-                if info0 is None:
-                    info0 = dict(res.info)
-                    x_first = res
+                res = simulate(obj, seg, replicas=1, seed=s, keep_state=True, threads=1)
+                if r == 0 and k == 0:
+                    first.append(res)
                 sl = slice(0 if k == 0 else 1, None)  # segment k's t=0 repeats k-1's end
                 ts.append(res.t[sl] + bounds[k])
                 for name, v in res.metrics.items():
@@ -196,8 +194,19 @@ class Runner:
                     val[name].append(vals[name])
                 if div >= 0:
                     X = np.zeros_like(X)  # later segments are meaningless; keep shapes
-            rows.append((np.concatenate(ts), {k: np.concatenate(v) for k, v in mets.items()},
-                         val, div))
+            return (np.concatenate(ts), {k: np.concatenate(v) for k, v in mets.items()},
+                    val, div)
+
+        # replicas are independent; the kernels release the GIL, so threads run them in parallel
+        from concurrent.futures import ThreadPoolExecutor
+
+        import numba
+
+        workers = max(1, min(R, int(numba.config.NUMBA_NUM_THREADS)))
+        with ThreadPoolExecutor(max_workers=workers) as ex:
+            rows = list(ex.map(one_replica, range(R)))
+        x_first = first[0]
+        info0 = dict(x_first.info)
         t = rows[0][0]
         metrics = {name: np.stack([rw[1][name] for rw in rows]) for name in rows[0][1]}
         idx = np.searchsorted(t, cps)
