@@ -79,7 +79,7 @@ import threading
 import time
 import tomllib
 import traceback
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -552,6 +552,7 @@ class CellTask:
     seed: int
     values: dict
     threads: int = 1
+    save_path: str | None = None  # set when workers share the driver's file system
 
 
 @dataclass
@@ -585,6 +586,30 @@ def versions() -> dict:
     }
 
 
+_OBJECTIVES: OrderedDict = OrderedDict()  # per worker process: meta key -> Objective
+_OBJECTIVES_LOCK = threading.Lock()  # Dask workers may run cells on several threads
+_OBJECTIVES_KEEP = 4
+
+
+def _shared_objective(obj):
+    """The objective this process already built with the same generation parameters, else
+    ``obj`` (remembered). Cells of one sweep mostly share their objective, and its constants
+    (computed lazily, the costliest part of a tiny cell) are then computed once per worker.
+    ``Objective.meta`` holds every generation parameter, seed included, so equal metas mean
+    equal objectives; the result of a cell does not depend on whether the cache hit."""
+    key = json.dumps({"type": type(obj).__qualname__, "meta": obj.meta}, sort_keys=True,
+                     default=lambda a: np.asarray(a).tolist())
+    with _OBJECTIVES_LOCK:
+        hit = _OBJECTIVES.get(key)
+        if hit is not None:
+            _OBJECTIVES.move_to_end(key)
+            return hit
+        _OBJECTIVES[key] = obj
+        while len(_OBJECTIVES) > _OBJECTIVES_KEEP:
+            _OBJECTIVES.popitem(last=False)
+        return obj
+
+
 def run_cell(task: CellTask) -> CellOutput:
     """Build the cell's objective and configuration and simulate it with the cell's seed."""
     from hdo_theory.commands.run import build
@@ -592,6 +617,7 @@ def run_cell(task: CellTask) -> CellOutput:
 
     t0 = time.perf_counter()
     obj, cfg = build(task.values)
+    obj = _shared_objective(obj)
     res = simulate(
         obj, cfg, replicas=task.values["replicas"], seed=task.seed, threads=task.threads,
         keep_state=bool(task.values.get("keep_state")),
@@ -612,7 +638,12 @@ def run_cell(task: CellTask) -> CellOutput:
 def _execute(cell_fn: Callable, task: CellTask) -> _Outcome:
     """Worker entry point: run ``cell_fn(task)``, turning an exception into an outcome."""
     try:
-        return _Outcome(task.key, output=cell_fn(task), host=socket.gethostname())
+        out = cell_fn(task)
+        out.meta["diverged_replicas"] = int(out.results.n_diverged)
+        if task.save_path is not None:  # write here (in parallel), ship only the metadata
+            out.results.save(task.save_path)
+            out = CellOutput(out.key, None, out.meta)
+        return _Outcome(task.key, output=out, host=socket.gethostname())
     except Exception as exc:
         return _Outcome(
             task.key,
@@ -635,13 +666,16 @@ class CellExecutor:
     cells to keep in flight; ``death_errors`` are the exceptions a future raises when its worker
     died; ``deaths_attributed`` says whether such an error names the culprit (Dask: yes, it
     already retried the task on other workers; a local pool: no, a dead worker breaks every
-    future in the pool, so ``run_sweep`` re-runs the suspects one at a time); ``reset()``
-    replaces a broken pool; ``close()`` releases everything.
+    future in the pool, so ``run_sweep`` re-runs the suspects one at a time);
+    ``shared_filesystem`` says whether workers see the output folder (then they write the cell
+    files themselves, in parallel; otherwise results travel back and the driver writes them);
+    ``reset()`` replaces a broken pool; ``close()`` releases everything.
     """
 
     name = "executor"
     capacity = 1
     workers = 1
+    shared_filesystem = False  # True: workers write the cell files themselves
     death_errors: tuple[type[BaseException], ...] = ()
     deaths_attributed = True
 
@@ -665,6 +699,7 @@ class InlineExecutor(CellExecutor):
     """Runs each cell in the calling process at submission (``--workers 0``; debugging, tests)."""
 
     name = "inline"
+    shared_filesystem = True
 
     def submit(self, fn, *args) -> cf.Future:
         fut: cf.Future = cf.Future()
@@ -720,6 +755,7 @@ class LocalPoolExecutor(CellExecutor):
     """A :class:`concurrent.futures.ProcessPoolExecutor` of ``workers`` processes."""
 
     name = "local pool"
+    shared_filesystem = True
     death_errors = (BrokenProcessPool,)
     deaths_attributed = False
 
@@ -771,12 +807,17 @@ def _probe_tcp(address: str, timeout: float) -> None:
 
 class DaskExecutor(CellExecutor):
     """Cells on a ``dask.distributed`` cluster through ``Client.get_executor(pure=False)``
-    (a :class:`concurrent.futures.Executor`). Needs the ``dask`` extra."""
+    (a :class:`concurrent.futures.Executor`). Needs the ``dask`` extra.
+
+    shared_filesystem: the workers see the output folder at the same path (one machine, or a
+    network file system): they write the cell files, and only metadata travels back. Default
+    ``False``: results travel to the driver, which writes them (works on any cluster).
+    """
 
     name = "dask"
     deaths_attributed = True
 
-    def __init__(self, address: str, timeout: float = 10.0):
+    def __init__(self, address: str, timeout: float = 10.0, shared_filesystem: bool = False):
         try:
             import distributed
         except ImportError:
@@ -790,6 +831,7 @@ class DaskExecutor(CellExecutor):
         except (OSError, TimeoutError, ValueError) as exc:
             raise HDOInputError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         self.address = address
+        self.shared_filesystem = bool(shared_filesystem)
         self.death_errors = (distributed.KilledWorker,)
         self._ex = self.client.get_executor(pure=False)
         nthreads = sum(self.client.nthreads().values())
@@ -811,11 +853,11 @@ class DaskExecutor(CellExecutor):
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None,
-                  scheduler_timeout: float = 10.0) -> CellExecutor:
+                  scheduler_timeout: float = 10.0, shared_fs: bool = False) -> CellExecutor:
     """``scheduler`` -> :class:`DaskExecutor`; ``workers == 0`` -> :class:`InlineExecutor`;
     else a :class:`LocalPoolExecutor` (default size: the CPUs this process may use)."""
     if scheduler:
-        return DaskExecutor(scheduler, scheduler_timeout)
+        return DaskExecutor(scheduler, scheduler_timeout, shared_filesystem=shared_fs)
     if workers == 0:
         return InlineExecutor()
     return LocalPoolExecutor(workers)
@@ -826,13 +868,18 @@ def make_executor(workers: int | None = None, scheduler: str | None = None,
 # ---------------------------------------------------------------------------------------------
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def _atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
+    """Write to a temporary file in the same folder, then rename over ``path``: a reader (or a
+    resumed sweep) sees the old file or the new one, never a torn one. ``durable`` also fsyncs
+    before the rename (survives power loss, not only a killed process); status files skip it
+    because a lost status file is rebuilt from the cell file, or the cell is simply re-run."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -937,7 +984,8 @@ class SweepStore:
 
     def write_status(self, key: str, status: dict) -> None:
         doc = {"format": STATUS_FORMAT, "key": key, "updated_at": _now(), **status}
-        _atomic_write_text(self.status_path(key), json.dumps(doc, indent=1, allow_nan=True))
+        _atomic_write_text(self.status_path(key), json.dumps(doc, indent=1, allow_nan=True),
+                           durable=False)
 
     def scan(self, cells: list[Cell]) -> dict[str, dict]:
         """key -> status record, rebuilt from the folder (the ``.npz`` is the proof of done)."""
@@ -967,10 +1015,15 @@ class SweepStore:
         return out
 
     def save_cell(self, cell: Cell, output: CellOutput, attempts: int) -> str:
-        """Write the cell's results (then its status); returns ``done`` or ``diverged``."""
+        """Write the cell's results unless its worker did (``output.results is None``), then
+        its status; returns ``done`` or ``diverged``."""
         res = output.results
-        res.save(self.cell_path(cell.key))
-        status = "diverged" if res.n_diverged > 0 else "done"
+        if res is not None:
+            res.save(self.cell_path(cell.key))
+            n_div = int(res.n_diverged)
+        else:
+            n_div = int(output.meta["diverged_replicas"])
+        status = "diverged" if n_div > 0 else "done"
         self.write_status(cell.key, {
             "status": status,
             "attempts": attempts,
@@ -979,7 +1032,7 @@ class SweepStore:
             "point": cell.point,
             "host": output.meta.get("host"),
             "wall_time_s": output.meta.get("wall_time_s"),
-            "diverged_replicas": int(res.n_diverged),
+            "diverged_replicas": n_div,
         })
         return status
 
@@ -1003,7 +1056,8 @@ class SweepStore:
                 for c in cells
             },
         }
-        _atomic_write_text(self.index_path, json.dumps(doc, indent=1, allow_nan=True))
+        _atomic_write_text(self.index_path, json.dumps(doc, indent=1, allow_nan=True),
+                           durable=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1109,7 +1163,8 @@ def run_sweep(
     last_index = 0.0
 
     def submit(c: Cell):
-        task = CellTask(c.key, c.seed, c.values, spec.threads)
+        save = str(store.cell_path(c.key)) if executor.shared_filesystem else None
+        task = CellTask(c.key, c.seed, c.values, spec.threads, save)
         inflight[executor.submit(_execute, cell_fn, task)] = c
 
     def charge(c: Cell, error: str, tb: str | None, retryable: bool, death: bool, host: str):

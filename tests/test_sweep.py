@@ -140,18 +140,22 @@ def test_a_cell_equals_hdo_theory_run_with_its_options_and_seed(tmp_path):
     from hdo_theory.commands.run import build, resolve_options
     from hdo_theory.process import simulate
 
-    spec = small_spec(tmp_path, lrs=(0.02,), rvs=(4,), seeds=1)
-    (cell,) = plan(spec)
+    # two cells with one objective: a worker builds the objective (and its constants) once
+    # and reuses it; that must not change a bit
+    spec = small_spec(tmp_path, lrs=(0.02, 0.03), rvs=(4,), seeds=1)
+    cells = plan(spec)
     run_sweep(spec, tmp_path / "S", InlineExecutor())
-    got = Results.load(tmp_path / "S" / "cells" / f"{cell.key}.npz")
-    values = resolve_options(argparse.Namespace(objective="least-squares", d=3, n=4, T=50,
-                                                zo_lr=0.02, zo_rv=4, replicas=1))
-    obj, cfg = build(values)
-    want = simulate(obj, cfg, replicas=1, seed=cell.seed)
-    assert same_trajectories(got, want)
-    meta = got.info["sweep_cell"]
-    assert meta["seed"] == cell.seed and meta["options"] == cell.values
-    assert {"hdo_theory", "numpy", "numba", "python"} <= set(meta["versions"])
+    for cell in cells:
+        got = Results.load(tmp_path / "S" / "cells" / f"{cell.key}.npz")
+        values = resolve_options(argparse.Namespace(
+            objective="least-squares", d=3, n=4, T=50, zo_lr=cell.point["zo_lr"], zo_rv=4,
+            replicas=1))
+        obj, cfg = build(values)  # a fresh objective
+        want = simulate(obj, cfg, replicas=1, seed=cell.seed)
+        assert same_trajectories(got, want)
+        meta = got.info["sweep_cell"]
+        assert meta["seed"] == cell.seed and meta["options"] == cell.values
+        assert {"hdo_theory", "numpy", "numba", "python"} <= set(meta["versions"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -471,13 +475,18 @@ def test_dask_local_cluster_equals_local_pool_cell_for_cell(tmp_path):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster:
         with DaskExecutor(cluster.scheduler_address, timeout=30) as ex:
-            assert ex.workers == 2
-            rd = run_sweep(spec, tmp_path / "dask", ex)
-    assert rp.ok and rd.ok and rp.done == rd.done == 8
-    a, b = load_cells(tmp_path / "pool"), load_cells(tmp_path / "dask")
-    assert set(a) == set(b) and len(a) == 8
-    for k in a:
-        assert same_trajectories(a[k], b[k])
+            assert ex.workers == 2 and not ex.shared_filesystem
+            rd = run_sweep(spec, tmp_path / "dask", ex)  # results travel to the driver
+        with DaskExecutor(cluster.scheduler_address, timeout=30, shared_filesystem=True) as ex:
+            rf = run_sweep(spec, tmp_path / "dask-fs", ex)  # workers write the cell files
+    assert rp.ok and rd.ok and rf.ok and rp.done == rd.done == rf.done == 8
+    a = load_cells(tmp_path / "pool")
+    assert len(a) == 8
+    for other in ("dask", "dask-fs"):
+        b = load_cells(tmp_path / other)
+        assert set(a) == set(b)
+        for k in a:
+            assert same_trajectories(a[k], b[k])
 
 
 # ---------------------------------------------------------------------------------------------

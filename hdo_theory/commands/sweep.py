@@ -29,7 +29,8 @@ USAGE = (
     "[--table FILE]"
 )
 
-_RUN_ONLY_FLAGS = ("out", "workers", "scheduler", "resume", "force", "retries", "no_progress")
+_RUN_ONLY_FLAGS = ("out", "workers", "scheduler", "shared_fs", "resume", "force", "retries",
+                   "no_progress")
 _COLLECT_ONLY_FLAGS = ("format", "final", "table")
 
 
@@ -48,6 +49,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run on a Dask cluster, e.g. tcp://host:8786 (needs hdo-theory[dask])")
     g.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="S",
                    help="seconds to wait for the scheduler (default 10)")
+    g.add_argument("--shared-fs", action="store_const", const=True, default=None,
+                   help="with --scheduler: the Dask workers see DIR at the same path, so they "
+                        "write the cell files themselves (default: results travel to this "
+                        "process, which writes them)")
     g.add_argument("--resume", action="store_const", const=True, default=None,
                    help="DIR must already hold this sweep; finish its pending and failed cells")
     g.add_argument("--force", action="store_const", const=True, default=None,
@@ -102,6 +107,8 @@ def _run_sweep(args) -> int:
         raise HDOInputError(f"unexpected argument {args.dir!r} (only 'collect' takes DIR)")
     if args.scheduler and args.workers is not None:
         raise HDOInputError("give either --workers (local pool) or --scheduler (Dask), not both")
+    if args.shared_fs and not args.scheduler:
+        raise HDOInputError("--shared-fs applies to --scheduler (local workers always write)")
     if args.workers is not None:
         check_int("workers", args.workers, 0, 4096)
     if args.retries is not None:
@@ -116,7 +123,8 @@ def _run_sweep(args) -> int:
     else:
         out = cfg.parent / f"{cfg.stem}-sweep"
     cells = plan(spec)  # every configuration is built here: config errors stop us now
-    executor = make_executor(args.workers, args.scheduler, args.scheduler_timeout)
+    executor = make_executor(args.workers, args.scheduler, args.scheduler_timeout,
+                             shared_fs=bool(args.shared_fs))
     with executor:
         rep = run_sweep(
             spec, out, executor, cells=cells, force=bool(args.force), resume=bool(args.resume),
