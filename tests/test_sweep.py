@@ -344,6 +344,26 @@ def test_local_pool_retries_then_records_failures_and_goes_on(tmp_path):
         assert set(got) == set(want) and all(same_trajectories(got[k], want[k]) for k in want)
 
 
+def test_diverged_cells_are_kept_recorded_and_not_rerun(tmp_path):
+    spec = load_spec(write_spec(tmp_path, "[sweep]\nseeds = 1\n" + BASE.format(T=50)
+                                + "divergence_threshold = 100.0\n"
+                                + "[axes]\nzo_lr = [0.01, 1000.0]\n"
+                                + "[axes.fo]\nlr = [0.01, 1000.0]\n"))
+    out = tmp_path / "o"
+    rep = run_sweep(spec, out, InlineExecutor())
+    assert (rep.done, rep.diverged, rep.failed) == (1, 3, 0) and rep.ok
+    cells = load_cells(out)
+    div = {k for k, r in cells.items() if r.n_diverged}
+    assert len(cells) == 4 and len(div) == 3
+    store = SweepStore(out)
+    assert {k for k in cells if store.read_status(k)["status"] == "diverged"} == div
+    rep2 = run_sweep(spec, out, InlineExecutor())
+    assert (rep2.already, rep2.diverged) == (4, 3)
+    table = read_table(collect(out, fmt="csv").path)
+    assert {c for c, st in zip(table["cell"], table["status"], strict=True)
+            if st == "diverged"} == div
+
+
 def test_input_errors_inside_a_cell_are_not_retried(tmp_path):
     # batch larger than a shard is only found by simulate: deterministic, so no retry
     spec = load_spec(write_spec(tmp_path, "[sweep]\nretries = 3\n" + BASE.format(T=50)
