@@ -834,9 +834,23 @@ class DaskExecutor(CellExecutor):
         self.shared_filesystem = bool(shared_filesystem)
         self.death_errors = (distributed.KilledWorker,)
         self._ex = self.client.get_executor(pure=False)
-        nthreads = sum(self.client.nthreads().values())
-        self.workers = max(1, nthreads)
-        self.capacity = 2 * self.workers
+        self._checked = 0.0
+        self._workers = 1
+        _ = self.workers
+
+    @property
+    def workers(self) -> int:
+        """Worker threads of the cluster (asked again every few seconds: workers may join)."""
+        now = time.monotonic()
+        if now - self._checked > 5.0:
+            with contextlib.suppress(Exception):
+                self._workers = max(1, sum(self.client.nthreads().values()))
+            self._checked = now
+        return self._workers
+
+    @property
+    def capacity(self) -> int:
+        return 2 * self.workers
 
     def submit(self, fn, *args) -> cf.Future:
         return self._ex.submit(fn, *args)
