@@ -19,14 +19,16 @@ def gallery_markdown(fig_dir, md_path, claims: str = "") -> str:
     rel = os.path.relpath(fig_dir, md_path.parent)
     out = ["# Gallery", "",
            "Every figure of `hdo-theory figures`, made with `--quick` (small runs; the full "
-           "versions use more replicas, longer horizons and finer grids). Each figure also "
-           "exists as a vector PDF, and its caption file (`<name>.caption.md`) holds the numbers "
-           "it quotes, every run's full configuration and seed, and the command.", "",
+           "versions use more replicas, longer horizons and finer grids). The command also "
+           "writes each figure as a vector PDF (not committed here), and its caption file "
+           "(`<name>.caption.md`, committed next to the PNG) holds the numbers it quotes, every "
+           "run's full configuration and seed, and the command.", "",
            "Regenerate all of them (results are stored in `OUT/results` and reused):", "",
            "```", "hdo-theory figures --quick --out docs/gallery", "```", "",
            "Re-plot from stored results without running anything:", "",
            "```", "hdo-theory figures --quick --from docs/gallery/results --out docs/gallery",
-           "```", ""]
+           "```", "", "(The results folder itself is not committed: rerun without `--from` "
+           "to make it.)", ""]
     for name, (num, cap) in sorted(CAPTIONS.items(), key=lambda kv: kv[1][0]):
         png = fig_dir / f"{name}.png"
         out += [f"## {num}. {name}", ""]

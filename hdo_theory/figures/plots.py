@@ -529,8 +529,9 @@ def _final_stats(t, Y, last=0.1):
 
 def summarise_populations(data) -> dict:
     """Claim 4 with numbers, per data set: final losses (mean over the last 10% of rounds,
-    95% CI over replicas), whether 256 ZO beats each FO population, whether the hybrid beats
-    both 24 FO and 256 ZO, and the round after which the hybrid stays below 24 FO."""
+    95% CI over replicas), which FO populations 256 ZO beats, whether the hybrid beats both
+    24 FO and 256 ZO (each "beats" needs the 95% CIs apart), and the round after which the
+    hybrid's mean stays below 24 FO's."""
     from hdo_theory.figures.specs import PAPER_POPULATIONS
 
     out = {}
@@ -552,7 +553,8 @@ def summarise_populations(data) -> dict:
                 sec[kind]["hybrid_beats_256ZO"] = better(fin[hy][0], fin[zo][0]) and not (
                     fin[hy][1] <= fin[zo][2] and fin[zo][1] <= fin[hy][2])
                 sec[kind]["256ZO_beats"] = [k for k in fin if k.endswith(" FO") and "+" not in k
-                                            and better(fin[zo][0], fin[k][0])]
+                                            and better(fin[zo][0], fin[k][0])
+                                            and (fin[zo][2] < fin[k][1] or fin[zo][1] > fin[k][2])]
             if kind == "train":
                 a = _pop_series(data, prefix, 256, 24, kind)
                 b = _pop_series(data, prefix, 0, 24, kind)
@@ -647,9 +649,8 @@ def summarise_consensus(data) -> dict:
     return {"final_spread": fin, "peak_spread": peak,
             "final_over_peak": {k: fin[k][0] / peak[k] if peak[k] > 0 else None for k in keys},
             "claim7_final_spread_means_increase": bool(np.all(np.diff(means) > 0)),
-            # a verdict needs the extremes' 95% CIs apart (all ZO above all FO)
-            "claim7_more_zo_larger_final_spread": bool(np.all(np.diff(means) > 0)
-                                                       and fin[keys[-1]][1] > fin[keys[0]][2])}
+            # the verdict: the extremes' 95% CIs apart (all ZO above all FO)
+            "claim7_more_zo_larger_final_spread": bool(fin[keys[-1]][1] > fin[keys[0]][2])}
 
 
 def _interaction_label(key, res):
