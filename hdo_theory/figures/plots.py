@@ -118,6 +118,13 @@ def plot_zo_estimators(data):
                     sh = np.array([r[qkey].get("sharper_bound") or np.nan for r in ref], float)
                     ax.plot(x, sh, label=r"$\nu L\sqrt{d}$", ls="--", **S.BOUND_STYLE)
             S.label_axes(ax, xl, yl, logx=True, logy=True, title=title)
+            if xkey == "d":  # label the dimensions used, not only powers of ten
+                from matplotlib.ticker import ScalarFormatter
+
+                dvals = sorted({_xval(r, "d") for r in data["table"]["rows"]
+                                if r["panel"] == panel})
+                ax.set_xticks(dvals)
+                ax.xaxis.set_major_formatter(ScalarFormatter())
             S.panel_letter(ax, p)
             ax.legend(loc="best", ncol=1)
         fig.suptitle("Zeroth-order estimators: measured (95% CI), exact (thin lines), bounds "
@@ -133,7 +140,10 @@ def summarise_zo_estimators(data) -> dict:
         key = f"{r['panel']}/{r['kind']}/d={r['objective']['d']}/nu={r['nu']}"
         out[key] = {"value": e["value"], "ci": e["ci"], "exact": e["exact"], "bound": e["bound"],
                     "ratio_to_bound": (e["value"] / e["bound"]) if e["bound"] else None,
-                    "exact_in_ci": (e["ci"][0] <= e["exact"] <= e["ci"][1])
+                    # relative slack 1e-9: a deterministic estimator's CI is a point, and its
+                    # exact value agrees only to rounding
+                    "exact_in_ci": (e["ci"][0] - 1e-9 * abs(e["exact"]) <= e["exact"]
+                                    <= e["ci"][1] + 1e-9 * abs(e["exact"]))
                     if e["exact"] is not None else None}
     return out
 
@@ -362,7 +372,9 @@ def speedup_table(data, case) -> dict:
     for n, v in sorted(runs.items()):
         times = [(_first_below(r.parallel_time, r.mean(metric), eps), lr) for lr, r in v]
         tbest, lr = min(times)
-        out[n] = {"time": tbest, "lr": lr}
+        lrs = sorted(lr_ for lr_, _ in v)
+        # a best rate at the grid's edge means the grid may not hold the true best rate
+        out[n] = {"time": tbest, "lr": lr, "lr_at_grid_edge": lr in (lrs[0], lrs[-1])}
     n_ref = min(out)
     for n in out:
         out[n]["speedup"] = out[n_ref]["time"] / out[n]["time"]
@@ -388,6 +400,10 @@ def plot_speedup(data):
                          f"speedup over n = {int(ns[0])} (parallel time)", logx=True, logy=True,
                          title=f"{case}: parallel time until\n{tab['metric']} <= "
                                f"{tab['target']:.3g}")
+            from matplotlib.ticker import ScalarFormatter
+
+            ax.set_xticks(ns)
+            ax.xaxis.set_major_formatter(ScalarFormatter())
             ax.legend()
             S.panel_letter(ax, p)
     fig._hdo_summary = summ
@@ -589,16 +605,16 @@ def roughness(res, metric="gap") -> float:
 def plot_ablations(data):
     with S.style():
         fig, axes = S.new_figure(1, 3)
-        specs = ((_keys(data, "rv="), lambda k, r: f"rv = {k[3:]}", "random vectors (lr 0.01)"),
-                 (_keys(data, "lr="), lambda k, r: f"lr = {k[3:]}", "learning rate (rv 16)"),
-                 (_keys(data, "kind="), lambda k, r: k[5:], "estimator (rv 16)"))
+        specs = ((_keys(data, "rv="), lambda k, r: f"rv = {k[3:]}", "random vectors, lr 0.01"),
+                 (_keys(data, "lr="), lambda k, r: f"lr = {k[3:]}", "learning rate, rv 16"),
+                 (_keys(data, "kind="), lambda k, r: k[5:], "estimator, rv 16"))
         for p, (keys, lab, title) in enumerate(specs):
             ax = axes[0, p]
             _curves(ax, data, keys, lab)
-            S.label_axes(ax, "rounds", r"$f(\mu_t) - f^*$", logy=True,
-                         title=f"90 ZO + 3 FO: {title}")
+            S.label_axes(ax, "rounds", r"$f(\mu_t) - f^*$", logy=True, title=title)
             ax.legend()
             S.panel_letter(ax, p)
+        fig.suptitle("Ablations, 90 ZO + 3 FO (random matchings, batch 2)", fontsize=9.5)
     return fig
 
 

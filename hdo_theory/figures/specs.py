@@ -187,7 +187,7 @@ def plan_nonconvex(quick: bool) -> dict:
 # (5) speedup against n, (6) phase diagram over (n0, d)
 # ---------------------------------------------------------------------------------------------
 
-SPEEDUP_LRS = (0.02, 0.05, 0.1, 0.2)
+SPEEDUP_LRS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 
 def plan_speedup(quick: bool) -> dict:
