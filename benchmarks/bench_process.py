@@ -26,11 +26,13 @@ One run measures (issue 3, section 8):
 6. Numba compile time (fresh cache directory, in a subprocess; full run only), reported
    separately: every timed run is warmed up first.
 
-Timings are wall-clock ``time.perf_counter`` around each call, repeated; we report the
-minimum (least disturbed by other processes) and the median. BLAS is pinned to one thread
-(``OPENBLAS_NUM_THREADS=1`` etc., set below before NumPy is imported) so that "one core" holds
-for the NumPy reference too; ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` are left as the
-environment has them and reported.
+Timings are taken around each call, repeated, as on-CPU time (``time.process_time``, the
+headline: on a shared machine it does not count the time a run waited for a core) and as
+wall-clock time (``time.perf_counter``); we report the median and the minimum (least
+disturbed by other processes). The threads section reads both: cores obtained = CPU / wall.
+BLAS is pinned to one thread (``OPENBLAS_NUM_THREADS=1`` etc., set below before NumPy is
+imported) so that "one core" holds for the NumPy reference too; ``OPENBLAS_CORETYPE`` /
+``OPENBLAS_L2_SIZE`` are left as the environment has them and reported.
 """
 
 from __future__ import annotations
@@ -162,43 +164,62 @@ def process_config(T, d=REF["d"], rv=REF["rv"], lr_zo=None, lr_fo=None, record=N
 # ---------------------------------------------------------------------------------------------
 
 
-def summarize(us_per_int):
-    a = np.asarray(us_per_int, dtype=float)
-    return {"min_us": float(a.min()), "median_us": float(np.median(a)),
-            "max_us": float(a.max()), "repeats": int(a.size)}
+def measure(fn):
+    """``(result, wall seconds, CPU seconds of this process)`` of one call."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - w0, time.process_time() - c0
 
 
-def time_numba(objective, cfg_of_T, target_s, repeats, threads=1, replicas=1):
-    """Microseconds per interaction of ``simulate`` (per replica), after a warm-up call."""
-    simulate(objective, cfg_of_T(20), replicas=1, threads=1)  # warm-up: JIT load, optimum
-    t0 = time.perf_counter()
-    simulate(objective, cfg_of_T(200), replicas=1, threads=1)
-    pilot = (time.perf_counter() - t0) / 200
-    T = int(np.clip(target_s / pilot, 200, 2_000_000))
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        res = simulate(objective, cfg_of_T(T), replicas=replicas, threads=threads)
-        out.append((time.perf_counter() - t0) / (T * replicas) * 1e6)
+def summarize(cpu_us, wall_us, T):
+    """Per-interaction times over repeats. The headline is on-CPU time (``process_time``): on a
+    shared machine a single-threaded run's wall time also counts the time it waited for a core.
+    Both minimum (least disturbed) and median are kept."""
+    c = np.asarray(cpu_us, dtype=float)
+    w = np.asarray(wall_us, dtype=float)
+    return {"median_us": float(np.median(c)), "min_us": float(c.min()), "max_us": float(c.max()),
+            "wall_median_us": float(np.median(w)), "wall_min_us": float(w.min()),
+            "repeats": int(c.size), "T": int(T)}
+
+
+def time_numba(objective, cfg_of_T, target_s, repeats):
+    """Microseconds per interaction of ``simulate`` (one replica, one thread), after warm-up."""
+    T = _calibrate_numba(objective, cfg_of_T, target_s)
+    cpu, wall = [], []
+    for r in range(repeats):
+        res, w, c = measure(lambda r=r: simulate(objective, cfg_of_T(T), threads=1, seed=r))
         if np.any(res.diverged_at >= 0):
             raise RuntimeError("a replica diverged: the timing would be meaningless")
-    return {**summarize(out), "T": T}
+        cpu.append(c / T * 1e6)
+        wall.append(w / T * 1e6)
+    return summarize(cpu, wall, T)
 
 
 def time_numpy(objective, cfg_of_T, target_s, repeats, directions, seed=0):
     """Microseconds per interaction of the NumPy reference (default sampler)."""
-    run_pairwise_numpy(objective, cfg_of_T(20), np.random.default_rng(seed), directions=directions)
-    pilot = run_pairwise_numpy(objective, cfg_of_T(50), np.random.default_rng(seed),
-                               directions=directions).wall_time_s / 50
-    T = int(np.clip(target_s / pilot, 50, 200_000))
-    out = []
+    T = _calibrate_numpy(objective, cfg_of_T, target_s, directions)
+    cpu, wall = [], []
     for r in range(repeats):
-        run = run_pairwise_numpy(objective, cfg_of_T(T), np.random.default_rng(seed + 1 + r),
-                                 directions=directions)
+        run, w, c = measure(lambda r=r: run_pairwise_numpy(
+            objective, cfg_of_T(T), np.random.default_rng(seed + 1 + r), directions=directions))
         if not np.all(np.isfinite(run.X)):
             raise RuntimeError("the NumPy reference diverged: the timing would be meaningless")
-        out.append(run.wall_time_s / T * 1e6)
-    return {**summarize(out), "T": T}
+        cpu.append(c / T * 1e6)
+        wall.append(w / T * 1e6)
+    return summarize(cpu, wall, T)
+
+
+def _calibrate_numba(objective, cfg_of_T, target_s):
+    simulate(objective, cfg_of_T(20), replicas=1, threads=1)  # warm-up: JIT load, optimum
+    _, _, c = measure(lambda: simulate(objective, cfg_of_T(200), replicas=1, threads=1))
+    return int(np.clip(target_s / (max(c, 1e-6) / 200), 200, 2_000_000))
+
+
+def _calibrate_numpy(objective, cfg_of_T, target_s, directions):
+    run_pairwise_numpy(objective, cfg_of_T(20), np.random.default_rng(0), directions=directions)
+    _, _, c = measure(lambda: run_pairwise_numpy(objective, cfg_of_T(50),
+                                                 np.random.default_rng(0), directions=directions))
+    return int(np.clip(target_s / (max(c, 1e-6) / 50), 50, 200_000))
 
 
 def say(*a):
@@ -206,26 +227,13 @@ def say(*a):
 
 
 def fmt(s):
-    return f"{s['median_us']:9.1f} us (min {s['min_us']:.1f}, n={s['repeats']}, T={s['T']})"
+    return (f"{s['median_us']:9.1f} us CPU (min {s['min_us']:.1f}; wall median "
+            f"{s['wall_median_us']:.1f}; n={s['repeats']}, T={s['T']})")
 
 
 # ---------------------------------------------------------------------------------------------
 # Sections
 # ---------------------------------------------------------------------------------------------
-
-
-def _calibrate_numba(objective, cfg_of_T, target_s):
-    simulate(objective, cfg_of_T(20), replicas=1, threads=1)  # warm-up: JIT load, optimum
-    t0 = time.perf_counter()
-    simulate(objective, cfg_of_T(200), replicas=1, threads=1)
-    return int(np.clip(target_s / ((time.perf_counter() - t0) / 200), 200, 2_000_000))
-
-
-def _calibrate_numpy(objective, cfg_of_T, target_s, directions):
-    run_pairwise_numpy(objective, cfg_of_T(20), np.random.default_rng(0), directions=directions)
-    pilot = run_pairwise_numpy(objective, cfg_of_T(50), np.random.default_rng(0),
-                               directions=directions).wall_time_s / 50
-    return int(np.clip(target_s / pilot, 50, 200_000))
 
 
 def section_reference(P):
@@ -241,33 +249,38 @@ def section_reference(P):
     # the same background load and the ratio is robust to it
     T_nb = _calibrate_numba(obj, cfg, P.target_numba)
     T_np = {k: _calibrate_numpy(obj, cfg, P.target_numpy, k) for k in ("loop", "batched")}
-    times = {"numba": [], "loop": [], "batched": []}
+    cpu = {"numba": [], "loop": [], "batched": []}
+    wall = {"numba": [], "loop": [], "batched": []}
     loads = []
     for r in range(P.rep_ref):
         loads.append(os.getloadavg()[0])
-        t0 = time.perf_counter()
-        res = simulate(obj, cfg(T_nb), threads=1, seed=r)
-        times["numba"].append((time.perf_counter() - t0) / T_nb * 1e6)
+        res, w, c = measure(lambda r=r: simulate(obj, cfg(T_nb), threads=1, seed=r))
+        cpu["numba"].append(c / T_nb * 1e6)
+        wall["numba"].append(w / T_nb * 1e6)
         if np.any(res.diverged_at >= 0):
             raise RuntimeError("a replica diverged: the timing would be meaningless")
         for k in ("loop", "batched"):
-            run = run_pairwise_numpy(obj, cfg(T_np[k]), np.random.default_rng(100 + r),
-                                     directions=k)
-            times[k].append(run.wall_time_s / T_np[k] * 1e6)
-    nb = {**summarize(times["numba"]), "T": T_nb}
-    say(f"numba simulate (1 thread)      {fmt(nb)}  -> {1e6 / nb['median_us']:,.0f} interactions/s")
+            _, w, c = measure(lambda r=r, k=k: run_pairwise_numpy(
+                obj, cfg(T_np[k]), np.random.default_rng(100 + r), directions=k))
+            cpu[k].append(c / T_np[k] * 1e6)
+            wall[k].append(w / T_np[k] * 1e6)
+    nb = summarize(cpu["numba"], wall["numba"], T_nb)
+    say(f"numba simulate (1 thread)  {fmt(nb)} -> {1e6 / nb['median_us']:,.0f} interactions/s")
     out = {"numba": nb, "first_call_s_incl_constants": first_call, "loadavg_1min": loads}
     for k in ("loop", "batched"):
-        npr = {**summarize(times[k]), "T": T_np[k]}
-        per_rep = np.array(times[k]) / np.array(times["numba"])
+        npr = summarize(cpu[k], wall[k], T_np[k])
+        per_rep = np.array(cpu[k]) / np.array(cpu["numba"])
         ratio = npr["median_us"] / nb["median_us"]
         ratio_min = npr["min_us"] / nb["min_us"]
-        say(f"numpy reference ({k:7s})      {fmt(npr)}  -> {1e6 / npr['median_us']:,.0f} "
-            f"interactions/s;  ratio numpy/numba = {ratio:.1f}x (min/min {ratio_min:.1f}x; "
-            f"per interleaved repeat {np.round(per_rep, 1).tolist()})")
+        ratio_wall = npr["wall_median_us"] / nb["wall_median_us"]
+        say(f"numpy reference ({k:7s})  {fmt(npr)} -> {1e6 / npr['median_us']:,.0f} "
+            f"interactions/s")
+        say(f"    ratio numpy/numba = {ratio:.1f}x (CPU medians; min/min {ratio_min:.1f}x; wall "
+            f"medians {ratio_wall:.1f}x; per interleaved repeat {np.round(per_rep, 1).tolist()})")
         out[f"numpy_{k}"] = npr
         out[f"ratio_{k}"] = ratio
         out[f"ratio_{k}_min"] = ratio_min
+        out[f"ratio_{k}_wall"] = ratio_wall
         out[f"ratio_{k}_per_repeat"] = per_rep.tolist()
     say(f"1-min load average at each repeat: {np.round(loads, 2).tolist()}")
     say(f"target >= 20x: {'met' if out['ratio_loop'] >= 20 else 'NOT met'} against the loop "
@@ -367,7 +380,7 @@ def section_linearity(P):
     coef, *_ = np.linalg.lstsq(M / y[:, None], np.ones_like(y), rcond=None)
     pred = M @ coef
     rel = (y - pred) / y
-    say("time per interaction ~ c0 + c1 d + c2 d rv  (fit on the minimum of repeats):")
+    say("CPU time per interaction ~ c0 + c1 d + c2 d rv  (fit on the minimum of repeats):")
     say(f"  c0 = {coef[0]:.3g} us, c1 = {coef[1] * 1e3:.3g} ns per dim, "
         f"c2 = {coef[2] * 1e3:.3g} ns per dim per direction")
     for p, r in zip(pts, rel, strict=True):
@@ -380,14 +393,13 @@ def section_linearity(P):
     for T in P.Ts:
         best = math.inf
         for _ in range(P.rep_numba):
-            t0 = time.perf_counter()
-            simulate(obj, process_config(T), threads=1)
-            best = min(best, time.perf_counter() - t0)
+            _, _, c = measure(lambda T=T: simulate(obj, process_config(T), threads=1))
+            best = min(best, c)
         Ts.append(T)
         secs.append(best)
-        say(f"  T={T:7d}: {best:.3f} s  ({best / T * 1e6:.1f} us per interaction)")
+        say(f"  T={T:7d}: {best:.3f} s CPU ({best / T * 1e6:.1f} us per interaction)")
     slope = float(np.polyfit(np.log(Ts), np.log(secs), 1)[0])
-    say(f"  log-log slope of time in T = {slope:.3f} (1 = linear)")
+    say(f"  log-log slope of CPU time in T = {slope:.3f} (1 = linear)")
     return {"points": pts, "coef_us": coef.tolist(), "rel_residuals": rel.tolist(),
             "T_points": list(zip(Ts, secs, strict=True)), "T_slope": slope}
 
@@ -397,26 +409,40 @@ def section_threads(P):
     obj = reference_objective()
     R = P.R_threads
     simulate(obj, process_config(20), replicas=2, threads=2)
-    t0 = time.perf_counter()
-    simulate(obj, process_config(500), threads=1)
-    per = (time.perf_counter() - t0) / 500
-    T = int(max(500, P.target_threads / per))
+    _, _, c = measure(lambda: simulate(obj, process_config(500), threads=1))
+    T = int(max(500, P.target_threads / (max(c, 1e-6) / 500)))
     walls = {1: [], 2: []}
+    cpus = {1: [], 2: []}
     load0 = os.getloadavg()[0]
     for _ in range(P.rep_threads):
         for k in (1, 2):
-            t0 = time.perf_counter()
-            simulate(obj, process_config(T), replicas=R, threads=k, seed=1)
-            walls[k].append(time.perf_counter() - t0)
+            _, w, c = measure(lambda k=k: simulate(obj, process_config(T), replicas=R,
+                                                   threads=k, seed=1))
+            walls[k].append(w)
+            cpus[k].append(c)
+    load1 = os.getloadavg()[0]
     w1, w2 = min(walls[1]), min(walls[2])
     med = float(np.median(walls[1]) / np.median(walls[2]))
-    say(f"R={R} replicas x T={T}: 1 thread {w1:.2f} s, 2 threads {w2:.2f} s (min of "
+    # cores actually obtained = CPU seconds / wall seconds; CPU per interaction shows whether
+    # the threads slow each other down (serialisation, shared-cache contention)
+    cores = {k: float(np.median(np.array(cpus[k]) / np.array(walls[k]))) for k in (1, 2)}
+    cpu_per = {k: float(np.median(cpus[k]) / (R * T) * 1e6) for k in (1, 2)}
+    say(f"R={R} replicas x T={T}: wall 1 thread {w1:.2f} s, 2 threads {w2:.2f} s (min of "
         f"{P.rep_threads}); speedup {w1 / w2:.2f}x (median/median {med:.2f}x); target ~2x")
-    load1 = os.getloadavg()[0]
+    say(f"  cores obtained (CPU s / wall s): 1 thread {cores[1]:.2f}, 2 threads {cores[2]:.2f}; "
+        f"CPU per interaction: 1 thread {cpu_per[1]:.1f} us, 2 threads {cpu_per[2]:.1f} us "
+        f"(ratio {cpu_per[2] / cpu_per[1]:.2f}; 1.00 = no slowdown from running side by side)")
     say(f"  all walls: 1 thread {np.round(walls[1], 2).tolist()}, 2 threads "
-        f"{np.round(walls[2], 2).tolist()}; 1-min load average {load0:.2f} -> {load1:.2f} "
-        f"(other processes on the 2 cores cap the possible speedup)")
-    return {"R": R, "T": T, "walls": walls, "speedup_min": w1 / w2, "speedup_median": med,
+        f"{np.round(walls[2], 2).tolist()}; 1-min load average {load0:.2f} -> {load1:.2f}")
+    if cores[2] < 1.6:
+        say("  NOTE: the second core was not available to this process (other sessions were "
+            "running; Linux shares CPU between sessions, not threads), so the wall speedup "
+            "cannot reach 2x here. What can be read off: the CPU cost per interaction with two "
+            f"threads side by side is {cpu_per[2] / cpu_per[1]:.2f}x that with one, so on two "
+            f"free cores the speedup would be about 2 / {cpu_per[2] / cpu_per[1]:.2f} "
+            f"= {min(2.0, 2 * cpu_per[1] / cpu_per[2]):.2f}x (capped at 2)")
+    return {"R": R, "T": T, "walls": walls, "cpus": cpus, "speedup_min": w1 / w2,
+            "speedup_median": med, "cores_obtained": cores, "cpu_us_per_interaction": cpu_per,
             "loadavg_1min": [load0, load1]}
 
 
