@@ -52,7 +52,9 @@ CAPTIONS = {
                     "rv 128, forward differences). 1 ZO / 1 FO are single workers (an isolated "
                     "pair that never averages). Synthetic logistic regression (training loss at "
                     "the mean model) and digits (softmax; training loss, held-out loss and "
-                    "accuracy at checkpoints). Bands: 95% CI over replicas."),
+                    "accuracy at checkpoints). Quick version: 200 rounds (synthetic), 100 "
+                    "rounds with rv 32 on digits and a subset of populations. Bands: 95% CI "
+                    "over replicas."),
     "ablations": (8, "Ablations for 90 ZO + 3 FO (claims 5 and 6): number of random vectors "
                   "rv, learning rate, and forward differences against the unbiased "
                   "directional estimator."),
@@ -108,7 +110,10 @@ def make_figure(name: str, results_dir, out_dir, quick: bool, run_missing: bool 
     summary = _jsonable(summarise(data))
     num, cap = CAPTIONS[name]
     lines = [f"# Figure {num}: {name}{' (quick)' if quick else ''}", "", cap, "",
-             f"Command: `{command}`" if command else "", "",
+             f"Command: `{command}`" if command else "",
+             "" if run_missing else f"Results made by: `hdo-theory figures"
+             f"{' --quick' if quick else ''} --only {name}` (this figure was re-plotted from "
+             "stored results)", "",
              "## Numbers", "", "```json", json.dumps(summary, indent=1)[:20000], "```", "",
              "## Runs (full configuration and seeds)", ""]
     for key, spec in plan.items():
