@@ -40,6 +40,10 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")  # the command writes files; it never needs a display
+
     from hdo_theory.figures import FIGURE_NAMES, make_figure
     from hdo_theory.figures.store import MissingResults, Runner
 

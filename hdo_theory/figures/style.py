@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import contextlib
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)  # figures are files; never need a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy import stats as _st  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy import stats as _st
 
 #: Okabe-Ito colours (black last: it is kept for reference curves and bounds).
 OKABE_ITO = (
