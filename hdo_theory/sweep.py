@@ -850,7 +850,9 @@ class DaskExecutor(CellExecutor):
 
     @property
     def capacity(self) -> int:
-        return 2 * self.workers
+        # deeper than the local pool's 2x: each task's round trip through the scheduler is
+        # milliseconds, which a deeper queue hides for short cells
+        return 4 * self.workers
 
     def submit(self, fn, *args) -> cf.Future:
         return self._ex.submit(fn, *args)
