@@ -28,8 +28,13 @@ warm-up sweep) is reported separately. The Dask overhead per cell is
 ``(wall(dask-2*) - wall(pool-2)) / cells``, in milliseconds of wall time, and the same per
 worker-cell (times 2 workers), i.e. the extra busy time a worker slot spends per cell.
 
-Timings are wall clock (``time.perf_counter``). The machine's load average is printed: other
-processes on a 2-core machine make every number noisier, the minimum least so.
+Timings are wall clock (``time.perf_counter``). On a shared machine wall time says little
+about scaling, so each sweep also records its CPU time: this process (driver, and for Dask the
+in-process scheduler and client) plus the worker processes (and Dask nannies), read from
+``/proc`` before and after. ``CPU ms/cell`` (best repeat) is nearly insensitive to other load
+and is the fair measure of overhead. ``cores obtained`` = CPU / wall of the best repeat says
+how much of the machine the sweep actually got: 2 workers can only show 2x when it is near 2.
+The load average is printed too.
 """
 
 from __future__ import annotations
@@ -82,17 +87,47 @@ def make_spec(folder: Path, T: int, n_lr: int, seeds: int, name: str):
     return load_spec(p)
 
 
-def time_sweep(spec, cells, executor, folder: Path) -> float:
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_cpu_s(pids) -> float:
+    """utime + stime of live processes (from /proc; 0 where unavailable)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
+
+def worker_pids(executor) -> list[int]:
+    """The processes that run cells (and their Dask nannies), besides this one."""
+    pool = getattr(executor, "_pool", None)
+    if pool is not None:
+        return list(getattr(pool, "_processes", {}) or {})
+    client = getattr(executor, "client", None)
+    if client is not None:
+        return list(client.run(os.getpid).values()) + list(client.run(os.getppid).values())
+    return []
+
+
+def time_sweep(spec, cells, executor, folder: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process and the workers) of one sweep."""
     out = folder / "run"
     if out.exists():
         shutil.rmtree(out)
+    pids = worker_pids(executor)
+    c0 = time.process_time() + _proc_cpu_s(pids)
     t0 = time.perf_counter()
     rep = run_sweep(spec, out, executor, cells=cells)
     wall = time.perf_counter() - t0
+    cpu = time.process_time() + _proc_cpu_s(pids) - c0
     if not rep.ok or rep.done + rep.diverged != len(cells):
         raise RuntimeError(f"benchmark sweep did not finish: {rep}")
     shutil.rmtree(out)
-    return wall
+    return wall, cpu
 
 
 def bench_executor(name, start, spec, cells, warm_spec, repeats, folder: Path) -> dict:
@@ -102,10 +137,12 @@ def bench_executor(name, start, spec, cells, warm_spec, repeats, folder: Path) -
         warm = folder / f"warm-{name}"
         run_sweep(warm_spec, warm, executor)
         startup = time.perf_counter() - t0
-        walls = [time_sweep(spec, cells, executor, folder) for _ in range(repeats)]
+        runs = [time_sweep(spec, cells, executor, folder) for _ in range(repeats)]
     finally:
         executor.close()
     n = len(cells)
+    walls = [w for w, _ in runs]
+    cpus = [c for _, c in runs]
     best, med = min(walls), statistics.median(walls)
     row = {
         "executor": name,
@@ -118,12 +155,15 @@ def bench_executor(name, start, spec, cells, warm_spec, repeats, folder: Path) -
         "cells_per_min_median": 60.0 * n / med,
         "ms_per_cell_best": 1000.0 * best / n,
         "walls_s": walls,
+        "cpu_s": cpus,
+        "cpu_ms_per_cell": 1000.0 * min(cpus) / n,
+        "cores_obtained": cpus[walls.index(best)] / best,
     }
     print(f"{name:8s} workers={row['workers']}  start-up {startup:6.2f} s  "
           f"wall min {best:6.2f} s  median {med:6.2f} s  "
-          f"{row['cells_per_min_best']:8.0f} cells/min (best)  "
-          f"{row['cells_per_min_median']:8.0f} (median)  {row['ms_per_cell_best']:6.1f} ms/cell",
-          flush=True)
+          f"{row['cells_per_min_best']:7.0f} cells/min (best) {row['cells_per_min_median']:7.0f} "
+          f"(median)  CPU {row['cpu_ms_per_cell']:5.1f} ms/cell  "
+          f"cores obtained {row['cores_obtained']:4.2f}", flush=True)
     return row
 
 
@@ -190,10 +230,13 @@ def main(argv=None) -> int:
         if name in by and "pool-2" in by:
             n = by["pool-2"]["cells"]
             d = by[name]["wall_min_s"] - by["pool-2"]["wall_min_s"]
+            dc = by[name]["cpu_ms_per_cell"] - by["pool-2"]["cpu_ms_per_cell"]
             summary[f"{name}_overhead_ms_per_cell"] = 1000.0 * d / n
             summary[f"{name}_overhead_ms_per_worker_cell"] = 2000.0 * d / n
+            summary[f"{name}_overhead_cpu_ms_per_cell"] = dc
             print(f"{name} vs local pool (2 workers): {1000.0 * d / n:+.2f} ms wall per cell, "
-                  f"{2000.0 * d / n:+.2f} ms of worker-slot time per cell")
+                  f"{2000.0 * d / n:+.2f} ms of worker-slot time per cell, {dc:+.2f} ms CPU "
+                  f"per cell")
     if args.json:
         Path(args.json).write_text(json.dumps({"T": args.T, "rows": rows, "summary": summary,
                                                "loadavg": os.getloadavg()}, indent=1))
