@@ -82,7 +82,7 @@ def _tiny_plan(name: str) -> dict:
         return {"table": RunSpec(spec.id, spec.kind, {"rows": rows})}
     if name == "populations":
         keep = ("synthetic:single", "synthetic:16,0", "synthetic:0,6", "digits:single",
-                "digits:16,0", "digits:0,6")
+                "digits:16,0", "digits:0,6", "noisy:0,6")
         both = {**PLANS[name](False), **plan}
         plan = {k: v for k, v in both.items() if k in keep}
     if name in ("convex", "nonconvex"):  # two horizons per population, the smallest ones
@@ -136,7 +136,7 @@ def made(tmp_path_factory, runner):
 # ---------------------------------------------------------------------------------------------
 
 EXPECTED_AXES = {"zo-estimators": 4, "gamma": 2, "convex": 2, "nonconvex": 1, "speedup": 2,
-                 "phase": 2, "populations": 4, "ablations": 3, "consensus": 2, "interaction": 2}
+                 "phase": 2, "populations": 6, "ablations": 3, "consensus": 2, "interaction": 2}
 LOG_Y = {"zo-estimators", "gamma", "convex", "nonconvex", "speedup", "ablations", "consensus",
          "interaction"}
 

@@ -475,21 +475,24 @@ def summarise_phase(data):
 
 def _pop_series(data, prefix, n0, n1, kind):
     """``(t, Y)`` replica curves of population (n0, n1): ``kind`` is ``train`` (f at the mean
-    model; single workers: f at their own model), ``val_loss`` or ``val_acc``."""
+    model; single workers: f at their own model), ``gap`` (the same minus f*), ``val_loss`` or
+    ``val_acc``."""
     if n0 + n1 == 1:
         res = data.get(f"{prefix}:single")
         if res is None:
             return None
         tag = "zo" if n0 else "fo"
-        name = f"{tag}_loss" if kind == "train" else f"{kind}_{tag}"
+        name = f"{tag}_loss" if kind in ("train", "gap") else f"{kind}_{tag}"
     else:
         res = data.get(f"{prefix}:{n0},{n1}")
         if res is None:
             return None
-        name = "gap" if kind == "train" else kind
+        name = "gap" if kind in ("train", "gap") else kind
     Y = res[name]
     if kind == "train" and name == "gap":
         Y = Y + float(res.info["f_star"])
+    if kind == "gap" and name != "gap":
+        Y = Y - float(res.info["f_star"])
     t = res.t
     if kind != "train":
         sel = np.any(np.isfinite(Y), axis=0)
@@ -512,12 +515,16 @@ def _pop_style(n0, n1):
 def plot_populations(data):
     from hdo_theory.figures.specs import PAPER_POPULATIONS
 
-    panels = (("synthetic", "train", "training loss f", True),
+    panels = (("synthetic", "gap", r"$f(\mu_t) - f^*$", True),
+              ("noisy", "gap", r"$f(\mu_t) - f^*$", True),
               ("digits", "train", "training loss f", True),
               ("digits", "val_loss", "held-out loss", True),
               ("digits", "val_acc", "held-out accuracy", False))
+    titles = {"synthetic": "synthetic logistic (d = 50), paper setting",
+              "noisy": "same, noise-dominated: lr 0.1, rv 8",
+              "digits": "digits, softmax (d = 650)"}
     with S.style():
-        fig, axes = S.new_figure(2, 2, width=3.6, height=2.8)
+        fig, axes = S.new_figure(2, 3, width=3.3, height=2.7)
         for p, (prefix, kind, yl, logy) in enumerate(panels):
             ax = axes.flat[p]
             for n0, n1 in PAPER_POPULATIONS:
@@ -528,13 +535,37 @@ def plot_populations(data):
                 st = _pop_style(n0, n1)
                 S.plot_band(ax, t, Y, label=S.population_label(n0, n1), logy=logy,
                             marker="o" if kind != "train" else None, ms=3, **st)
-            title = ("synthetic logistic (d = 50)" if prefix == "synthetic"
-                     else "digits, softmax (d = 650)")
-            S.label_axes(ax, "rounds (random matchings)", yl, logy=logy, title=title)
+            S.label_axes(ax, "rounds (random matchings)", yl, logy=logy, title=titles[prefix])
             S.panel_letter(ax, p)
+        _final_dots(axes.flat[5], data)
+        S.panel_letter(axes.flat[5], 5)
         h, lab = axes.flat[0].get_legend_handles_labels()
         fig.legend(h, lab, loc="outside right center", fontsize=7.5)
     return fig
+
+
+def _final_dots(ax, data):
+    """Final f(mu) - f* per population (mean over the last 10% of rounds, 95% CI), both
+    synthetic settings side by side."""
+    from hdo_theory.figures.specs import PAPER_POPULATIONS
+
+    labels = [S.population_label(*p) for p in PAPER_POPULATIONS]
+    y = np.arange(len(labels))
+    for k, (prefix, name) in enumerate((("synthetic", "paper setting"),
+                                        ("noisy", "noise-dominated"))):
+        for i, (n0, n1) in enumerate(PAPER_POPULATIONS):
+            got = _pop_series(data, prefix, n0, n1, "gap")
+            if got is None:
+                continue
+            m, lo, hi = _final_stats(*got)
+            ax.errorbar([m], [i + 0.15 * (2 * k - 1)], xerr=[[m - max(lo, m / 3)], [hi - m]],
+                        color=S.color(4 + k), marker=S.marker(k), ms=4, capsize=2, ls="none",
+                        label=name if i == 0 else None)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    S.label_axes(ax, r"final $f(\mu) - f^*$ (last 10% of rounds)", "population", logx=True,
+                 title="synthetic: final gap, 95% CI")
+    ax.legend(loc="lower right")
 
 
 def _final_stats(t, Y, last=0.1):
@@ -551,7 +582,7 @@ def summarise_populations(data) -> dict:
     from hdo_theory.figures.specs import PAPER_POPULATIONS
 
     out = {}
-    for prefix in ("synthetic", "digits"):
+    for prefix in ("synthetic", "noisy", "digits"):
         kinds = ["train"] + (["val_loss", "val_acc"] if prefix == "digits" else [])
         sec = {}
         for kind in kinds:

@@ -255,9 +255,10 @@ def _paper_cfg(T, rv=128, lr=0.01, kind="zo-forward", batch=2, isolated=False, r
                          x0=[0.0] * d)
 
 
-def _population_runs(prefix, base, pops, T, R, fig, checkpointed, quick, rv=128):
+def _population_runs(prefix, base, pops, T, R, fig, checkpointed, quick, rv=128, lr=0.01,
+                     j0=0):
     out = {}
-    j = 0
+    j = j0
     done_pair = False
     for n0, n1 in pops:
         if n0 + n1 == 1:  # single workers: one isolated 1 ZO + 1 FO pair serves both
@@ -269,7 +270,7 @@ def _population_runs(prefix, base, pops, T, R, fig, checkpointed, quick, rv=128)
         else:
             iso = False
             key = f"{n0},{n1}"
-        cfg = _paper_cfg(T, rv=rv, isolated=iso, record=max(1, T // 50), nodes=iso,
+        cfg = _paper_cfg(T, rv=rv, lr=lr, isolated=iso, record=max(1, T // 50), nodes=iso,
                          d=START_AT_ZERO[base["name"]])
         o = dict(base, n0=n0, n1=n1)
         rid = f"{prefix}-n0_{n0}-n1_{n1}{'-isolated' if iso else ''}-{_q(quick)}"
@@ -294,6 +295,12 @@ def plan_populations(quick: bool) -> dict:
     for k, v in _population_runs("populations-logistic", SYNTH_LOGISTIC, PAPER_POPULATIONS, T,
                                  3 if quick else 8, 7, False, quick).items():
         out[f"synthetic:{k}"] = v
+    # the same populations in a noise-dominated regime: a 10x rate reaches the noise floor
+    # within the horizon, and rv 8 << d = 50 makes ZO noise large (as rv 128 << 7850 on MNIST)
+    for k, v in _population_runs("populations-logistic-noisy", SYNTH_LOGISTIC, PAPER_POPULATIONS,
+                                 T, 3 if quick else 8, 7, False, quick, rv=8, lr=0.1,
+                                 j0=200).items():
+        out[f"noisy:{k}"] = v
     pops = QUICK_REAL_POPULATIONS if quick else PAPER_POPULATIONS
     for k, v in _population_runs("populations-digits", DIGITS, pops, Tr, 2 if quick else 3, 7,
                                  True, quick, rv=32 if quick else 128).items():
