@@ -520,8 +520,8 @@ def plot_populations(data):
               ("digits", "train", "training loss f", True),
               ("digits", "val_loss", "held-out loss", True),
               ("digits", "val_acc", "held-out accuracy", False))
-    titles = {"synthetic": "synthetic logistic (d = 50), paper setting",
-              "noisy": "same, noise-dominated: lr 0.1, rv 8",
+    titles = {"synthetic": "logistic d = 50: paper setting",
+              "noisy": "logistic d = 50: lr 0.1, rv 8",
               "digits": "digits, softmax (d = 650)"}
     with S.style():
         fig, axes = S.new_figure(2, 3, width=3.3, height=2.7)
@@ -534,7 +534,7 @@ def plot_populations(data):
                 t, Y = got
                 st = _pop_style(n0, n1)
                 S.plot_band(ax, t, Y, label=S.population_label(n0, n1), logy=logy,
-                            marker="o" if kind != "train" else None, ms=3, **st)
+                            marker="o" if kind.startswith("val") else None, ms=3, **st)
             S.label_axes(ax, "rounds (random matchings)", yl, logy=logy, title=titles[prefix])
             S.panel_letter(ax, p)
         _final_dots(axes.flat[5], data)
@@ -564,8 +564,8 @@ def _final_dots(ax, data):
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
     S.label_axes(ax, r"final $f(\mu) - f^*$ (last 10% of rounds)", "population", logx=True,
-                 title="synthetic: final gap, 95% CI")
-    ax.legend(loc="lower right")
+                 title="logistic: final gap, 95% CI")
+    ax.legend(loc="best", fontsize=6.5)
 
 
 def _final_stats(t, Y, last=0.1):
