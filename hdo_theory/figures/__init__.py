@@ -29,7 +29,9 @@ CAPTIONS = {
                       "(thin lines) and Lemma 5 (6). Markers: Monte Carlo means with 95% CIs."),
     "gamma": (2, "Consensus potential Gamma_t. (a) Pure averaging from spread models: the "
               "measured decay follows the exact (1 - 1/(n-1))^t, well inside Lemma 2's "
-              "(1 - 1/(2n))^t. (b) Stepping at Lemma 11's largest admissible rate: Gamma_t "
+              "(1 - 1/(2n))^t (Gamma_t is a product of random contractions, so its distribution "
+              "is right-skewed and a replica mean tends to sit below the expectation). "
+              "(b) Stepping at Lemma 11's largest admissible rate: Gamma_t "
               "against Lemma 2 iterated with the measured E M^G_t and the Lemma 11 envelope "
               "iterated with the measured E(f(mu_t) - f*) and the objective's constants. Bands: "
               "95% CI of the replica mean."),

@@ -208,7 +208,7 @@ def plot_gamma(data):
         p = env["params"]
         S.label_axes(ax, "interactions t", r"$\Gamma_t$", logx=True, logy=True,
                      title=rf"{S.population_label(p.n0, p.n1)}, $\eta = 1/(14L\sqrt{{d+4}})$")
-        ax.legend()
+        ax.legend(loc="upper left")
         S.panel_letter(ax, 1)
     return fig
 

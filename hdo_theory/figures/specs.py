@@ -127,7 +127,8 @@ def plan_gamma(quick: bool) -> dict:
                          fo=_fo(lr=eta), record=1 if quick else 5, record_nodes=False,
                          record_lemma2=True)
     return {
-        "averaging": _proc(f"gamma-averaging-{_q(quick)}", o, avg, R, _seed(2, 0)),
+        # Gamma_t is a product of random contractions (right-skewed): many cheap replicas
+        "averaging": _proc(f"gamma-averaging-{_q(quick)}", o, avg, 4 * R, _seed(2, 0)),
         "stepping": _proc(f"gamma-stepping-{_q(quick)}", o, step, R, _seed(2, 1)),
     }
 
