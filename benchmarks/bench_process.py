@@ -375,16 +375,21 @@ def section_linearity(P):
     d = np.array([p[0] for p in pts], float)
     rv = np.array([p[1] for p in pts], float)
     y = np.array([p[2] for p in pts])  # min over repeats: the least disturbed estimate
-    M = np.column_stack([np.ones_like(d), d, d * rv])
+    # model: per interaction a constant (pair, minibatch draws, step), a part per dimension (FO
+    # gradient, ZO base value, step and average), a part per direction independent of d (the
+    # b per-sample calls of each probe loss) and the bulk, per dimension per direction (rv
+    # probe points, rv losses of b samples, rv d Gaussian draws)
+    M = np.column_stack([np.ones_like(d), d, rv, d * rv])
     # relative least squares: every point weighs the same whatever its size
     coef, *_ = np.linalg.lstsq(M / y[:, None], np.ones_like(y), rcond=None)
-    pred = M @ coef
-    rel = (y - pred) / y
-    say("CPU time per interaction ~ c0 + c1 d + c2 d rv  (fit on the minimum of repeats):")
-    say(f"  c0 = {coef[0]:.3g} us, c1 = {coef[1] * 1e3:.3g} ns per dim, "
-        f"c2 = {coef[2] * 1e3:.3g} ns per dim per direction")
+    rel = (y - M @ coef) / y
+    say("CPU time per interaction ~ c0 + c1 d + c2 rv + c3 d rv  (fit on the minimum of repeats):")
+    say(f"  c0 = {coef[0]:.3g} us, c1 = {coef[1] * 1e3:.3g} ns per dim, c2 = {coef[2] * 1e3:.3g} "
+        f"ns per direction, c3 = {coef[3] * 1e3:.3g} ns per dim per direction")
     for p, r in zip(pts, rel, strict=True):
-        say(f"  d={p[0]:5d} rv={p[1]:3d}: {p[2]:10.1f} us   fit residual {100 * r:+.1f}%")
+        share = coef[3] * p[0] * p[1] / p[2]
+        say(f"  d={p[0]:5d} rv={p[1]:3d}: {p[2]:10.1f} us   fit residual {100 * r:+.1f}%   "
+            f"share of the d*rv term {100 * share:.0f}%")
     say(f"  max |relative residual| = {100 * np.max(np.abs(rel)):.1f}%")
     # linearity in T at the reference configuration
     obj = reference_objective()
@@ -399,9 +404,12 @@ def section_linearity(P):
         secs.append(best)
         say(f"  T={T:7d}: {best:.3f} s CPU ({best / T * 1e6:.1f} us per interaction)")
     slope = float(np.polyfit(np.log(Ts), np.log(secs), 1)[0])
-    say(f"  log-log slope of CPU time in T = {slope:.3f} (1 = linear)")
+    per_T, fixed = np.polyfit(Ts, secs, 1)
+    say(f"  CPU time = {fixed * 1e3:.2f} ms per call + {per_T * 1e6:.2f} us x T; log-log slope "
+        f"{slope:.3f} (1 = linear; below 1 by the per-call part)")
     return {"points": pts, "coef_us": coef.tolist(), "rel_residuals": rel.tolist(),
-            "T_points": list(zip(Ts, secs, strict=True)), "T_slope": slope}
+            "T_points": list(zip(Ts, secs, strict=True)), "T_slope": slope,
+            "T_fit_per_call_s": float(fixed), "T_fit_per_interaction_s": float(per_T)}
 
 
 def section_threads(P):
@@ -421,6 +429,10 @@ def section_threads(P):
             walls[k].append(w)
             cpus[k].append(c)
     load1 = os.getloadavg()[0]
+    gil = _gil_check(obj, T)
+    say(f"  GIL: a pure-Python counter thread ran at {100 * gil:.0f}% of its solo rate while "
+        f"simulate ran beside it (0% would mean the kernel holds the GIL; with one core "
+        f"obtained, ~50% is full release)")
     w1, w2 = min(walls[1]), min(walls[2])
     med = float(np.median(walls[1]) / np.median(walls[2]))
     # cores actually obtained = CPU seconds / wall seconds; CPU per interaction shows whether
@@ -443,7 +455,32 @@ def section_threads(P):
             f"= {min(2.0, 2 * cpu_per[1] / cpu_per[2]):.2f}x (capped at 2)")
     return {"R": R, "T": T, "walls": walls, "cpus": cpus, "speedup_min": w1 / w2,
             "speedup_median": med, "cores_obtained": cores, "cpu_us_per_interaction": cpu_per,
-            "loadavg_1min": [load0, load1]}
+            "loadavg_1min": [load0, load1], "gil_counter_rate": gil}
+
+
+def _gil_check(obj, T):
+    """Rate of a pure-Python counting thread beside ``simulate``, relative to running alone."""
+    import threading
+
+    def count(stop, box):
+        k = 0
+        while not stop.is_set():
+            k += 1
+        box.append(k)
+
+    def rate(during):
+        stop, box = threading.Event(), []
+        th = threading.Thread(target=count, args=(stop, box))
+        t0 = time.perf_counter()
+        th.start()
+        during()
+        stop.set()
+        th.join()
+        return box[0] / (time.perf_counter() - t0)
+
+    solo = rate(lambda: time.sleep(0.5))
+    beside = rate(lambda: simulate(obj, process_config(T), threads=1))
+    return beside / solo
 
 
 _MEMORY_CHILD = r"""
