@@ -291,3 +291,28 @@ def test_cli_bad_input(tmp_path, capsys):
     assert main(["figures", "--only", "consensus", "--quick", "--from", str(tmp_path),
                  "--out", str(tmp_path)]) == 1
     assert "consensus-n0_0-quick.npz" in capsys.readouterr().err
+
+
+def test_gamma_envelope_reduces_to_closed_form_without_steps(made):
+    """Metamorphic: with eta = 0 the iterated Lemma 2 envelope is exactly
+    (1 - 1/(2n))^t Gamma_0 and Lemma 11's is (1 - 1/(4n))^t Gamma_0 (all additive terms carry
+    a power of eta)."""
+    from hdo_theory.figures.plots import gamma_envelopes
+
+    res = made["gamma"][3]["averaging"]
+    env = gamma_envelopes(res)
+    n = int(res.info["n"])
+    g0 = float(res.mean("gamma")[0])
+    t = env["t"].astype(float)
+    np.testing.assert_allclose(env["lemma2"], g0 * (1 - 1 / (2 * n)) ** t, rtol=1e-12)
+    np.testing.assert_allclose(env["lemma11"], g0 * (1 - 1 / (4 * n)) ** t, rtol=1e-12)
+
+
+def test_gallery_lists_every_figure_with_its_command(tmp_path):
+    from hdo_theory.figures.gallery import gallery_markdown
+
+    md = gallery_markdown(tmp_path, tmp_path / "gallery.md", claims="CLAIMS-TABLE")
+    for name in FIGURE_NAMES:
+        assert f"--only {name}" in md
+    assert md.index("CLAIMS-TABLE") > md.index("## 7. populations")
+    assert md.index("CLAIMS-TABLE") < md.index("## 8. ablations")
