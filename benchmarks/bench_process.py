@@ -24,7 +24,8 @@ One run measures (issue 3, section 8):
 5. memory: Numba runtime (NRT) allocations, tracemalloc peak and RSS for growing ``T``, in a
    subprocess with ``NUMBA_NRT_STATS=1`` (so the timed runs do not pay for the counters);
 6. Numba compile time (fresh cache directory, in a subprocess; full run only), reported
-   separately: every timed run is warmed up first.
+   separately: every timed run is warmed up first;
+7. where the time goes: the component kernels of one interaction timed alone.
 
 Timings are taken around each call, repeated, as on-CPU time (``time.process_time``, the
 headline: on a shared machine it does not count the time a run waited for a core) and as
@@ -577,6 +578,108 @@ def section_compile(P):
     return res
 
 
+def section_breakdown(P):
+    """Where one interaction's time goes at the reference configuration (component kernels)."""
+    say("\n== 7. Where the time goes (reference configuration, per call, CPU time) ==")
+    from numba.np.random.random_methods import buffered_bounded_lemire_uint32
+
+    from hdo_theory.estimators import EST_FO, EST_ZO_FORWARD, estimate
+    from hdo_theory.objective_kernels import batch_loss, draw_batch
+
+    rv_ref, nu_ref = REF["rv"], REF["nu"]
+
+    @numba.njit(nogil=True)
+    def zo_estimates(obj, batch, x, rng, out, u, xt, reps):
+        for _ in range(reps):
+            estimate(obj, EST_ZO_FORWARD, rv_ref, nu_ref, batch, x, rng, out, u, xt)
+
+    @numba.njit(nogil=True)
+    def fo_estimates(obj, batch, x, rng, out, u, xt, reps):
+        for _ in range(reps):
+            estimate(obj, EST_FO, 1, nu_ref, batch, x, rng, out, u, xt)
+
+    @numba.njit(nogil=True)
+    def normals(rng, u, rv, reps):
+        for _ in range(reps):
+            for _r in range(rv):
+                for k in range(u.shape[0]):
+                    u[k] = rng.standard_normal()
+
+    @numba.njit(nogil=True)
+    def losses(obj, batch, x, count, reps):
+        s = 0.0
+        for _ in range(reps):
+            for _c in range(count):
+                s += batch_loss(obj, batch, x)
+        return s
+
+    @numba.njit(nogil=True)
+    def batches(rng, perm, m, b, reps):
+        for _ in range(reps):
+            draw_batch(rng, perm, 0, m, b)
+
+    @numba.njit(nogil=True)
+    def ints_generator(rng, m, reps):
+        s = 0
+        for _ in range(reps):
+            s += rng.integers(0, m)
+        return s
+
+    @numba.njit(nogil=True)
+    def ints_lemire(rng, m, reps):
+        s = 0
+        bg = rng.bit_generator
+        for _ in range(reps):
+            s += np.int64(buffered_bounded_lemire_uint32(bg, np.uint32(m - 1)))
+        return s
+
+    obj = reference_objective()
+    d, b, rv = REF["d"], REF["batch"], REF["rv"]
+    rng = np.random.default_rng(0)
+    x = obj.random_point(0)
+    out, u, xt = np.zeros(d), np.zeros(d), np.zeros(d)
+    batch = obj.shard(0)[:b].copy()
+    perm = obj.shard_idx.copy()
+    shard = obj.shard(REF["n0"])
+    items = {
+        "numba: one ZO estimate (rv=8, b=16)": (lambda r: zo_estimates(obj.data, batch, x, rng,
+                                                                         out, u, xt, r), 1),
+        "numba:   its rv*d = 800 Gaussian draws": (lambda r: normals(rng, u, rv, r), 1),
+        "numba:   its rv+1 = 9 minibatch losses": (lambda r: losses(obj.data, batch, x, rv + 1, r),
+                                                   1),
+        "numba: one FO estimate (b=16)": (lambda r: fo_estimates(obj.data, batch, x, rng, out, u,
+                                                                  xt, r), 1),
+        "numba: one minibatch draw (16 of 48)": (lambda r: batches(rng, perm, 48, b, r), 1),
+        "numba: rng.integers(0, 48), per call": (lambda r: ints_generator(rng, 48, r), 1),
+        "numba: same stream without allocation": (lambda r: ints_lemire(rng, 48, r), 1),
+        "numpy: rng.standard_normal((8, 100))": (lambda r: [rng.standard_normal((rv, d))
+                                                           for _ in range(r)], 0),
+        "numpy: rng.choice(shard, 16, replace=False)": (lambda r: [rng.choice(shard, b,
+                                                                              replace=False)
+                                                                   for _ in range(r)], 0),
+    }
+    res = {}
+    for name, (fn, _) in items.items():
+        fn(2)
+        best = math.inf
+        for _ in range(7):
+            _, _, c = measure(lambda fn=fn: fn(2000))
+            best = min(best, c / 2000 * 1e6)
+        res[name] = best
+        say(f"  {name:46s} {best:8.3f} us")
+    zo = res["numba: one ZO estimate (rv=8, b=16)"]
+    fo = res["numba: one FO estimate (b=16)"]
+    bt = res["numba: one minibatch draw (16 of 48)"]
+    n0, n = REF["n0"], REF["n0"] + REF["n1"]
+    expect = 2 * (n0 / n) * zo + 2 * (1 - n0 / n) * fo + 2 * bt
+    share = 2 * (n0 / n) * res["numba:   its rv*d = 800 Gaussian draws"] / expect
+    say(f"  expected per interaction from these: 2 (n0/n) ZO + 2 (n1/n) FO + 2 minibatch draws = "
+        f"{expect:.1f} us, of which Gaussian draws {100 * share:.0f}%")
+    res["expected_per_interaction_us"] = expect
+    res["gaussian_share"] = share
+    return res
+
+
 def machine_info():
     info = {
         "python": platform.python_version(),
@@ -636,7 +739,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller T, fewer repeats and sizes")
     ap.add_argument("--json", type=Path, help="also write every measured number to this file")
     ap.add_argument("--skip", default="", help="comma-separated sections to skip "
-                    "(reference,correctness,d,rv,linearity,threads,memory,compile)")
+                    "(reference,correctness,d,rv,linearity,threads,memory,breakdown,compile)")
     args = ap.parse_args(argv)
     P = Params(args.quick)
     skip = set(filter(None, args.skip.split(",")))
@@ -652,7 +755,8 @@ def main(argv=None) -> int:
             obj = reference_objective()
         report["correctness"] = section_correctness(P, obj)
     for name, fn in (("d", section_d), ("rv", section_rv), ("linearity", section_linearity),
-                     ("threads", section_threads), ("memory", section_memory)):
+                     ("threads", section_threads), ("memory", section_memory),
+                     ("breakdown", section_breakdown)):
         if name not in skip:
             report[name] = fn(P)
     if "compile" not in skip and not args.quick:
