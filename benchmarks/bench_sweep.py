@@ -109,7 +109,9 @@ def worker_pids(executor) -> list[int]:
         return list(getattr(pool, "_processes", {}) or {})
     client = getattr(executor, "client", None)
     if client is not None:
-        return list(client.run(os.getpid).values()) + list(client.run(os.getppid).values())
+        # a LocalCluster's nannies live in this process: count every pid once, not ours
+        pids = set(client.run(os.getpid).values()) | set(client.run(os.getppid).values())
+        return sorted(pids - {os.getpid()})
     return []
 
 
