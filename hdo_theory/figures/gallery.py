@@ -2,7 +2,11 @@
 
 ``python -m hdo_theory.figures.gallery FIG_DIR MD_PATH [--claims FILE]`` lists every figure in
 order with its image, caption and the commands that make it (quick and full). ``--claims``
-inserts a hand-written Markdown section (the claims 4-7 verdicts) after figure 7.
+inserts a hand-written Markdown section (the claims 4-7 verdicts, kept in
+``docs/gallery/claims.md``) after figure 7::
+
+    python -m hdo_theory.figures.gallery docs/gallery docs/gallery.md \
+        --claims docs/gallery/claims.md
 """
 
 from __future__ import annotations
