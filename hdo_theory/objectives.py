@@ -377,7 +377,9 @@ def make_objective(
     d: dimension (>= 1).
     n0, n1: population sizes (>= 0 each, n0 + n1 >= 2).
     n_samples: data-set size ``N``; default :func:`default_n_samples`. Must be at least
-        ``max(n0, n1)`` so that every shard holds a sample.
+        ``max(n0, n1)`` so that every shard holds a sample. The default depends on ``n0`` and
+        ``n1`` (equal shards); when comparing populations on *the same* data set, pass a fixed
+        ``n_samples`` (the data are a function of ``seed``, ``d`` and ``N`` only).
     seed: the data set and the split are a deterministic function of it.
     condition: condition number of the feature covariance / Hessians (>= 1).
     noise: sample noise (target noise, centre spread or tilt spread), >= 0.

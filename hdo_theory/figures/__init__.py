@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hdo_theory.figures.plots import PLOTS
-from hdo_theory.figures.specs import PLANS, ensure
+# plots/specs pull in matplotlib and scipy.stats (about 2 s): they are imported on first use so
+# that `hdo-theory --help` and the other commands start fast.
 
 #: Figure name -> (number in the issue, caption).
 CAPTIONS = {
@@ -72,6 +72,18 @@ FIGURE_NAMES = tuple(CAPTIONS)
 __all__ = ["FIGURE_NAMES", "CAPTIONS", "PLANS", "PLOTS", "make_figure", "ensure"]
 
 
+def __getattr__(name):
+    if name == "PLOTS":
+        from hdo_theory.figures.plots import PLOTS
+
+        return PLOTS
+    if name in ("PLANS", "ensure"):
+        from hdo_theory.figures import specs
+
+        return getattr(specs, name)
+    raise AttributeError(f"module 'hdo_theory.figures' has no attribute {name!r}")
+
+
 def _jsonable(o):
     import numpy as np
 
@@ -97,6 +109,9 @@ def make_figure(name: str, results_dir, out_dir, quick: bool, run_missing: bool 
     ``run_missing`` is false. ``plan`` replaces the figure's own plan (tests use tiny ones).
     """
     import matplotlib.pyplot as plt
+
+    from hdo_theory.figures.plots import PLOTS
+    from hdo_theory.figures.specs import PLANS, ensure
 
     plan = plan if plan is not None else PLANS[name](quick)
     data = ensure(name, results_dir, quick, run_missing=run_missing, runner=runner, log=log,
