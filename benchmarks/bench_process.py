@@ -406,8 +406,8 @@ def section_linearity(P):
         say(f"  T={T:7d}: {best:.3f} s CPU ({best / T * 1e6:.1f} us per interaction)")
     slope = float(np.polyfit(np.log(Ts), np.log(secs), 1)[0])
     per_T, fixed = np.polyfit(Ts, secs, 1)
-    say(f"  CPU time = {fixed * 1e3:.2f} ms per call + {per_T * 1e6:.2f} us x T; log-log slope "
-        f"{slope:.3f} (1 = linear; below 1 by the per-call part)")
+    say(f"  straight-line fit: CPU time = {fixed * 1e3:.2f} ms per call + {per_T * 1e6:.2f} us "
+        f"x T; log-log slope {slope:.3f} (1 = linear)")
     return {"points": pts, "coef_us": coef.tolist(), "rel_residuals": rel.tolist(),
             "T_points": list(zip(Ts, secs, strict=True)), "T_slope": slope,
             "T_fit_per_call_s": float(fixed), "T_fit_per_interaction_s": float(per_T)}
