@@ -432,8 +432,8 @@ def section_threads(P):
     load1 = os.getloadavg()[0]
     gil = _gil_check(obj, T)
     say(f"  GIL: a pure-Python counter thread ran at {100 * gil:.0f}% of its solo rate while "
-        f"simulate ran beside it (0% would mean the kernel holds the GIL; with one core "
-        f"obtained, ~50% is full release)")
+        f"simulate ran beside it (0% would mean the kernel holds the GIL; full release gives "
+        f"~100% with a free second core, ~50% when both share one core)")
     w1, w2 = min(walls[1]), min(walls[2])
     med = float(np.median(walls[1]) / np.median(walls[2]))
     # cores actually obtained = CPU seconds / wall seconds; CPU per interaction shows whether
