@@ -396,6 +396,7 @@ def _resolve(objective, config: ProcessConfig, facts: dict):
     ipar[PK.I_DO_Y] = int(do_y)
     ipar[PK.I_DO_NODES] = int(config.record_nodes)
     ipar[PK.I_DO_L2] = int(config.record_lemma2)
+    ipar[PK.I_DO_HELD] = int(objective.heldout is not None)
     fpar = np.array([facts["f_star"], ycoef, config.divergence_threshold])
     info = dict(
         n=n,
@@ -498,6 +499,8 @@ def simulate(
 
     facts = problem_facts(objective)
     ipar, pop_i, pop_f, fpar, edges, info = _resolve(objective, config, facts)
+    # the kernel takes a tuple of the objective's type either way; unused when there is none
+    held = objective.heldout if objective.heldout is not None else objective.data
     x_nodes = _start_nodes(objective, config)
     rec_t = record_steps(config.T, config.record, config.record_points)
     n_rec = rec_t.shape[0]
@@ -554,6 +557,7 @@ def simulate(
                 st.sD,
                 st.Dbuf,
                 st.nodebuf,
+                held,
             )
             if bar is not None:
                 bar.update(1)

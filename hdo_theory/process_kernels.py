@@ -38,6 +38,8 @@ Recorded metrics (rows of ``out``, see :data:`METRICS`) at each step count in ``
 * ``lemma2_cond``: an unbiased estimate of ``E[Gamma_{t+1} | X_t]``: the choice of pair (pairwise,
   graph) or matching is averaged in closed form, the estimator noise is one sample per node
   (the same draws as ``mg``). NaN during local warm-up steps.
+* ``heldout_loss``, ``heldout_acc``: mean loss and accuracy of the mean model ``mu_t`` on the
+  objective's held-out split (real data sets only; NaN otherwise)
 
 Divergence: if an updated node is non-finite or has ``||X^i|| > threshold`` the replica stops,
 ``istate[0]`` holds the step count at which it happened, and the remaining records stay NaN.
@@ -51,7 +53,12 @@ import numba
 import numpy as np
 
 from hdo_theory.estimators import estimate
-from hdo_theory.objective_kernels import draw_batch, weighted_grad, weighted_loss
+from hdo_theory.objective_kernels import (
+    dataset_loss_accuracy,
+    draw_batch,
+    weighted_grad,
+    weighted_loss,
+)
 from hdo_theory.schedules import schedule_factor
 
 MODEL_PAIRWISE = 0
@@ -70,6 +77,8 @@ METRICS: tuple[str, ...] = (
     "zo_loss",
     "fo_loss",
     "lemma2_cond",
+    "heldout_loss",
+    "heldout_acc",
 )
 (
     M_GAP,
@@ -83,13 +92,26 @@ METRICS: tuple[str, ...] = (
     M_ZO,
     M_FO,
     M_L2,
+    M_HLOSS,
+    M_HACC,
 ) = range(len(METRICS))
 
 # ipar layout (int64)
-I_MODEL, I_N0, I_N, I_SCHED, I_T, I_WARMUP, I_LOCAL, I_FIXED, I_DO_Y, I_DO_NODES, I_DO_L2 = range(
-    11
-)
-N_IPAR = 11
+(
+    I_MODEL,
+    I_N0,
+    I_N,
+    I_SCHED,
+    I_T,
+    I_WARMUP,
+    I_LOCAL,
+    I_FIXED,
+    I_DO_Y,
+    I_DO_NODES,
+    I_DO_L2,
+    I_DO_HELD,
+) = range(12)
+N_IPAR = 12
 # pop_i[p] layout (int64): estimator code, rv, batch, momentum is EMA
 P_CODE, P_RV, P_BATCH, P_EMA = range(4)
 # pop_f[p] layout (float64): nu, base learning rate, momentum
@@ -385,6 +407,7 @@ def _record(
     sD,
     Dbuf,
     nodebuf,
+    held,
 ):
     n = X.shape[0]
     d = X.shape[1]
@@ -413,6 +436,10 @@ def _record(
         for q in range(d):
             gam += (X[k, q] - mu[q]) ** 2
     out[M_GAMMA, col] = gam / n
+    if ipar[I_DO_HELD] != 0:
+        hl, ha = dataset_loss_accuracy(held, mu)
+        out[M_HLOSS, col] = hl
+        out[M_HACC, col] = ha
     if ipar[I_DO_Y] != 0:
         out[M_YGAP, col] = weighted_loss(obj, weights, y) - f_star
     if ipar[I_DO_NODES] != 0:
@@ -525,6 +552,7 @@ def run_chunk(
     sD,
     Dbuf,
     nodebuf,
+    held,
 ):
     """Advance one replica from step ``t0`` to ``t1`` (see the module docstring).
 
@@ -573,6 +601,7 @@ def run_chunk(
             sD,
             Dbuf,
             nodebuf,
+            held,
         )
         istate[S_REC] += 1
     done = 0
@@ -686,6 +715,7 @@ def run_chunk(
                 sD,
                 Dbuf,
                 nodebuf,
+                held,
             )
             istate[S_REC] = ri + 1
     return done
