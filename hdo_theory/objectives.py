@@ -158,13 +158,13 @@ class Objective:
     # -- constants (computed on first use; see hdo_theory.constants) ---------------------
     @cached_property
     def constants(self):
-        """The problem constants of THEORY.md section 1 (:class:`hdo_theory.constants.Constants`)."""
+        """Problem constants of THEORY.md section 1 (:class:`hdo_theory.constants.Constants`)."""
         from hdo_theory.constants import compute_constants
 
         return compute_constants(self)
 
     def heldout_metrics(self, x) -> tuple[float, float]:
-        """(validation loss, accuracy) of ``x`` on the held-out split (NaN, NaN if there is none)."""
+        """(validation loss, accuracy) of ``x`` on the held-out split (NaN, NaN if none)."""
         x = check_point("x", x, self.d)
         if self.heldout is None:
             return float("nan"), float("nan")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hdo_theory import __version__
+from hdo_theory.atomic import write_text_atomic
 from hdo_theory.verify import VerifyResult, fmt
 
 CORRECTION = ("Bonferroni over the m decided records of the run: every interval is two-sided at "
@@ -292,7 +293,8 @@ def write_report(res: VerifyResult, out_dir) -> dict:
     figs = figures(res)
     md = markdown(res, figs)
     paths = {"md": out / "report.md", "html": out / "report.html", "json": out / "report.json"}
-    paths["md"].write_text(md)
-    paths["html"].write_text(html_doc(res, md, figs))
-    paths["json"].write_text(json.dumps(to_json(res), indent=1, allow_nan=False))
+    # atomic: an interrupted write leaves the previous report, never a torn one
+    write_text_atomic(paths["md"], md)
+    write_text_atomic(paths["html"], html_doc(res, md, figs))
+    write_text_atomic(paths["json"], json.dumps(to_json(res), indent=1, allow_nan=False))
     return paths

@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from hdo_theory.atomic import atomic_file
 from hdo_theory.errors import HDOInputError
 
 FORMAT = "hdo-theory-results/1"
@@ -236,17 +235,8 @@ class Results:
             arrays[f"metric__{k}"] = np.asarray(v, dtype=np.float64)
         for k, v in self.state.items():
             arrays[f"state__{k}"] = np.asarray(v)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_file(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
         return path
 
     @classmethod

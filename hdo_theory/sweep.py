@@ -74,7 +74,6 @@ import os
 import platform
 import re
 import socket
-import tempfile
 import threading
 import time
 import tomllib
@@ -89,6 +88,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from hdo_theory import __version__
+from hdo_theory.atomic import atomic_file, write_text_atomic
 from hdo_theory.errors import HDOInputError, check_int
 
 __all__ = [
@@ -889,18 +889,7 @@ def _atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
     resumed sweep) sees the old file or the new one, never a torn one. ``durable`` also fsyncs
     before the rename (survives power loss, not only a killed process); status files skip it
     because a lost status file is rebuilt from the cell file, or the cell is simply re-run."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, text, durable=durable)
 
 
 def _now() -> str:
@@ -1378,17 +1367,8 @@ def _write_parquet(path: Path, cols: dict) -> None:
             v = [None if x is None else str(x) for x in v]  # mixed axis values, e.g. nu
         arrays[k] = pa.array(v)
     table = pa.table(arrays)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path, "wb") as fh:
+        pq.write_table(table, fh)
 
 
 def collect(out, fmt: str = "auto", final_only: bool = False, table=None) -> CollectReport:

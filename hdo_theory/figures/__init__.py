@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hdo_theory.atomic import atomic_file, write_text_atomic
+
 # plots/specs pull in matplotlib and scipy.stats (about 2 s): they are imported on first use so
 # that `hdo-theory --help` and the other commands start fast.
 
@@ -121,8 +123,10 @@ def make_figure(name: str, results_dir, out_dir, quick: bool, run_missing: bool 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pdf, png = out / f"{name}.pdf", out / f"{name}.png"
-    fig.savefig(pdf)
-    fig.savefig(png, dpi=110 if quick else 200)
+    with atomic_file(pdf, "wb") as fh:
+        fig.savefig(fh, format="pdf")
+    with atomic_file(png, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=110 if quick else 200)
     plt.close(fig)
     summary = _jsonable(summarise(data))
     num, cap = CAPTIONS[name]
@@ -138,6 +142,6 @@ def make_figure(name: str, results_dir, out_dir, quick: bool, run_missing: bool 
                   json.dumps({"kind": spec.kind, "spec_hash": spec.spec_hash, **spec.params},
                              default=repr), "```", ""]
     cap_path = out / f"{name}.caption.md"
-    cap_path.write_text("\n".join(lines))
-    (out / f"{name}.summary.json").write_text(json.dumps(summary, indent=1))
+    write_text_atomic(cap_path, "\n".join(lines))
+    write_text_atomic(out / f"{name}.summary.json", json.dumps(summary, indent=1))
     return {"pdf": pdf, "png": png, "caption": cap_path, "summary": summary}

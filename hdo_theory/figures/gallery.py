@@ -15,6 +15,7 @@ import argparse
 import os
 from pathlib import Path
 
+from hdo_theory.atomic import write_text_atomic
 from hdo_theory.figures import CAPTIONS
 
 
@@ -55,7 +56,7 @@ def main(argv=None) -> int:
     ap.add_argument("--claims", default=None)
     a = ap.parse_args(argv)
     claims = Path(a.claims).read_text() if a.claims else ""
-    Path(a.md_path).write_text(gallery_markdown(a.fig_dir, a.md_path, claims))
+    write_text_atomic(a.md_path, gallery_markdown(a.fig_dir, a.md_path, claims))
     return 0
 
 

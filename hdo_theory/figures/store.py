@@ -285,25 +285,15 @@ def _start_models(obj, cfg):
 
 def save_run(spec: RunSpec, data, folder) -> Path:
     """Store ``data`` (Results or table dict) for ``spec`` in ``folder`` (atomic)."""
-    import os
-    import tempfile
+    from hdo_theory.atomic import atomic_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / spec.filename
     if spec.kind != "estimator-table":
         return data.save(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, allow_nan=True, default=_json_default)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path, "w") as fh:
+        json.dump(data, fh, allow_nan=True, default=_json_default)
     return path
 
 
