@@ -61,9 +61,6 @@ def _shrink(spec: RunSpec, T: int = 24) -> RunSpec:
     for pop in ("zo", "fo"):
         c[pop]["estimator"]["rv"] = min(c[pop]["estimator"]["rv"], 2)
     p["replicas"] = 2
-    if spec.kind == "checkpointed":
-        p["checkpoints"] = [T_new // 2, T_new]
-        p["record"] = 2
     return RunSpec(spec.id, spec.kind, p)
 
 
@@ -197,32 +194,59 @@ def test_convex_slope_summary_matches_plotted_fit(made):
         assert np.isfinite(entry["slope"]) and np.isfinite(entry["bound_exponent"])
 
 
-def test_checkpointed_run_records_heldout_metrics(made):
+def test_population_runs_record_heldout_metrics(made):
+    """Gossiping populations: held-out loss / accuracy of mu_t at every record, finite, accuracy
+    in [0, 1]. The isolated pair: its workers' own values at the start and the end only."""
     data = made["populations"][3]
-    res = data["digits:single"]
-    cps = res.info["checkpoints"]
-    at = np.isin(res.t, [0] + list(cps))
-    for name in ("val_loss", "val_acc", "val_loss_zo", "val_acc_fo"):
-        v = res[name]
-        assert np.all(np.isfinite(v[:, at])) and np.all(np.isnan(v[:, ~at])), name
-    acc = res["val_acc"][:, at]
-    assert np.all((acc >= 0) & (acc <= 1))
+    for key in ("digits:16,0", "digits:0,6"):
+        loss, acc = data[key]["heldout_loss"], data[key]["heldout_acc"]
+        assert np.all(np.isfinite(loss)) and np.all(loss > 0), key
+        assert np.all((acc >= 0) & (acc <= 1)), key
+    single = data["digits:single"]
+    for name in ("heldout_loss_zo", "heldout_acc_zo", "heldout_loss_fo", "heldout_acc_fo"):
+        v = single[name]
+        assert np.all(np.isfinite(v[:, [0, -1]])) and np.all(np.isnan(v[:, 1:-1])), name
+        if "acc" in name:
+            assert np.all((v[:, [0, -1]] >= 0) & (v[:, [0, -1]] <= 1)), name
 
 
-def test_checkpointed_equals_one_segment_when_uncut(runner):
-    """Metamorphic: a checkpointed run with its only checkpoint at T records the same
-    trajectory as simulate() with the segment's seed (both are the same process call)."""
-    from hdo_theory.process import ProcessConfig, simulate
+def test_heldout_panels_show_every_population(made):
+    """Panels (d), (e) plot held-out loss and accuracy: one finite curve per gossiping
+    population, one end marker per single worker; plotted accuracies lie in [0, 1]."""
+    fig, plan = made["populations"][:2]
+    n_pops = sum(1 for k in plan if k.startswith("digits:") and k != "digits:single")
+    for ax, ylabel in zip(fig.axes[3:5], ("held-out loss", "held-out accuracy"),
+                          strict=True):
+        assert ax.get_ylabel() == ylabel
+        _, labels = ax.get_legend_handles_labels()
+        assert len(labels) == n_pops + 2 and "1 ZO" in labels and "1 FO" in labels, labels
+        shown = [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
+        assert len(shown) == n_pops
+        for ln in shown:
+            y = np.asarray(ln.get_ydata(), dtype=float)
+            assert y.size > 2 and np.all(np.isfinite(y))
+            if ylabel.endswith("accuracy"):
+                assert np.all((y >= 0) & (y <= 1))
 
-    plan = _tiny_plan("populations")
-    spec = plan["digits:0,6"]
-    p = dict(spec.params, checkpoints=[spec.params["config"]["T"]], replicas=1)
-    res = runner.execute(RunSpec("x", "checkpointed", p))
-    seg_seed = int(np.random.SeedSequence(p["seed"]).spawn(1)[0].spawn(1)[0].generate_state(1)[0])
-    cfg = ProcessConfig.from_dict(dict(p["config"], record=p["record"]))
-    ref = simulate(runner.objective(p["objective"]), cfg, replicas=1, seed=seg_seed)
-    np.testing.assert_array_equal(res.t, ref.t)
-    np.testing.assert_array_equal(res["gap"], ref["gap"])
+
+def test_node_heldout_leaves_the_process_unchanged(runner):
+    """Metamorphic: evaluating the workers' held-out metrics (keep_state) does not change the
+    recorded trajectory; at t = 0 every node sits at x0 = mu_0, so the per-node value equals
+    the process's recorded value at the mean model (two routes; summation order differs, so
+    agreement is to rounding, 1e-12 relative)."""
+    spec = _tiny_plan("populations")["digits:single"]
+    assert spec.params.get("node_heldout") is True
+    plain = runner.execute(RunSpec("x", "process",
+                                   {k: v for k, v in spec.params.items() if k != "node_heldout"}))
+    res = runner.execute(spec)
+    for name in plain.names:
+        np.testing.assert_array_equal(res[name], plain[name], err_msg=name)
+    for tag in ("zo", "fo"):
+        np.testing.assert_allclose(res[f"heldout_loss_{tag}"][:, 0], res["heldout_loss"][:, 0],
+                                   rtol=1e-12)
+        np.testing.assert_allclose(res[f"heldout_acc_{tag}"][:, 0], res["heldout_acc"][:, 0],
+                                   rtol=0, atol=1e-12)
+    assert not res.state  # the final state was only needed for the evaluation
 
 
 # ---------------------------------------------------------------------------------------------

@@ -55,10 +55,11 @@ CAPTIONS = {
     "populations": (7, "The paper's population comparison (matching rounds, batch 2, lr 0.01, "
                     "rv 128, forward differences). 1 ZO / 1 FO are single workers (an isolated "
                     "pair that never averages). Synthetic logistic regression (training loss at "
-                    "the mean model) and digits (softmax; training loss, held-out loss and "
-                    "accuracy at checkpoints). Quick version: 200 rounds (synthetic), 100 "
-                    "rounds with rv 32 on digits and a subset of populations. Bands: 95% CI "
-                    "over replicas."),
+                    "the mean model) and digits (softmax; training loss, and held-out loss and "
+                    "accuracy of the mean model recorded along the run; single workers' "
+                    "held-out values, of their own models, only at the end). Quick version: "
+                    "200 rounds (synthetic), 100 rounds with rv 32 on digits and a subset of "
+                    "populations. Bands: 95% CI over replicas."),
     "ablations": (8, "Ablations for 90 ZO + 3 FO (claims 5 and 6): number of random vectors "
                   "rv, learning rate, and forward differences against the unbiased "
                   "directional estimator."),

@@ -475,8 +475,10 @@ def summarise_phase(data):
 
 def _pop_series(data, prefix, n0, n1, kind):
     """``(t, Y)`` replica curves of population (n0, n1): ``kind`` is ``train`` (f at the mean
-    model; single workers: f at their own model), ``gap`` (the same minus f*), ``val_loss`` or
-    ``val_acc``."""
+    model; single workers: f at their own model), ``gap`` (the same minus f*),
+    ``heldout_loss`` or ``heldout_acc`` (of the mean model, recorded along the run; single
+    workers: of their own model, stored at the start and the end only). Held-out series keep
+    only records with a finite value."""
     if n0 + n1 == 1:
         res = data.get(f"{prefix}:single")
         if res is None:
@@ -518,8 +520,8 @@ def plot_populations(data):
     panels = (("synthetic", "gap", r"$f(\mu_t) - f^*$", True),
               ("noisy", "gap", r"$f(\mu_t) - f^*$", True),
               ("digits", "train", "training loss f", True),
-              ("digits", "val_loss", "held-out loss", True),
-              ("digits", "val_acc", "held-out accuracy", False))
+              ("digits", "heldout_loss", "held-out loss", True),
+              ("digits", "heldout_acc", "held-out accuracy", False))
     titles = {"synthetic": "logistic d = 50: paper setting",
               "noisy": "logistic d = 50: lr 0.1, rv 8",
               "digits": "digits, softmax (d = 650)"}
@@ -533,8 +535,12 @@ def plot_populations(data):
                     continue
                 t, Y = got
                 st = _pop_style(n0, n1)
-                S.plot_band(ax, t, Y, label=S.population_label(n0, n1), logy=logy,
-                            marker="o" if kind.startswith("val") else None, ms=3, **st)
+                if kind.startswith("heldout") and n0 + n1 == 1:
+                    # single workers' held-out values exist at the end only: a marker at T
+                    # (with its 95% CI), never a straight line drawn from the start
+                    _end_marker(ax, t, Y, st, S.population_label(n0, n1))
+                    continue
+                S.plot_band(ax, t, Y, label=S.population_label(n0, n1), logy=logy, **st)
             S.label_axes(ax, "rounds (random matchings)", yl, logy=logy, title=titles[prefix])
             S.panel_letter(ax, p)
         _final_dots(axes.flat[5], data)
@@ -542,6 +548,14 @@ def plot_populations(data):
         h, lab = axes.flat[0].get_legend_handles_labels()
         fig.legend(h, lab, loc="outside right center", fontsize=7.5)
     return fig
+
+
+def _end_marker(ax, t, Y, style, label):
+    m, lo, hi = _mean_ci(Y[:, -1])
+    if np.isfinite(m):
+        err = [[m - lo], [hi - m]] if np.isfinite(lo) else None
+        ax.errorbar([t[-1]], [m], yerr=err, color=style["color"], marker="D", ms=4, capsize=2,
+                    ls="none", label=label)
 
 
 def _final_dots(ax, data):
@@ -578,12 +592,13 @@ def summarise_populations(data) -> dict:
     """Claim 4 with numbers, per data set: final losses (mean over the last 10% of rounds,
     95% CI over replicas), which FO populations 256 ZO beats, whether the hybrid beats both
     24 FO and 256 ZO (each "beats" needs the 95% CIs apart), and the round after which the
-    hybrid's mean stays below 24 FO's."""
+    hybrid's mean stays below 24 FO's. Single workers' held-out values exist at the last round
+    only, so theirs are that round's values."""
     from hdo_theory.figures.specs import PAPER_POPULATIONS
 
     out = {}
     for prefix in ("synthetic", "noisy", "digits"):
-        kinds = ["train"] + (["val_loss", "val_acc"] if prefix == "digits" else [])
+        kinds = ["train"] + (["heldout_loss", "heldout_acc"] if prefix == "digits" else [])
         sec = {}
         for kind in kinds:
             fin = {}
@@ -592,7 +607,7 @@ def summarise_populations(data) -> dict:
                 if got is not None:
                     fin[S.population_label(n0, n1)] = _final_stats(*got)
             sec[kind] = {"final": fin}
-            better = (lambda a, b: a > b) if kind == "val_acc" else (lambda a, b: a < b)
+            better = (lambda a, b: a > b) if kind == "heldout_acc" else (lambda a, b: a < b)
             hy, zo, fo = "24 FO + 256 ZO", "256 ZO", "24 FO"
             if hy in fin and fo in fin and zo in fin:
                 sec[kind]["hybrid_beats_24FO"] = better(fin[hy][0], fin[fo][0]) and not (

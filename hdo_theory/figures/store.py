@@ -11,14 +11,14 @@ recognised and never plotted.
 Kinds of run:
 
 * ``process``: :func:`hdo_theory.process.simulate` of one configuration.
-* ``checkpointed``: the same process, cut into segments at ``checkpoints``; at each one the
-  held-out loss and accuracy (:meth:`Objective.heldout_metrics`) of the averaged model ``mu``
-  (and optionally the per-population mean over node models) are evaluated from the segment's
-  final state. Segment ``k`` of replica ``r`` starts from the node models where segment
-  ``k - 1`` stopped and draws from ``SeedSequence(seed).spawn(R)[r].spawn(K)[k]``: a Markov
-  continuation of the same process (the gossip process has no other state for a constant
-  schedule without momentum, which is enforced). Recorded metrics are stitched on one time
-  axis; ``val_*`` are NaN except at checkpoints.
+  Held-out loss and accuracy of the mean model ``mu_t`` are recorded by the process itself
+  (``heldout_loss``, ``heldout_acc``; NaN for synthetic objectives). With ``node_heldout``
+  (used for isolated single workers, whose ``mu_t`` is no worker's model) the run also stores
+  the held-out loss and accuracy of each population's node models averaged over its nodes,
+  ``heldout_{loss,acc}_{zo,fo}``, at the start and at the final state only (NaN in between
+  and after a divergence). (Runs of the former ``checkpointed`` kind, which cut the process
+  into segments to evaluate held-out metrics, have other specs and hashes: their files are
+  reported as made for another configuration and re-run.)
 * ``estimator-table``: rows of :func:`hdo_theory.estimator_stats.estimator_stats`.
 """
 
@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ import numpy as np
 from hdo_theory.errors import HDOInputError
 
 TABLE_FORMAT = "hdo-theory-figure-table/1"
-RUN_KINDS = ("process", "checkpointed", "estimator-table")
+RUN_KINDS = ("process", "estimator-table")
 
 __all__ = ["RunSpec", "TABLE_FORMAT", "MissingResults", "load_run", "execute", "Runner"]
 
@@ -128,8 +127,6 @@ class Runner:
     def execute(self, spec: RunSpec):
         if spec.kind == "process":
             out = self._process(spec.params)
-        elif spec.kind == "checkpointed":
-            out = self._checkpointed(spec.params)
         elif spec.kind == "estimator-table":
             return self._table(spec)
         else:
@@ -143,93 +140,13 @@ class Runner:
 
         obj = self.objective(p["objective"])
         cfg = ProcessConfig.from_dict(p["config"])
-        return simulate(obj, cfg, replicas=int(p["replicas"]), seed=int(p["seed"]),
-                        progress=self.progress)
-
-    def _checkpointed(self, p: dict):
-        from hdo_theory.process import ProcessConfig, simulate
-        from hdo_theory.results import Results
-
-        obj = self.objective(p["objective"])
-        cfg = ProcessConfig.from_dict(p["config"])
-        if cfg.schedule != "constant" or cfg.zo.momentum or cfg.fo.momentum or cfg.warmup:
-            raise HDOInputError("checkpointed runs need a constant schedule without momentum "
-                                "or warm-up (segments would reset that state)")
-        cps = sorted({int(c) for c in p["checkpoints"]} | {cfg.T})
-        if cps[0] <= 0 or cps[-1] != cfg.T:
-            raise HDOInputError(f"checkpoints must lie in [1, T={cfg.T}]")
-        R, seed = int(p["replicas"]), int(p["seed"])
-        per_node = bool(p.get("per_node_val", False))
-        isolated = cfg.local_steps_warmup >= cfg.T
-        n0, n = obj.n0, obj.n
-        bounds = [0] + cps
-        K = len(cps)
-        first: list = []
-
-        def one_replica(r):
-            seg_seeds = np.random.SeedSequence(seed).spawn(R)[r].spawn(K)
-            X = None
-            ts, mets, div = [], {}, -1
-            val = {k: [] for k in _VAL_NAMES}
-            for k in range(K):
-                T_k = bounds[k + 1] - bounds[k]
-                seg = replace(
-                    cfg, T=T_k, x0=X if X is not None else cfg.x0,
-                    record=max(1, min(T_k, int(p.get("record", 1)))),
-                    local_steps_warmup=T_k if isolated else 0,
-                )
-                s = int(seg_seeds[k].generate_state(1)[0])
-                res = simulate(obj, seg, replicas=1, seed=s, keep_state=True, threads=1)
-                if r == 0 and k == 0:
-                    first.append(res)
-                sl = slice(0 if k == 0 else 1, None)  # segment k's t=0 repeats k-1's end
-                ts.append(res.t[sl] + bounds[k])
-                for name, v in res.metrics.items():
-                    mets.setdefault(name, []).append(v[0, sl])
-                X = res.state["X"][0]
-                if res.diverged_at[0] >= 0 and div < 0:
-                    div = int(res.diverged_at[0] + bounds[k])
-                vals = _heldout(obj, X, n0, n, per_node) if div < 0 else _nan_val()
-                for name in _VAL_NAMES:
-                    val[name].append(vals[name])
-                if div >= 0:
-                    X = np.zeros_like(X)  # later segments are meaningless; keep shapes
-            return (np.concatenate(ts), {k: np.concatenate(v) for k, v in mets.items()},
-                    val, div)
-
-        # replicas are independent; the kernels release the GIL, so threads run them in parallel
-        from concurrent.futures import ThreadPoolExecutor
-
-        import numba
-
-        workers = max(1, min(R, int(numba.config.NUMBA_NUM_THREADS)))
-        with ThreadPoolExecutor(max_workers=workers) as ex:
-            rows = list(ex.map(one_replica, range(R)))
-        x_first = first[0]
-        info0 = dict(x_first.info)
-        t = rows[0][0]
-        metrics = {name: np.stack([rw[1][name] for rw in rows]) for name in rows[0][1]}
-        idx = np.searchsorted(t, cps)
-        # held-out metrics at t = 0 (the common start) too
-        X0 = _start_models(obj, cfg)
-        v0 = _heldout(obj, X0, n0, n, per_node)
-        for name in _VAL_NAMES:
-            arr = np.full((R, t.shape[0]), np.nan)
-            arr[:, 0] = v0[name]
-            for r, rw in enumerate(rows):
-                arr[r, idx] = rw[2][name]
-            metrics[name] = arr
-        for r, rw in enumerate(rows):
-            if rw[3] >= 0:
-                for name in metrics:
-                    metrics[name][r, t > rw[3]] = np.nan
-        info = dict(info0)
-        info.update(replicas=R, checkpoints=cps, segments=K,
-                    segment_seeds="SeedSequence(seed).spawn(R)[r].spawn(K)[k].generate_state(1)[0]")
-        return Results(t=t, metrics=metrics, diverged_at=np.array([rw[3] for rw in rows]),
-                       config=cfg.as_dict(), seed=seed, version=x_first.version,
-                       constants=x_first.constants, objective_meta=x_first.objective_meta,
-                       info=info)
+        per_node = bool(p.get("node_heldout", False))
+        res = simulate(obj, cfg, replicas=int(p["replicas"]), seed=int(p["seed"]),
+                       progress=self.progress, keep_state=per_node)
+        if per_node:
+            res.metrics.update(_node_heldout(obj, cfg, res))
+            res.state.clear()  # only needed for the evaluation above; keeps the file small
+        return res
 
     def _table(self, spec: RunSpec) -> dict:
         from hdo_theory.estimator_stats import estimator_stats
@@ -256,22 +173,25 @@ class Runner:
                 "params": spec.params, "rows": rows}
 
 
-_VAL_NAMES = ("val_loss", "val_acc", "val_loss_zo", "val_acc_zo", "val_loss_fo", "val_acc_fo")
-
-
-def _nan_val() -> dict:
-    return {k: math.nan for k in _VAL_NAMES}
-
-
-def _heldout(obj, X, n0, n, per_node) -> dict:
-    """Held-out (loss, accuracy) at the averaged model, and per population over node models."""
-    out = _nan_val()
-    out["val_loss"], out["val_acc"] = obj.heldout_metrics(X.mean(axis=0))
-    if per_node:
-        for tag, nodes in (("zo", range(0, n0)), ("fo", range(n0, n))):
-            if len(nodes):
-                m = np.array([obj.heldout_metrics(X[i]) for i in nodes])
-                out[f"val_loss_{tag}"], out[f"val_acc_{tag}"] = m.mean(axis=0)
+def _node_heldout(obj, cfg, res) -> dict:
+    """Per population, held-out (loss, accuracy) averaged over its node models, at the start
+    (first record) and the final state (last record); NaN elsewhere and for diverged replicas."""
+    R, n0, n = res.R, obj.n0, obj.n
+    start = _start_models(obj, cfg)
+    out = {}
+    for tag, nodes in (("zo", range(0, n0)), ("fo", range(n0, n))):
+        if not len(nodes):
+            continue
+        loss = np.full((R, res.t.shape[0]), np.nan)
+        acc = np.full_like(loss, np.nan)
+        m0 = np.mean([obj.heldout_metrics(start[i]) for i in nodes], axis=0)
+        loss[:, 0], acc[:, 0] = m0
+        for r in range(R):
+            if res.diverged_at[r] < 0:
+                X = res.state["X"][r]
+                loss[r, -1], acc[r, -1] = np.mean([obj.heldout_metrics(X[i]) for i in nodes],
+                                                  axis=0)
+        out[f"heldout_loss_{tag}"], out[f"heldout_acc_{tag}"] = loss, acc
     return out
 
 
