@@ -63,6 +63,14 @@ __all__ = [
 
 METRICS = PK.METRICS
 
+#: Largest T (interactions or rounds). Far beyond any feasible run (about four months at 1e8
+#: interactions per second) and small enough that step counters, and T * (n // 2) interactions
+#: of a matching run with n up to 9000 nodes, stay within int64.
+MAX_T = 10**15
+#: Largest number of recorded steps (``T // record + 2`` with a fixed ``record``): every record
+#: holds one float64 per metric and replica, so more than this is a memory error waiting to happen.
+MAX_RECORDS = 10_000_000
+
 
 @dataclass(frozen=True)
 class PopulationConfig:
@@ -161,7 +169,7 @@ class ProcessConfig:
         if self.torus_rows is not None:
             check_int("torus_rows", self.torus_rows, 1)
         check_int("graph_seed", self.graph_seed, 0)
-        check_int("T", self.T, 1, 2**62)
+        check_int("T", self.T, 1, MAX_T)
         for name in ("zo", "fo"):
             if not isinstance(getattr(self, name), PopulationConfig):
                 raise HDOInputError(f"{name} must be a PopulationConfig")
@@ -175,6 +183,7 @@ class ProcessConfig:
                 )
         else:
             check_int("record", self.record, 1)
+            _check_n_records(self.T, self.record)
         check_int("record_points", self.record_points, 2, 1_000_000)
         check_int("fixed_node", self.fixed_node, 0)
         if self.ell is not None:
@@ -205,13 +214,24 @@ def record_steps(T: int, record, record_points: int = 100) -> np.ndarray:
 
     Step 0 and step ``T`` are always included.
     """
-    T = check_int("T", T, 1)
+    T = check_int("T", T, 1, MAX_T)
     if record == "log":
         pts = np.unique(np.round(np.geomspace(1, T, max(2, record_points - 1))).astype(np.int64))
     else:
         k = check_int("record", record, 1)
+        _check_n_records(T, k)
         pts = np.arange(k, T + 1, k, dtype=np.int64)
     return np.unique(np.concatenate([[0], pts, [T]])).astype(np.int64)
+
+
+def _check_n_records(T: int, record: int) -> None:
+    """Recording every ``record`` steps of ``T`` must give at most :data:`MAX_RECORDS` records."""
+    n_records = T // record + 2
+    if n_records > MAX_RECORDS:
+        raise HDOInputError(
+            f"record={record} with T={T} gives {n_records} records, more than {MAX_RECORDS}; "
+            f"use record >= {-(-T // (MAX_RECORDS - 2))} or record 'log'"
+        )
 
 
 def replica_generators(seed: int, R: int, r: int):
@@ -327,16 +347,18 @@ def _resolve(objective, config: ProcessConfig, facts: dict):
     check_int("fixed_node", config.fixed_node, 0, n - 1)
     ell = config.ell if config.ell is not None else facts.get("ell")
     lrs = [config.zo.lr, config.fo.lr]
+    # Theorem 1's T counts interactions; a matching round is floor(n/2) of them
+    T_interactions = config.T * (n // 2) if config.model == "matching" else config.T
     if config.schedule == "theorem-convex":
         if ell is None:
             raise HDOInputError(
                 "ell is needed by schedule theorem-convex and the objective's constants do not "
                 "provide it; set ell"
             )
-        eta = theorem_convex_lr(n, config.T, ell)
+        eta = theorem_convex_lr(n, T_interactions, ell)
         lrs = [eta, eta]
     elif config.schedule == "theorem-nonconvex":
-        eta = theorem_nonconvex_lr(n, d, config.T)
+        eta = theorem_nonconvex_lr(n, d, T_interactions)
         lrs = [eta, eta]
     pops = [config.zo, config.fo]
     sizes = [n0, n1]

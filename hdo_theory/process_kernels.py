@@ -608,7 +608,12 @@ def run_chunk(
     for t in range(t0, t1):
         fac = schedule_factor(sched, t, T, warm)
         if do_y:
-            _fold_y(y, mu_run, fstate, fac * fpar[F_YCOEF])
+            a = fac * fpar[F_YCOEF]
+            if model == MODEL_MATCHING and a < 1.0:
+                # a round is floor(n/2) interactions: Theorem 1's per-interaction weight
+                # (1 - a)^(-1) compounds to (1 - a)^(-floor(n/2)) per round
+                a = 1.0 - (1.0 - a) ** (n // 2)
+            _fold_y(y, mu_run, fstate, a)
         communicate = t >= local
         bad = False
         if model == MODEL_MATCHING:

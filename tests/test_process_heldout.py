@@ -41,3 +41,19 @@ def test_no_heldout_split_records_nan():
     assert np.all(np.isnan(res.metrics["heldout_loss"]))
     assert np.all(np.isnan(res.metrics["heldout_acc"]))
     assert np.all(np.isfinite(res.metrics["gap"]))
+
+
+def test_matching_theorem_schedule_counts_interactions_not_rounds():
+    """Theorem 1's T counts interactions; a matching round of n = 6 nodes is 3 of them."""
+    from hdo_theory.schedules import theorem_convex_lr, theorem_nonconvex_lr
+
+    obj = make_objective("logistic", d=4, n0=3, n1=3)
+    fo = PopulationConfig(EstimatorSpec("fo", batch=2), lr=0.1)
+    zo = PopulationConfig(EstimatorSpec("zo-directional", batch=2), lr=0.1)
+    for sched, expected in (
+        ("theorem-convex", theorem_convex_lr(6, 40 * 3, obj.constants.ell)),
+        ("theorem-nonconvex", theorem_nonconvex_lr(6, 4, 40 * 3)),
+    ):
+        cfg = ProcessConfig(model="matching", T=40, schedule=sched, zo=zo, fo=fo, record=20)
+        res = simulate(obj, cfg, replicas=1, seed=0)
+        assert res.info["lr_zo"] == res.info["lr_fo"] == pytest.approx(expected, rel=1e-15)
