@@ -16,7 +16,7 @@ Intervals:
 * ``"norm"``: for ``||m||`` where ``m`` is a mean vector of ``N`` i.i.d. draws with covariance
   ``S``: by the CLT ``e = m_hat - m ~ N(0, S/N)``, and Gaussian concentration of the 1-Lipschitz
   map ``z -> ||(S/N)^{1/2} z||`` with ``lambda_max <= tr S`` gives
-  ``||e|| <= sqrt(tr S / N) (1 + sqrt(2 ln(1/alpha)))`` with probability ``>= 1 - alpha``. By the
+  ``||e|| <= sqrt(tr S / N) (1 + sqrt(2 ln(2/alpha)))`` with probability ``>= 1 - alpha/2``. By the
   triangle inequality the interval is ``||m_hat|| -/+`` that radius, clipped at 0 (conservative,
   valid also when ``m = 0``; the same rule as :mod:`hdo_theory.estimator_stats`). ``se`` holds
   ``sqrt(tr S / N)``.
@@ -60,7 +60,9 @@ class Estimate:
         if not math.isfinite(v) or not math.isfinite(se):
             return -math.inf, math.inf
         if self.method == "norm":
-            q = 1.0 + math.sqrt(2.0 * math.log(1.0 / alpha))
+            # the radius event ||e|| > r is one event that can push either limit past the
+            # truth; spending alpha/2 on it keeps each side at alpha/2, like the t intervals
+            q = 1.0 + math.sqrt(2.0 * math.log(2.0 / alpha))
         elif self.method == "mean" and math.isfinite(self.dof):
             q = float(_st.t.ppf(1 - alpha / 2, max(self.dof, 1)))
         else:
