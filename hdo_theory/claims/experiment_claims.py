@@ -131,8 +131,10 @@ def _claim2(ctx):
 
 
 register(Claim("claim2", "Sec. 4 claim 2 (n0 = 0 is decentralized SGD)",
-               "the n0 = 0 bound against the all-FO decentralized SGD form; n0 = 0 runs do not "
-               "depend on the ZO settings", "formula; logistic d = 6, n1 = 6",
+               "identities, not experiments: the n0 = 0 bound (bounds.py) against the all-FO "
+               "decentralized SGD form retyped independently; n0 = 0 runs do not depend on the "
+               "ZO settings (the code path is plain decentralized SGD)",
+               "formula; logistic d = 6, n1 = 6",
                {"quick": "one configuration", "full": "one configuration"},
                "identity", _claim2, needs=("process",)))
 
