@@ -3,7 +3,11 @@
 Every file hdo-theory writes (results, sweep cells and tables, reports, figure data) goes
 through :func:`atomic_file`: the content is written to a temporary file in the same folder,
 optionally fsynced, then renamed over the target with :func:`os.replace`. A reader (or a
-resumed sweep) sees the old file or the new one, never a torn one.
+resumed sweep) sees the old file or the new one, never a torn one. The file gets the usual
+permissions of a new file (``0o666`` minus the umask), not ``mkstemp``'s private ``0o600``.
+
+:func:`check_writable_folder` lets a command fail *before* a long computation when its output
+folder cannot be written.
 """
 
 from __future__ import annotations
@@ -12,6 +16,15 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+
+from hdo_theory.errors import HDOInputError
+
+
+def _new_file_mode() -> int:
+    """``0o666`` minus the process umask: the mode ``open(path, "w")`` would create."""
+    mask = os.umask(0)  # reading the umask needs setting it; restore at once
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager
@@ -28,6 +41,7 @@ def atomic_file(path, mode: str = "w", *, durable: bool = True):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as fh:
+            os.fchmod(fh.fileno(), _new_file_mode())  # mkstemp makes 0o600; os.replace keeps it
             yield fh
             if durable:
                 fh.flush()
@@ -44,3 +58,30 @@ def write_text_atomic(path, text: str, *, durable: bool = True) -> Path:
     with atomic_file(path, "w", durable=durable) as fh:
         fh.write(text)
     return Path(path)
+
+
+def check_writable_folder(folder, *, create: bool = True, what: str = "out") -> Path:
+    """Make sure files can be written into ``folder``; raise :class:`HDOInputError` if not.
+
+    With ``create`` the folder (and its parents) is created; without it nothing is created and
+    the nearest existing ancestor is probed instead (the folder would be made there later).
+    The probe is a tiny temporary file, removed at once. ``what`` names the option in messages.
+    """
+    folder = Path(folder)
+    try:
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe_dir = folder
+        else:
+            probe_dir = folder
+            while not probe_dir.exists() and probe_dir != probe_dir.parent:
+                probe_dir = probe_dir.parent
+            if not probe_dir.is_dir():
+                raise NotADirectoryError(f"{str(probe_dir)!r} is not a folder")
+        fd, tmp = tempfile.mkstemp(prefix=".hdo-write-probe.", dir=probe_dir)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise HDOInputError(f"{what}: cannot write to folder {str(folder)!r} ({reason})") from None
+    return folder
