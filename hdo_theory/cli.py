@@ -3,7 +3,9 @@
 Each subcommand lives in its own module under :mod:`hdo_theory.commands` and exposes
 ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``. Bad input raised as
 :class:`~hdo_theory.errors.HDOInputError` becomes one line on stderr and exit status 2; the CLI
-never prints a traceback for it.
+never prints a traceback for it. So do operating-system errors (:class:`OSError`: a file that
+cannot be read or written, a full disk) and :class:`MemoryError` (a request too big for the
+machine): they are the environment's fault, not a bug, and a traceback would only hide the cause.
 """
 
 from __future__ import annotations
@@ -60,6 +62,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except HDOInputError as exc:
         print(f"hdo-theory {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f": {exc.filename!s}" if getattr(exc, "filename", None) else ""
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        print(f"hdo-theory {args.command}: error: {reason}{where}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:
+        detail = f" ({exc})" if str(exc) else ""
+        print(f"hdo-theory {args.command}: error: out of memory{detail}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"hdo-theory {args.command}: interrupted", file=sys.stderr)

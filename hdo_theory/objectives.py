@@ -338,6 +338,8 @@ def _gen_breast_cancer(rng, d, N, condition, noise, lam, params):
     return data, t[tr], True, {"heldout": held, "n_heldout": len(ho)}
 
 
+#: Dimension of the synthetic kinds when ``d`` is not given.
+DEFAULT_D = 10
 # Real data sets fix d and N themselves: name -> (dimension of x, number of training samples).
 REAL_DATA_SHAPES = {"digits": (10 * 65, 1438), "breast-cancer": (31, 455)}
 
@@ -358,7 +360,7 @@ OBJECTIVE_NAMES: tuple[str, ...] = tuple(_GENERATORS)
 def make_objective(
     name: str,
     *,
-    d: int = 10,
+    d: int | None = None,
     n0: int = 4,
     n1: int = 4,
     n_samples: int | None = None,
@@ -374,7 +376,8 @@ def make_objective(
     Parameters
     ----------
     name: one of :data:`OBJECTIVE_NAMES`.
-    d: dimension (>= 1).
+    d: dimension (>= 1); default 10 for the synthetic kinds. The real data sets
+        (:data:`REAL_DATA_SHAPES`) fix it: leave it out, or give exactly their dimension.
     n0, n1: population sizes (>= 0 each, n0 + n1 >= 2).
     n_samples: data-set size ``N``; default :func:`default_n_samples`. Must be at least
         ``max(n0, n1)`` so that every shard holds a sample. The default depends on ``n0`` and
@@ -388,7 +391,13 @@ def make_objective(
     params: kind-specific extras (``groups`` for quadratic; ``alpha``, ``beta`` for cosine wells).
     """
     check_choice("objective", name, OBJECTIVE_NAMES)
-    d = check_int("d", d, 1, 100_000)
+    if name in REAL_DATA_SHAPES:
+        fixed_d = REAL_DATA_SHAPES[name][0]
+        if d is not None and d != fixed_d:
+            raise HDOInputError(f"d is fixed to {fixed_d} by the {name} data set; omit --d "
+                                f"(got d={d!r})")
+        d = fixed_d
+    d = check_int("d", DEFAULT_D if d is None else d, 1, 100_000)
     n0 = check_int("n0", n0, 0)
     n1 = check_int("n1", n1, 0)
     if n0 + n1 < 2:
@@ -405,8 +414,8 @@ def make_objective(
     if name == "quadratic":
         check_int("groups", params.get("groups", 4), 1, 1000)
     if name in REAL_DATA_SHAPES:
-        # the data set fixes d and N; the requested d and n_samples are ignored
-        d, n_samples = REAL_DATA_SHAPES[name]
+        # the data set fixes d (checked above) and N; the requested n_samples is ignored
+        n_samples = REAL_DATA_SHAPES[name][1]
     if n_samples is None:
         n_samples = default_n_samples(n0, n1, d)
     N = check_int("n_samples", n_samples, max(n0, n1, 1), 10_000_000)

@@ -456,8 +456,10 @@ def parse_spec(doc: dict, text: str | None = None, source: str = "<sweep>") -> S
 def load_spec(path) -> SweepSpec:
     """Read and validate a sweep TOML file (errors name the key and line)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise HDOInputError(f"sweep file {str(path)!r} does not exist")
+    if not path.is_file():
+        raise HDOInputError(f"sweep file {str(path)!r} is not a file (a folder?)")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -156,7 +156,7 @@ def _arrays(obj):
 
 @pytest.mark.parametrize("name", OBJECTIVE_NAMES)
 def test_same_seed_same_arrays_different_seed_differs(name):
-    kw = dict(d=4, n0=2, n1=3, heterogeneity=0.3)
+    kw = dict(n0=2, n1=3, heterogeneity=0.3) | ({} if name in REAL else {"d": 4})
     a = _arrays(make_objective(name, seed=5, **kw))
     b = _arrays(make_objective(name, seed=5, **kw))
     c = _arrays(make_objective(name, seed=6, **kw))
@@ -194,6 +194,7 @@ def test_heterogeneity_one_skews_the_shards(name):
     "kwargs, param",
     [
         (dict(name="quadratic", d=0), "d"),
+        (dict(name="digits", d=5), "d is fixed to 650"),  # a real data set fixes d
         (dict(name="quadratic", n0=-1), "n0"),
         (dict(name="quadratic", n0=1, n1=0), "n0 + n1"),
         (dict(name="no-such-objective"), "objective"),

@@ -44,6 +44,7 @@ def run(args) -> int:
 
     matplotlib.use("Agg")  # the command writes files; it never needs a display
 
+    from hdo_theory.atomic import check_writable_folder
     from hdo_theory.figures import FIGURE_NAMES, make_figure
     from hdo_theory.figures.store import MissingResults, Runner
 
@@ -62,6 +63,7 @@ def run(args) -> int:
         if len(sys.argv) > 1 and sys.argv[1] == NAME else \
         f"hdo-theory figures {'--quick ' if args.quick else ''}" + \
         " ".join(f"--only {n}" for n in names) + f" --out {out}"
+    check_writable_folder(out, what="out")  # before any run: figures and results go there
     runner = Runner(progress=args.progress)
     failed = 0
     for name in dict.fromkeys(names):

@@ -19,6 +19,7 @@ import math
 import tomllib
 from pathlib import Path
 
+from hdo_theory.atomic import check_writable_folder
 from hdo_theory.errors import HDOInputError, check_int
 
 NAME = "run"
@@ -27,7 +28,7 @@ HELP = "simulate the HDO gossip process over replicas and save the trajectories 
 # name -> (type, default, help). Types: int, float, str, bool (flag), "rec", "nu".
 OBJECTIVE_OPTS = {
     "objective": (str, "least-squares", "objective name"),
-    "d": (int, 10, "dimension"),
+    "d": (int, None, "dimension (default: 10; the digits and breast-cancer data sets fix it)"),
     "n": (int, None, "number of nodes (= n0 + n1; give any two of n, n0, n1)"),
     "n0": (int, None, "zeroth-order nodes (default n/2, or 4)"),
     "n1": (int, None, "first-order nodes (default n - n0, or 4)"),
@@ -166,6 +167,8 @@ def load_toml(path) -> dict:
     path = Path(path)
     if not path.exists():
         raise HDOInputError(f"config file {str(path)!r} does not exist")
+    if not path.is_file():
+        raise HDOInputError(f"config must be a file, got {str(path)!r} (not a regular file)")
     try:
         with path.open("rb") as fh:
             doc = tomllib.load(fh)
@@ -226,6 +229,10 @@ def resolve_options(args) -> dict:
         n1 = 4 if n1 is None else n1
     values["n0"], values["n1"] = n0, n1
     values["n"] = n0 + n1
+    if values["d"] is None:  # a real data set fixes d (make_objective rejects any other d)
+        from hdo_theory.objectives import DEFAULT_D, REAL_DATA_SHAPES
+
+        values["d"] = REAL_DATA_SHAPES.get(values["objective"], (DEFAULT_D,))[0]
     return values
 
 
@@ -305,6 +312,8 @@ def run(args) -> int:
     if out.suffix != ".npz":
         raise HDOInputError(f"out must be a .npz file path, got {str(out)!r}")
     obj, cfg = build(values)
+    # fail now, not after the whole simulation, if the results cannot be saved
+    check_writable_folder(out.parent, what="out")
     print(f"hdo-theory run: {obj.describe()}, model={cfg.model}, T={cfg.T}, "
           f"replicas={values['replicas']}")
     res = simulate(

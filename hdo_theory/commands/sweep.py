@@ -100,6 +100,7 @@ def _run_collect(args) -> int:
 
 
 def _run_sweep(args) -> int:
+    from hdo_theory.atomic import check_writable_folder
     from hdo_theory.sweep import load_spec, make_executor, plan, run_sweep
 
     _reject(args, _COLLECT_ONLY_FLAGS, "running a sweep")
@@ -122,6 +123,8 @@ def _run_sweep(args) -> int:
         out = cfg.parent / spec.out
     else:
         out = cfg.parent / f"{cfg.stem}-sweep"
+    # fail before any work if the folder cannot be written (nothing is created here)
+    check_writable_folder(out, create=False, what="out")
     cells = plan(spec)  # every configuration is built here: config errors stop us now
     executor = make_executor(args.workers, args.scheduler, args.scheduler_timeout,
                              shared_fs=bool(args.shared_fs))
