@@ -421,6 +421,10 @@ def violated_conditions(p: BoundParams, statement: str, omega_const: float = 1.0
     if statement in _NU_TIED or statement.startswith("theorem1"):
         if p.nu is not None and abs(p.nu - eta / p.c_eff) > rtol * max(p.nu, 1e-300):
             out.append(f"nu = {p.nu:.3g} differs from eta/c = {eta / p.c_eff:.3g}")
+    if statement.startswith("theorem1") and p.c is not None:
+        # Theorem 1 fixes c = sqrt(d) (nu = eta / sqrt(d)); another c is outside its statement
+        if abs(p.c - math.sqrt(p.d)) > rtol * math.sqrt(p.d):
+            out.append(f"c = {p.c:.3g} differs from sqrt(d) = {math.sqrt(p.d):.3g}")
     if statement in ("lemma3", "lemma11", "theorem1-convex") and not p.ell > 0:
         out.append("f is not strongly convex (ell <= 0)")
     if statement in ("lemma11", "theorem1-convex"):

@@ -527,11 +527,6 @@ def test_strong_convexity_required_exactly_by_the_convex_statements():
             assert not any("strongly convex" in m for m in B.violated_conditions(p, st)), st
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "THEORY.md sec. 2/4: Theorem 1 uses nu = eta/c with c = sqrt(d) (non-convex: "
-    "'nu = eta/sqrt(d)'), but violated_conditions only checks nu against eta/c_eff, so a "
-    "record with c != sqrt(d) (and nu unset, i.e. nu = eta/c) is reported admissible for "
-    "theorem1-convex / theorem1-nonconvex."))
 def test_theorem_statements_require_c_equal_sqrt_d():
     r = dict(RECORDS[0], n0=2, n1=2, d=16, L=1.0, ell=1.0, nu=None, c=8.0)  # sqrt(16) = 4
     bad = []
