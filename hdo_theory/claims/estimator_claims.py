@@ -351,7 +351,9 @@ def _run_lemma13(ctx):
             recs.append(Record(
                 "lemma13", "Lemma 13 bias term, definition inequality",
                 "||bias part of E[mu_{t+1} - mu_t | X]|| (process, forward - directional)", dn,
-                c * Bhat, "(2 eta / n) B, B measured", config=dict(cfg, reading="definition"),
+                B.lemma13_bias_term(B.BoundParams(n0=obj.n0, n1=obj.n1, d=d, L=L, eta=eta,
+                                                  nu=nu), Bhat, "definition"),
+                "(2 eta / n) B, B measured", config=dict(cfg, reading="definition"),
                 seed=seed, margin=margin,
                 extra={"B_se": math.sqrt(sum(x.se**2 for x in node)) / n}))
             rows_meta.append(cfg)
