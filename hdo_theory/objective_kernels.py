@@ -94,21 +94,23 @@ def _quad_form(A, x, c, u):
 
 @numba.njit(**_JIT)
 def _softmax_logits_lse(W_flat, a, K, p, ylab):
-    """Return (log-sum-exp of logits, logit of the true class) for x = vec(W)."""
+    """Return (log-sum-exp of logits, logit of the true class) for x = vec(W).
+
+    One pass over the classes (online log-sum-exp: the running sum is rescaled whenever a new
+    maximum appears), so each logit is computed once.
+    """
     mx = -np.inf
-    for k in range(K):
-        z = 0.0
-        for q in range(p):
-            z += W_flat[k * p + q] * a[q]
-        if z > mx:
-            mx = z
     s = 0.0
     zy = 0.0
     for k in range(K):
         z = 0.0
         for q in range(p):
             z += W_flat[k * p + q] * a[q]
-        s += math.exp(z - mx)
+        if z > mx:
+            s = s * math.exp(mx - z) + 1.0
+            mx = z
+        else:
+            s += math.exp(z - mx)
         if k == ylab:
             zy = z
     return mx + math.log(s), zy
@@ -250,14 +252,9 @@ def sample_jvp(obj, j, x, u):
         a = feats[j]
         p = a.shape[0]
         ylab = int(targets[j])
-        # forward mode: dz_k = (U a)_k ; d lse = sum_k softmax_k dz_k ; d loss = d lse - dz_y
+        # forward mode: dz_k = (U a)_k ; d lse = sum_k softmax_k dz_k ; d loss = d lse - dz_y.
+        # One pass with the online log-sum-exp rescaling of _softmax_logits_lse.
         mx = -np.inf
-        for k in range(K):
-            z = 0.0
-            for q in range(p):
-                z += x[k * p + q] * a[q]
-            if z > mx:
-                mx = z
         s = 0.0
         sd = 0.0
         dzy = 0.0
@@ -267,9 +264,15 @@ def sample_jvp(obj, j, x, u):
             for q in range(p):
                 z += x[k * p + q] * a[q]
                 dz += u[k * p + q] * a[q]
-            e = math.exp(z - mx)
-            s += e
-            sd += e * dz
+            if z > mx:
+                scale = math.exp(mx - z)
+                s = s * scale + 1.0
+                sd = sd * scale + dz
+                mx = z
+            else:
+                e = math.exp(z - mx)
+                s += e
+                sd += e * dz
             if k == ylab:
                 dzy = dz
         return sd / s - dzy + lam * _dot(x, u)
