@@ -84,6 +84,23 @@ def _welford(acc, i_mean, i_m2, n, value):
 
 
 @numba.njit(**_JIT)
+def _accumulate(G, g_ref, sum_dev, acc):
+    """Fold one draw ``G``: running sum of ``G - g_ref`` and Welford moments of ``||G||^2`` and
+    ``||G - g_ref||^2``."""
+    q = 0.0
+    r = 0.0
+    for k in range(G.shape[0]):
+        e = G[k] - g_ref[k]
+        sum_dev[k] += e
+        q += G[k] * G[k]
+        r += e * e
+    acc[_W_N] += 1.0
+    cnt = acc[_W_N]
+    _welford(acc, _W_MQ, _W_SQ, cnt, q)
+    _welford(acc, _W_MR, _W_SR, cnt, r)
+
+
+@numba.njit(**_JIT)
 def draw_estimator_chunk(obj, est, rv, nu, perm, b, x, g_ref, rng, n_draws, G, u, xtmp,
                          sum_dev, acc):
     """Add ``n_draws`` estimator draws to one batch's accumulators; return evaluations used.
@@ -94,7 +111,6 @@ def draw_estimator_chunk(obj, est, rv, nu, perm, b, x, g_ref, rng, n_draws, G, u
     ``G``, ``u``, ``xtmp`` are length-d work vectors.
     """
     m = perm.shape[0]
-    d = x.shape[0]
     evals = 0
     for _t in range(n_draws):
         if b < m:
@@ -102,17 +118,7 @@ def draw_estimator_chunk(obj, est, rv, nu, perm, b, x, g_ref, rng, n_draws, G, u
         else:
             batch = perm[0:m]
         evals += estimate(obj, est, rv, nu, batch, x, rng, G, u, xtmp)
-        q = 0.0
-        r = 0.0
-        for k in range(d):
-            e = G[k] - g_ref[k]
-            sum_dev[k] += e
-            q += G[k] * G[k]
-            r += e * e
-        acc[_W_N] += 1.0
-        cnt = acc[_W_N]
-        _welford(acc, _W_MQ, _W_SQ, cnt, q)
-        _welford(acc, _W_MR, _W_SR, cnt, r)
+        _accumulate(G, g_ref, sum_dev, acc)
     return evals
 
 
@@ -138,17 +144,7 @@ def draw_smoothed_gradient_chunk(obj, shard, x, nu, ball, g_ref, rng, n_draws, u
         for k in range(d):
             xtmp[k] = x[k] + scale * u[k]
         batch_grad(obj, shard, xtmp, H)
-        q = 0.0
-        r = 0.0
-        for k in range(d):
-            e = H[k] - g_ref[k]
-            sum_dev[k] += e
-            q += H[k] * H[k]
-            r += e * e
-        acc[_W_N] += 1.0
-        cnt = acc[_W_N]
-        _welford(acc, _W_MQ, _W_SQ, cnt, q)
-        _welford(acc, _W_MR, _W_SR, cnt, r)
+        _accumulate(H, g_ref, sum_dev, acc)
 
 
 @numba.njit(**_JIT)
