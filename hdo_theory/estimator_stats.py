@@ -58,8 +58,9 @@ from hdo_theory import bounds
 from hdo_theory.closed_forms import exact_moments
 from hdo_theory.constants import node_gradient_variance
 from hdo_theory.errors import HDOInputError, check_float, check_int, check_point
-from hdo_theory.estimators import EstimatorSpec, estimate, resolve_nu
+from hdo_theory.estimators import EstimatorSpec, direction_buffer, estimate, resolve_nu
 from hdo_theory.objective_kernels import KIND_QUADRATIC, batch_grad, batch_loss, draw_batch
+from hdo_theory.random_kernels import kernel_generator, standard_normals
 
 _JIT = dict(nogil=True, cache=True)
 
@@ -108,7 +109,8 @@ def draw_estimator_chunk(obj, est, rv, nu, perm, b, x, g_ref, rng, n_draws, G, u
     Each draw takes a fresh minibatch of ``b`` samples from ``perm`` (the node's shard, permuted
     in place; the whole shard when ``b == len(perm)``). ``sum_dev += G - g_ref``;
     ``acc`` (Welford, layout ``_W_*``) tracks ``||G||^2`` and ``||G - g_ref||^2``.
-    ``G``, ``u``, ``xtmp`` are length-d work vectors.
+    ``G`` and ``xtmp`` are length-d work vectors, ``u`` the estimator's direction buffer
+    (:func:`~hdo_theory.estimators.direction_buffer`).
     """
     m = perm.shape[0]
     evals = 0
@@ -133,8 +135,7 @@ def draw_smoothed_gradient_chunk(obj, shard, x, nu, ball, g_ref, rng, n_draws, u
     """
     d = x.shape[0]
     for _t in range(n_draws):
-        for k in range(d):
-            u[k] = rng.standard_normal()
+        standard_normals(rng, u)
         scale = nu
         if ball:
             nrm = 0.0
@@ -157,8 +158,7 @@ def draw_value_gap_chunk(obj, shard, x, nu, f0, rng, n_draws, u, xtmp, acc):
     """
     d = x.shape[0]
     for _t in range(n_draws):
-        for k in range(d):
-            u[k] = rng.standard_normal()
+        standard_normals(rng, u)
         for k in range(d):
             xtmp[k] = x[k] + nu * u[k]
         fp = batch_loss(obj, shard, xtmp)
@@ -349,7 +349,7 @@ def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, se
     ref_draws = min(draws, 50_000) if ref_draws is None else check_int("ref_draws", ref_draws, 16)
 
     est_ss, ref_ss = np.random.SeedSequence(seed).spawn(2)
-    rng = np.random.default_rng(est_ss)
+    rng = kernel_generator(est_ss)
     g = objective.node_grad(node, x)
     g2 = float(g @ g)
     s2 = node_gradient_variance(objective, node, x, b)
@@ -358,13 +358,13 @@ def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, se
     K = _n_batches(draws)
     sum_dev = np.zeros((K, d))
     acc = np.zeros((K, 5))
-    work = np.empty((3, d))
+    work = np.empty((2, d))
+    U = direction_buffer(d)
     evals = [0]
 
     def fn(row, n):
         evals[0] += draw_estimator_chunk(objective.data, spec.code, spec.rv, nu, perm, b, x, g,
-                                         rng, n, work[0], work[1], work[2], sum_dev[row],
-                                         acc[row])
+                                         rng, n, work[0], U, work[1], sum_dev[row], acc[row])
 
     t0 = time.perf_counter()
     _run_batched(draws, spec.kind, progress, chunk, fn)
@@ -469,7 +469,7 @@ def smoothed_value_gap(objective, node: int, x, nu: float, draws: int, seed: int
     nu = check_float("nu", nu, 0.0, lo_open=True)
     draws = check_int("draws", draws, 16)
     level = check_float("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
-    rng = np.random.default_rng(np.random.SeedSequence(check_int("seed", seed, 0)))
+    rng = kernel_generator(np.random.SeedSequence(check_int("seed", seed, 0)))
     shard = np.ascontiguousarray(objective.shard(node), dtype=np.int64)
     f0 = objective.node_value(node, x)
     acc = np.zeros(3)
@@ -616,7 +616,7 @@ def _smoothed_gradient_mc(objective, node, x, nu, ball, g, draws, seed_seq, leve
                           progress):
     """Batched Monte Carlo of ``E grad f^i(x + nu w)``; returns :func:`_summarise` output."""
     d = objective.d
-    rng = np.random.default_rng(seed_seq)
+    rng = kernel_generator(seed_seq)
     shard = np.ascontiguousarray(objective.shard(node), dtype=np.int64)
     K = _n_batches(draws)
     sum_dev = np.zeros((K, d))

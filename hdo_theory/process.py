@@ -38,7 +38,8 @@ import numpy as np
 from hdo_theory import __version__
 from hdo_theory import process_kernels as PK
 from hdo_theory.errors import HDOInputError, check_choice, check_float, check_int
-from hdo_theory.estimators import EstimatorSpec, resolve_nu
+from hdo_theory.estimators import EstimatorSpec, direction_buffer, resolve_nu
+from hdo_theory.random_kernels import kernel_generator
 from hdo_theory.results import Results
 from hdo_theory.schedules import (
     SCHEDULE_NAMES,
@@ -241,7 +242,7 @@ def replica_generators(seed: int, R: int, r: int):
 
 def _generators_of(ss: np.random.SeedSequence):
     proc, probe = ss.spawn(2)
-    return np.random.default_rng(proc), np.random.default_rng(probe)
+    return kernel_generator(proc), kernel_generator(probe)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,7 +328,7 @@ class _Replica:
         self.perm_probe = objective.shard_idx.copy()
         self.rng, self.rng_probe = _generators_of(seed_seq)
         self.G = np.zeros((2, d))
-        self.u = np.zeros(d)
+        self.u = direction_buffer(d)  # estimator directions, see estimators.estimate
         self.xtmp = np.zeros(d)
         self.mu = np.zeros(d)
         self.gbuf = np.zeros(d)

@@ -59,6 +59,7 @@ from hdo_theory.objective_kernels import (
     weighted_grad,
     weighted_loss,
 )
+from hdo_theory.random_kernels import bounded_index
 from hdo_theory.schedules import schedule_factor
 
 MODEL_PAIRWISE = 0
@@ -129,8 +130,8 @@ _JIT = dict(nogil=True, cache=True)
 @numba.njit(inline="always", **_JIT)
 def draw_pair(rng, n):
     """A uniform unordered pair of distinct nodes: ``i`` uniform, ``j`` uniform among the rest."""
-    i = rng.integers(0, n)
-    j = rng.integers(0, n - 1)
+    i = bounded_index(rng, n)
+    j = bounded_index(rng, n - 1)
     if j >= i:
         j += 1
     return i, j
@@ -139,7 +140,7 @@ def draw_pair(rng, n):
 @numba.njit(inline="always", **_JIT)
 def draw_edge(rng, edges):
     """An edge ``(i, j)`` drawn uniformly from the rows of ``edges``."""
-    e = rng.integers(0, edges.shape[0])
+    e = bounded_index(rng, edges.shape[0])
     return edges[e, 0], edges[e, 1]
 
 
@@ -148,7 +149,7 @@ def shuffle_nodes(rng, perm):
     """In-place Fisher-Yates shuffle: afterwards ``perm`` is a uniform random permutation."""
     n = perm.shape[0]
     for k in range(n - 1):
-        r = k + rng.integers(0, n - k)
+        r = k + bounded_index(rng, n - k)
         tmp = perm[k]
         perm[k] = perm[r]
         perm[r] = tmp

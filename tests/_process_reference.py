@@ -10,7 +10,7 @@ matrices. Momentum and schedules are not modelled here (constant learning rates 
 import numpy as np
 
 from hdo_theory import process_kernels as PK
-from hdo_theory.estimators import resolve_nu
+from hdo_theory.estimators import direction_buffer, resolve_nu
 from hdo_theory.process import replica_generators
 
 
@@ -28,7 +28,7 @@ def reference_run(obj, cfg, seed, T, R=1, r=0, x0=None):
     X = np.tile(obj.random_point(0) if x0 is None else np.asarray(x0, float), (n, 1))
     if X.shape != (n, d):
         X = np.asarray(x0, float).reshape(n, d).copy()
-    g, u, xtmp = np.zeros(d), np.zeros(d), np.zeros(d)
+    g, u, xtmp = np.zeros(d), direction_buffer(d), np.zeros(d)
     match = np.arange(n, dtype=np.int64)
     edges = None
     if cfg.model == "graph":
