@@ -73,6 +73,15 @@ from hdo_theory.process import (  # noqa: E402
     replica_generators,
     simulate,
 )
+from hdo_theory.random_kernels import kernel_generator  # noqa: E402
+
+
+def numpy_rng(*seed):
+    """The NumPy reference's generator: the same bit generator (SFC64) as ``simulate`` uses, so
+    both draw from the same kind of stream (NumPy's own SFC64 normals are also ~25% cheaper than
+    PCG64's on this machine, which only helps the reference)."""
+    return kernel_generator(np.random.SeedSequence(list(seed)))
+
 
 REF = dict(d=100, n0=48, n1=16, rv=8, batch=16, nu=1e-3, lr_zo=1e-3, lr_fo=1e-2)
 _REFERENCE_OBJECTIVE: list = []
@@ -202,7 +211,7 @@ def time_numpy(objective, cfg_of_T, target_s, repeats, directions, seed=0):
     cpu, wall = [], []
     for r in range(repeats):
         run, w, c = measure(lambda r=r: run_pairwise_numpy(
-            objective, cfg_of_T(T), np.random.default_rng(seed + 1 + r), directions=directions))
+            objective, cfg_of_T(T), numpy_rng(seed + 1 + r), directions=directions))
         if not np.all(np.isfinite(run.X)):
             raise RuntimeError("the NumPy reference diverged: the timing would be meaningless")
         cpu.append(c / T * 1e6)
@@ -217,9 +226,9 @@ def _calibrate_numba(objective, cfg_of_T, target_s):
 
 
 def _calibrate_numpy(objective, cfg_of_T, target_s, directions):
-    run_pairwise_numpy(objective, cfg_of_T(20), np.random.default_rng(0), directions=directions)
+    run_pairwise_numpy(objective, cfg_of_T(20), numpy_rng(0), directions=directions)
     _, _, c = measure(lambda: run_pairwise_numpy(objective, cfg_of_T(50),
-                                                 np.random.default_rng(0), directions=directions))
+                                                 numpy_rng(0), directions=directions))
     return int(np.clip(target_s / (max(c, 1e-6) / 50), 50, 200_000))
 
 
@@ -262,7 +271,7 @@ def section_reference(P):
             raise RuntimeError("a replica diverged: the timing would be meaningless")
         for k in ("loop", "batched"):
             _, w, c = measure(lambda r=r, k=k: run_pairwise_numpy(
-                obj, cfg(T_np[k]), np.random.default_rng(100 + r), directions=k))
+                obj, cfg(T_np[k]), numpy_rng(100 + r), directions=k))
             cpu[k].append(c / T_np[k] * 1e6)
             wall[k].append(w / T_np[k] * 1e6)
     nb = summarize(cpu["numba"], wall["numba"], T_nb)
@@ -307,7 +316,7 @@ def section_correctness(P, obj):
     f_star = sims.info["f_star"]
     lg_nb = np.log(sims.metrics["gap"][:, -1])
     lg_np = np.array([
-        math.log(run_pairwise_numpy(obj, cfg, np.random.default_rng(s), directions="batched")
+        math.log(run_pairwise_numpy(obj, cfg, kernel_generator(s), directions="batched")
                  .f_mu[-1] - f_star)
         for s in np.random.SeedSequence(seed + 2).spawn(R)
     ])
@@ -581,25 +590,30 @@ def section_compile(P):
 def section_breakdown(P):
     """Where one interaction's time goes at the reference configuration (component kernels)."""
     say("\n== 7. Where the time goes (reference configuration, per call, CPU time) ==")
-    from numba.np.random.random_methods import buffered_bounded_lemire_uint32
-
-    from hdo_theory.estimators import EST_FO, EST_ZO_FORWARD, estimate
+    from hdo_theory.estimators import EST_FO, EST_ZO_FORWARD, direction_buffer, estimate
     from hdo_theory.objective_kernels import batch_loss, draw_batch
+    from hdo_theory.random_kernels import bounded_index, standard_normals
 
     rv_ref, nu_ref = REF["rv"], REF["nu"]
 
     @numba.njit(nogil=True)
-    def zo_estimates(obj, batch, x, rng, out, u, xt, reps):
+    def zo_estimates(obj, batch, x, rng, out, U, xt, reps):
         for _ in range(reps):
-            estimate(obj, EST_ZO_FORWARD, rv_ref, nu_ref, batch, x, rng, out, u, xt)
+            estimate(obj, EST_ZO_FORWARD, rv_ref, nu_ref, batch, x, rng, out, U, xt)
 
     @numba.njit(nogil=True)
-    def fo_estimates(obj, batch, x, rng, out, u, xt, reps):
+    def fo_estimates(obj, batch, x, rng, out, U, xt, reps):
         for _ in range(reps):
-            estimate(obj, EST_FO, 1, nu_ref, batch, x, rng, out, u, xt)
+            estimate(obj, EST_FO, 1, nu_ref, batch, x, rng, out, U, xt)
 
     @numba.njit(nogil=True)
-    def normals(rng, u, rv, reps):
+    def normals_kernel(rng, u, rv, reps):
+        for _ in range(reps):
+            for _r in range(rv):
+                standard_normals(rng, u)
+
+    @numba.njit(nogil=True)
+    def normals_per_call(rng, u, rv, reps):
         for _ in range(reps):
             for _r in range(rv):
                 for k in range(u.shape[0]):
@@ -626,47 +640,53 @@ def section_breakdown(P):
         return s
 
     @numba.njit(nogil=True)
-    def ints_lemire(rng, m, reps):
+    def ints_bounded_index(rng, m, reps):
         s = 0
-        bg = rng.bit_generator
         for _ in range(reps):
-            s += np.int64(buffered_bounded_lemire_uint32(bg, np.uint32(m - 1)))
+            s += bounded_index(rng, m)
         return s
 
     obj = reference_objective()
     d, b, rv = REF["d"], REF["batch"], REF["rv"]
-    rng = np.random.default_rng(0)
+    rng = numpy_rng(0)  # SFC64Generator, as in simulate
+    rng_sfc_plain = np.random.Generator(np.random.SFC64(0))  # same bits, Numba's generic path
+    rng_pcg = np.random.default_rng(0)
     x = obj.random_point(0)
-    out, u, xt = np.zeros(d), np.zeros(d), np.zeros(d)
+    out, U, u, xt = np.zeros(d), direction_buffer(d), np.zeros(d), np.zeros(d)
     batch = obj.shard(0)[:b].copy()
     perm = obj.shard_idx.copy()
     shard = obj.shard(REF["n0"])
     items = {
-        "numba: one ZO estimate (rv=8, b=16)": (lambda r: zo_estimates(obj.data, batch, x, rng,
-                                                                         out, u, xt, r), 1),
-        "numba:   its rv*d = 800 Gaussian draws": (lambda r: normals(rng, u, rv, r), 1),
-        "numba:   its rv+1 = 9 minibatch losses": (lambda r: losses(obj.data, batch, x, rv + 1, r),
-                                                   1),
-        "numba: one FO estimate (b=16)": (lambda r: fo_estimates(obj.data, batch, x, rng, out, u,
-                                                                  xt, r), 1),
-        "numba: one minibatch draw (16 of 48)": (lambda r: batches(rng, perm, 48, b, r), 1),
-        "numba: rng.integers(0, 48), per call": (lambda r: ints_generator(rng, 48, r), 1),
-        "numba: same stream without allocation": (lambda r: ints_lemire(rng, 48, r), 1),
-        "numpy: rng.standard_normal((8, 100))": (lambda r: [rng.standard_normal((rv, d))
-                                                           for _ in range(r)], 0),
-        "numpy: rng.choice(shard, 16, replace=False)": (lambda r: [rng.choice(shard, b,
-                                                                              replace=False)
-                                                                   for _ in range(r)], 0),
+        "numba: one ZO estimate (rv=8, b=16)": lambda r: zo_estimates(obj.data, batch, x, rng,
+                                                                      out, U, xt, r),
+        "numba:   its rv*d = 800 Gaussian draws": lambda r: normals_kernel(rng, u, rv, r),
+        "numba:   its rv+1 = 9 minibatch losses (unblocked)": lambda r: losses(
+            obj.data, batch, x, rv + 1, r),
+        "numba: 800 normals, rng.standard_normal() SFC64": lambda r: normals_per_call(
+            rng_sfc_plain, u, rv, r),
+        "numba: 800 normals, rng.standard_normal() PCG64": lambda r: normals_per_call(
+            rng_pcg, u, rv, r),
+        "numba: one FO estimate (b=16)": lambda r: fo_estimates(obj.data, batch, x, rng, out, U,
+                                                                xt, r),
+        "numba: one minibatch draw (16 of 48)": lambda r: batches(rng, perm, 48, b, r),
+        "numba: rng.integers(0, 48), per call": lambda r: ints_generator(rng, 48, r),
+        "numba: bounded_index(rng, 48), per call": lambda r: ints_bounded_index(rng, 48, r),
+        "numpy: rng.standard_normal((8, 100)) SFC64": lambda r: [rng.standard_normal((rv, d))
+                                                                 for _ in range(r)],
+        "numpy: rng.standard_normal((8, 100)) PCG64": lambda r: [
+            rng_pcg.standard_normal((rv, d)) for _ in range(r)],
+        "numpy: rng.choice(shard, 16, replace=False)": lambda r: [
+            rng.choice(shard, b, replace=False) for _ in range(r)],
     }
     res = {}
-    for name, (fn, _) in items.items():
+    for name, fn in items.items():
         fn(2)
         best = math.inf
         for _ in range(7):
             _, _, c = measure(lambda fn=fn: fn(2000))
             best = min(best, c / 2000 * 1e6)
         res[name] = best
-        say(f"  {name:46s} {best:8.3f} us")
+        say(f"  {name:52s} {best:8.3f} us")
     zo = res["numba: one ZO estimate (rv=8, b=16)"]
     fo = res["numba: one FO estimate (b=16)"]
     bt = res["numba: one minibatch draw (16 of 48)"]
@@ -674,7 +694,8 @@ def section_breakdown(P):
     expect = 2 * (n0 / n) * zo + 2 * (1 - n0 / n) * fo + 2 * bt
     share = 2 * (n0 / n) * res["numba:   its rv*d = 800 Gaussian draws"] / expect
     say(f"  expected per interaction from these: 2 (n0/n) ZO + 2 (n1/n) FO + 2 minibatch draws = "
-        f"{expect:.1f} us, of which Gaussian draws {100 * share:.0f}%")
+        f"{expect:.1f} us, of which Gaussian draws {100 * share:.0f}% (hot caches: the process "
+        f"also reads a new node's rows and model each time)")
     res["expected_per_interaction_us"] = expect
     res["gaussian_share"] = share
     return res

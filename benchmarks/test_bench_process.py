@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_process import process_config, reference_objective  # noqa: E402
+from bench_process import numpy_rng, process_config, reference_objective  # noqa: E402
 from numpy_reference import run_pairwise_numpy  # noqa: E402
 
 from hdo_theory.process import simulate  # noqa: E402
@@ -50,7 +50,7 @@ def test_numba_simulate_reference(benchmark, objective):
 def test_numpy_reference(benchmark, objective, directions):
     run = benchmark.pedantic(
         lambda: run_pairwise_numpy(objective, process_config(T_NUMPY),
-                                   np.random.default_rng(0), directions=directions),
+                                   numpy_rng(0), directions=directions),
         rounds=3, warmup_rounds=1,
     )
     assert np.all(np.isfinite(run.X))
