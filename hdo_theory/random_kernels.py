@@ -128,6 +128,14 @@ _TWO_M53 = 1.0 / 9007199254740992.0
 _SIGNS = np.array([1.0, -1.0])
 
 
+@numba.njit(inline="always", **_JIT)
+def _sfc64_next(a, b, c, w):
+    """One step of SFC64 on its state words ``(a, b, c, w)`` (NumPy's ``sfc64_next``):
+    returns ``(output, a', b', c', w')``. Unsigned 64-bit arithmetic wraps, as in C."""
+    r = a + b + w
+    return r, b ^ (b >> _U11), c + (c << _U3), ((c << _U24) | (c >> _U40)) + r, w + _U1
+
+
 def standard_normals(rng, out):
     """Fill ``out`` with standard normals from ``rng`` (nopython only; see the module docstring).
 
@@ -149,20 +157,14 @@ def _standard_normals_impl(rng, out):
         return generic
 
     def sfc64(rng, out):
-        # NumPy's random_standard_normal (ziggurat, 256 layers) on SFC64's next_uint64:
-        #   tmp = a + b + w; w += 1; a = b ^ (b >> 11); b = c + (c << 3);
-        #   c = rotl(c, 24) + tmp; return tmp
-        # with the state in locals for the whole vector (written back at the end).
+        # NumPy's random_standard_normal (ziggurat, 256 layers) on SFC64's next_uint64, with
+        # the state in locals for the whole vector (written back at the end)
         st = numba.carray(_sfc64_state_words(rng.bit_generator), 4)
         a, b, c, w = st[0], st[1], st[2], st[3]
         n = out.shape[0]
         i = 0
         while i < n:
-            r = a + b + w
-            w += _U1
-            a = b ^ (b >> _U11)
-            b = c + (c << _U3)
-            c = ((c << _U24) | (c >> _U40)) + r
+            r, a, b, c, w = _sfc64_next(a, b, c, w)
             idx = r & _LOW8
             r >>= _U8
             rabs = (r >> _U1) & _MANT52
@@ -174,17 +176,9 @@ def _standard_normals_impl(rng, out):
                 i += 1
             elif idx == 0:  # the tail beyond r = 3.654...
                 while True:
-                    r = a + b + w
-                    w += _U1
-                    a = b ^ (b >> _U11)
-                    b = c + (c << _U3)
-                    c = ((c << _U24) | (c >> _U40)) + r
+                    r, a, b, c, w = _sfc64_next(a, b, c, w)
                     u1 = np.float64(np.int64(r >> _U11)) * _TWO_M53
-                    r = a + b + w
-                    w += _U1
-                    a = b ^ (b >> _U11)
-                    b = c + (c << _U3)
-                    c = ((c << _U24) | (c >> _U40)) + r
+                    r, a, b, c, w = _sfc64_next(a, b, c, w)
                     u2 = np.float64(np.int64(r >> _U11)) * _TWO_M53
                     xx = -ziggurat_nor_inv_r * np.log1p(-u1)
                     yy = -np.log1p(-u2)
@@ -196,11 +190,7 @@ def _standard_normals_impl(rng, out):
                         i += 1
                         break
             else:  # the wedge of layer idx: accept with probability of the density
-                r = a + b + w
-                w += _U1
-                a = b ^ (b >> _U11)
-                b = c + (c << _U3)
-                c = ((c << _U24) | (c >> _U40)) + r
+                r, a, b, c, w = _sfc64_next(a, b, c, w)
                 u1 = np.float64(np.int64(r >> _U11)) * _TWO_M53
                 if (fi_double[idx - 1] - fi_double[idx]) * u1 + fi_double[idx] < np.exp(
                     -0.5 * x * x

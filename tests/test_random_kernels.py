@@ -83,6 +83,29 @@ def test_repeated_calls_continue_the_stream():
     assert _states_equal(fast, ref)
 
 
+@numba.njit(cache=True)
+def _interleaved(rng, ms, normals):
+    # the process's pattern: a few 32-bit index draws (SFC64 buffers half of a 64-bit output
+    # between them), then a vector of normals (64-bit outputs), repeatedly
+    idx = np.empty(ms.shape[0], dtype=np.int64)
+    for t in range(ms.shape[0]):
+        idx[t] = bounded_index(rng, ms[t])
+        standard_normals(rng, normals[t])
+    return idx
+
+
+def test_interleaved_indices_and_normals_follow_numpy():
+    ms = np.random.default_rng(2).integers(1, 100, 500)
+    fast = kernel_generator(np.random.SeedSequence(9))
+    ref = np.random.Generator(np.random.SFC64(np.random.SeedSequence(9)))
+    normals = np.empty((500, 7))
+    idx = _interleaved(fast, ms, normals)
+    for t in range(500):
+        assert idx[t] == ref.integers(0, ms[t])
+        assert np.array_equal(normals[t], ref.standard_normal(7))
+    assert _states_equal(fast, ref)
+
+
 @pytest.mark.parametrize("make", [np.random.default_rng, lambda s: np.random.Generator(
     np.random.Philox(s))])
 def test_other_generators_take_the_generic_path(make):
