@@ -321,7 +321,7 @@ class _Replica:
         self.B = np.zeros((n, d) if need_B else (1, d))
         self.mu_run = self.X.mean(axis=0)
         self.y = self.mu_run.copy()
-        self.fstate = np.array([-np.inf, 0.0])
+        self.fstate = np.array([-np.inf, 0.0, 0.0])  # layout: process_kernels S_*
         self.istate = np.array([-1, 0], dtype=np.int64)
         self.match_perm = np.arange(n, dtype=np.int64)
         self.perm = objective.shard_idx.copy()

@@ -40,6 +40,10 @@ Recorded metrics (rows of ``out``, see :data:`METRICS`) at each step count in ``
   (the same draws as ``mg``). NaN during local warm-up steps.
 * ``heldout_loss``, ``heldout_acc``: mean loss and accuracy of the mean model ``mu_t`` on the
   objective's held-out split (real data sets only; NaN otherwise)
+* ``max_node_dist_sq``: ``max_{s <= t} max_i ||X^i_s - x*||^2``, the farthest any node model has
+  been from ``x*`` so far, updated after every interaction (not only at records). Constants
+  that are suprema over a ball ``||x - x*|| <= R`` (quadratic, least squares) hold along a run
+  only while this stays ``<= R^2``; the verification checks it.
 
 Divergence: if an updated node is non-finite or has ``||X^i|| > threshold`` the replica stops,
 ``istate[0]`` holds the step count at which it happened, and the remaining records stay NaN.
@@ -80,6 +84,7 @@ METRICS: tuple[str, ...] = (
     "lemma2_cond",
     "heldout_loss",
     "heldout_acc",
+    "max_node_dist_sq",
 )
 (
     M_GAP,
@@ -95,6 +100,7 @@ METRICS: tuple[str, ...] = (
     M_L2,
     M_HLOSS,
     M_HACC,
+    M_MAXDIST,
 ) = range(len(METRICS))
 
 # ipar layout (int64)
@@ -121,8 +127,9 @@ P_NU, P_LR, P_MOM = range(3)
 F_FSTAR, F_YCOEF, F_THRESH = range(3)
 # istate: diverged_at (-1 = never), next record index
 S_DIVERGED, S_REC = range(2)
-# fstate: log of the running sum of y weights, log of the current weight
-S_LOGW_SUM, S_LOGW = range(2)
+# fstate: log of the running sum of y weights, log of the current weight, running max over
+# steps and nodes of ||X^i - x*||^2
+S_LOGW_SUM, S_LOGW, S_MAXDIST = range(3)
 
 _JIT = dict(nogil=True, cache=True)
 
@@ -213,6 +220,21 @@ def _norm_sq_row(X, i):
 
 
 @numba.njit(inline="always", **_JIT)
+def _dist_sq_row(X, i, x_star):
+    s = 0.0
+    for k in range(X.shape[1]):
+        s += (X[i, k] - x_star[k]) ** 2
+    return s
+
+
+@numba.njit(inline="always", **_JIT)
+def _raise_max(fstate, dist_sq):
+    # NaN (a diverging node) compares False: the replica stops and records nothing further
+    if dist_sq > fstate[S_MAXDIST]:
+        fstate[S_MAXDIST] = dist_sq
+
+
+@numba.njit(inline="always", **_JIT)
 def _bad(nrm_sq, thr_sq):
     return nrm_sq != nrm_sq or nrm_sq > thr_sq
 
@@ -237,8 +259,12 @@ def _interact(
     u,
     xtmp,
     thr_sq,
+    x_star,
+    fstate,
 ):
-    """Algorithm 1 on the pair (i, j). Returns True if the pair diverged."""
+    """Algorithm 1 on the pair (i, j). Returns True if the pair diverged.
+
+    Also raises ``fstate[S_MAXDIST]`` to the moved nodes' squared distance to ``x_star``."""
     n = X.shape[0]
     inv_n = 1.0 / n
     # both estimates at the current models, before either node moves
@@ -248,20 +274,27 @@ def _interact(
     _apply_step(X, B, j, G[1], 0 if j < n0 else 1, pop_i, pop_f, fac, mu_run, inv_n)
     if communicate:
         s = 0.0
+        dist = 0.0
         for k in range(X.shape[1]):
             v = 0.5 * (X[i, k] + X[j, k])
             X[i, k] = v
             X[j, k] = v
             s += v * v
+            dist += (v - x_star[k]) ** 2
+        _raise_max(fstate, dist)
         return _bad(s, thr_sq)
+    _raise_max(fstate, _dist_sq_row(X, i, x_star))
+    _raise_max(fstate, _dist_sq_row(X, j, x_star))
     return _bad(_norm_sq_row(X, i), thr_sq) or _bad(_norm_sq_row(X, j), thr_sq)
 
 
 @numba.njit(inline="always", **_JIT)
-def _solo(obj, shard_ptr, perm, n0, pop_i, pop_f, X, B, mu_run, i, fac, rng, G, u, xtmp, thr_sq):
+def _solo(obj, shard_ptr, perm, n0, pop_i, pop_f, X, B, mu_run, i, fac, rng, G, u, xtmp, thr_sq,
+          x_star, fstate):
     """The unmatched node of an odd matching round: steps without averaging."""
     _estimate_pop(obj, shard_ptr, perm, i, n0, pop_i, pop_f, X[i], rng, G[0], u, xtmp)
     _apply_step(X, B, i, G[0], 0 if i < n0 else 1, pop_i, pop_f, fac, mu_run, 1.0 / X.shape[0])
+    _raise_max(fstate, _dist_sq_row(X, i, x_star))
     return _bad(_norm_sq_row(X, i), thr_sq)
 
 
@@ -573,6 +606,10 @@ def run_chunk(
     n_rec = rec_t.shape[0]
     if istate[S_DIVERGED] >= 0:
         return 0
+    if t0 == 0:  # the start counts: every node's distance to x*
+        fstate[S_MAXDIST] = 0.0
+        for k in range(n):
+            _raise_max(fstate, _dist_sq_row(X, k, x_star))
     if t0 == 0 and istate[S_REC] < n_rec and rec_t[istate[S_REC]] == 0:
         _record(
             obj,
@@ -604,6 +641,7 @@ def run_chunk(
             nodebuf,
             held,
         )
+        out[M_MAXDIST, istate[S_REC]] = fstate[S_MAXDIST]
         istate[S_REC] += 1
     done = 0
     for t in range(t0, t1):
@@ -640,6 +678,8 @@ def run_chunk(
                     u,
                     xtmp,
                     thr_sq,
+                    x_star,
+                    fstate,
                 ):
                     bad = True
             if n % 2 == 1:
@@ -660,6 +700,8 @@ def run_chunk(
                     u,
                     xtmp,
                     thr_sq,
+                    x_star,
+                    fstate,
                 ):
                     bad = True
         else:
@@ -686,6 +728,8 @@ def run_chunk(
                 u,
                 xtmp,
                 thr_sq,
+                x_star,
+                fstate,
             )
         done += 1
         if bad:
@@ -723,5 +767,6 @@ def run_chunk(
                 nodebuf,
                 held,
             )
+            out[M_MAXDIST, ri] = fstate[S_MAXDIST]
             istate[S_REC] = ri + 1
     return done

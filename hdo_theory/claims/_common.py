@@ -123,6 +123,31 @@ def x_star(obj):
     return np.asarray(f["x_star"]), float(f["f_star"])
 
 
+def ball_check(obj, res, label: str = "") -> tuple[list[str], dict]:
+    """Did the run stay where the objective's constants hold? ``(outside messages, info)``.
+
+    For the quadratic and least-squares objectives ``objective.constants`` takes the
+    heterogeneity and variance constants (Assumptions 3, 4) as exact suprema over the ball
+    ``||x - x*|| <= R`` (``Constants.radius``); other kinds have global bounds (radius None).
+    A lemma checked with ball constants is inside its assumptions only if every node model of
+    every replica stayed in the ball for the whole run. The process records the running maximum
+    ``max_node_dist_sq`` of ``max_i ||X^i - x*||^2`` (updated after every interaction), so this
+    is checked exactly, not only at the records. ``info`` holds the farthest distance reached
+    and ``R`` for the record's configuration.
+    """
+    c = constants_or_none(obj)
+    R = None if c is None else getattr(c, "radius", None)
+    md = np.asarray(res["max_node_dist_sq"], dtype=float)
+    finite = md[np.isfinite(md)]
+    far = float(np.sqrt(finite.max())) if finite.size else float("nan")
+    info = {"max_node_dist": far, "constants_radius": None if R is None else float(R)}
+    if R is None or not np.isfinite(far) or far <= R:
+        return [], info
+    where = f"{label}: " if label else ""
+    return [f"{where}node models left the ball ||x - x*|| <= R = {R:.3g} on which the "
+            f"constants are suprema (farthest node: {far:.3g})"], info
+
+
 def noise_constants(obj, batch: int, x0) -> dict:
     """``varsigma_k^2`` and ``sum_{N_k} s_i^2`` (minibatch ``batch``) for the process lemmas.
 

@@ -76,6 +76,7 @@ def _claim1(ctx):
                             record_points=20, record_nodes=False, record_y=True, ell=ell, x0=x0)
         seed = ctx.seed_for("claim1", n)
         res = simulate(obj, cfg, replicas=R, seed=seed)
+        outside += C.ball_check(obj, res, f"n={n}")[0]
         ok = res.diverged_at < 0
         reps.append(res["y_gap"][ok, -1] + ell / 8 * res["dist_sq"][ok, -1])
         bnds.append(B.theorem1_convex_bound(p))
@@ -149,7 +150,7 @@ def _claim3(ctx):
     n, d = 16, 4
     R = ctx.pick(48, 192)
     T = ctx.pick(40000, 200000)
-    vals, bnds = {}, {}
+    vals, bnds, outside = {}, {}, []
     for n0 in (0, 4):  # d n0 = 16 = n
         obj = C.objective(ctx, "quadratic", d=d, n0=n0, n1=n - n0, condition=2.0, n_samples=192)
         ell = C.strong_convexity(obj)
@@ -165,6 +166,7 @@ def _claim3(ctx):
         cfg = ProcessConfig(T=T, zo=pop("zo-forward", eta), fo=pop("fo", eta), record="log",
                             record_points=20, record_nodes=False, record_y=True, ell=ell, x0=x0)
         res = simulate(obj, cfg, replicas=R, seed=ctx.seed_for("claim3", n0))
+        outside += C.ball_check(obj, res, f"n0={n0}")[0]
         ok = res.diverged_at < 0
         vals[n0] = res["y_gap"][ok, -1] + ell / 8 * res["dist_sq"][ok, -1]
         bnds[n0] = B.theorem1_convex_bound(p)
@@ -173,7 +175,7 @@ def _claim3(ctx):
                        _ratio(vals[4], vals[0]), bnds[4] / bnds[0],
                        "ratio of the explicit Theorem 1 bounds",
                        config={"objective": "quadratic", "d": d, "n": n, "T": T, "replicas": R},
-                       seed=ctx.seed_for("claim3", 4)))
+                       seed=ctx.seed_for("claim3", 4), outside=outside))
     return recs
 
 

@@ -77,14 +77,15 @@ def _lemma_records(ctx, claim_id, ref, convex, rhs_fn, lhs_name, statement, labe
         lhs = M[lhs_name][:, sl]
         rhs = rhs_fn(p, M, sl)
         diff = np.nanmean(lhs - rhs, axis=1)
-        outside = B.violated_conditions(p, statement)
+        ball_out, ball = C.ball_check(obj, res)
+        outside = B.violated_conditions(p, statement) + ball_out
         conf = {"objective": obj.name, "d": obj.d, "n0": obj.n0, "n1": obj.n1, "eta": eta,
                 "nu": eta / math.sqrt(obj.d), "T": cfg.T, "replicas": int(ok.sum()),
                 "record_every": int(res.t[1] - res.t[0]), "L": p.L, "ell": p.ell,
                 "varsigma0_sq": p.varsigma0_sq, "varsigma1_sq": p.varsigma1_sq,
                 "sum_s_sq0": p.sum_s_sq0, "sum_s_sq1": p.sum_s_sq1,
                 "constants_source": p.extra.get("constants_source"),
-                "diverged": int((~ok).sum())}
+                "diverged": int((~ok).sum()), **ball}
         recs.append(Record(
             claim_id, ref, f"{label}, averaged over recorded steps",
             S.mean_estimate(np.nanmean(lhs, axis=1)), float(np.nanmean(rhs)),
@@ -198,15 +199,16 @@ def _run_lemma14_19(ctx, which):
             mu1 = res.state["X"].mean(axis=1)
             step = mu1 - mu0
             p = _params(obj, eta, mu0)
+            ball_out, ball = C.ball_check(obj, res)
             conf = {"objective": obj.name, "d": d, "n0": obj.n0, "n1": obj.n1, "eta": eta,
-                    "nu": eta / math.sqrt(d), "replicas": res.R, "steps": 1}
+                    "nu": eta / math.sqrt(d), "replicas": res.R, "steps": 1, **ball}
             if which == "lemma14":
                 lhs = np.sum(step**2, axis=1)
                 rhs = B.lemma14_mean_step(p, res["mg"][:, 0])
                 recs.append(Record("lemma14", "Lemma 14", "E||mu_1 - mu_0||^2",
                                    S.mean_estimate(lhs), float(np.mean(rhs)),
                                    "4 eta^2 E M^G_0 / n^2", config=conf, seed=seed,
-                                   margin=S.mean_estimate(lhs - rhs)))
+                                   outside=ball_out, margin=S.mean_estimate(lhs - rhs)))
             else:
                 g = obj.grad(mu0)
                 inner = step @ g
@@ -217,7 +219,8 @@ def _run_lemma14_19(ctx, which):
                 recs.append(Record("lemma19", "Lemma 19", "E<grad f(mu_0), mu_1 - mu_0>",
                                    S.mean_estimate(inner), rhs,
                                    "-(eta/n)||grad f||^2 + (2eta/n)B^2 + (2L^2 eta/n)Gamma",
-                                   config=dict(conf, B=Best.value, gamma0=gamma0), seed=seed))
+                                   config=dict(conf, B=Best.value, gamma0=gamma0), seed=seed,
+                                   outside=ball_out))
     return recs
 
 

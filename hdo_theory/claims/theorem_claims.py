@@ -45,6 +45,7 @@ def _run(ctx, convex: bool):
     dist0 = float(np.sum((x0 - xs) ** 2))
     ell = C.strong_convexity(obj)
     reps, bnds, outside, seeds, etas = [], [], [], [], []
+    far = 0.0  # farthest any node model got from x* over the grid
     n, d = obj.n, obj.d
     for T in Ts:
         eta = B.theorem1_convex_eta(n, T, ell) if convex else B.theorem1_nonconvex_eta(n, d, T)
@@ -59,6 +60,9 @@ def _run(ctx, convex: bool):
                             ell=ell if convex else None, x0=x0)
         seed = ctx.seed_for("theorem1", int(convex), T)
         res = simulate(obj, cfg, replicas=R, seed=seed)
+        ball_out, ball = C.ball_check(obj, res, f"T={T}")
+        outside += ball_out
+        far = max(far, ball["max_node_dist"])
         ok = res.diverged_at < 0
         if convex:  # E[f(y_T) - f*] + ell/8 E||mu_T - x*||^2
             vals = res["y_gap"][ok, -1] + ell / 8 * res["dist_sq"][ok, -1]
@@ -84,7 +88,8 @@ def _run(ctx, convex: bool):
     cid = "theorem1.convex" if convex else "theorem1.nonconvex"
     conf = {"objective": obj.name, "d": d, "n0": obj.n0, "n1": obj.n1, "T_grid": list(Ts),
             "eta_grid": etas, "replicas": R, "ell": ell, "L": _params(obj, 1, 2, x0).L,
-            "nu": "eta/sqrt(d)", "seeds": seeds}
+            "nu": "eta/sqrt(d)", "seeds": seeds, "max_node_dist": far,
+            "constants_radius": ball["constants_radius"]}
     rec = Record(cid, "Theorem 1 (" + ("strongly convex" if convex else "non-convex") + ")",
                  "fitted log-log slope in T of " + ("E[f(y_T)-f*] + ell/8 E||mu_T-x*||^2" if convex
                                                      else "(1/T) sum_t E||grad f(mu_t)||^2"),
