@@ -87,6 +87,10 @@ class SFC64GeneratorType(types.NumPyRandomGeneratorType):
 
 @typeof_impl.register(SFC64Generator)
 def _typeof_sfc64_generator(val, c):
+    if not isinstance(val.bit_generator, np.random.SFC64):
+        # ``_bit_generator`` is writable from Python: a swapped-in generator must not reach the
+        # inline path (it would read and write its state as SFC64's four words)
+        return types.NumPyRandomGeneratorType("NumPyRandomGeneratorType")
     return SFC64GeneratorType("SFC64GeneratorType")
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from hdo_theory.random_kernels import (
     SFC64Generator,
+    SFC64GeneratorType,
     bounded_index,
     kernel_generator,
     standard_normals,
@@ -143,6 +144,20 @@ def test_sfc64_generator_is_a_checked_numpy_generator():
     h = pickle.loads(pickle.dumps(g))
     assert type(h) is SFC64Generator and _states_equal(g, h)
     assert np.array_equal(h.standard_normal(8), g.standard_normal(8))
+
+
+def test_swapped_bit_generator_takes_the_generic_path():
+    # Generator._bit_generator is writable from Python. The inline path would read 32 bytes of
+    # the other bit generator's state as SFC64 words and write them back: out-of-bounds writes,
+    # a crash at the next draw. Typing must look at the bit generator, not only the class.
+    g = kernel_generator(np.random.SeedSequence(5))
+    g._bit_generator = np.random.PCG64(3)
+    assert not isinstance(numba.typeof(g), SFC64GeneratorType)
+    out = np.empty(101)
+    _fill(g, out)
+    ref = np.random.Generator(np.random.PCG64(3))
+    assert np.array_equal(out, ref.standard_normal(101))
+    assert _states_equal(g, ref)
 
 
 _NRT_CHILD = r"""
