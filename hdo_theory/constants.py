@@ -558,8 +558,11 @@ def _affine_constants(P, B_node_het, e_node_het, node_var_quads, x_star, radius)
             wit[k] = x_star.copy()
             how.append(f"pop{k}: exact over R^d (linear part vanishes)")
             continue
-        Mq = np.einsum("iab,iac->bc", Mi, Mi) / idx.size
-        mq = np.einsum("iab,ia->b", Mi, bi) / idx.size
+        # sum_i M_i^T M_i and sum_i M_i^T b_i as one matrix product each over the stacked
+        # (k d, d) matrix: BLAS instead of einsum's loops (about 50x at d = 1000)
+        stacked = Mi.reshape(-1, d)
+        Mq = stacked.T @ stacked / idx.size
+        mq = stacked.T @ bi.reshape(-1) / idx.size
         cq = float(np.mean(np.sum(bi**2, axis=1)))
         res = max_quadratic_on_ball(Mq, mq, cq, R)
         vs[k] = max(res.value, 0.0)
@@ -686,7 +689,8 @@ def _least_squares(P, radius) -> Constants:
         m = S.shape[0]
         Bbar = As.T @ As / m
         Mhet[i] = Bbar - Hd
-        Mv = (As.T * norms2[S]) @ As / m - Bbar @ Bbar
+        # Bbar @ Bbar through the m x m Gram matrix (rank m << d: O(m d^2) instead of O(d^3))
+        Mv = (As.T * norms2[S]) @ As / m - As.T @ ((As @ As.T) @ As) / (m * m)
         ebar = Es.mean(axis=0)
         mv = As.T @ (norms2[S] * r[S]) / m - Bbar @ ebar
         cv = float(np.mean(np.sum((Es - ebar) ** 2, axis=1)))
