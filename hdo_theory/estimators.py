@@ -97,6 +97,8 @@ def estimate(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
     if est == EST_FO:
         batch_grad(obj, batch, x, out)
         return 1
+    if U.shape[0] < DIRECTION_BLOCK or U.shape[1] != d:
+        raise ValueError("estimate: U must be a (DIRECTION_BLOCK, d) array (direction_buffer(d))")
     out[:] = 0.0
     if est == EST_COORD_FD:
         for k in range(d):
@@ -157,7 +159,9 @@ def _normalise(u):
 
 @numba.njit(**_JIT)
 def _glm_reg_at(kind, lam, x, u, step, xtmp):
-    """R(x + step u) of a GLM (``xtmp`` is overwritten)."""
+    """R(x + step u) of a GLM (``xtmp`` is overwritten unless ``lam = 0``)."""
+    if lam == 0.0:
+        return 0.0
     for k in range(x.shape[0]):
         xtmp[k] = x[k] + step * u[k]
     return _glm_reg(kind, lam, xtmp)
@@ -197,7 +201,7 @@ def _glm_zo(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
     b = batch.shape[0]
     inv_b = 1.0 / b
     inv_rv = 1.0 / rv
-    reg0 = _glm_reg(kind, lam, x)
+    reg0 = 0.0 if est == EST_ZO_DIRECTIONAL else _glm_reg(kind, lam, x)
     evals = 1 if (est == EST_ZO_FORWARD or est == EST_ZO_SPHERE) else 0
     r0 = 0
     while r0 < rv:

@@ -35,14 +35,20 @@ import numpy as np
 from numba import types
 from numba.core import cgutils
 from numba.core.extending import intrinsic, overload, register_model, typeof_impl
-from numba.np.random._constants import (
-    fi_double,
-    ki_double,
-    wi_double,
-    ziggurat_nor_inv_r,
-    ziggurat_nor_r,
-)
-from numba.np.random.generator_core import NumPyRandomGeneratorTypeModel
+
+try:  # Numba-internal pieces the inline SFC64 path reuses (present in numba 0.56 - 0.68)
+    from numba.np.random._constants import (
+        fi_double,
+        ki_double,
+        wi_double,
+        ziggurat_nor_inv_r,
+        ziggurat_nor_r,
+    )
+    from numba.np.random.generator_core import NumPyRandomGeneratorTypeModel
+
+    _HAVE_FAST_NORMALS = True
+except ImportError:  # pragma: no cover - a Numba that moved them: generic path only, same values
+    _HAVE_FAST_NORMALS = False
 
 _JIT = dict(nogil=True, cache=True)
 
@@ -85,7 +91,6 @@ class SFC64GeneratorType(types.NumPyRandomGeneratorType):
         self.name = "SFC64GeneratorType"
 
 
-@typeof_impl.register(SFC64Generator)
 def _typeof_sfc64_generator(val, c):
     if not isinstance(val.bit_generator, np.random.SFC64):
         # ``_bit_generator`` is writable from Python: a swapped-in generator must not reach the
@@ -94,7 +99,9 @@ def _typeof_sfc64_generator(val, c):
     return SFC64GeneratorType("SFC64GeneratorType")
 
 
-register_model(SFC64GeneratorType)(NumPyRandomGeneratorTypeModel)
+if _HAVE_FAST_NORMALS:  # otherwise SFC64Generator is typed as any Generator (generic path)
+    typeof_impl.register(SFC64Generator)(_typeof_sfc64_generator)
+    register_model(SFC64GeneratorType)(NumPyRandomGeneratorTypeModel)
 
 
 def kernel_generator(seed_seq: np.random.SeedSequence) -> SFC64Generator:
@@ -217,7 +224,8 @@ if _HAVE_RAW_BITS:
 
         Lemire's nearly-divisionless rejection on 32-bit draws, as NumPy does for ranges below
         ``2**32`` (NumPy's ``buffered_bounded_lemire_uint32``); ``m = 1`` returns 0 and draws
-        nothing, as NumPy does. Requires ``1 <= m < 2**32``.
+        nothing, as NumPy does; ``m >= 2**32`` is handed to ``rng.integers`` (which allocates).
+        ``m >= 1`` is the caller's job (``m <= 0`` returns 0 where NumPy would raise).
         """
         if m <= 1:
             return 0

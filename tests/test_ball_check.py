@@ -63,6 +63,20 @@ def test_ball_check_flags_a_run_that_left_the_ball():
     assert info["max_node_dist"] == pytest.approx(1.1 * R)
 
 
+def test_ball_check_counts_diverged_replicas_as_outside():
+    # a diverging replica stops before the step that broke it is recorded: its finite records
+    # can all be inside the ball, yet it left it
+    obj = make_objective("quadratic", d=3, n0=2, n1=2, seed=0)
+    assert obj.constants.radius is not None
+    big = PopulationConfig(EstimatorSpec("fo", batch=1), lr=50.0)
+    cfg = ProcessConfig(T=2000, zo=big, fo=big, record=500, record_y=False)
+    res = simulate(obj, cfg, replicas=3, seed=1)
+    assert np.all(res.diverged_at >= 0)
+    out, info = C.ball_check(obj, res)
+    assert any("diverged" in m for m in out)
+    assert info["max_node_dist"] <= obj.constants.radius  # the finite records alone look fine
+
+
 def test_ball_check_is_silent_for_global_constants():
     obj = make_objective("logistic", d=3, n0=2, n1=2, seed=0)
     assert obj.constants.radius is None  # bounded GLM: global bounds by default

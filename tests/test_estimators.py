@@ -29,6 +29,7 @@ from hdo_theory.estimators import (
     resolve_nu,
 )
 from hdo_theory.objectives import make_objective
+from hdo_theory.random_kernels import kernel_generator
 
 EPS = np.finfo(float).eps
 SYNTHETIC = ("quadratic", "least-squares", "logistic", "logistic-nonconvex", "robust",
@@ -252,6 +253,56 @@ def test_rv_average_equals_mean_of_single_draws(kind, name, d, rv, seed):
             tol = tol + c * np.abs(u) / rv
     assert np.all(np.abs(Gr - singles.mean(axis=0)) <= tol)
     assert rng_r.bit_generator.state == rng.bit_generator.state  # same amount of randomness
+
+
+@functools.lru_cache(maxsize=64)
+def _glm_objective(name, d, lam):
+    return make_objective(name, d=d, n0=2, n1=2, seed=1, lam=lam, n_samples=40)
+
+
+@SETTINGS
+@given(kind=st.sampled_from(ZO_RANDOM), name=st.sampled_from(GLM_NAMES), d=st.sampled_from(
+    (1, 2, 7)), rv=st.integers(1, 9), b=st.integers(1, 3), lam=st.sampled_from((0.0, 0.3)),
+    seed=points)
+def test_glm_fast_path_matches_the_definition(kind, name, d, rv, b, lam, seed):
+    """Oracle: the GLM block path (estimators._glm_zo) against THEORY.md's definitions written
+    out per direction with the generic minibatch loss / JVP kernels, on the same directions.
+    Tolerance: each direction's coefficient may round differently in the two routes by at most
+    twice one route's rounding bound (_coef_tol / _jvp_tol), plus the accumulation of the
+    average; the same evaluation count and the same amount of randomness are required."""
+    obj = _glm_objective(name, d, lam)
+    x = 2.0 * obj.random_point(seed)
+    batch = np.ascontiguousarray(obj.shard(0)[:b], dtype=np.int64)
+    nu = 0.1
+    out = np.empty(d)
+    rng = kernel_generator(np.random.SeedSequence(seed))
+    evals = estimate(obj.data, ESTIMATOR_CODES[kind], rv, nu, batch, x, rng, out,
+                     direction_buffer(d), np.empty(d))
+    ref_rng = np.random.Generator(np.random.SFC64(np.random.SeedSequence(seed)))
+    U = ref_rng.standard_normal((rv, d))
+    F = lambda z: K.batch_loss(obj.data, batch, z)  # noqa: E731
+    G = np.zeros(d)
+    tol = np.zeros(d)
+    for u in U:
+        rad = nu * float(np.abs(u).max())
+        if kind == "zo-forward":
+            c, ct = (F(x + nu * u) - F(x)) / nu, 2 * _coef_tol(obj, batch, x, rad, nu)
+        elif kind == "zo-central":
+            c = (F(x + nu * u) - F(x - nu * u)) / (2 * nu)
+            ct = 2 * _coef_tol(obj, batch, x, rad, 2 * nu)
+        elif kind == "zo-directional":
+            c, ct = K.batch_jvp(obj.data, batch, x, u), 2 * _jvp_tol(obj, batch, x, u)
+        else:
+            u = u / np.linalg.norm(u)
+            c = d * (F(x + nu * u) - F(x)) / nu
+            ct = 2 * d * _coef_tol(obj, batch, x, nu * float(np.abs(u).max()), nu)
+        G += c * u / rv
+        tol += (ct + (rv + 4) * EPS * abs(c)) * np.abs(u) / rv
+    assert np.all(np.abs(out - G) <= tol)
+    expected_evals = {"zo-forward": rv + 1, "zo-sphere": rv + 1, "zo-central": 2 * rv,
+                      "zo-directional": rv}[kind]
+    assert evals == expected_evals
+    assert rng.random() == ref_rng.random()  # both consumed exactly rv * d normals
 
 
 @pytest.mark.parametrize("kind", ["fo", "coord-fd"])

@@ -132,7 +132,8 @@ def ball_check(obj, res, label: str = "") -> tuple[list[str], dict]:
     A lemma checked with ball constants is inside its assumptions only if every node model of
     every replica stayed in the ball for the whole run. The process records the running maximum
     ``max_node_dist_sq`` of ``max_i ||X^i - x*||^2`` (updated after every interaction), so this
-    is checked exactly, not only at the records. ``info`` holds the farthest distance reached
+    is checked exactly, not only at the records; a replica that diverged (``res.diverged_at``)
+    left the ball too. ``info`` holds the farthest distance reached (over the finite records)
     and ``R`` for the record's configuration.
     """
     c = constants_or_none(obj)
@@ -140,12 +141,21 @@ def ball_check(obj, res, label: str = "") -> tuple[list[str], dict]:
     md = np.asarray(res["max_node_dist_sq"], dtype=float)
     finite = md[np.isfinite(md)]
     far = float(np.sqrt(finite.max())) if finite.size else float("nan")
+    div = getattr(res, "diverged_at", None)
+    n_div = 0 if div is None else int(np.sum(np.asarray(div) >= 0))
     info = {"max_node_dist": far, "constants_radius": None if R is None else float(R)}
-    if R is None or not np.isfinite(far) or far <= R:
+    if R is None:
         return [], info
     where = f"{label}: " if label else ""
-    return [f"{where}node models left the ball ||x - x*|| <= R = {R:.3g} on which the "
-            f"constants are suprema (farthest node: {far:.3g})"], info
+    out = []
+    if np.isfinite(far) and far > R:
+        out.append(f"{where}node models left the ball ||x - x*|| <= R = {R:.3g} on which the "
+                   f"constants are suprema (farthest node: {far:.3g})")
+    if n_div:
+        # a diverged replica stops before its last step is recorded: it left every ball
+        out.append(f"{where}{n_div} replica(s) diverged, i.e. left the ball ||x - x*|| <= "
+                   f"R = {R:.3g} on which the constants are suprema")
+    return out, info
 
 
 def noise_constants(obj, batch: int, x0) -> dict:
