@@ -340,3 +340,41 @@ def test_gallery_lists_every_figure_with_its_command(tmp_path):
         assert f"--only {name}" in md
     assert md.index("CLAIMS-TABLE") > md.index("## 7. populations")
     assert md.index("CLAIMS-TABLE") < md.index("## 8. ablations")
+
+
+def test_phase_grid_log_ratio_and_delta_method_se():
+    from hdo_theory.figures.plots import phase_grid, summarise_phase
+
+    class _Final:
+        def __init__(self, g):
+            self.g = np.asarray(g, dtype=float)
+
+        def final(self, name):
+            assert name == "gap"
+            return self.g
+
+    g0 = [1.0, 1.2, 0.8, 1.0]        # reference (n0 = 0)
+    g1 = [2.0, 2.2, 1.8, 2.0]        # clearly worse
+    g2 = [0.5, 1.9, 0.6, np.nan]     # noisy, a diverged replica dropped
+    data = {"d=2,n0=0": _Final(g0), "d=2,n0=1": _Final(g1), "d=2,n0=4": _Final(g2)}
+    ds, n0s, Z, SE, HW = phase_grid(data)
+    assert ds == [2] and n0s == [0, 1, 4]
+
+    def expect(g, ref):
+        from scipy import stats
+
+        g, ref = np.asarray(g)[np.isfinite(g)], np.asarray(ref)
+        z = np.log10(g.mean() / ref.mean())
+        rv = lambda a: np.var(a, ddof=1) / (a.size * a.mean() ** 2)  # noqa: E731
+        a, a0 = rv(g), rv(ref)
+        dof = (a + a0) ** 2 / (a**2 / (g.size - 1) + a0**2 / (ref.size - 1))
+        se = np.sqrt(a + a0) / np.log(10)
+        return z, se, stats.t.ppf(0.975, dof) * se
+
+    assert Z[0, 0] == 0.0 and SE[0, 0] == 0.0 and HW[0, 0] == 0.0
+    for j, g in ((1, g1), (2, g2)):
+        z, se, hw = expect(g, g0)
+        assert Z[0, j] == pytest.approx(z, rel=1e-12)
+        assert SE[0, j] == pytest.approx(se, rel=1e-12)
+        assert HW[0, j] == pytest.approx(hw, rel=1e-12)
+    assert summarise_phase(data)["resolved_95"] == [[False, True, False]]

@@ -50,8 +50,11 @@ CAPTIONS = {
                 "smallest n; the claimed n/log n (convex) and sqrt(n) (non-convex) curves and "
                 "linear speedup for reference."),
     "phase": (6, "Phase diagram over (n0, d) at n1 = 4 FO nodes and equal parallel time: "
-              "log10 of the final gap with n0 ZO nodes added over the FO-only gap; the line "
-              "d n0 = n of claim 3 (drawn by interpolation between grid cells)."),
+              "log10 of the final gap with n0 ZO nodes added over the FO-only gap (replica "
+              "means); values in parentheses have a 95% interval containing 0 (delta method, "
+              "Welch t quantile: with few replicas the run cannot tell there whether ZO nodes "
+              "help or hurt); the line d n0 = n of claim 3 (drawn by interpolation between "
+              "grid cells)."),
     "populations": (7, "The paper's population comparison (matching rounds, batch 2, lr 0.01, "
                     "rv 128, forward differences). 1 ZO / 1 FO are single workers (an isolated "
                     "pair that never averages). Synthetic logistic regression (training loss at "

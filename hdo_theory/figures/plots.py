@@ -419,22 +419,48 @@ def summarise_speedup(data):
 
 
 def phase_grid(data):
+    """``(ds, n0s, Z, SE, HW)``: ``Z[i, j] = log10(mean final gap of (d_i, n0_j) / that of
+    (d_i, 0))`` over replicas, its standard error by the delta method,
+    ``SE^2 = (a + a0) / ln(10)^2`` with ``a = var(g) / (R mean(g)^2)`` (relative variance of a
+    replica mean), and the 95% half-width ``HW = t_{0.975, nu} SE`` with Welch-Satterthwaite
+    degrees of freedom ``nu = (a + a0)^2 / (a^2 / (R - 1) + a0^2 / (R0 - 1))`` (few replicas:
+    the normal quantile would be too narrow). The reference column (n0 = 0) is 0 exactly."""
+    from scipy import stats
+
     cells = {}
     for key, res in data.items():
         kv = _parse(key)
-        cells[(int(kv["d"]), int(kv["n0"]))] = float(np.nanmean(res.final("gap")))
+        g = np.asarray(res.final("gap"), dtype=float)
+        cells[(int(kv["d"]), int(kv["n0"]))] = g[np.isfinite(g)]
     ds = sorted({d for d, _ in cells})
     n0s = sorted({n0 for _, n0 in cells})
     Z = np.full((len(ds), len(n0s)), np.nan)
+    SE = np.full_like(Z, np.nan)
+    HW = np.full_like(Z, np.nan)
+
+    def rel_var(g):  # var(mean g) / mean(g)^2
+        return float(np.var(g, ddof=1) / (g.size * np.mean(g) ** 2)) if g.size > 1 else np.nan
+
     for i, d in enumerate(ds):
         for j, n0 in enumerate(n0s):
-            if (d, n0) in cells and (d, 0) in cells:
-                Z[i, j] = math.log10(cells[(d, n0)] / cells[(d, 0)])
-    return ds, n0s, Z
+            if (d, n0) not in cells or (d, 0) not in cells:
+                continue
+            g, g0 = cells[(d, n0)], cells[(d, 0)]
+            if not (g.size and g0.size and np.mean(g) > 0 and np.mean(g0) > 0):
+                continue
+            Z[i, j] = math.log10(float(np.mean(g)) / float(np.mean(g0)))
+            if n0 == 0:
+                SE[i, j] = HW[i, j] = 0.0
+                continue
+            a, a0 = rel_var(g), rel_var(g0)
+            SE[i, j] = math.sqrt(a + a0) / math.log(10)
+            dof = (a + a0) ** 2 / (a**2 / (g.size - 1) + a0**2 / (g0.size - 1))
+            HW[i, j] = float(stats.t.ppf(0.975, dof)) * SE[i, j]
+    return ds, n0s, Z, SE, HW
 
 
 def plot_phase(data):
-    ds, n0s, Z = phase_grid(data)
+    ds, n0s, Z, SE, HW = phase_grid(data)
     n1 = int(next(iter(data.values())).info["n1"])
     with S.style():
         fig, axes = S.new_figure(1, 1, width=4.2, height=3.2)
@@ -443,8 +469,15 @@ def plot_phase(data):
         im = ax.imshow(Z, origin="lower", cmap="PuOr_r", vmin=-lim, vmax=lim, aspect="auto")
         for i in range(len(ds)):
             for j in range(len(n0s)):
-                if np.isfinite(Z[i, j]):
-                    ax.text(j, i, f"{Z[i, j]:+.2f}", ha="center", va="center", fontsize=6.5)
+                if not np.isfinite(Z[i, j]):
+                    continue
+                if n0s[j] == 0:
+                    txt = "ref"
+                elif abs(Z[i, j]) > HW[i, j]:
+                    txt = f"{Z[i, j]:+.2f}"
+                else:  # 95% interval contains 0: the run cannot tell whether ZO helps or hurts
+                    txt = f"({Z[i, j]:+.2f})"
+                ax.text(j, i, txt, ha="center", va="center", fontsize=6.5)
         ax.set_xticks(range(len(n0s)), [str(v) for v in n0s])
         ax.set_yticks(range(len(ds)), [str(v) for v in ds])
         # the line d n0 = n = n0 + n1, i.e. n0 = n1 / (d - 1), in index coordinates
@@ -458,14 +491,16 @@ def plot_phase(data):
         ax.legend(loc="upper right")
         cb = fig.colorbar(im, ax=ax)
         cb.set_label(r"$\log_{10}$ final gap / FO-only gap")
-        S.label_axes(ax, f"ZO nodes n0 (added to {n1} FO)", "dimension d",
-                     title="where ZO nodes help (< 0) or hurt (> 0)")
+        S.label_axes(ax, f"ZO nodes n0 (added to {n1} FO); (.): 95% CI contains 0",
+                     "dimension d", title="where ZO nodes help (< 0) or hurt (> 0)")
     return fig
 
 
 def summarise_phase(data):
-    ds, n0s, Z = phase_grid(data)
-    return {"d": ds, "n0": n0s, "log10_ratio": Z.tolist()}
+    ds, n0s, Z, SE, HW = phase_grid(data)
+    resolved = np.where(np.isfinite(Z), np.abs(Z) > HW, False)
+    return {"d": ds, "n0": n0s, "log10_ratio": Z.tolist(), "se": SE.tolist(),
+            "half_width_95": HW.tolist(), "resolved_95": resolved.tolist()}
 
 
 # ---------------------------------------------------------------------------------------------
