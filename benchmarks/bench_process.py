@@ -65,15 +65,15 @@ from numpy_reference import least_squares_optimum, run_pairwise_numpy  # noqa: E
 from scipy import stats  # noqa: E402
 
 from hdo_theory.estimators import EstimatorSpec  # noqa: E402
-from hdo_theory.objective_kernels import KIND_LEAST_SQUARES  # noqa: E402
 from hdo_theory.objectives import Objective, make_objective, make_shards  # noqa: E402
+from hdo_theory.objectives.kernels import KIND_LEAST_SQUARES  # noqa: E402
 from hdo_theory.process import (  # noqa: E402
     PopulationConfig,
     ProcessConfig,
     replica_generators,
     simulate,
 )
-from hdo_theory.random_kernels import kernel_generator  # noqa: E402
+from hdo_theory.rng import kernel_generator  # noqa: E402
 
 
 def numpy_rng(*seed):
@@ -591,8 +591,8 @@ def section_breakdown(P):
     """Where one interaction's time goes at the reference configuration (component kernels)."""
     say("\n== 7. Where the time goes (reference configuration, per call, CPU time) ==")
     from hdo_theory.estimators import EST_FO, EST_ZO_FORWARD, direction_buffer, estimate
-    from hdo_theory.objective_kernels import batch_loss, draw_batch
-    from hdo_theory.random_kernels import bounded_index, standard_normals
+    from hdo_theory.objectives.kernels import batch_loss, draw_batch
+    from hdo_theory.rng import bounded_index, standard_normals
 
     rv_ref, nu_ref = REF["rv"], REF["nu"]
 

@@ -12,10 +12,10 @@ few milliseconds, so the sweep machinery itself is what is measured), 10 learnin
 
 * ``inline``: cells run in the driver process one after another (compute + the driver's writes;
   the floor for one worker);
-* ``pool-1``, ``pool-2``: :class:`~hdo_theory.sweep.LocalPoolExecutor` with 1 and 2 worker
+* ``pool-1``, ``pool-2``: :class:`~hdo_theory.runs.sweep.LocalPoolExecutor` with 1 and 2 worker
   processes;
 * ``dask-2``: a ``distributed.LocalCluster`` with 2 worker processes (one thread each), driven
-  through :class:`~hdo_theory.sweep.DaskExecutor`; results travel back to the driver, which
+  through :class:`~hdo_theory.runs.sweep.DaskExecutor`; results travel back to the driver, which
   writes the cell files (the default, right for any cluster);
 * ``dask-2fs``: the same with ``shared_filesystem=True`` (``--shared-fs``): the workers write
   the cell files, like the local pool's workers do (both skipped without the ``dask`` extra).
@@ -53,7 +53,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from hdo_theory.sweep import (  # noqa: E402
+from hdo_theory.runs.sweep import (  # noqa: E402
     InlineExecutor,
     LocalPoolExecutor,
     load_spec,
@@ -172,7 +172,7 @@ def bench_executor(name, start, spec, cells, warm_spec, repeats, folder: Path) -
 def start_dask(shared_fs: bool):
     import distributed
 
-    from hdo_theory.sweep import DaskExecutor
+    from hdo_theory.runs.sweep import DaskExecutor
 
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                        dashboard_address=None)

@@ -24,7 +24,7 @@ Two switches choose how the work inside one interaction is written; none changes
 ``sampler``
     ``"choice"`` (default): the minibatch is ``rng.choice(shard, b, replace=False)``.
     ``"kernel"``: a partial Fisher-Yates shuffle of a persistent copy of the shard index,
-    consuming the random stream exactly as :func:`hdo_theory.objective_kernels.draw_batch`
+    consuming the random stream exactly as :func:`hdo_theory.objectives.kernels.draw_batch`
     does. With ``"kernel"`` and the replica's generator from
     :func:`hdo_theory.process.replica_generators`, this implementation makes the same pair
     draws, the same minibatches and the same directions as the Numba kernel (NumPy's and
@@ -34,7 +34,7 @@ Two switches choose how the work inside one interaction is written; none changes
 
 The pair draw (``i`` uniform, then ``j`` uniform among the other ``n - 1``) and the order in
 which randomness is consumed (pair, minibatch of ``i``, directions of ``i``, minibatch of ``j``,
-directions of ``j``) follow :mod:`hdo_theory.process_kernels`.
+directions of ``j``) follow :mod:`hdo_theory.process.kernels`.
 
 Only what the benchmark needs is supported: pairwise model, constant learning rates, no
 momentum, no warm-up, estimators ``fo`` and ``zo-forward``, least-squares objectives.
@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hdo_theory.errors import HDOInputError, check_choice, check_int
-from hdo_theory.objective_kernels import KIND_LEAST_SQUARES
+from hdo_theory.objectives.kernels import KIND_LEAST_SQUARES
 
 __all__ = ["ReferenceRun", "run_pairwise_numpy", "least_squares_optimum"]
 

@@ -11,6 +11,9 @@ Data flows one way::
 
 __version__ = "0.1.0"
 
+from hdo_theory import _compat  # noqa: E402
 from hdo_theory.errors import HDOInputError  # noqa: E402
+
+_compat.install()  # version 0.1 import paths keep working (deprecated)
 
 __all__ = ["HDOInputError", "__version__"]

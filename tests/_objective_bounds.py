@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from hdo_theory import objective_kernels as K
+from hdo_theory.objectives import kernels as K
 
 EPS = float(np.finfo(float).eps)
 

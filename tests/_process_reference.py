@@ -9,8 +9,8 @@ matrices. Momentum and schedules are not modelled here (constant learning rates 
 
 import numpy as np
 
-from hdo_theory import process_kernels as PK
 from hdo_theory.estimators import direction_buffer, resolve_nu
+from hdo_theory.process import kernels as PK
 from hdo_theory.process import replica_generators
 
 
@@ -32,7 +32,7 @@ def reference_run(obj, cfg, seed, T, R=1, r=0, x0=None):
     match = np.arange(n, dtype=np.int64)
     edges = None
     if cfg.model == "graph":
-        from hdo_theory.topology import make_edges
+        from hdo_theory.process.topology import make_edges
 
         edges = make_edges(cfg.topology, n, degree=cfg.degree, p=cfg.p, seed=cfg.graph_seed)
     steps = []

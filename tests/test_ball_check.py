@@ -8,10 +8,10 @@ and every step recomputed from the node models of prefix runs on the same stream
 import numpy as np
 import pytest
 
-from hdo_theory.claims import _common as C
 from hdo_theory.estimators import EstimatorSpec
 from hdo_theory.objectives import make_objective
 from hdo_theory.process import PopulationConfig, ProcessConfig, problem_facts, simulate
+from hdo_theory.verification.claims import _common as C
 
 ZO = PopulationConfig(EstimatorSpec("zo-forward", rv=2, nu=1e-3, batch=2), lr=0.2)
 FO = PopulationConfig(EstimatorSpec("fo", batch=2), lr=0.3)

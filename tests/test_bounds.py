@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from hdo_theory import bounds as B
+from hdo_theory.verification import bounds as B
 
 
 def _gamma(X):

@@ -1,4 +1,4 @@
-"""Pin every bound function in ``hdo_theory.bounds`` to the formula printed in THEORY.md.
+"""Pin every bound function in ``verification.bounds`` to the formula printed in THEORY.md.
 
 ``tests/test_bounds.py`` compares bound functions with each other, so a changed constant
 (``6(d+4)``, ``24(2d+9)``, ``4/n``, ...) in one lemma would pass it. Here each formula of
@@ -19,8 +19,8 @@ import math
 import numpy as np
 import pytest
 
-from hdo_theory import bounds as B
-from hdo_theory.bounds import BoundParams
+from hdo_theory.verification import bounds as B
+from hdo_theory.verification.bounds import BoundParams
 
 RTOL = 1e-12
 sqrt, log = math.sqrt, math.log

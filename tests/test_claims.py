@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from hdo_theory import stats as S
-from hdo_theory.claims import REGISTRY, Context, Record
-from hdo_theory.claims.contraction_claims import pure_averaging
-from hdo_theory.verify import decide_all
+from hdo_theory.verification import stats as S
+from hdo_theory.verification.claims import REGISTRY, Context, Record
+from hdo_theory.verification.claims.contraction_claims import pure_averaging
+from hdo_theory.verification.runner import decide_all
 
 FAIL_P = 1e-3
 

@@ -9,7 +9,7 @@ import pytest
 from hdo_theory.cli import main
 from hdo_theory.commands import run as run_cmd
 from hdo_theory.process import simulate
-from hdo_theory.results import Results
+from hdo_theory.process.results import Results
 
 BASE = ["run", "--d", "3", "--n", "4", "--T", "200", "--replicas", "2", "--no-progress"]
 

@@ -1,4 +1,4 @@
-"""Problem constants (hdo_theory.constants): exactness where claimed, validity everywhere.
+"""Problem constants (objectives.constants): exactness where claimed, validity everywhere.
 
 Oracles: brute force (ball maxima, a 2-D grid for cosine wells), independent assembly of the
 Hessians of f, constructed points where a sup is attained, exhaustive enumeration of all
@@ -19,15 +19,15 @@ from _objective_bounds import EPS, jvp_rounding, loss_rounding, third_derivative
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hdo_theory import objective_kernels as K
-from hdo_theory.constants import (
+from hdo_theory.errors import HDOInputError
+from hdo_theory.objectives import OBJECTIVE_NAMES, make_objective
+from hdo_theory.objectives import kernels as K
+from hdo_theory.objectives.constants import (
     compute_constants,
     heterogeneity_at,
     max_quadratic_on_ball,
     node_gradient_variance,
 )
-from hdo_theory.errors import HDOInputError
-from hdo_theory.objectives import OBJECTIVE_NAMES, make_objective
 
 CONVEX = ("quadratic", "least-squares", "logistic", "digits", "breast-cancer")
 AFFINE = ("quadratic", "least-squares")

@@ -2,7 +2,7 @@
 hypothesis-drawn points, dimensions and smoothing radii.
 
 Intervals are at level ``1 - ALPHA``, ``ALPHA = 1e-4`` (CLT for means; the conservative
-confidence ball of :mod:`hdo_theory.estimator_stats` for vector norms). Every record gets two
+confidence ball of :mod:`hdo_theory.estimators.monte_carlo` for vector norms). Every record gets two
 checks (:func:`_check`):
 
 * **not violated**: the lower confidence limit is <= the bound. If the lemma holds
@@ -32,12 +32,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import gammaln
 
-from hdo_theory import bounds
-from hdo_theory import objective_kernels as K
-from hdo_theory.constants import node_gradient_variance
-from hdo_theory.estimator_stats import estimator_stats, smoothed_value_gap, smoothing_bias
 from hdo_theory.estimators import EstimatorSpec
+from hdo_theory.estimators.monte_carlo import estimator_stats, smoothed_value_gap, smoothing_bias
+from hdo_theory.objectives import kernels as K
 from hdo_theory.objectives import make_objective
+from hdo_theory.objectives.constants import node_gradient_variance
+from hdo_theory.verification import bounds
 
 ALPHA = 1e-4
 LEVEL = 1.0 - ALPHA

@@ -16,17 +16,17 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from hdo_theory import closed_forms as cf
-from hdo_theory.constants import node_gradient_variance
 from hdo_theory.errors import HDOInputError
-from hdo_theory.estimator_stats import (
+from hdo_theory.estimators import ESTIMATOR_NAMES, EstimatorSpec
+from hdo_theory.estimators import closed_forms as cf
+from hdo_theory.estimators.monte_carlo import (
     ball_radius_factor,
     estimator_stats,
     smoothed_value_gap,
     smoothing_bias,
 )
-from hdo_theory.estimators import ESTIMATOR_NAMES, EstimatorSpec
 from hdo_theory.objectives import make_objective
+from hdo_theory.objectives.constants import node_gradient_variance
 
 ALPHA = 1e-5
 LEVEL = 1.0 - ALPHA
@@ -330,7 +330,7 @@ def test_progress_bar_when_forced(quad6, capsys):
 
 
 def test_stats_kernels_compile_once_per_signature(quad6):
-    from hdo_theory import estimator_stats as es
+    from hdo_theory.estimators import monte_carlo as es
 
     obj, x = quad6
     logi = make_objective("logistic", d=6, n0=2, n1=2, seed=0)

@@ -18,7 +18,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hdo_theory import objective_kernels as K
 from hdo_theory.errors import HDOInputError
 from hdo_theory.estimators import (
     ESTIMATOR_CODES,
@@ -28,8 +27,9 @@ from hdo_theory.estimators import (
     estimate_once,
     resolve_nu,
 )
+from hdo_theory.objectives import kernels as K
 from hdo_theory.objectives import make_objective
-from hdo_theory.random_kernels import kernel_generator
+from hdo_theory.rng import kernel_generator
 
 EPS = np.finfo(float).eps
 SYNTHETIC = ("quadratic", "least-squares", "logistic", "logistic-nonconvex", "robust",

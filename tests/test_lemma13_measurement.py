@@ -10,8 +10,8 @@ import math
 import numpy as np
 from scipy.stats import norm
 
-from hdo_theory.claims.estimator_claims import _mean_step
 from hdo_theory.objectives import make_objective
+from hdo_theory.verification.claims.estimator_claims import _mean_step
 
 
 def _spread_state(obj, seed):

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from _objective_bounds import EPS, central_difference_check, jvp_rounding
 
-from hdo_theory import objective_kernels as K
 from hdo_theory.errors import HDOInputError
 from hdo_theory.objectives import OBJECTIVE_NAMES, make_objective
+from hdo_theory.objectives import kernels as K
 
 REAL = ("digits", "breast-cancer")
 
@@ -36,7 +36,7 @@ def _points(obj) -> list[np.ndarray]:
 
 
 def _L_crude(obj, j) -> float:
-    """An upper bound on the per-sample smoothness, independent of hdo_theory.constants.
+    """An upper bound on the per-sample smoothness, independent of hdo_theory.objectives.constants.
 
     Only used to bound how far a rounded evaluation point moves the gradient (a second-order
     term of the central-difference rounding budget): ||Hess|| <= ||A_g||_F, 2||a||^2 + 2 lam
@@ -172,7 +172,7 @@ def test_heterogeneity_one_skews_the_shards(name):
     heterogeneity of a population is (N - m) / (m (N - 1)) * (1/N) sum_j ||g_j - gbar||^2
     (finite-population sampling), with grad f = gbar when shards are equal.
     """
-    from hdo_theory.constants import heterogeneity_at
+    from hdo_theory.objectives.constants import heterogeneity_at
 
     split = _equal_split(name)
     kw = dict(seed=11, **split)

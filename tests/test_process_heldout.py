@@ -45,7 +45,7 @@ def test_no_heldout_split_records_nan():
 
 def test_matching_theorem_schedule_counts_interactions_not_rounds():
     """Theorem 1's T counts interactions; a matching round of n = 6 nodes is 3 of them."""
-    from hdo_theory.schedules import theorem_convex_lr, theorem_nonconvex_lr
+    from hdo_theory.process.schedules import theorem_convex_lr, theorem_nonconvex_lr
 
     obj = make_objective("logistic", d=4, n0=3, n1=3)
     fo = PopulationConfig(EstimatorSpec("fo", batch=2), lr=0.1)

@@ -19,7 +19,7 @@ from scipy.stats import norm
 from hdo_theory.estimators import EstimatorSpec
 from hdo_theory.objectives import make_objective
 from hdo_theory.process import PopulationConfig, ProcessConfig, simulate
-from hdo_theory.topology import make_edges
+from hdo_theory.process.topology import make_edges
 
 DELTA = 1e-6  # false-failure probability of each test function
 

@@ -15,7 +15,7 @@ import numba
 import numpy as np
 import pytest
 
-from hdo_theory.random_kernels import (
+from hdo_theory.rng import (
     SFC64Generator,
     SFC64GeneratorType,
     bounded_index,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hdo_theory.errors import HDOInputError
-from hdo_theory.results import Results, fit_loglog_slope
+from hdo_theory.process.results import Results, fit_loglog_slope
 
 
 def _results(R=3, n_rec=5):

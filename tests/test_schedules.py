@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hdo_theory.errors import HDOInputError
-from hdo_theory.schedules import (
+from hdo_theory.process.schedules import (
     cosine_factor,
     lr_factors,
     schedule_code,

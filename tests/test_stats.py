@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from hdo_theory import stats as S
+from hdo_theory.verification import stats as S
 
 # Every binomial check below fails with probability < FAIL_P when the code is right.
 FAIL_P = 1e-3

@@ -23,8 +23,8 @@ import pytest
 
 from hdo_theory import cli
 from hdo_theory.errors import HDOInputError
-from hdo_theory.results import Results
-from hdo_theory.sweep import (
+from hdo_theory.process.results import Results
+from hdo_theory.runs.sweep import (
     InlineExecutor,
     LocalPoolExecutor,
     SweepStore,
@@ -485,7 +485,7 @@ def test_sigkill_mid_sweep_then_resume_is_bit_identical(tmp_path, capsys):
 
 def test_dask_local_cluster_equals_local_pool_cell_for_cell(tmp_path):
     distributed = pytest.importorskip("distributed")
-    from hdo_theory.sweep import DaskExecutor
+    from hdo_theory.runs.sweep import DaskExecutor
 
     spec = small_spec(tmp_path, lrs=(0.01, 0.02), rvs=(1, 4), seeds=2)
     with LocalPoolExecutor(2) as ex:

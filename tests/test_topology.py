@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hdo_theory.errors import HDOInputError
-from hdo_theory.topology import (
+from hdo_theory.process.topology import (
     TOPOLOGY_NAMES,
     expected_mixing_matrix,
     is_connected,

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from hdo_theory import cli
-from hdo_theory import stats as S
-from hdo_theory.claims import REGISTRY, Claim, Record
+from hdo_theory.verification import stats as S
+from hdo_theory.verification.claims import REGISTRY, Claim, Record
 
 
 def _finite_tree(o):

@@ -55,7 +55,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from hdo_theory.estimator_stats import estimator_stats
+    from hdo_theory.estimators.monte_carlo import estimator_stats
     from hdo_theory.objectives import make_objective
 
     check_choice("objective", args.objective, OBJECTIVE_NAMES)
@@ -125,7 +125,7 @@ def _fmt_ratio(e) -> str:
 
 
 def format_table(res: dict) -> str:
-    """A readable table of an :func:`~hdo_theory.estimator_stats.estimator_stats` result."""
+    """A readable table of an :func:`~hdo_theory.estimators.monte_carlo.estimator_stats` result."""
     c, pt = res["config"], res["point"]
     pct = f"{100 * c['level']:g}%"
     lines = [

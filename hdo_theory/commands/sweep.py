@@ -10,7 +10,7 @@ Exit status: 0 when every cell finished (done or diverged), 1 when some cell fai
 retries (the sweep still ran every other cell; re-run to retry them), 2 for bad input
 (:class:`~hdo_theory.errors.HDOInputError`), 130 when interrupted (re-run to resume).
 The file format, folder layout and guarantees are in ``docs/sweeps.md`` and
-:mod:`hdo_theory.sweep`.
+:mod:`hdo_theory.runs.sweep`.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def _reject(args, names, mode: str) -> None:
 
 
 def _run_collect(args) -> int:
-    from hdo_theory.sweep import collect
+    from hdo_theory.runs.sweep import collect
 
     _reject(args, _RUN_ONLY_FLAGS, "'sweep collect'")
     if not args.dir:
@@ -101,7 +101,7 @@ def _run_collect(args) -> int:
 
 def _run_sweep(args) -> int:
     from hdo_theory.atomic import check_writable_folder
-    from hdo_theory.sweep import load_spec, make_executor, plan, run_sweep
+    from hdo_theory.runs.sweep import load_spec, make_executor, plan, run_sweep
 
     _reject(args, _COLLECT_ONLY_FLAGS, "running a sweep")
     if args.dir is not None:

@@ -43,9 +43,9 @@ def _check_out(path: str) -> Path:
 
 
 def run(args) -> int:
-    from hdo_theory.claims import REGISTRY
-    from hdo_theory.report import text_table, to_json, write_report
-    from hdo_theory.verify import resolve_ids, run_verification
+    from hdo_theory.verification.claims import REGISTRY
+    from hdo_theory.verification.report import text_table, to_json, write_report
+    from hdo_theory.verification.runner import resolve_ids, run_verification
 
     if args.list:
         for cid, c in REGISTRY.items():

@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from hdo_theory import bounds as B
 from hdo_theory.figures import style as S
-from hdo_theory.stats import loglog_slope, predicted_exponent
+from hdo_theory.verification import bounds as B
+from hdo_theory.verification.stats import loglog_slope, predicted_exponent
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -22,7 +22,7 @@ from hdo_theory.stats import loglog_slope, predicted_exponent
 
 
 def bound_params(res, **over) -> B.BoundParams:
-    """The :class:`~hdo_theory.bounds.BoundParams` of a run, from what its Results store."""
+    """The :class:`~.verification.bounds.BoundParams` of a run, from what its Results store."""
     info, c = res.info, res.constants
     n0, n1, d = int(info["n0"]), int(info["n1"]), int(info["d"])
     s = np.asarray(c.get("s_sq") or [0.0] * (n0 + n1), dtype=float)

@@ -2,7 +2,7 @@
 
 A figure needs a set of *runs*; each :class:`RunSpec` is a JSON-able description (objective,
 process configuration, replicas, seed) with a content hash. Results live in one folder, one file
-per run, named ``<run id>.npz`` (a :class:`~hdo_theory.results.Results`) or ``<run id>.json``
+per run, named ``<run id>.npz`` (a :class:`~.process.results.Results`) or ``<run id>.json``
 (an estimator-statistics table, format :data:`TABLE_FORMAT`). Every stored file carries its
 spec's hash (``info["figure_run"]`` of a Results, the ``"spec_hash"`` key of a table), so a file
 made for another configuration (a stale quick run, a foreign file under the same name) is
@@ -19,7 +19,7 @@ Kinds of run:
   and after a divergence). (Runs of the former ``checkpointed`` kind, which cut the process
   into segments to evaluate held-out metrics, have other specs and hashes: their files are
   reported as made for another configuration and re-run.)
-* ``estimator-table``: rows of :func:`hdo_theory.estimator_stats.estimator_stats`.
+* ``estimator-table``: rows of :func:`hdo_theory.estimators.monte_carlo.estimator_stats`.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def load_run(spec: RunSpec, folder) -> tuple[object | None, str | None]:
         if not isinstance(doc.get("rows"), list):
             return None, f"{path}: table has no rows"
         return doc, None
-    from hdo_theory.results import Results
+    from hdo_theory.process.results import Results
 
     try:
         res = Results.load(path)
@@ -149,8 +149,8 @@ class Runner:
         return res
 
     def _table(self, spec: RunSpec) -> dict:
-        from hdo_theory.estimator_stats import estimator_stats
         from hdo_theory.estimators import EstimatorSpec
+        from hdo_theory.estimators.monte_carlo import estimator_stats
 
         rows = []
         for row in spec.params["rows"]:

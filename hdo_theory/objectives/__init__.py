@@ -1,7 +1,7 @@
 """Synthetic objectives with their node split (THEORY.md section 1).
 
 An objective is a data set of ``N`` samples, each with a loss ``F(x, j)`` (see
-:mod:`hdo_theory.objective_kernels`), plus two independent splits of the same samples: one copy
+:mod:`hdo_theory.objectives.kernels`), plus two independent splits of the same samples: one copy
 among the ``n0`` zeroth-order (ZO) nodes ``0 .. n0-1`` and one copy among the ``n1`` first-order
 (FO) nodes ``n0 .. n-1``. Node ``i``'s local objective is the mean over its shard,
 ``f^i(x) = (1/m_i) sum_{j in shard i} F(x, j)``, and the global objective is
@@ -28,8 +28,8 @@ from functools import cached_property
 
 import numpy as np
 
-from hdo_theory import objective_kernels as K
 from hdo_theory.errors import HDOInputError, check_choice, check_float, check_int, check_point
+from hdo_theory.objectives import kernels as K
 
 __all__ = ["Objective", "OBJECTIVE_NAMES", "make_objective", "make_shards", "default_n_samples"]
 
@@ -155,11 +155,11 @@ class Objective:
             raise HDOInputError(f"batch indices must be in [0, {self.n_samples - 1}]")
         return b
 
-    # -- constants (computed on first use; see hdo_theory.constants) ---------------------
+    # -- constants (computed on first use; see hdo_theory.objectives.constants) -------------
     @cached_property
     def constants(self):
-        """Problem constants of THEORY.md section 1 (:class:`hdo_theory.constants.Constants`)."""
-        from hdo_theory.constants import compute_constants
+        """Problem constants of THEORY.md section 1 (:class:`.constants.Constants`)."""
+        from hdo_theory.objectives.constants import compute_constants
 
         return compute_constants(self)
 

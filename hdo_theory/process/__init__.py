@@ -1,9 +1,9 @@
 """The HDO gossip process (THEORY.md section 3): configuration and the replica driver.
 
 :func:`simulate` runs ``R`` independent replicas of one :class:`ProcessConfig` on an
-:class:`~hdo_theory.objectives.Objective` and returns a :class:`~hdo_theory.results.Results`
+:class:`~hdo_theory.objectives.Objective` and returns a :class:`~hdo_theory.process.results.Results`
 with the recorded trajectories. The step loop is the Numba kernel
-:func:`hdo_theory.process_kernels.run_chunk`; this module validates the configuration, resolves
+:func:`hdo_theory.process.kernels.run_chunk`; this module validates the configuration, resolves
 learning rates, radii and the problem's optimum, allocates every buffer once per replica, and
 runs the replicas on a thread pool (the kernel releases the GIL).
 
@@ -36,18 +36,18 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from hdo_theory import __version__
-from hdo_theory import process_kernels as PK
 from hdo_theory.errors import HDOInputError, check_choice, check_float, check_int
 from hdo_theory.estimators import EstimatorSpec, direction_buffer, resolve_nu
-from hdo_theory.random_kernels import kernel_generator
-from hdo_theory.results import Results
-from hdo_theory.schedules import (
+from hdo_theory.process import kernels as PK
+from hdo_theory.process.results import Results
+from hdo_theory.process.schedules import (
     SCHEDULE_NAMES,
     schedule_code,
     theorem_convex_lr,
     theorem_nonconvex_lr,
 )
-from hdo_theory.topology import TOPOLOGY_NAMES, make_edges, spectral_gap
+from hdo_theory.process.topology import TOPOLOGY_NAMES, make_edges, spectral_gap
+from hdo_theory.rng import kernel_generator
 
 MODEL_NAMES: tuple[str, ...] = ("pairwise", "matching", "graph")
 MOMENTUM_KINDS: tuple[str, ...] = ("heavy-ball", "ema")
@@ -109,11 +109,11 @@ class ProcessConfig:
     """One configuration of the gossip process.
 
     model: ``pairwise`` (Algorithm 1), ``matching`` (the paper's experiments) or ``graph``.
-    topology: graph for ``model="graph"``: one of :data:`hdo_theory.topology.TOPOLOGY_NAMES`
+    topology: graph for ``model="graph"``: one of :data:`hdo_theory.process.topology.TOPOLOGY_NAMES`
         (``degree`` for random-regular, ``p`` for erdos-renyi, ``torus_rows``, ``graph_seed``).
     T: interactions (pairwise, graph) or rounds (matching).
     zo, fo: per-population estimator and optimiser.
-    schedule: one of :data:`hdo_theory.schedules.SCHEDULE_NAMES`; ``warmup`` linear warm-up steps.
+    schedule: one of :data:`.schedules.SCHEDULE_NAMES`; ``warmup`` linear warm-up steps.
     local_steps_warmup: initial steps in which nodes step without averaging.
     record: record every ``k`` steps (int), or ``"log"`` (``record_points`` log-spaced steps);
         step 0 and step ``T`` are always recorded.

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from hdo_theory import bounds as B
-from hdo_theory import stats as S
-from hdo_theory.claims.registry import Claim, Record, register
+from hdo_theory.verification import bounds as B
+from hdo_theory.verification import stats as S
+from hdo_theory.verification.claims.registry import Claim, Record, register
 
 
 def _gamma(X):

@@ -45,7 +45,7 @@ Files in the output folder (decided; the per-cell files are what survives a SIGK
 
 * ``sweep.json``: the spec, its fingerprint, and the cell list (key, replicate, seed, axis values),
   rewritten atomically when a sweep starts;
-* ``cells/<key>.npz``: the cell's :class:`~hdo_theory.results.Results` (all recorded metrics),
+* ``cells/<key>.npz``: the cell's :class:`~.process.results.Results` (all recorded metrics),
   written atomically by the driver; ``info["sweep_cell"]`` holds the options, seed, host, pid,
   wall time and versions;
 * ``status/<key>.json``: one small file per cell, atomically replaced: ``done``, ``diverged``
@@ -560,7 +560,7 @@ class CellTask:
 @dataclass
 class CellOutput:
     key: str
-    results: object  # hdo_theory.results.Results
+    results: object  # hdo_theory.process.results.Results
     meta: dict
 
 
@@ -741,7 +741,7 @@ def _mp_context():
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["hdo_theory.sweep", "hdo_theory._sweep_warmup"])
+        ctx.set_forkserver_preload(["hdo_theory.runs.sweep", "hdo_theory.runs.sweep._warmup"])
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -1288,7 +1288,7 @@ def _have_pyarrow() -> bool:
 
 def _table_columns(store: SweepStore, doc: dict, final_only: bool):
     """Column name -> list of values, plus failures and counts."""
-    from hdo_theory.results import Results
+    from hdo_theory.process.results import Results
 
     axis_names = list(doc.get("axis_names", []))
     metrics_keep = doc["spec"].get("metrics")

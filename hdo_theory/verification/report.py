@@ -14,7 +14,7 @@ import numpy as np
 
 from hdo_theory import __version__
 from hdo_theory.atomic import write_text_atomic
-from hdo_theory.verify import VerifyResult, fmt
+from hdo_theory.verification.runner import VerifyResult, fmt
 
 CORRECTION = ("Bonferroni over the m decided records of the run: every interval is two-sided at "
               "level 1 - alpha/m (family-wise alpha = {alpha:g}, per record {a:.3g}). A true "

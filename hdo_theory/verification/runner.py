@@ -1,6 +1,6 @@
 """Run claims, decide every record at the family-wise corrected level, and summarise.
 
-Decision procedure (see :mod:`hdo_theory.stats`): all records of a run are decided together.
+Decision procedure (see :mod:`.stats`): all records of a run are decided together.
 With ``m`` decided records (those inside their statement's assumptions) each interval is
 two-sided at level ``1 - alpha/m`` (**Bonferroni**, family-wise ``alpha = 0.05`` by default), so
 the probability that any true one-sided claim is reported "violated" is at most ``alpha/2``
@@ -14,9 +14,9 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from hdo_theory import stats as S
-from hdo_theory.claims import REGISTRY, UNAVAILABLE, Context
 from hdo_theory.errors import HDOInputError
+from hdo_theory.verification import stats as S
+from hdo_theory.verification.claims import REGISTRY, UNAVAILABLE, Context
 
 
 @dataclass

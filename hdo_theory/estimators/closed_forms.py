@@ -47,9 +47,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from hdo_theory.constants import node_gradient_variance
 from hdo_theory.errors import HDOInputError, check_int, check_point
-from hdo_theory.objective_kernels import KIND_QUADRATIC
+from hdo_theory.objectives.constants import node_gradient_variance
+from hdo_theory.objectives.kernels import KIND_QUADRATIC
 
 # ---------------------------------------------------------------------------------------------
 # Gaussian direction moments

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from hdo_theory.claims.registry import REGISTRY, Claim, Context, Record, register
+from hdo_theory.verification.claims.registry import REGISTRY, Claim, Context, Record, register
 
 _MODULES = (
     "estimator_claims",
@@ -22,7 +22,7 @@ UNAVAILABLE: dict[str, str] = {}
 
 for _m in _MODULES:
     try:
-        importlib.import_module(f"hdo_theory.claims.{_m}")
+        importlib.import_module(f"hdo_theory.verification.claims.{_m}")
     except ModuleNotFoundError as _exc:  # another helper's module has not landed yet
         UNAVAILABLE[_m] = str(_exc)
 

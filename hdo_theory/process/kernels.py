@@ -57,14 +57,14 @@ import numba
 import numpy as np
 
 from hdo_theory.estimators import estimate
-from hdo_theory.objective_kernels import (
+from hdo_theory.objectives.kernels import (
     dataset_loss_accuracy,
     draw_batch,
     weighted_grad,
     weighted_loss,
 )
-from hdo_theory.random_kernels import bounded_index
-from hdo_theory.schedules import schedule_factor
+from hdo_theory.process.schedules import schedule_factor
+from hdo_theory.rng import bounded_index
 
 MODEL_PAIRWISE = 0
 MODEL_MATCHING = 1

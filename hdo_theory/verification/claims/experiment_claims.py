@@ -12,13 +12,13 @@ import math
 
 import numpy as np
 
-from hdo_theory import bounds as B
-from hdo_theory import stats as S
-from hdo_theory.claims import _common as C
-from hdo_theory.claims.process_claims import pop
-from hdo_theory.claims.registry import Claim, Record, register
 from hdo_theory.estimators import EstimatorSpec
 from hdo_theory.process import PopulationConfig, ProcessConfig, simulate
+from hdo_theory.verification import bounds as B
+from hdo_theory.verification import stats as S
+from hdo_theory.verification.claims import _common as C
+from hdo_theory.verification.claims.process_claims import pop
+from hdo_theory.verification.claims.registry import Claim, Record, register
 
 
 def _diff(a, b) -> S.Estimate:

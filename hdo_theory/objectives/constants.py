@@ -47,8 +47,8 @@ import numpy as np
 import scipy.optimize
 from scipy.special import expit
 
-from hdo_theory import objective_kernels as K
 from hdo_theory.errors import HDOInputError, check_float, check_int, check_point
+from hdo_theory.objectives import kernels as K
 
 __all__ = [
     "Constants",

@@ -2,10 +2,10 @@
 
 A :class:`Claim` names its paper reference, what is measured, on which objectives and over
 which grid (quick and full), and the bound; its ``run(ctx)`` returns :class:`Record` s, one per
-grid point and quantity. A record carries the empirical :class:`~hdo_theory.stats.Estimate`,
+grid point and quantity. A record carries the empirical :class:`~..stats.Estimate`,
 the bound, the relation the paper asserts (``le``: empirical <= bound, ``ge``, or ``eq`` for an
 exact identity), the configuration and seed, and the stated conditions the configuration breaks
-(``outside``). The verdict is *not* decided by the claim: :mod:`hdo_theory.verify` decides all
+(``outside``). The verdict is *not* decided by the claim: :mod:`..runner` decides all
 records of a run together, at the Bonferroni-corrected level.
 
 When the bound is itself estimated (e.g. Lemma 2's right-hand side holds ``E Gamma_t`` and
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hdo_theory.stats import Decision, Estimate
+from hdo_theory.verification.stats import Decision, Estimate
 
 
 @dataclass

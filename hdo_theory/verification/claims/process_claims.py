@@ -15,12 +15,12 @@ import math
 
 import numpy as np
 
-from hdo_theory import bounds as B
-from hdo_theory import stats as S
-from hdo_theory.claims import _common as C
-from hdo_theory.claims.registry import Claim, Record, register
 from hdo_theory.estimators import EstimatorSpec
 from hdo_theory.process import PopulationConfig, ProcessConfig, simulate
+from hdo_theory.verification import bounds as B
+from hdo_theory.verification import stats as S
+from hdo_theory.verification.claims import _common as C
+from hdo_theory.verification.claims.registry import Claim, Record, register
 
 
 def pop(kind, eta, batch=1, rv=1, nu="theorem"):
@@ -225,7 +225,7 @@ def _run_lemma14_19(ctx, which):
 
 
 def _avg_bias_at(ctx, obj, X, nu):
-    from hdo_theory.claims.estimator_claims import _avg_bias
+    from hdo_theory.verification.claims.estimator_claims import _avg_bias
 
     return _avg_bias(ctx, obj, X, nu, ctx.pick(1000, 10000), ("l19", obj.name, nu))
 

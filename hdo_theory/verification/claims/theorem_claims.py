@@ -4,7 +4,7 @@ fitted O() constant (the smallest ``C`` with ``empirical <= C * bound`` on the g
 
 Every ``T`` is a separate run (the step size depends on ``T``), so grid points are independent
 and the slope's standard error comes from a replica bootstrap
-(:func:`hdo_theory.stats.loglog_slope`).
+(:func:`hdo_theory.verification.stats.loglog_slope`).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import math
 
 import numpy as np
 
-from hdo_theory import bounds as B
-from hdo_theory import stats as S
-from hdo_theory.claims import _common as C
-from hdo_theory.claims.process_claims import pop
-from hdo_theory.claims.registry import Claim, Record, register
 from hdo_theory.process import ProcessConfig, simulate
+from hdo_theory.verification import bounds as B
+from hdo_theory.verification import stats as S
+from hdo_theory.verification.claims import _common as C
+from hdo_theory.verification.claims.process_claims import pop
+from hdo_theory.verification.claims.registry import Claim, Record, register
 
 
 def _params(obj, eta, T, x0, f0_gap=0.0, dist0_sq=0.0, convex=True):

@@ -1,4 +1,4 @@
-"""Gradient estimators (THEORY.md section 2) as Numba kernels writing into caller buffers.
+"""Numba kernels of the gradient estimators (THEORY.md section 2), writing into caller buffers.
 
 One kernel, :func:`estimate`, serves every estimator kind; the gossip process and the
 statistics layer call it with preallocated work vectors, so nothing is allocated per call.
@@ -29,13 +29,11 @@ The theorem's smoothing radius ``nu = eta / sqrt(d)`` (Theorem 1) is available a
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import numba
 import numpy as np
 
-from hdo_theory.errors import HDOInputError, check_choice, check_float, check_int
-from hdo_theory.objective_kernels import (
+from hdo_theory.objectives.kernels import (
     KIND_LOGISTIC_NONCVX,
     _dot,
     _glm_phi,
@@ -46,7 +44,7 @@ from hdo_theory.objective_kernels import (
     batch_jvp,
     batch_loss,
 )
-from hdo_theory.random_kernels import standard_normals
+from hdo_theory.rng import standard_normals
 
 EST_FO = 0
 EST_ZO_FORWARD = 1
@@ -55,16 +53,6 @@ EST_ZO_DIRECTIONAL = 3
 EST_ZO_SPHERE = 4
 EST_COORD_FD = 5
 
-ESTIMATOR_CODES: dict[str, int] = {
-    "fo": EST_FO,
-    "zo-forward": EST_ZO_FORWARD,
-    "zo-central": EST_ZO_CENTRAL,
-    "zo-directional": EST_ZO_DIRECTIONAL,
-    "zo-sphere": EST_ZO_SPHERE,
-    "coord-fd": EST_COORD_FD,
-}
-ESTIMATOR_NAMES: tuple[str, ...] = tuple(ESTIMATOR_CODES)
-ZO_ESTIMATORS = ("zo-forward", "zo-central", "zo-directional", "zo-sphere", "coord-fd")
 
 # Same floating-point flags as the objective kernels (vectorised sums; NaN/inf preserved).
 _JIT = dict(nogil=True, cache=True, fastmath={"reassoc", "contract", "nsz"})
@@ -285,73 +273,3 @@ def _glm_zo(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
         evals += nb * (2 if est == EST_ZO_CENTRAL else 1)
         r0 += nb
     return evals
-
-
-@dataclass(frozen=True)
-class EstimatorSpec:
-    """An estimator choice for one population: kind, directions averaged, radius, batch size.
-
-    ``nu`` is a positive float, or ``"theorem"`` for Theorem 1's ``nu = eta / sqrt(d)`` (resolved
-    with :func:`resolve_nu` once the step size is known).
-    """
-
-    kind: str = "fo"
-    rv: int = 1
-    nu: float | str = 1e-3
-    batch: int = 1
-
-    def __post_init__(self):
-        check_choice("estimator", self.kind, ESTIMATOR_NAMES)
-        check_int("rv", self.rv, 1, 1_000_000)
-        check_int("batch", self.batch, 1)
-        if not (isinstance(self.nu, str) and self.nu == "theorem"):
-            check_float("nu", self.nu, 0.0, lo_open=True)
-
-    @property
-    def code(self) -> int:
-        return ESTIMATOR_CODES[self.kind]
-
-    @property
-    def is_zo(self) -> bool:
-        return self.kind != "fo"
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def resolve_nu(nu, d: int, eta: float | None = None) -> float:
-    """Return the numeric smoothing radius: ``nu`` itself, or ``eta / sqrt(d)`` for "theorem"."""
-    if isinstance(nu, str):
-        if nu != "theorem":
-            raise HDOInputError(f"nu must be a positive number or 'theorem', got {nu!r}")
-        if eta is None:
-            raise HDOInputError("nu='theorem' needs the learning rate eta (nu = eta / sqrt(d))")
-        eta = check_float("eta", eta, 0.0, lo_open=True)
-        return eta / math.sqrt(d)
-    return check_float("nu", nu, 0.0, lo_open=True)
-
-
-def estimate_once(objective, spec: EstimatorSpec, node: int, x, rng, batch=None, eta=None):
-    """Python convenience: one draw of ``spec`` at ``x`` for ``node`` (allocates; not for loops).
-
-    ``batch`` defaults to a fresh minibatch of ``spec.batch`` samples drawn without replacement
-    from the node's shard using ``rng``.
-    """
-    from hdo_theory.errors import check_point
-
-    x = check_point("x", x, objective.d)
-    nu = resolve_nu(spec.nu, objective.d, eta)
-    shard = objective.shard(node)
-    if batch is None:
-        if spec.batch > shard.shape[0]:
-            raise HDOInputError(
-                f"batch must be <= the shard size {shard.shape[0]} of node {node}, got {spec.batch}"
-            )
-        batch = rng.choice(shard, size=spec.batch, replace=False)
-    batch = np.ascontiguousarray(batch, dtype=np.int64)
-    out = np.empty(objective.d)
-    estimate(
-        objective.data, spec.code, spec.rv, nu, batch, x, rng, out,
-        direction_buffer(objective.d), np.empty(objective.d),
-    )
-    return out

@@ -1,5 +1,5 @@
 """Shared helpers of the claim modules: cached objectives, constants with a fallback, and
-conversions from the estimator-statistics dictionaries to :class:`~hdo_theory.stats.Estimate`.
+conversions from the estimator-statistics dictionaries to :class:`~..stats.Estimate`.
 
 ADAPTER NOTE: :func:`lipschitz` uses ``objective.constants.L`` when the constants module
 provides it; until then (``compute_constants`` raises) it falls back to a certified per-kind
@@ -12,10 +12,10 @@ import math
 
 import numpy as np
 
-from hdo_theory import objective_kernels as K
 from hdo_theory.errors import HDOInputError
+from hdo_theory.objectives import kernels as K
 from hdo_theory.objectives import make_objective
-from hdo_theory.stats import Estimate
+from hdo_theory.verification.stats import Estimate
 
 _Z95 = 1.959963984540054
 
@@ -165,7 +165,7 @@ def noise_constants(obj, batch: int, x0) -> dict:
     segment from the start ``x0`` to ``x*`` (the region the mean travels through) -- an
     empirical sup over the visited region, not a certified one (stated in the report).
     """
-    from hdo_theory.constants import node_gradient_variance
+    from hdo_theory.objectives.constants import node_gradient_variance
 
     c = constants_or_none(obj)
     if c is not None:

@@ -1,5 +1,5 @@
 """Claims about one estimator at one point: Lemma 1 items 3-5, Lemma 5, Lemma 10, and Lemma
-13's bias term (both readings). Measured with :mod:`hdo_theory.estimator_stats` (CLT
+13's bias term (both readings). Measured with :mod:`hdo_theory.estimators.monte_carlo` (CLT
 intervals), an antithetic Monte Carlo of the smoothing bias (see
 :func:`._common.antithetic_smoothing_bias`) and, for Lemma 13, one-interaction runs of the
 process kernel (:func:`hdo_theory.process.simulate` with ``T = 1``).
@@ -11,11 +11,11 @@ import math
 
 import numpy as np
 
-from hdo_theory import bounds as B
-from hdo_theory import stats as S
-from hdo_theory.claims import _common as C
-from hdo_theory.claims.registry import Claim, Record, register
 from hdo_theory.estimators import EstimatorSpec
+from hdo_theory.verification import bounds as B
+from hdo_theory.verification import stats as S
+from hdo_theory.verification.claims import _common as C
+from hdo_theory.verification.claims.registry import Claim, Record, register
 
 _N0, _N1 = 4, 4
 #: Items 3-5 of Lemma 1 are about the deterministic node objective f^0 (full shard): a small
@@ -45,7 +45,7 @@ def _cfg(obj, **kw):
 
 
 def _run_item3(ctx):
-    from hdo_theory.estimator_stats import smoothed_value_gap
+    from hdo_theory.estimators.monte_carlo import smoothed_value_gap
 
     recs = []
     draws = ctx.pick(4000, 40000)
@@ -155,7 +155,7 @@ register(Claim(
 
 
 def _moments(ctx, claim, batch_full):
-    from hdo_theory.estimator_stats import estimator_stats
+    from hdo_theory.estimators.monte_carlo import estimator_stats
 
     recs = []
     draws = ctx.pick(6000, 60000)
@@ -431,7 +431,7 @@ register(Claim(
 
 
 def _run_reading(ctx):
-    from hdo_theory import objective_kernels as K
+    from hdo_theory.objectives import kernels as K
 
     recs = []
     for name, n0, n1 in (("logistic", 3, 5), ("quadratic", 4, 4)):

@@ -18,7 +18,7 @@ Intervals:
   map ``z -> ||(S/N)^{1/2} z||`` with ``lambda_max <= tr S`` gives
   ``||e|| <= sqrt(tr S / N) (1 + sqrt(2 ln(2/alpha)))`` with probability ``>= 1 - alpha/2``. By the
   triangle inequality the interval is ``||m_hat|| -/+`` that radius, clipped at 0 (conservative,
-  valid also when ``m = 0``; the same rule as :mod:`hdo_theory.estimator_stats`). ``se`` holds
+  valid also when ``m = 0``; the same rule as :mod:`.estimators.monte_carlo`). ``se`` holds
   ``sqrt(tr S / N)``.
 * ``"slope"``: OLS slope of the log of replica means against the log of the grid variable; its
   standard error comes from a replica bootstrap (replicas resampled within each grid point,

@@ -39,7 +39,7 @@ import math
 import numba
 import numpy as np
 
-from hdo_theory.random_kernels import bounded_index
+from hdo_theory.rng import bounded_index
 
 KIND_QUADRATIC = 0
 KIND_LEAST_SQUARES = 1
@@ -485,7 +485,7 @@ def draw_batch(rng, perm, start, m, b):
 
     A partial Fisher-Yates shuffle of the node's slice of ``perm``: afterwards
     ``perm[start:start+b]`` is a uniform random ``b``-subset (in random order), whatever order
-    the slice had before. No allocation (:func:`~hdo_theory.random_kernels.bounded_index`, not
+    the slice had before. No allocation (:func:`~hdo_theory.rng.bounded_index`, not
     ``rng.integers``, which allocates in Numba); same stream as ``rng.integers(0, m - k)`` draws.
     The returned view aliases ``perm``.
     """

@@ -1,5 +1,5 @@
 """Monte Carlo statistics of one gradient estimator at one point, with confidence intervals,
-held against the exact closed forms (:mod:`hdo_theory.closed_forms`) and the paper's bounds.
+held against the exact closed forms (:mod:`.closed_forms`) and the paper's bounds.
 
 :func:`estimator_stats` draws ``G`` (the estimator of :mod:`hdo_theory.estimators`, one fresh
 minibatch per draw, sampled without replacement from the node's shard) ``draws`` times and
@@ -28,7 +28,7 @@ with probability ``>= 1 - alpha``; with ``lambda_max <= tr Sigma = V`` the radiu
 ``>= 1 - alpha`` (conservative; valid also when ``D = 0``, where a delta-method interval fails).
 
 Bounds (``L`` from ``objective.constants``, ``s_i^2`` exact at ``x`` from
-:func:`hdo_theory.constants.node_gradient_variance`):
+:func:`hdo_theory.objectives.constants.node_gradient_variance`):
 
 * bias of ``zo-forward`` / ``zo-central``: Lemma 1 item 4 (and the sharper ``nu L sqrt(d)``);
   ``zo-sphere``: ``L nu``; ``coord-fd``: ``sqrt(d) L nu / 2``; ``fo``, ``zo-directional``: 0.
@@ -54,13 +54,13 @@ import numba
 import numpy as np
 from scipy import stats as sps
 
-from hdo_theory import bounds
-from hdo_theory.closed_forms import exact_moments
-from hdo_theory.constants import node_gradient_variance
 from hdo_theory.errors import HDOInputError, check_float, check_int, check_point
 from hdo_theory.estimators import EstimatorSpec, direction_buffer, estimate, resolve_nu
-from hdo_theory.objective_kernels import KIND_QUADRATIC, batch_grad, batch_loss, draw_batch
-from hdo_theory.random_kernels import kernel_generator, standard_normals
+from hdo_theory.estimators.closed_forms import exact_moments
+from hdo_theory.objectives.constants import node_gradient_variance
+from hdo_theory.objectives.kernels import KIND_QUADRATIC, batch_grad, batch_loss, draw_batch
+from hdo_theory.rng import kernel_generator, standard_normals
+from hdo_theory.verification import bounds
 
 _JIT = dict(nogil=True, cache=True)
 

@@ -1,6 +1,0 @@
-"""Imported by the sweep's forkserver (``set_forkserver_preload``): warms the Numba kernels
-once so that forked workers start warm. See :func:`hdo_theory.sweep.warm_up`."""
-
-from hdo_theory.sweep import warm_up
-
-warm_up()

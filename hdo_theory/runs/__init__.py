@@ -1,0 +1,1 @@
+"""Runs of the process at scale: the option schema shared by ``run`` and sweeps, and sweeps."""
