@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 import warnings
 
@@ -69,8 +70,8 @@ class _AliasLoader(importlib.abc.Loader):
 class _AliasFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
         new = new_name(fullname)
-        if new is None:
-            return None
+        if new is None or importlib.util.find_spec(new) is None:
+            return None  # not an old path, or no such module: the usual ModuleNotFoundError
         return importlib.machinery.ModuleSpec(fullname, _AliasLoader(new))
 
 
