@@ -378,3 +378,18 @@ def test_phase_grid_log_ratio_and_delta_method_se():
         assert SE[0, j] == pytest.approx(se, rel=1e-12)
         assert HW[0, j] == pytest.approx(hw, rel=1e-12)
     assert summarise_phase(data)["resolved_95"] == [[False, True, False]]
+
+
+def test_spec_hash_is_pinned():
+    """Stored figure runs are tagged with their spec hash: it must not change (a new hash would
+    orphan every stored file). Covers a non-JSON value (written as its repr), a tuple, -0.0 and
+    non-ASCII keys, and two real quick plans."""
+    from pathlib import PurePosixPath
+
+    spec = RunSpec("pin", "process", {
+        "objective": {"name": "logistic", "d": 8, "n0": 3}, "eta": 0.1, "T": 1000,
+        "schedule": ("constant", 1e-3), "x0": None, "flag": True,
+        "path": PurePosixPath("a/b"), "\u00fc": "\u00e9", "z": -0.0})
+    assert spec.spec_hash == "9ae6d25aa170e034"
+    assert PLANS["consensus"](True)["n0=0"].spec_hash == "22b038f5572b8ed7"
+    assert PLANS["zo-estimators"](True)["table"].spec_hash == "d57c8756abbbeff6"
