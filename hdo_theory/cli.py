@@ -17,7 +17,7 @@ import sys
 from hdo_theory import __version__
 from hdo_theory.errors import HDOInputError
 
-# Order = order in --help. A module that is missing is skipped (keeps partial installs usable).
+# Order = order in --help. A module that fails to import is an error naming it.
 COMMAND_MODULES = (
     "verify",
     "estimator_stats",
@@ -32,6 +32,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"hdo-theory: error: {message}\n")
 
 
+def _import_command(modname: str):
+    name = f"hdo_theory.commands.{modname}"
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:
+        raise ImportError(f"command module {name} failed to import: "
+                          f"{type(exc).__name__}: {exc}", name=name) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="hdo-theory",
@@ -40,12 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hdo-theory {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for modname in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(f"hdo_theory.commands.{modname}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"hdo_theory.commands.{modname}":
-                continue
-            raise
+        mod = _import_command(modname)
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)

@@ -12,6 +12,10 @@
     metadata holds data arrays).
 
   Anything else that is not JSON (a path, an enum) is written as its ``repr``.
+
+  Users: ``report.json`` and ``verify --json``, ``estimator-stats --json``, figure summaries
+  (defaults: strict JSON); results metadata (``"keep"``, ``"tagged"``); figure-store tables
+  (``"keep"``); ``objective_meta`` of ``estimator_stats`` (``"keep"``, ``"drop"``).
 * :func:`canonical_json`: sorted keys, no spaces, floats by ``repr`` (exact), NaN refused;
   the identity of sweep cells and figure runs.
 * :func:`content_hash`: hex digest of the canonical JSON.

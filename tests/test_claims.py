@@ -97,3 +97,28 @@ def test_pure_averaging_matches_the_exact_factor_in_distribution_mean():
     est = S.mean_estimate(g / g0)
     lo, hi = est.interval(FAIL_P)
     assert lo <= 1 - 1 / 5 <= hi
+
+
+def test_a_claim_module_that_fails_to_import_is_an_error_naming_it(monkeypatch):
+    import sys
+
+    import hdo_theory.verification.claims as claims
+
+    name = "hdo_theory.verification.claims.broken_claims"
+    monkeypatch.setitem(sys.modules, name, None)  # importing it raises ImportError
+    with pytest.raises(ImportError, match=f"claim module {name} failed to import") as exc:
+        claims._import_claim_modules(("broken_claims",))
+    assert exc.value.name == name
+    # a module that is not there at all
+    with pytest.raises(ImportError, match="claims.no_such_claims failed to import"):
+        claims._import_claim_modules(("no_such_claims",))
+
+
+def test_runner_special_cases_are_claim_fields():
+    # own findings / looseness findings are read from the Claim, not from its id
+    assert REGISTRY["lemma13"].own_finding
+    assert not any(c.own_finding for k, c in REGISTRY.items() if k != "lemma13")
+    assert not REGISTRY["lemma1.4"].report_looseness
+    off = {k for k, c in REGISTRY.items() if not c.report_looseness}
+    assert off == {"lemma1.4"} | {k for k in REGISTRY if k.startswith("claim")}
+    assert not hasattr(REGISTRY["claim1"], "needs")

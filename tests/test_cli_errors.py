@@ -143,3 +143,20 @@ def test_estimator_stats_on_an_fo_node_states_its_population(capsys):
     assert (c["n0"], c["node"], c["node_is_zo"]) == (0, 0, False)
     assert main(argv) == 0
     assert "node 0 (FO," in capsys.readouterr().out
+
+
+def test_a_command_module_that_fails_to_import_is_an_error_naming_it(monkeypatch):
+    import sys
+
+    from hdo_theory import cli
+
+    name = "hdo_theory.commands.broken"
+    monkeypatch.setitem(sys.modules, name, None)  # importing it raises ImportError
+    monkeypatch.setattr(cli, "COMMAND_MODULES", cli.COMMAND_MODULES + ("broken",))
+    with pytest.raises(ImportError, match=f"command module {name} failed to import") as exc:
+        cli.build_parser()
+    assert exc.value.name == name
+    # a command module missing altogether is an error too (no longer skipped)
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("verify", "no_such_command"))
+    with pytest.raises(ImportError, match="hdo_theory.commands.no_such_command failed"):
+        cli.build_parser()

@@ -20,8 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from hdo_theory.figures import FIGURE_NAMES, PLANS, PLOTS, make_figure  # noqa: E402
-from hdo_theory.figures import style as S  # noqa: E402
+from hdo_theory.figures import FIGURE_NAMES, PLANS, PLOTS, make_figure, style  # noqa: E402
 from hdo_theory.figures.specs import ensure  # noqa: E402
 from hdo_theory.figures.store import MissingResults, Runner, RunSpec, load_run  # noqa: E402
 
@@ -165,17 +164,17 @@ def test_figure_content(made, name):
 
 
 def test_population_labels_and_palette():
-    assert S.population_label(256, 24) == "24 FO + 256 ZO"
-    assert S.population_label(16, 0) == "16 ZO"
-    assert S.population_label(0, 6) == "6 FO"
-    assert S.PALETTE[0] == "#E69F00" and len(set(S.PALETTE)) == len(S.PALETTE)
+    assert style.population_label(256, 24) == "24 FO + 256 ZO"
+    assert style.population_label(16, 0) == "16 ZO"
+    assert style.population_label(0, 6) == "6 FO"
+    assert style.PALETTE[0] == "#E69F00" and len(set(style.PALETTE)) == len(style.PALETTE)
 
 
 def test_mean_band_is_student_t_interval():
     # two replicas 0 and 2: mean 1, s.e. 1, t_{1, 0.975} = 12.706
-    m, lo, hi = S.mean_band(np.array([[0.0], [2.0]]))
+    m, lo, hi = style.mean_band(np.array([[0.0], [2.0]]))
     assert m[0] == 1.0 and abs((hi[0] - 1.0) - 12.7062047) < 1e-6 and lo[0] == 2.0 - hi[0]
-    m, lo, hi = S.mean_band(np.array([[3.0, np.nan]]))
+    m, lo, hi = style.mean_band(np.array([[3.0, np.nan]]))
     assert m[0] == lo[0] == hi[0] == 3.0 and np.isnan(m[1])
 
 
@@ -378,3 +377,18 @@ def test_phase_grid_log_ratio_and_delta_method_se():
         assert SE[0, j] == pytest.approx(se, rel=1e-12)
         assert HW[0, j] == pytest.approx(hw, rel=1e-12)
     assert summarise_phase(data)["resolved_95"] == [[False, True, False]]
+
+
+def test_spec_hash_is_pinned():
+    """Stored figure runs are tagged with their spec hash: it must not change (a new hash would
+    orphan every stored file). Covers a non-JSON value (written as its repr), a tuple, -0.0 and
+    non-ASCII keys, and two real quick plans."""
+    from pathlib import PurePosixPath
+
+    spec = RunSpec("pin", "process", {
+        "objective": {"name": "logistic", "d": 8, "n0": 3}, "eta": 0.1, "T": 1000,
+        "schedule": ("constant", 1e-3), "x0": None, "flag": True,
+        "path": PurePosixPath("a/b"), "\u00fc": "\u00e9", "z": -0.0})
+    assert spec.spec_hash == "9ae6d25aa170e034"
+    assert PLANS["consensus"](True)["n0=0"].spec_hash == "22b038f5572b8ed7"
+    assert PLANS["zo-estimators"](True)["table"].spec_hash == "d57c8756abbbeff6"

@@ -72,5 +72,28 @@ def test_predicted_exponent_of_a_power_law_is_exact():
     assert S.predicted_exponent(x, 3 * x**-1.5) == pytest.approx(-1.5)
 
 
+def test_one_loglog_fit_drops_undefined_points():
+    x = np.array([0.0, 1, 2, 4, 8, 16])
+    y = 3 * np.where(x > 0, x, 1.0) ** -1.5
+    y[2], y[3] = -1.0, np.nan  # log undefined: dropped
+    s, a = S.loglog_fit(x, y)
+    assert s == pytest.approx(-1.5, abs=1e-12) and a == pytest.approx(math.log(3), abs=1e-12)
+    assert all(math.isnan(v) for v in S.loglog_fit([1, 2], [1.0, 0.0]))  # one point left
+    assert all(math.isnan(v) for v in S.loglog_fit([2, 2, 2], [1.0, 2.0, 3.0]))  # one x
+    # the other fits are this one: results' alias, the bootstrap fit's point estimate, the
+    # bound exponent
+    from hdo_theory.process.results import fit_loglog_slope
+
+    rng = np.random.default_rng(3)
+    xs = np.array([2.0, 4, 8, 16])
+    reps = [xk**-0.5 * rng.lognormal(0, 0.3, 20) for xk in xs]
+    means = [r.mean() for r in reps]
+    assert fit_loglog_slope(xs, means) == S.loglog_fit(xs, means)[0]
+    fit = S.loglog_slope(xs, reps, n_boot=50)
+    assert (fit.slope.value, fit.intercept) == S.loglog_fit(xs, means)
+    assert S.predicted_exponent(xs, means) == S.loglog_fit(xs, means)[0]
+    assert math.isnan(S.loglog_slope([2, 2], [[1.0, 2.0], [3.0, 4.0]]).slope.value)
+
+
 def test_bonferroni():
     assert S.bonferroni_alpha(0.05, 10) == pytest.approx(0.005)

@@ -18,6 +18,7 @@ import math
 from hdo_theory.errors import check_choice, check_float, check_int
 from hdo_theory.estimators import ESTIMATOR_NAMES, EstimatorSpec
 from hdo_theory.objectives import OBJECTIVE_NAMES
+from hdo_theory.serialize import jsonable
 
 NAME = "estimator-stats"
 HELP = "bias, moments and variance of one gradient estimator: CIs, closed forms, bounds"
@@ -79,31 +80,10 @@ def run(args) -> int:
     res["config"]["point_seed"] = point_seed
     res["config"]["data_seed"] = args.data_seed
     if args.json:
-        print(json.dumps(_finite(res), allow_nan=False, default=_json_default))
+        print(json.dumps(jsonable(res), allow_nan=False))
     else:
         print(format_table(res))
     return 0
-
-
-def _finite(o):
-    """Strict JSON: non-finite floats become null."""
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_finite(v) for v in o]
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    return o
-
-
-def _json_default(o):
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def _fmt(v) -> str:

@@ -60,6 +60,7 @@ from hdo_theory.estimators.closed_forms import exact_moments
 from hdo_theory.objectives.constants import node_gradient_variance
 from hdo_theory.objectives.kernels import KIND_QUADRATIC, batch_grad, batch_loss, draw_batch
 from hdo_theory.rng import kernel_generator, standard_normals
+from hdo_theory.serialize import jsonable
 from hdo_theory.verification import bounds
 
 _JIT = dict(nogil=True, cache=True)
@@ -419,7 +420,7 @@ def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, se
     return {
         "config": {
             "objective": objective.name,
-            "objective_meta": _jsonable(objective.meta),
+            "objective_meta": jsonable(objective.meta, nonfinite="keep", arrays="drop"),
             "d": d,
             "n0": objective.n0,
             "n1": objective.n1,
@@ -641,10 +642,3 @@ def _exact_source(objective, kind, exact):
     return "closed form valid on every objective"
 
 
-def _jsonable(meta):
-    out = {}
-    for k, v in meta.items():
-        if isinstance(v, np.ndarray):
-            continue
-        out[k] = v.item() if isinstance(v, np.generic) else v
-    return out

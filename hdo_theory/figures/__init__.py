@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from hdo_theory.atomic import atomic_file, write_text_atomic
+from hdo_theory.serialize import jsonable
 
 # plots/specs pull in matplotlib and scipy.stats (about 2 s): they are imported on first use so
 # that `hdo-theory --help` and the other commands start fast.
@@ -90,22 +91,6 @@ def __getattr__(name):
     raise AttributeError(f"module 'hdo_theory.figures' has no attribute {name!r}")
 
 
-def _jsonable(o):
-    import numpy as np
-
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, np.ndarray):
-        return _jsonable(o.tolist())
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, float) and o != o:
-        return None
-    return o
-
-
 def make_figure(name: str, results_dir, out_dir, quick: bool, run_missing: bool = True,
                 command: str = "", runner=None, log=None, plan: dict | None = None) -> dict:
     """Load (or run) figure ``name``'s results and write its PDF, PNG and caption file.
@@ -132,7 +117,7 @@ def make_figure(name: str, results_dir, out_dir, quick: bool, run_missing: bool 
     with atomic_file(png, "wb") as fh:
         fig.savefig(fh, format="png", dpi=110 if quick else 200)
     plt.close(fig)
-    summary = _jsonable(summarise(data))
+    summary = jsonable(summarise(data))
     num, cap = CAPTIONS[name]
     lines = [f"# Figure {num}: {name}{' (quick)' if quick else ''}", "", cap, "",
              f"Command: `{command}`" if command else "",

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from hdo_theory.figures import style as S
+from hdo_theory.figures import style
 from hdo_theory.verification import bounds as B
 from hdo_theory.verification.stats import loglog_slope, predicted_exponent
 
@@ -44,7 +44,7 @@ def _final(res, name):
 
 
 def _mean_ci(v):
-    m, lo, hi = S.mean_band(np.asarray(v, dtype=float)[:, None])
+    m, lo, hi = style.mean_band(np.asarray(v, dtype=float)[:, None])
     return float(m[0]), float(lo[0]), float(hi[0])
 
 
@@ -76,8 +76,8 @@ def _xval(row, xkey):
 def plot_zo_estimators(data):
     from hdo_theory.figures.specs import BIAS_KINDS, MOMENT_KINDS
 
-    with S.style():
-        fig, axes = S.new_figure(2, 2)
+    with style.style():
+        fig, axes = style.new_figure(2, 2)
         panels = (("bias-nu", "nu", "bias", BIAS_KINDS, r"smoothing radius $\nu$",
                    r"bias $\|E\,G - \nabla f^i(x)\|$", "logistic, d = 10, full-shard batch"),
                   ("bias-d", "d", "bias", BIAS_KINDS, "dimension d",
@@ -98,26 +98,26 @@ def plot_zo_estimators(data):
                 hi = np.array([r[qkey]["ci"][1] for r in rows], float)
                 ok = v > 0
                 err = np.vstack([np.clip(v - lo, 0, v * 0.999), hi - v])[:, ok]
-                ax.errorbar(x[ok], v[ok], yerr=err, color=S.color(k), marker=S.marker(k), ms=4,
-                            ls="none", capsize=2, label=kind)
+                ax.errorbar(x[ok], v[ok], yerr=err, color=style.color(k),
+                            marker=style.marker(k), ms=4, ls="none", capsize=2, label=kind)
                 ex = np.array([r[qkey]["exact"] if r[qkey]["exact"] is not None else np.nan
                                for r in rows], float)
                 if np.any(np.isfinite(ex) & (ex > 0)):
-                    ax.plot(x, ex, color=S.color(k), lw=1, ls=S.linestyle(k), alpha=0.9)
+                    ax.plot(x, ex, color=style.color(k), lw=1, ls=style.linestyle(k), alpha=0.9)
                 bd = np.array([r[qkey]["bound"] if r[qkey]["bound"] is not None else np.nan
                                for r in rows], float)
                 if qkey == "bias" and kind in ("zo-sphere", "coord-fd") and np.any(bd > 0):
-                    ax.plot(x, bd, color=S.color(k), lw=0.9, ls=":")
+                    ax.plot(x, bd, color=style.color(k), lw=0.9, ls=":")
             ref = sorted(_rows(data, panel, "zo-forward"), key=lambda r: _xval(r, xkey))
             if ref:
                 x = np.array([_xval(r, xkey) for r in ref], float)
                 bd = np.array([r[qkey]["bound"] or np.nan for r in ref], float)
                 name = "Lemma 1 item 4" if qkey == "bias" else "Lemma 5 (6)"
-                ax.plot(x, bd, label=name, **S.BOUND_STYLE)
+                ax.plot(x, bd, label=name, **style.BOUND_STYLE)
                 if qkey == "bias":
                     sh = np.array([r[qkey].get("sharper_bound") or np.nan for r in ref], float)
-                    ax.plot(x, sh, label=r"$\nu L\sqrt{d}$", ls="--", **S.BOUND_STYLE)
-            S.label_axes(ax, xl, yl, logx=True, logy=True, title=title)
+                    ax.plot(x, sh, label=r"$\nu L\sqrt{d}$", ls="--", **style.BOUND_STYLE)
+            style.label_axes(ax, xl, yl, logx=True, logy=True, title=title)
             if xkey == "d":  # label the dimensions used, not only powers of ten
                 from matplotlib.ticker import ScalarFormatter
 
@@ -125,7 +125,7 @@ def plot_zo_estimators(data):
                                 if r["panel"] == panel})
                 ax.set_xticks(dvals)
                 ax.xaxis.set_major_formatter(ScalarFormatter())
-            S.panel_letter(ax, p)
+            style.panel_letter(ax, p)
             ax.legend(loc="best", ncol=1)
         fig.suptitle("Zeroth-order estimators: measured (95% CI), exact (thin lines), bounds "
                      "(black)", fontsize=9.5)
@@ -179,37 +179,37 @@ def gamma_envelopes(res) -> dict:
 
 
 def plot_gamma(data):
-    with S.style():
-        fig, axes = S.new_figure(1, 2)
+    with style.style():
+        fig, axes = style.new_figure(1, 2)
         res = data["averaging"]
         n = int(res.info["n"])
         ax = axes[0, 0]
-        S.plot_band(ax, res.t, res["gamma"], k=4, label=r"$\Gamma_t$ (mean, 95% band)",
+        style.plot_band(ax, res.t, res["gamma"], k=4, label=r"$\Gamma_t$ (mean, 95% band)",
                     logy=True)
         g0 = float(res.mean("gamma")[0])
         t = res.t.astype(float)
-        ax.plot(t, g0 * B.exact_pairwise_contraction(n) ** t, ls="--", color=S.color(0),
+        ax.plot(t, g0 * B.exact_pairwise_contraction(n) ** t, ls="--", color=style.color(0),
                 label=r"exact $(1-\frac{1}{n-1})^t\,\Gamma_0$")
         ax.plot(t, g0 * (1 - 1 / (2 * n)) ** t, label=r"Lemma 2: $(1-\frac{1}{2n})^t\,\Gamma_0$",
-                **S.BOUND_STYLE)
-        S.label_axes(ax, "interactions t", r"$\Gamma_t$", logy=True,
+                **style.BOUND_STYLE)
+        style.label_axes(ax, "interactions t", r"$\Gamma_t$", logy=True,
                      title=rf"pure averaging ($\eta$ = 0), n = {n}")
         ax.legend()
-        S.panel_letter(ax, 0)
+        style.panel_letter(ax, 0)
         res = data["stepping"]
         env = gamma_envelopes(res)
         ax = axes[0, 1]
         sel = res.t >= 1
-        S.plot_band(ax, res.t[sel], res["gamma"][:, sel], k=4, label=r"$\Gamma_t$", logy=True)
+        style.plot_band(ax, res.t[sel], res["gamma"][:, sel], k=4, label=r"$\Gamma_t$", logy=True)
         ax.plot(env["t"][1:], env["lemma2"][1:], label=r"Lemma 2 (with measured $M^G_t$)",
-                **S.BOUND_STYLE)
+                **style.BOUND_STYLE)
         ax.plot(env["t"][1:], env["lemma11"][1:], ls="--", label="Lemma 11 envelope",
-                **S.BOUND_STYLE)
+                **style.BOUND_STYLE)
         p = env["params"]
-        S.label_axes(ax, "interactions t", r"$\Gamma_t$", logx=True, logy=True,
-                     title=rf"{S.population_label(p.n0, p.n1)}, $\eta = 1/(14L\sqrt{{d+4}})$")
+        style.label_axes(ax, "interactions t", r"$\Gamma_t$", logx=True, logy=True,
+                     title=rf"{style.population_label(p.n0, p.n1)}, $\eta = 1/(14L\sqrt{{d+4}})$")
         ax.legend(loc="upper left")
-        S.panel_letter(ax, 1)
+        style.panel_letter(ax, 1)
     return fig
 
 
@@ -222,7 +222,6 @@ def summarise_gamma(data) -> dict:
     r11 = gm[1:] / env["lemma11"][idx][1:]
     avg = data["averaging"]
     n = int(avg.info["n"])
-    fit = loglog_slope  # noqa: F841 (kept for symmetry with other summaries)
     tt = avg.t[1:].astype(float)
     m = avg.mean("gamma")
     rate = float(np.exp(np.polyfit(tt, np.log(m[1:] / m[0]), 1)[0]))
@@ -274,31 +273,31 @@ def _rate_panel(ax, groups, value_of, bound_of, k0=0):
         lab = rf"$n_0/n$ = {n0}/{n}: slope {s.value:.2f} $\pm$ {1.96 * s.se:.2f}"
         ax.errorbar(Ts, mci[:, 0], yerr=[mci[:, 0] - np.maximum(mci[:, 1], mci[:, 0] * 1e-3),
                                          mci[:, 2] - mci[:, 0]],
-                    color=S.color(k + k0), marker=S.marker(k), ms=4, ls="none", capsize=2,
+                    color=style.color(k + k0), marker=style.marker(k), ms=4, ls="none", capsize=2,
                     label=lab)
         if math.isfinite(fit.intercept):
-            ax.plot(Ts, fit.constant * Ts**s.value, color=S.color(k + k0), lw=1)
-        ax.plot(Ts, C * bnd, color=S.color(k + k0), lw=1, ls=":")
+            ax.plot(Ts, fit.constant * Ts**s.value, color=style.color(k + k0), lw=1)
+        ax.plot(Ts, C * bnd, color=style.color(k + k0), lw=1, ls=":")
     return fits
 
 
 def plot_convex(data):
     groups = _by_n0(data)
-    with S.style():
-        fig, axes = S.new_figure(1, 2, width=3.6)
+    with style.style():
+        fig, axes = style.new_figure(1, 2, width=3.6)
         thm = lambda res: B.theorem1_convex_bound(bound_params(res))  # noqa: E731
         f1 = _rate_panel(axes[0, 0], groups, lambda r: _final(r, "y_gap"), thm)
-        S.label_axes(axes[0, 0], "interactions T", r"$f(y_T) - f^*$", logx=True, logy=True,
+        style.label_axes(axes[0, 0], "interactions T", r"$f(y_T) - f^*$", logx=True, logy=True,
                      title="strongly convex, Theorem 1 schedule")
         ell = float(next(iter(data.values())).constants.get("ell") or 1.0)
         f2 = _rate_panel(axes[0, 1], groups, lambda r: _final(r, "dist_sq"),
                          lambda res: 8 / ell * thm(res))
-        S.label_axes(axes[0, 1], "interactions T", r"$\|\mu_T - x^*\|^2$", logx=True, logy=True,
+        style.label_axes(axes[0, 1], "interactions T", r"$\|\mu_T - x^*\|^2$", logx=True, logy=True,
                      title="distance of the mean model")
         for p, ax in enumerate(axes.flat):
             ax.plot([], [], color="0.3", lw=1, ls=":", label="Theorem 1 shape (fitted C)")
             ax.legend()
-            S.panel_letter(ax, p)
+            style.panel_letter(ax, p)
     fig._hdo_summary = {"y_gap": f1, "dist_sq": f2}
     return fig
 
@@ -318,8 +317,8 @@ def _avg_grad(res):
 
 def plot_nonconvex(data):
     groups = _by_n0(data)
-    with S.style():
-        fig, axes = S.new_figure(1, 1, width=4.2, height=3.0)
+    with style.style():
+        fig, axes = style.new_figure(1, 1, width=4.2, height=3.0)
         ax = axes[0, 0]
         fits = _rate_panel(ax, groups, _avg_grad,
                            lambda res: B.theorem1_nonconvex_bound(bound_params(res)))
@@ -328,9 +327,9 @@ def plot_nonconvex(data):
         Ts = np.array(sorted({int(_parse(k)["T"]) for k in data}), float)
         first = next(iter(fits.values()))
         c = first["mean"][0] / math.sqrt(d / Ts[0])
-        ax.plot(Ts, c * np.sqrt(d / Ts), label=r"$\propto\sqrt{d/T}$", ls="--", **S.BOUND_STYLE)
+        ax.plot(Ts, c * np.sqrt(d / Ts), label=r"$\propto\sqrt{d/T}$", ls="--", **style.BOUND_STYLE)
         ax.plot([], [], color="0.3", lw=1, ls=":", label="Theorem 1 shape (fitted C)")
-        S.label_axes(ax, "interactions T", r"$\frac{1}{T}\sum_t \|\nabla f(\mu_t)\|^2$",
+        style.label_axes(ax, "interactions T", r"$\frac{1}{T}\sum_t \|\nabla f(\mu_t)\|^2$",
                      logx=True, logy=True,
                      title=rf"non-convex logistic, d = {d}, $\eta = n/\sqrt{{dT}}$")
         ax.legend()
@@ -382,8 +381,8 @@ def speedup_table(data, case) -> dict:
 
 
 def plot_speedup(data):
-    with S.style():
-        fig, axes = S.new_figure(1, 2)
+    with style.style():
+        fig, axes = style.new_figure(1, 2)
         summ = {}
         for p, (case, claim, fn) in enumerate((
                 ("convex", r"$n/\log n$", lambda n: n / np.log(n)),
@@ -393,10 +392,10 @@ def plot_speedup(data):
             summ[case] = tab
             ns = np.array(sorted(tab["by_n"]), float)
             sp = np.array([tab["by_n"][int(n)]["speedup"] for n in ns])
-            ax.plot(ns, sp, marker="o", color=S.color(4), label="measured (best lr per n)")
-            ax.plot(ns, fn(ns) / fn(ns[0]), label=f"claimed {claim}", ls="--", **S.BOUND_STYLE)
-            ax.plot(ns, ns / ns[0], label="linear", ls=":", **S.BOUND_STYLE)
-            S.label_axes(ax, "nodes n (half ZO, half FO)",
+            ax.plot(ns, sp, marker="o", color=style.color(4), label="measured (best lr per n)")
+            ax.plot(ns, fn(ns) / fn(ns[0]), label=f"claimed {claim}", ls="--", **style.BOUND_STYLE)
+            ax.plot(ns, ns / ns[0], label="linear", ls=":", **style.BOUND_STYLE)
+            style.label_axes(ax, "nodes n (half ZO, half FO)",
                          f"speedup over n = {int(ns[0])} (parallel time)", logx=True, logy=True,
                          title=f"{case}: parallel time until\n{tab['metric']} <= "
                                f"{tab['target']:.3g}")
@@ -405,7 +404,7 @@ def plot_speedup(data):
             ax.set_xticks(ns)
             ax.xaxis.set_major_formatter(ScalarFormatter())
             ax.legend()
-            S.panel_letter(ax, p)
+            style.panel_letter(ax, p)
     fig._hdo_summary = summ
     return fig
 
@@ -462,8 +461,8 @@ def phase_grid(data):
 def plot_phase(data):
     ds, n0s, Z, SE, HW = phase_grid(data)
     n1 = int(next(iter(data.values())).info["n1"])
-    with S.style():
-        fig, axes = S.new_figure(1, 1, width=4.2, height=3.2)
+    with style.style():
+        fig, axes = style.new_figure(1, 1, width=4.2, height=3.2)
         ax = axes[0, 0]
         lim = max(0.1, float(np.nanmax(np.abs(Z))))
         im = ax.imshow(Z, origin="lower", cmap="PuOr_r", vmin=-lim, vmax=lim, aspect="auto")
@@ -486,12 +485,12 @@ def plot_phase(data):
         xi = np.interp(line_n0, n0s, np.arange(len(n0s)))
         yi = np.interp(np.log(dd), np.log(ds), np.arange(len(ds)))
         keep = (line_n0 >= n0s[0]) & (line_n0 <= n0s[-1])
-        ax.plot(xi[keep], yi[keep], label=r"$d\,n_0 = n$", **S.BOUND_STYLE)
+        ax.plot(xi[keep], yi[keep], label=r"$d\,n_0 = n$", **style.BOUND_STYLE)
         ax.grid(False)
         ax.legend(loc="upper right")
         cb = fig.colorbar(im, ax=ax)
         cb.set_label(r"$\log_{10}$ final gap / FO-only gap")
-        S.label_axes(ax, f"ZO nodes n0 (added to {n1} FO); (.): 95% CI contains 0",
+        style.label_axes(ax, f"ZO nodes n0 (added to {n1} FO); (.): 95% CI contains 0",
                      "dimension d", title="where ZO nodes help (< 0) or hurt (> 0)")
     return fig
 
@@ -545,8 +544,8 @@ def _pop_style(n0, n1):
     zo = [p for p in PAPER_POPULATIONS if p[0] and not p[1]]
     fo = [p for p in PAPER_POPULATIONS if p[1] and not p[0]]
     if n0:
-        return dict(color=S.color(zo.index((n0, n1)) if (n0, n1) in zo else 0), ls="-")
-    return dict(color=S.color(fo.index((n0, n1)) if (n0, n1) in fo else 0), ls="--")
+        return dict(color=style.color(zo.index((n0, n1)) if (n0, n1) in zo else 0), ls="-")
+    return dict(color=style.color(fo.index((n0, n1)) if (n0, n1) in fo else 0), ls="--")
 
 
 def plot_populations(data):
@@ -560,8 +559,8 @@ def plot_populations(data):
     titles = {"synthetic": "logistic d = 50: paper setting",
               "noisy": "logistic d = 50: lr 0.1, rv 8",
               "digits": "digits, softmax (d = 650)"}
-    with S.style():
-        fig, axes = S.new_figure(2, 3, width=3.3, height=2.7)
+    with style.style():
+        fig, axes = style.new_figure(2, 3, width=3.3, height=2.7)
         for p, (prefix, kind, yl, logy) in enumerate(panels):
             ax = axes.flat[p]
             for n0, n1 in PAPER_POPULATIONS:
@@ -573,24 +572,24 @@ def plot_populations(data):
                 if kind.startswith("heldout") and n0 + n1 == 1:
                     # single workers' held-out values exist at the end only: a marker at T
                     # (with its 95% CI), never a straight line drawn from the start
-                    _end_marker(ax, t, Y, st, S.population_label(n0, n1))
+                    _end_marker(ax, t, Y, st, style.population_label(n0, n1))
                     continue
-                S.plot_band(ax, t, Y, label=S.population_label(n0, n1), logy=logy, **st)
-            S.label_axes(ax, "rounds (random matchings)", yl, logy=logy, title=titles[prefix])
-            S.panel_letter(ax, p)
+                style.plot_band(ax, t, Y, label=style.population_label(n0, n1), logy=logy, **st)
+            style.label_axes(ax, "rounds (random matchings)", yl, logy=logy, title=titles[prefix])
+            style.panel_letter(ax, p)
         _final_dots(axes.flat[5], data)
-        S.panel_letter(axes.flat[5], 5)
+        style.panel_letter(axes.flat[5], 5)
         h, lab = axes.flat[0].get_legend_handles_labels()
         fig.legend(h, lab, loc="outside right center", fontsize=7.5)
     return fig
 
 
-def _end_marker(ax, t, Y, style, label):
+def _end_marker(ax, t, Y, line_style, label):
     m, lo, hi = _mean_ci(Y[:, -1])
     if np.isfinite(m):
         err = [[m - lo], [hi - m]] if np.isfinite(lo) else None
-        ax.errorbar([t[-1]], [m], yerr=err, color=style["color"], marker="D", ms=4, capsize=2,
-                    ls="none", label=label)
+        ax.errorbar([t[-1]], [m], yerr=err, color=line_style["color"], marker="D", ms=4,
+                    capsize=2, ls="none", label=label)
 
 
 def _final_dots(ax, data):
@@ -598,7 +597,7 @@ def _final_dots(ax, data):
     synthetic settings side by side."""
     from hdo_theory.figures.specs import PAPER_POPULATIONS
 
-    labels = [S.population_label(*p) for p in PAPER_POPULATIONS]
+    labels = [style.population_label(*p) for p in PAPER_POPULATIONS]
     y = np.arange(len(labels))
     for k, (prefix, name) in enumerate((("synthetic", "paper setting"),
                                         ("noisy", "noise-dominated"))):
@@ -608,11 +607,11 @@ def _final_dots(ax, data):
                 continue
             m, lo, hi = _final_stats(*got)
             ax.errorbar([m], [i + 0.15 * (2 * k - 1)], xerr=[[m - max(lo, m / 3)], [hi - m]],
-                        color=S.color(4 + k), marker=S.marker(k), ms=4, capsize=2, ls="none",
-                        label=name if i == 0 else None)
+                        color=style.color(4 + k), marker=style.marker(k), ms=4, capsize=2,
+                        ls="none", label=name if i == 0 else None)
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
-    S.label_axes(ax, r"final $f(\mu) - f^*$ (last 10% of rounds)", "population", logx=True,
+    style.label_axes(ax, r"final $f(\mu) - f^*$ (last 10% of rounds)", "population", logx=True,
                  title="logistic: final gap, 95% CI")
     ax.legend(loc="best", fontsize=6.5)
 
@@ -640,7 +639,7 @@ def summarise_populations(data) -> dict:
             for n0, n1 in PAPER_POPULATIONS:
                 got = _pop_series(data, prefix, n0, n1, kind)
                 if got is not None:
-                    fin[S.population_label(n0, n1)] = _final_stats(*got)
+                    fin[style.population_label(n0, n1)] = _final_stats(*got)
             sec[kind] = {"final": fin}
             better = (lambda a, b: a > b) if kind == "heldout_acc" else (lambda a, b: a < b)
             hy, zo, fo = "24 FO + 256 ZO", "256 ZO", "24 FO"
@@ -672,7 +671,7 @@ def _curves(ax, data, keys, labeler, metric="gap", logy=True, x="t", skip_start=
         res = data[key]
         xs = res.t if x == "t" else res.parallel_time
         sel = slice(1, None) if skip_start else slice(None)
-        S.plot_band(ax, xs[sel], res[metric][:, sel], k=k, label=labeler(key, res), logy=logy)
+        style.plot_band(ax, xs[sel], res[metric][:, sel], k=k, label=labeler(key, res), logy=logy)
 
 
 def roughness(res, metric="gap") -> float:
@@ -684,17 +683,17 @@ def roughness(res, metric="gap") -> float:
 
 
 def plot_ablations(data):
-    with S.style():
-        fig, axes = S.new_figure(1, 3)
+    with style.style():
+        fig, axes = style.new_figure(1, 3)
         specs = ((_keys(data, "rv="), lambda k, r: f"rv = {k[3:]}", "random vectors, lr 0.01"),
                  (_keys(data, "lr="), lambda k, r: f"lr = {k[3:]}", "learning rate, rv 16"),
                  (_keys(data, "kind="), lambda k, r: k[5:], "estimator, rv 16"))
         for p, (keys, lab, title) in enumerate(specs):
             ax = axes[0, p]
             _curves(ax, data, keys, lab)
-            S.label_axes(ax, "rounds", r"$f(\mu_t) - f^*$", logy=True, title=title)
+            style.label_axes(ax, "rounds", r"$f(\mu_t) - f^*$", logy=True, title=title)
             ax.legend()
-            S.panel_letter(ax, p)
+            style.panel_letter(ax, p)
         fig.suptitle("Ablations, 90 ZO + 3 FO (random matchings, batch 2)", fontsize=9.5)
     return fig
 
@@ -720,21 +719,21 @@ def summarise_ablations(data) -> dict:
 
 def plot_consensus(data):
     keys = sorted(data, key=lambda k: int(k.split("=")[1]))
-    with S.style():
-        fig, axes = S.new_figure(1, 2)
+    with style.style():
+        fig, axes = style.new_figure(1, 2)
         _curves(axes[0, 0], data, keys,
-                lambda k, r: S.population_label(r.info["n0"], r.info["n1"]),
+                lambda k, r: style.population_label(r.info["n0"], r.info["n1"]),
                 metric="loss_spread", skip_start=True)
-        S.label_axes(axes[0, 0], "rounds", r"spread: std$_i\, f(X^i_t)$", logx=True, logy=True,
+        style.label_axes(axes[0, 0], "rounds", r"spread: std$_i\, f(X^i_t)$", logx=True, logy=True,
                      title="16 nodes: consensus of node losses")
         _curves(axes[0, 1], data, keys,
-                lambda k, r: S.population_label(r.info["n0"], r.info["n1"]), metric="gamma",
+                lambda k, r: style.population_label(r.info["n0"], r.info["n1"]), metric="gamma",
                 skip_start=True)
-        S.label_axes(axes[0, 1], "rounds", r"$\Gamma_t$", logx=True, logy=True,
+        style.label_axes(axes[0, 1], "rounds", r"$\Gamma_t$", logx=True, logy=True,
                      title="16 nodes: model spread")
         for p, ax in enumerate(axes.flat):
             ax.legend()
-            S.panel_letter(ax, p)
+            style.panel_letter(ax, p)
     return fig
 
 
@@ -758,19 +757,19 @@ def _interaction_label(key, res):
 
 def plot_interaction(data):
     keys = list(data)
-    with S.style():
-        fig, axes = S.new_figure(1, 2)
+    with style.style():
+        fig, axes = style.new_figure(1, 2)
         _curves(axes[0, 0], data, keys, _interaction_label, metric="gamma", x="parallel",
                 skip_start=True)
-        S.label_axes(axes[0, 0], "parallel time (interactions / n)", r"$\Gamma_t$", logx=True,
+        style.label_axes(axes[0, 0], "parallel time (interactions / n)", r"$\Gamma_t$", logx=True,
                      logy=True,
                      title="consensus distance")
         _curves(axes[0, 1], data, keys, _interaction_label, metric="gap", x="parallel")
-        S.label_axes(axes[0, 1], "parallel time (interactions / n)", r"$f(\mu_t) - f^*$",
+        style.label_axes(axes[0, 1], "parallel time (interactions / n)", r"$f(\mu_t) - f^*$",
                      logy=True, title="8 ZO + 8 FO, equal parallel time")
         for p, ax in enumerate(axes.flat):
             ax.legend()
-            S.panel_letter(ax, p)
+            style.panel_letter(ax, p)
     return fig
 
 

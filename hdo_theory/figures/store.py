@@ -24,7 +24,6 @@ Kinds of run:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,15 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from hdo_theory.errors import HDOInputError
+from hdo_theory.serialize import canonical_json, content_hash, jsonable
 
 TABLE_FORMAT = "hdo-theory-figure-table/1"
 RUN_KINDS = ("process", "estimator-table")
 
 __all__ = ["RunSpec", "TABLE_FORMAT", "MissingResults", "load_run", "execute", "Runner"]
-
-
-def _canon(obj) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=repr)
 
 
 @dataclass(frozen=True)
@@ -57,8 +53,8 @@ class RunSpec:
 
     @property
     def spec_hash(self) -> str:
-        doc = _canon({"kind": self.kind, "params": self.params})
-        return hashlib.sha1(doc.encode()).hexdigest()[:16]
+        return content_hash({"kind": self.kind, "params": self.params}, length=16,
+                            algorithm="sha1", default=repr)
 
 
 class MissingResults(HDOInputError):
@@ -118,7 +114,7 @@ class Runner:
     def objective(self, kw: dict):
         from hdo_theory.objectives import make_objective
 
-        key = _canon(kw)
+        key = canonical_json(kw, default=repr)
         if key not in self._objectives:
             kw = dict(kw)
             self._objectives[key] = make_objective(kw.pop("name"), **kw)
@@ -213,16 +209,8 @@ def save_run(spec: RunSpec, data, folder) -> Path:
     if spec.kind != "estimator-table":
         return data.save(path)
     with atomic_file(path, "w") as fh:
-        json.dump(data, fh, allow_nan=True, default=_json_default)
+        json.dump(jsonable(data, nonfinite="keep"), fh, allow_nan=True)
     return path
-
-
-def _json_default(o):
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, np.generic):
-        return o.item()
-    return repr(o)
 
 
 def execute(spec: RunSpec, runner: Runner | None = None):

@@ -33,53 +33,20 @@ import numpy as np
 
 from hdo_theory.atomic import atomic_file
 from hdo_theory.errors import HDOInputError
+from hdo_theory.serialize import from_jsonable, jsonable
 
 FORMAT = "hdo-theory-results/1"
 
 __all__ = ["Results", "FORMAT", "load_results", "fit_loglog_slope"]
 
 
-def _to_jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return {"__ndarray__": obj.tolist(), "dtype": str(obj.dtype), "shape": list(obj.shape)}
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    return repr(obj)
-
-
-def _from_json(obj):
-    if isinstance(obj, dict):
-        if "__ndarray__" in obj and "dtype" in obj:
-            return np.array(obj["__ndarray__"], dtype=obj["dtype"]).reshape(obj["shape"])
-        return {k: _from_json(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_from_json(v) for v in obj]
-    return obj
-
-
 def fit_loglog_slope(t, values) -> float:
     """Least-squares slope of ``log(values)`` against ``log(t)`` over points with ``t > 0`` and
-    finite positive values; NaN with fewer than two such points."""
-    t = np.asarray(t, dtype=float)
-    v = np.asarray(values, dtype=float)
-    ok = (t > 0) & np.isfinite(v) & (v > 0)
-    if ok.sum() < 2:
-        return float("nan")
-    x = np.log(t[ok])
-    yv = np.log(v[ok])
-    if np.ptp(x) == 0:
-        return float("nan")
-    return float(np.polyfit(x, yv, 1)[0])
+    finite positive values; NaN with fewer than two such points or a single distinct ``t``
+    (:func:`hdo_theory.verification.stats.loglog_fit`, the package's one log-log fit)."""
+    from hdo_theory.verification.stats import loglog_fit
+
+    return loglog_fit(t, values)[0]
 
 
 @dataclass
@@ -225,7 +192,7 @@ class Results:
         if path.suffix != ".npz":
             raise HDOInputError(f"out must be a .npz file path, got {str(path)!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        meta = json.dumps(_to_jsonable(self._meta()), allow_nan=True)
+        meta = json.dumps(jsonable(self._meta(), nonfinite="keep", arrays="tagged"), allow_nan=True)
         arrays = {
             "t": np.asarray(self.t, dtype=np.int64),
             "diverged_at": np.asarray(self.diverged_at, dtype=np.int64),
@@ -247,7 +214,7 @@ class Results:
             raise HDOInputError(f"results file {str(path)!r} does not exist")
         try:
             with np.load(path, allow_pickle=False) as z:
-                meta = _from_json(json.loads(str(z["meta_json"][()])))
+                meta = from_jsonable(json.loads(str(z["meta_json"][()])))
                 if meta.get("format") != FORMAT:
                     raise HDOInputError(
                         f"{path}: not an hdo-theory results file ({meta.get('format')!r})"

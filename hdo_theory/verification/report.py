@@ -14,29 +14,13 @@ import numpy as np
 
 from hdo_theory import __version__
 from hdo_theory.atomic import write_text_atomic
+from hdo_theory.serialize import jsonable
 from hdo_theory.verification.runner import VerifyResult, fmt
 
 CORRECTION = ("Bonferroni over the m decided records of the run: every interval is two-sided at "
               "level 1 - alpha/m (family-wise alpha = {alpha:g}, per record {a:.3g}). A true "
               "one-sided claim is reported violated with probability at most alpha/2 over the "
               "whole run.")
-
-
-def _jsonable(o):
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, np.ndarray):
-        return _jsonable(o.tolist())
-    if isinstance(o, (np.floating, float)):
-        v = float(o)
-        return v if math.isfinite(v) else None  # JSON has no inf/NaN: null
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.bool_,)):
-        return bool(o)
-    return o
 
 
 def to_json(res: VerifyResult) -> dict:
@@ -48,12 +32,12 @@ def to_json(res: VerifyResult) -> dict:
                          for v in ("holds", "violated", "inconclusive", "outside assumptions")},
                  records=[r.as_dict() for r in run.records])
         claims.append(c)
-    return _jsonable({
+    return jsonable({
         "version": __version__, "scale": res.scale, "seed": res.seed, "alpha": res.alpha,
         "per_record_alpha": res.per_record_alpha, "correction": "bonferroni",
         "correction_text": CORRECTION.format(alpha=res.alpha, a=res.per_record_alpha),
         "seconds": res.seconds, "counts": res.counts(), "claims": claims,
-        "findings": res.findings, "unavailable_modules": res.unavailable,
+        "findings": res.findings,
     })
 
 
@@ -231,9 +215,6 @@ def markdown(res: VerifyResult, figs=None) -> str:
          "**violated** when the lower limit is above it, **inconclusive** otherwise (for exact "
          "identities, relation `=`: holds when the interval contains the exact value). "
          + CORRECTION.format(alpha=res.alpha, a=res.per_record_alpha), ""]
-    if res.unavailable:
-        L += ["Claim modules not available in this build: "
-              + ", ".join(f"`{k}`" for k in res.unavailable), ""]
     L += ["## Claims", "", _md_table(SUMMARY_HEAD, summary_rows(res)), ""]
     L += ["## Findings", ""]
     if res.findings:

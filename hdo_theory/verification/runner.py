@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hdo_theory.errors import HDOInputError
 from hdo_theory.verification import stats as S
-from hdo_theory.verification.claims import REGISTRY, UNAVAILABLE, Context
+from hdo_theory.verification.claims import REGISTRY, Context
 
 
 @dataclass
@@ -37,7 +37,6 @@ class VerifyResult:
     figures: dict
     findings: list
     seconds: float
-    unavailable: dict = field(default_factory=dict)
 
     @property
     def records(self):
@@ -69,8 +68,7 @@ def resolve_ids(ids) -> list[str]:
         hits = [k for k in REGISTRY if k == cid or k.startswith(cid + ".")]
         if not hits:
             known = ", ".join(REGISTRY)
-            extra = f" (not available: {', '.join(UNAVAILABLE)})" if UNAVAILABLE else ""
-            raise HDOInputError(f"unknown claim ID {cid!r}; known IDs: {known}{extra}")
+            raise HDOInputError(f"unknown claim ID {cid!r}; known IDs: {known}")
         out.extend(h for h in hits if h not in out)
     return out
 
@@ -111,7 +109,7 @@ def run_verification(ids=None, scale: str = "quick", seed: int = 0, alpha: float
     a = decide_all([r for run in runs for r in run.records], alpha)
     findings = list(ctx.findings) + auto_findings(runs)
     return VerifyResult(scale, seed, alpha, a, runs, ctx.figures, findings,
-                        time.perf_counter() - t0, dict(UNAVAILABLE))
+                        time.perf_counter() - t0)
 
 
 def _size(cfg: dict) -> tuple:
@@ -134,7 +132,7 @@ def auto_findings(runs) -> list[dict]:
     for run in runs:
         recs = run.records
         bad = [r for r in recs if r.decision.verdict == "violated"]
-        if bad and run.claim.id != "lemma13":  # lemma13 has its own finding
+        if bad and not run.claim.own_finding:
             r = min(bad, key=lambda r: _size(r.config))
             out.append({"title": f"{run.claim.id}: violated ({len(bad)} of {len(recs)} records)",
                         "text": f"{r.reference}: {r.quantity} = {r.estimate.value:.4g} against "
@@ -143,9 +141,8 @@ def auto_findings(runs) -> list[dict]:
                         "config": r.config})
         loose = [r for r in recs if r.relation == "le" and r.bound > 0 and r.margin is None
                  and r.estimate.value > 0 and r.ratio < 1e-2
-                 and r.decision.verdict == "holds" and not r.claim.startswith("lemma1.4")]
-        # sec. 4 claims compare to a qualitative threshold (0 or 1), not to a bound
-        if loose and run.claim.id != "lemma1.4" and not run.claim.id.startswith("claim"):
+                 and r.decision.verdict == "holds"]
+        if loose and run.claim.report_looseness:
             r = min(loose, key=lambda r: _size(r.config))
             lo = min(x.ratio for x in loose)
             out.append({"title": f"{run.claim.id}: bound loose by orders of magnitude",

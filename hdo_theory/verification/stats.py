@@ -195,23 +195,47 @@ def _ols(lx, ly):
     return float(coef[0]), float(coef[1])
 
 
+def _loglog_points(x, y) -> np.ndarray:
+    """The points a log-log fit uses: ``x > 0`` and finite ``y > 0`` (log defined)."""
+    return (x > 0) & np.isfinite(x) & np.isfinite(y) & (y > 0)
+
+
+def loglog_fit(x, y) -> tuple[float, float]:
+    """``(slope, intercept)`` of the OLS fit ``log y = intercept + slope log x``.
+
+    The package's one log-log point fit. Points with ``x <= 0`` or with ``y`` non-finite or
+    non-positive are dropped (log undefined); ``(nan, nan)`` with fewer than two points left or
+    a single distinct ``x``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    keep = _loglog_points(x, y)
+    if keep.sum() < 2:
+        return math.nan, math.nan
+    lx = np.log(x[keep])
+    if np.ptp(lx) == 0:
+        return math.nan, math.nan
+    return _ols(lx, np.log(y[keep]))
+
+
 def loglog_slope(x, replicas: list, n_boot: int = 400, seed: int = 0) -> SlopeFit:
-    """Fit ``log mean(Y_k) = a + s log x_k`` by OLS; bootstrap the replicas for the slope's s.e.
+    """Fit ``log mean(Y_k) = a + s log x_k`` by OLS (:func:`loglog_fit`); bootstrap the
+    replicas for the slope's s.e.
 
     ``replicas[k]`` holds the independent replica values at grid point ``x[k]`` (replicas
     at different grid points are independent runs). Grid points with non-positive means are
-    dropped (log undefined); at least two are needed.
+    dropped (log undefined); at least two, at two distinct ``x``, are needed.
     """
     x = np.asarray(x, dtype=np.float64)
     reps = [np.asarray(r, dtype=np.float64).ravel() for r in replicas]
     means = np.array([r.mean() for r in reps])
-    keep = (means > 0) & np.isfinite(means) & (x > 0)
-    if keep.sum() < 2:
+    s, a = loglog_fit(x, means)
+    if math.isnan(s):
         return SlopeFit(Estimate(math.nan, math.nan, method="slope"), math.nan, list(x),
                         list(means))
+    keep = _loglog_points(x, means)
     lx = np.log(x[keep])
     kept = [r for r, k in zip(reps, keep, strict=True) if k]
-    s, a = _ols(lx, np.log(means[keep]))
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x510BE]))
     boots = []
     for _ in range(n_boot):
@@ -224,11 +248,9 @@ def loglog_slope(x, replicas: list, n_boot: int = 400, seed: int = 0) -> SlopeFi
 
 
 def predicted_exponent(x, bound_values) -> float:
-    """OLS slope of ``log bound`` against ``log x`` over the same grid: the bound's exponent,
-    log factors included exactly as they act on that grid."""
-    x = np.asarray(x, dtype=np.float64)
-    b = np.asarray(bound_values, dtype=np.float64)
-    return _ols(np.log(x), np.log(b))[0]
+    """OLS slope of ``log bound`` against ``log x`` over the same grid (:func:`loglog_fit`):
+    the bound's exponent, log factors included exactly as they act on that grid."""
+    return loglog_fit(x, bound_values)[0]
 
 
 def binomial_upper_tail(k: int, n: int, p: float) -> float:

@@ -1,7 +1,8 @@
 """Claim registry: one entry per claim of the paper (see :mod:`.registry`).
 
-Importing this package registers every claim module; a module whose dependencies are not
-installed yet (another part of the toolkit) is skipped and listed in :data:`UNAVAILABLE`.
+Importing this package registers every claim module; a module that fails to import is an
+error naming it (never skipped: a verification run silently missing claims would look
+complete).
 """
 
 from __future__ import annotations
@@ -18,12 +19,17 @@ _MODULES = (
     "experiment_claims",
 )
 
-UNAVAILABLE: dict[str, str] = {}
 
-for _m in _MODULES:
-    try:
-        importlib.import_module(f"hdo_theory.verification.claims.{_m}")
-    except ModuleNotFoundError as _exc:  # another helper's module has not landed yet
-        UNAVAILABLE[_m] = str(_exc)
+def _import_claim_modules(modules=_MODULES) -> None:
+    for m in modules:
+        name = f"{__name__}.{m}"
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            raise ImportError(f"claim module {name} failed to import: "
+                              f"{type(exc).__name__}: {exc}", name=name) from exc
 
-__all__ = ["REGISTRY", "Claim", "Context", "Record", "register", "UNAVAILABLE"]
+
+_import_claim_modules()
+
+__all__ = ["REGISTRY", "Claim", "Context", "Record", "register"]

@@ -1,9 +1,7 @@
-"""Shared helpers of the claim modules: cached objectives, constants with a fallback, and
-conversions from the estimator-statistics dictionaries to :class:`~..stats.Estimate`.
-
-ADAPTER NOTE: :func:`lipschitz` uses ``objective.constants.L`` when the constants module
-provides it; until then (``compute_constants`` raises) it falls back to a certified per-kind
-bound on the per-sample gradient Lipschitz constant computed here (documented per kind).
+"""Shared helpers of the claim modules: cached objectives, the problem constants the claims
+use (all from ``objective.constants``, which :mod:`hdo_theory.objectives.constants` computes for
+every objective kind), and conversions from the estimator-statistics dictionaries to
+:class:`~..stats.Estimate`.
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ import math
 
 import numpy as np
 
-from hdo_theory.errors import HDOInputError
 from hdo_theory.objectives import kernels as K
 from hdo_theory.objectives import make_objective
 from hdo_theory.verification.stats import Estimate
@@ -28,39 +25,9 @@ def objective(ctx, name, **kw):
     return ctx.cache[key]
 
 
-def constants_or_none(obj):
-    try:
-        return obj.constants
-    except (HDOInputError, NotImplementedError, AttributeError):
-        return None
-
-
 def lipschitz(obj) -> tuple[float, str]:
     """``(L, source)``: Assumption 2's constant for every per-sample gradient."""
-    c = constants_or_none(obj)
-    if c is not None:
-        return float(c.L), "objective.constants"
-    data = obj.data
-    kind, params, feats = int(data[0]), data[1], data[2]
-    lam = float(params[0]) if params.shape[0] else 0.0
-    a2 = float(np.max(np.sum(feats**2, axis=1))) if feats.shape[1] else 0.0
-    if kind == K.KIND_QUADRATIC:
-        # per-sample Hessian A_g: L = max_g lambda_max(A_g)
-        return float(max(np.linalg.eigvalsh(A)[-1] for A in data[5])), "max eig of A_g"
-    if kind == K.KIND_LEAST_SQUARES:
-        return a2 + lam, "max ||a_j||^2 + lam"
-    if kind == K.KIND_LOGISTIC:
-        return 0.25 * a2 + lam, "max ||a_j||^2 / 4 + lam"
-    if kind == K.KIND_LOGISTIC_NONCVX:
-        # |d^2/dx^2 x^2/(1+x^2)| = |2 - 6x^2|/(1+x^2)^3 <= 2
-        return 0.25 * a2 + 2 * lam, "max ||a_j||^2 / 4 + 2 lam"
-    if kind == K.KIND_ROBUST:
-        # |d^2/dr^2 r^2/(1+r^2)| <= 2
-        return 2 * a2 + lam, "2 max ||a_j||^2 + lam"
-    if kind == K.KIND_COSINE_WELLS:
-        alpha, beta = float(params[0]), float(params[1])
-        return 1 + alpha * beta**2, "1 + alpha beta^2"
-    raise HDOInputError(f"no Lipschitz constant for objective kind {kind}")
+    return float(obj.constants.L), "objective.constants"
 
 
 def from_clt_entry(entry: dict, n: int, level: float = 0.95) -> Estimate:
@@ -92,28 +59,15 @@ def antithetic_smoothing_bias(obj, node, x, nu, draws, rng):
 
 
 # ---------------------------------------------------------------------------------------------
-# Problem constants for the process lemmas (adapter; see the module docstring)
+# Problem constants for the process lemmas
 # ---------------------------------------------------------------------------------------------
 
 
 def strong_convexity(obj) -> float:
-    """``ell`` from ``objective.constants``; fallback: smallest Hessian eigenvalue of ``f`` for
-    quadratic / least squares (exact), ``lam`` for logistic (certified), 0 otherwise."""
-    c = constants_or_none(obj)
-    if c is not None and getattr(c, "ell", None) is not None:
-        return float(c.ell)
-    data = obj.data
-    kind, params = int(data[0]), data[1]
-    if kind == K.KIND_QUADRATIC:
-        H = np.einsum("j,jkl->kl", obj.weights, data[5][data[4]])
-        return float(np.linalg.eigvalsh(H)[0])
-    if kind == K.KIND_LEAST_SQUARES:
-        A = data[2]
-        H = (A * obj.weights[:, None]).T @ A + float(params[0]) * np.eye(obj.d)
-        return float(np.linalg.eigvalsh(H)[0])
-    if kind == K.KIND_LOGISTIC:
-        return float(params[0])
-    return 0.0
+    """``ell`` from ``objective.constants``; 0 for kinds without strong convexity
+    (``ell`` is None: non-convex logistic, robust, cosine wells, softmax)."""
+    ell = obj.constants.ell
+    return 0.0 if ell is None else float(ell)
 
 
 def x_star(obj):
@@ -136,8 +90,7 @@ def ball_check(obj, res, label: str = "") -> tuple[list[str], dict]:
     left the ball too. ``info`` holds the farthest distance reached (over the finite records)
     and ``R`` for the record's configuration.
     """
-    c = constants_or_none(obj)
-    R = None if c is None else getattr(c, "radius", None)
+    R = obj.constants.radius
     md = np.asarray(res["max_node_dist_sq"], dtype=float)
     finite = md[np.isfinite(md)]
     far = float(np.sqrt(finite.max())) if finite.size else float("nan")
@@ -158,37 +111,11 @@ def ball_check(obj, res, label: str = "") -> tuple[list[str], dict]:
     return out, info
 
 
-def noise_constants(obj, batch: int, x0) -> dict:
-    """``varsigma_k^2`` and ``sum_{N_k} s_i^2`` (minibatch ``batch``) for the process lemmas.
-
-    From ``objective.constants`` when available; otherwise the maximum over 11 points on the
-    segment from the start ``x0`` to ``x*`` (the region the mean travels through) -- an
-    empirical sup over the visited region, not a certified one (stated in the report).
-    """
-    from hdo_theory.objectives.constants import node_gradient_variance
-
-    c = constants_or_none(obj)
-    if c is not None:
-        try:
-            s = np.asarray(c.s_sq(batch), dtype=float)
-            return {"varsigma0_sq": float(c.varsigma0_sq), "varsigma1_sq": float(c.varsigma1_sq),
-                    "sum_s_sq0": float(s[: obj.n0].sum()), "sum_s_sq1": float(s[obj.n0:].sum()),
-                    "source": "objective.constants"}
-        except Exception:  # noqa: BLE001 - fall back to the segment sup below
-            pass
-    xs, _ = x_star(obj)
-    out = {"varsigma0_sq": 0.0, "varsigma1_sq": 0.0, "sum_s_sq0": 0.0, "sum_s_sq1": 0.0}
-    for a in np.linspace(0, 1, 11):
-        x = (1 - a) * np.asarray(x0) + a * xs
-        g = obj.grad(x)
-        het = [float(np.sum((obj.node_grad(i, x) - g) ** 2)) for i in range(obj.n)]
-        s2 = [node_gradient_variance(obj, i, x, min(batch, obj.shard_size(i)))
-              for i in range(obj.n)]
-        if obj.n0:
-            out["varsigma0_sq"] = max(out["varsigma0_sq"], float(np.mean(het[: obj.n0])))
-            out["sum_s_sq0"] = max(out["sum_s_sq0"], float(np.sum(s2[: obj.n0])))
-        if obj.n1:
-            out["varsigma1_sq"] = max(out["varsigma1_sq"], float(np.mean(het[obj.n0:])))
-            out["sum_s_sq1"] = max(out["sum_s_sq1"], float(np.sum(s2[obj.n0:])))
-    out["source"] = "max over 11 points on the segment x0 -> x* (empirical sup)"
-    return out
+def noise_constants(obj, batch: int) -> dict:
+    """``varsigma_k^2`` and ``sum_{N_k} s_i^2`` (minibatch ``batch``) for the process lemmas,
+    from ``objective.constants``."""
+    c = obj.constants
+    s = np.asarray(c.s_sq(batch), dtype=float)
+    return {"varsigma0_sq": float(c.varsigma0_sq), "varsigma1_sq": float(c.varsigma1_sq),
+            "sum_s_sq0": float(s[: obj.n0].sum()), "sum_s_sq1": float(s[obj.n0:].sum()),
+            "source": "objective.constants"}

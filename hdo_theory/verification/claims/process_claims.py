@@ -38,7 +38,7 @@ def _setting(ctx, convex: bool):
 
 def _params(obj, eta, x0, batch=1, T=1) -> B.BoundParams:
     L, _ = C.lipschitz(obj)
-    nc = C.noise_constants(obj, batch, x0)
+    nc = C.noise_constants(obj, batch)
     return B.BoundParams(n0=obj.n0, n1=obj.n1, d=obj.d, L=L, eta=eta,
                          ell=C.strong_convexity(obj) if obj.convex else 0.0,
                          varsigma0_sq=nc["varsigma0_sq"], varsigma1_sq=nc["varsigma1_sq"],
@@ -149,24 +149,23 @@ register(Claim("lemma2", "Lemma 2", "E Gamma_{t+1} (process probe) minus the Lem
                "per replica, averaged over recorded steps", f"{_CVX}; {_NCVX}", _GRID,
                "(1 - 1/(2n)) E Gamma_t + (4/n) eta^2 E M^G_t",
                lambda ctx: _both(ctx, "lemma2", "Lemma 2", _rhs2, "lemma2_cond", "lemma2",
-                                 "E Gamma_{t+1}"), needs=("process",)))
+                                 "E Gamma_{t+1}")))
 register(Claim("lemma3", "Lemma 3", "E M^G_t minus the Lemma 3 RHS", _CVX, _GRID,
                "Lemma 3 as printed (f-gap term)",
                lambda ctx: _lemma_records(ctx, "lemma3", "Lemma 3", True, _rhs3, "mg", "lemma3",
-                                          "E M^G_t"), needs=("process",)))
+                                          "E M^G_t")))
 register(Claim("lemma16", "Lemma 16", "E M^G_t minus the Lemma 16 RHS", f"{_NCVX}; {_CVX}",
                _GRID, "Lemma 16 as printed (gradient-norm term)",
                lambda ctx: _both(ctx, "lemma16", "Lemma 16", _rhs16, "mg", "lemma16",
-                                 "E M^G_t"), needs=("process",)))
+                                 "E M^G_t")))
 register(Claim("lemma11", "Lemma 11", "E Gamma_{t+1} minus the Lemma 11 RHS", _CVX, _GRID,
                "Lemma 11 as printed; eta <= 1/(14 L sqrt(d+4))",
                lambda ctx: _lemma_records(ctx, "lemma11", "Lemma 11", True, _rhs11,
-                                          "lemma2_cond", "lemma11", "E Gamma_{t+1}"),
-               needs=("process",)))
+                                          "lemma2_cond", "lemma11", "E Gamma_{t+1}")))
 register(Claim("lemma17", "Lemma 17", "E Gamma_{t+1} minus the Lemma 17 RHS", f"{_NCVX}; {_CVX}",
                _GRID, "Lemma 17 as printed; eta <= 1/(10 L sqrt(d+4))",
                lambda ctx: _both(ctx, "lemma17", "Lemma 17", _rhs17, "lemma2_cond", "lemma17",
-                                 "E Gamma_{t+1}"), needs=("process",)))
+                                 "E Gamma_{t+1}")))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,11 +233,11 @@ _ONE = {"quick": "eta in {0.01, 0.1}, one interaction from a fixed spread-out st
                  "1000 replicas", "full": "same, 20000 replicas"}
 register(Claim("lemma14", "Lemma 14", "E||mu_{t+1} - mu_t||^2 after one interaction",
                f"{_CVX}; {_NCVX}", _ONE, "4 eta^2 E M^G_t / n^2",
-               lambda ctx: _run_lemma14_19(ctx, "lemma14"), needs=("process",)))
+               lambda ctx: _run_lemma14_19(ctx, "lemma14")))
 register(Claim("lemma19", "Lemma 19", "E<grad f(mu_t), mu_{t+1} - mu_t> after one interaction "
                "(B measured antithetically at the state)", f"{_CVX}; {_NCVX}", _ONE,
                "-(eta/n) E||grad f(mu_t)||^2 + (2 eta/n) B^2 + (2 L^2 eta/n) E Gamma_t",
-               lambda ctx: _run_lemma14_19(ctx, "lemma19"), needs=("process",)))
+               lambda ctx: _run_lemma14_19(ctx, "lemma19")))
 
 
 def _run_exact_kernel(ctx):
@@ -263,4 +262,4 @@ register(Claim("exact.kernel", "THEORY.md sec. 3 (exact facts, process kernel)",
                "quadratic d = 8, n = 8 (models only average)",
                {"quick": "pairwise and matching, t in {1, 3}, 1000 replicas",
                 "full": "same, 20000 replicas"},
-               "(1 - 1/(n-1))^t; (1 - n/(2(n-1)))^t", _run_exact_kernel, needs=("process",)))
+               "(1 - 1/(n-1))^t; (1 - n/(2(n-1)))^t", _run_exact_kernel))

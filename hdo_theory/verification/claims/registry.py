@@ -87,7 +87,11 @@ class Claim:
     grid: dict  # {"quick": description, "full": description}
     bound: str
     run: Callable[[Context], list[Record]]
-    needs: tuple = ()  # modules required (e.g. ("process",)); missing => claim skipped
+    #: ``run`` writes its own finding about its results: no automatic "violated" finding
+    own_finding: bool = False
+    #: automatic "bound loose by orders of magnitude" finding; False for claims compared with a
+    #: qualitative threshold (0 or 1; the sec. 4 claims) or that write their own (Lemma 1.4)
+    report_looseness: bool = True
 
     def describe(self) -> dict:
         return {"id": self.id, "reference": self.reference, "measures": self.measures,

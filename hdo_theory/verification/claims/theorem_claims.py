@@ -23,7 +23,7 @@ from hdo_theory.verification.claims.registry import Claim, Record, register
 
 def _params(obj, eta, T, x0, f0_gap=0.0, dist0_sq=0.0, convex=True):
     L, _ = C.lipschitz(obj)
-    nc = C.noise_constants(obj, 1, x0)
+    nc = C.noise_constants(obj, 1)
     return B.BoundParams(n0=obj.n0, n1=obj.n1, d=obj.d, L=L, eta=eta,
                          ell=C.strong_convexity(obj) if convex else 0.0,
                          varsigma0_sq=nc["varsigma0_sq"], varsigma1_sq=nc["varsigma1_sq"],
@@ -112,8 +112,7 @@ register(Claim(
     "quadratic d = 4, n0 = n1 = 2, condition 2",
     {"quick": "T in {12k, 24k, 48k, 96k} interactions, 16 replicas each",
      "full": "T in {12k, 48k, 192k, 768k}, 96 replicas each"},
-    "slope <= exponent of the explicit bound (~ -1 up to log T)", lambda ctx: _run(ctx, True),
-    needs=("process",)))
+    "slope <= exponent of the explicit bound (~ -1 up to log T)", lambda ctx: _run(ctx, True)))
 
 register(Claim(
     "theorem1.nonconvex", "Theorem 1 (non-convex)",
@@ -122,6 +121,6 @@ register(Claim(
     "logistic-nonconvex d = 4, n0 = n1 = 2",
     {"quick": "T in {16k, 32k, 64k, 128k}, 16 replicas each",
      "full": "T in {16k, 64k, 256k, 1024k}, 96 replicas each"},
-    "slope <= -1/2", lambda ctx: _run(ctx, False), needs=("process",)))
+    "slope <= -1/2", lambda ctx: _run(ctx, False)))
 
 _ = math
