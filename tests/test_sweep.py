@@ -558,3 +558,32 @@ def test_collect_long_table_csv_and_parquet(tmp_path, capsys):
     rep = collect(out, fmt="parquet")
     assert rep.path.suffix == ".parquet"
     _check_table(read_table(rep.path), out / "cells", ["gap", "gamma"], False, False)
+
+
+def test_hashes_and_seeds_are_pinned():
+    """config_hash, cell_seed, cell_key, the spec fingerprint and a plan's keys and seeds,
+    pinned to the values of the code before the sweep was split into modules (any change
+    would orphan every stored cell)."""
+    import tomllib
+
+    from hdo_theory.runs.sweep import cell_key, parse_spec
+
+    d = {"objective": "least-squares", "d": 3, "zo_lr": 0.1, "zo_nu": "theorem", "record": "log",
+         "lemma2": False, "ell": None, "condition": 1e-300, "seed": 5, "out": "x.npz",
+         "threads": 2, "no_progress": True}
+    h = config_hash(d)
+    assert h == "1f65b37376b15ea8b239248456c32bfd52b588a3879c1ff7608e51e5764f3629"
+    assert cell_seed(7, h, 3) == 7047912448264815593
+    assert cell_key(h, 7047912448264815593) == "77144afd1cc0b008ee5ceb63"
+    text = BASE.format(T=50) + "[axes]\nzo_lr = [0.01, 0.02]\n[sweep]\nseed = 7\nseeds = 2\n"
+    spec = parse_spec(tomllib.loads(text), text, "s.toml")
+    assert spec.fingerprint() == "951b2da835d78f80"
+    got = [(c.config_hash, c.seed, c.key) for c in plan(spec, validate=False)]
+    h1 = "4faceba64d6ff9863e7c195d42a6e3f003df9f7387562aa8d5c1336d594bedac"
+    h2 = "dbbf3cdd9e4252c52b7121537f183bce365183cf214c937b7645e8af82ae9fe8"
+    assert got == [
+        (h1, 3955616247514606780, "674f44202740fc79d2f73efe"),
+        (h1, 6481803753315009833, "e2d3146508e770c6515805e2"),
+        (h2, 6645735471015033935, "1c0aff5e057579b135d3c6f7"),
+        (h2, 839828478900916457, "80b9ea5fd5815a8b5230c023"),
+    ]
