@@ -199,20 +199,36 @@ def test_bad_spec_names_key_and_line(tmp_path, capsys, text, words):
 
 
 def test_config_error_is_found_before_any_cell_starts(tmp_path, capsys):
-    # the second value is invalid only once combined with the base (a value check in the
-    # population config); the first would have been fine: no cell may run at all
+    # the second value is invalid only once combined with the base (warmup <= T, a check in
+    # the process config); the first would have been fine: no cell may run at all
     p = write_spec(tmp_path, "[sweep]\nseeds = 2\n" + BASE.format(T=50)
-                   + "[axes]\nzo_lr = [0.01, -0.5]\n")
-    with pytest.raises(HDOInputError, match=r"configuration zo_lr=-0.5: lr must be"):
+                   + "[axes]\nwarmup = [10, 100]\n")
+    with pytest.raises(HDOInputError,
+                       match=r"configuration warmup=100: warmup must be an integer in \[0, 50\]"):
         plan(load_spec(p))
     out = tmp_path / "out"
     assert cli.main(["sweep", str(p), "--out", str(out), "--workers", "0"]) == 2
-    assert "zo_lr=-0.5" in capsys.readouterr().err
+    assert "warmup=100" in capsys.readouterr().err
+    assert not out.exists()
+    # a value out of its range on its own (lr >= 0) is reported when the file is read, with
+    # its line, by the option schema shared with `run` (before the redesign: at plan time)
+    p1 = write_spec(tmp_path, "[sweep]\nseeds = 2\n" + BASE.format(T=50)
+                    + "[axes]\nzo_lr = [0.01, -0.5]\n", "a.toml")
+    with pytest.raises(HDOInputError, match=r"a.toml, line 9: \[axes\] zo_lr: zo_lr must be >= 0"):
+        load_spec(p1)
+    assert cli.main(["sweep", str(p1), "--out", str(out), "--workers", "0"]) == 2
+    assert "zo_lr must be >= 0, got -0.5" in capsys.readouterr().err
     assert not out.exists()
     p2 = write_spec(tmp_path, '[base]\nd = 3\nn = 4\nT = 50\n[axes]\nobjective = '
-                    '["least-squares", "no-such-objective"]\n', "b.toml")
-    with pytest.raises(HDOInputError, match="objective='no-such-objective'"):
+                    '["least-squares", "breast-cancer"]\n', "b.toml")
+    with pytest.raises(HDOInputError, match="objective='breast-cancer': d is fixed to 31"):
         plan(load_spec(p2))
+    p3 = write_spec(tmp_path, '[base]\nd = 3\nn = 4\nT = 50\n[axes]\nobjective = '
+                    '["least-squares", "logistik"]\n', "c.toml")
+    with pytest.raises(HDOInputError, match=r"c.toml, line 6: \[axes\] objective: objective "
+                                            r"must be one of .*; got 'logistik' \(did you mean "
+                                            r"'logistic'\?\)"):
+        load_spec(p3)
 
 
 def test_unreachable_scheduler_fails_fast(tmp_path, capsys):
