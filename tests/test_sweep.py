@@ -199,20 +199,36 @@ def test_bad_spec_names_key_and_line(tmp_path, capsys, text, words):
 
 
 def test_config_error_is_found_before_any_cell_starts(tmp_path, capsys):
-    # the second value is invalid only once combined with the base (a value check in the
-    # population config); the first would have been fine: no cell may run at all
+    # the second value is invalid only once combined with the base (warmup <= T, a check in
+    # the process config); the first would have been fine: no cell may run at all
     p = write_spec(tmp_path, "[sweep]\nseeds = 2\n" + BASE.format(T=50)
-                   + "[axes]\nzo_lr = [0.01, -0.5]\n")
-    with pytest.raises(HDOInputError, match=r"configuration zo_lr=-0.5: lr must be"):
+                   + "[axes]\nwarmup = [10, 100]\n")
+    with pytest.raises(HDOInputError,
+                       match=r"configuration warmup=100: warmup must be an integer in \[0, 50\]"):
         plan(load_spec(p))
     out = tmp_path / "out"
     assert cli.main(["sweep", str(p), "--out", str(out), "--workers", "0"]) == 2
-    assert "zo_lr=-0.5" in capsys.readouterr().err
+    assert "warmup=100" in capsys.readouterr().err
+    assert not out.exists()
+    # a value out of its range on its own (lr >= 0) is reported when the file is read, with
+    # its line, by the option schema shared with `run` (before the redesign: at plan time)
+    p1 = write_spec(tmp_path, "[sweep]\nseeds = 2\n" + BASE.format(T=50)
+                    + "[axes]\nzo_lr = [0.01, -0.5]\n", "a.toml")
+    with pytest.raises(HDOInputError, match=r"a.toml, line 9: \[axes\] zo_lr: zo_lr must be >= 0"):
+        load_spec(p1)
+    assert cli.main(["sweep", str(p1), "--out", str(out), "--workers", "0"]) == 2
+    assert "zo_lr must be >= 0, got -0.5" in capsys.readouterr().err
     assert not out.exists()
     p2 = write_spec(tmp_path, '[base]\nd = 3\nn = 4\nT = 50\n[axes]\nobjective = '
-                    '["least-squares", "no-such-objective"]\n', "b.toml")
-    with pytest.raises(HDOInputError, match="objective='no-such-objective'"):
+                    '["least-squares", "breast-cancer"]\n', "b.toml")
+    with pytest.raises(HDOInputError, match="objective='breast-cancer': d is fixed to 31"):
         plan(load_spec(p2))
+    p3 = write_spec(tmp_path, '[base]\nd = 3\nn = 4\nT = 50\n[axes]\nobjective = '
+                    '["least-squares", "logistik"]\n', "c.toml")
+    with pytest.raises(HDOInputError, match=r"c.toml, line 6: \[axes\] objective: objective "
+                                            r"must be one of .*; got 'logistik' \(did you mean "
+                                            r"'logistic'\?\)"):
+        load_spec(p3)
 
 
 def test_unreachable_scheduler_fails_fast(tmp_path, capsys):
@@ -558,3 +574,32 @@ def test_collect_long_table_csv_and_parquet(tmp_path, capsys):
     rep = collect(out, fmt="parquet")
     assert rep.path.suffix == ".parquet"
     _check_table(read_table(rep.path), out / "cells", ["gap", "gamma"], False, False)
+
+
+def test_hashes_and_seeds_are_pinned():
+    """config_hash, cell_seed, cell_key, the spec fingerprint and a plan's keys and seeds,
+    pinned to the values of the code before the sweep was split into modules (any change
+    would orphan every stored cell)."""
+    import tomllib
+
+    from hdo_theory.runs.sweep import cell_key, parse_spec
+
+    d = {"objective": "least-squares", "d": 3, "zo_lr": 0.1, "zo_nu": "theorem", "record": "log",
+         "lemma2": False, "ell": None, "condition": 1e-300, "seed": 5, "out": "x.npz",
+         "threads": 2, "no_progress": True}
+    h = config_hash(d)
+    assert h == "1f65b37376b15ea8b239248456c32bfd52b588a3879c1ff7608e51e5764f3629"
+    assert cell_seed(7, h, 3) == 7047912448264815593
+    assert cell_key(h, 7047912448264815593) == "77144afd1cc0b008ee5ceb63"
+    text = BASE.format(T=50) + "[axes]\nzo_lr = [0.01, 0.02]\n[sweep]\nseed = 7\nseeds = 2\n"
+    spec = parse_spec(tomllib.loads(text), text, "s.toml")
+    assert spec.fingerprint() == "951b2da835d78f80"
+    got = [(c.config_hash, c.seed, c.key) for c in plan(spec, validate=False)]
+    h1 = "4faceba64d6ff9863e7c195d42a6e3f003df9f7387562aa8d5c1336d594bedac"
+    h2 = "dbbf3cdd9e4252c52b7121537f183bce365183cf214c937b7645e8af82ae9fe8"
+    assert got == [
+        (h1, 3955616247514606780, "674f44202740fc79d2f73efe"),
+        (h1, 6481803753315009833, "e2d3146508e770c6515805e2"),
+        (h2, 6645735471015033935, "1c0aff5e057579b135d3c6f7"),
+        (h2, 839828478900916457, "80b9ea5fd5815a8b5230c023"),
+    ]
