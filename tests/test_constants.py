@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hdo_theory.errors import HDOInputError
-from hdo_theory.objectives import OBJECTIVE_NAMES, make_objective
+from hdo_theory.objectives import OBJECTIVE_NAMES, make_objective, objectives_where
 from hdo_theory.objectives import kernels as K
 from hdo_theory.objectives.constants import (
     compute_constants,
@@ -29,7 +29,7 @@ from hdo_theory.objectives.constants import (
     node_gradient_variance,
 )
 
-CONVEX = ("quadratic", "least-squares", "logistic", "digits", "breast-cancer")
+CONVEX = objectives_where(convex=True)
 AFFINE = ("quadratic", "least-squares")
 
 

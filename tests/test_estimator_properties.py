@@ -32,17 +32,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import gammaln
 
-from hdo_theory.estimators import EstimatorSpec
+from hdo_theory.estimators import EstimatorSpec, estimators_where
 from hdo_theory.estimators.monte_carlo import estimator_stats, smoothed_value_gap, smoothing_bias
 from hdo_theory.objectives import kernels as K
-from hdo_theory.objectives import make_objective
+from hdo_theory.objectives import make_objective, objectives_where
 from hdo_theory.objectives.constants import node_gradient_variance
 from hdo_theory.verification import bounds
 
 ALPHA = 1e-4
 LEVEL = 1.0 - ALPHA
-SYNTHETIC = ("quadratic", "least-squares", "logistic", "logistic-nonconvex", "robust",
-             "cosine-wells")
+SYNTHETIC = objectives_where(real_data=False)
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True)
 
 
@@ -187,7 +186,7 @@ def test_lemma1_item5_forward_second_moment(case, seed):
 
 @SETTINGS
 @given(case=cases(), seed=st.integers(0, 2**16), kind=st.sampled_from(
-    ("zo-forward", "zo-central", "zo-directional")), rv=st.integers(1, 3),
+    estimators_where(lemma5=True)), rv=st.integers(1, 3),
     bfrac=st.floats(0.0, 1.0))
 def test_lemma5_moments(case, seed, kind, rv, bfrac):
     """Lemma 5: E||G||^2 <= (1/2) nu^2 L^2 (d+6)^3 + 2(d+4)(||grad f^i||^2 + s_i^2)   (6)

@@ -17,7 +17,7 @@ import pytest
 from scipy import stats as sps
 
 from hdo_theory.errors import HDOInputError
-from hdo_theory.estimators import ESTIMATOR_NAMES, EstimatorSpec
+from hdo_theory.estimators import ESTIMATOR_NAMES, ESTIMATORS, EstimatorSpec
 from hdo_theory.estimators import closed_forms as cf
 from hdo_theory.estimators.monte_carlo import (
     ball_radius_factor,
@@ -153,7 +153,7 @@ def test_full_batch_has_no_sampling_noise():
 _CASES = [
     (kind, rv, b)
     for kind in ESTIMATOR_NAMES
-    for rv in ((1, 3) if kind not in ("fo", "coord-fd") else (1,))
+    for rv in ((1, 3) if ESTIMATORS[kind].random_directions else (1,))
     for b in (1, 5, 16)
 ]
 

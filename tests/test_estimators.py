@@ -25,16 +25,18 @@ from hdo_theory.estimators import (
     direction_buffer,
     estimate,
     estimate_once,
+    estimators_where,
     resolve_nu,
 )
+from hdo_theory.objectives import OBJECTIVES, make_objective, objectives_where
 from hdo_theory.objectives import kernels as K
-from hdo_theory.objectives import make_objective
 from hdo_theory.rng import kernel_generator
 
 EPS = np.finfo(float).eps
-SYNTHETIC = ("quadratic", "least-squares", "logistic", "logistic-nonconvex", "robust",
-             "cosine-wells")
-ZO_RANDOM = ("zo-forward", "zo-central", "zo-directional", "zo-sphere")
+SYNTHETIC = objectives_where(real_data=False)
+ZO_RANDOM = estimators_where(zero_order=True, random_directions=True)
+DETERMINISTIC = estimators_where(random_directions=False)  # rv is ignored
+DERIVATIVE = estimators_where(mean="grad f")  # gradient / JVP sums: no differences of F
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
 
 
@@ -184,10 +186,10 @@ def test_forward_difference_tends_to_directional(name, d, seed, pseed):
 # ---------------------------------------------------------------------------------------------
 
 
-GLM_NAMES = ("least-squares", "logistic", "logistic-nonconvex", "robust")
 # sup |phi''| of the GLM data terms phi(z, y) (least squares, logistic kinds, robust r^2/(1+r^2))
 PHI2_MAX = {K.KIND_LEAST_SQUARES: 1.0, K.KIND_LOGISTIC: 0.25, K.KIND_LOGISTIC_NONCVX: 0.25,
             K.KIND_ROBUST: 2.0}
+GLM_NAMES = tuple(n for n in SYNTHETIC if OBJECTIVES[n].kind in PHI2_MAX)
 
 
 def _jvp_tol(obj, batch, x, u):
@@ -304,7 +306,7 @@ def test_glm_fast_path_matches_the_definition(kind, name, d, rv, b, lam, seed):
     assert rng.random() == ref_rng.random()  # both consumed exactly rv * d normals
 
 
-@pytest.mark.parametrize("kind", ["fo", "coord-fd"])
+@pytest.mark.parametrize("kind", DETERMINISTIC)
 def test_rv_is_ignored_by_deterministic_estimators(kind):
     obj = _objective("logistic", 4)
     x = obj.random_point(1)
@@ -363,7 +365,7 @@ def test_estimate_is_additive_over_samples(kind, name, d, seed):
         u = np.ones(d)
     ctol = _coef_tol(obj, [j, k], x, nu * max(1.0, float(u.max())), nu) * scale
     tol = 3 * ctol * u + 8 * EPS * (np.abs(Gj) + np.abs(Gk))
-    if kind in ("fo", "zo-directional"):  # gradient / JVP sums: relative rounding only
+    if kind in DERIVATIVE:  # gradient / JVP sums: relative rounding only
         tol = 8 * (d * d + 4) * EPS * (np.abs(Gj) + np.abs(Gk) + 1e-300)
         tol = np.maximum(tol, 8 * (d * d + 4) * EPS * np.abs(Gjk))
     assert np.all(np.abs(Gjk - 0.5 * (Gj + Gk)) <= tol)
@@ -389,7 +391,7 @@ def test_adding_a_constant_changes_no_estimator(kind, d, nu, seed, t1, t2):
     x = obj.random_point(seed)
     Ga, _ = _draw(data_a, kind, x, full, nu, rv=2, seed=seed)
     Gb, _ = _draw(data_b, kind, x, full, nu, rv=2, seed=seed)
-    if kind in ("fo", "zo-directional"):  # the constant sample contributes exactly 0
+    if kind in DERIVATIVE:  # the constant sample contributes exactly 0
         assert np.array_equal(Ga, Gb)
         return
     U = np.abs(_directions(d, 2, seed, sphere=kind == "zo-sphere"))

@@ -16,8 +16,8 @@ import json
 import math
 
 from hdo_theory.errors import check_choice, check_float, check_int
-from hdo_theory.estimators import ESTIMATOR_NAMES, EstimatorSpec
-from hdo_theory.objectives import OBJECTIVE_NAMES
+from hdo_theory.estimators import EstimatorSpec, estimator_names
+from hdo_theory.objectives import DEFAULT_D, objective_names, real_data_shapes
 from hdo_theory.serialize import jsonable
 
 NAME = "estimator-stats"
@@ -25,11 +25,13 @@ HELP = "bias, moments and variance of one gradient estimator: CIs, closed forms,
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--objective", default="quadratic", help=f"one of {', '.join(OBJECTIVE_NAMES)}")
-    p.add_argument("--estimator", default="zo-forward", help=f"one of {', '.join(ESTIMATOR_NAMES)}")
+    p.add_argument("--objective", default="quadratic",
+                   help=f"one of {', '.join(objective_names())}")
+    p.add_argument("--estimator", default="zo-forward",
+                   help=f"one of {', '.join(estimator_names())}")
     p.add_argument("--d", type=int, default=None,
-                   help="dimension (>= 1; default: 10; the digits and breast-cancer data sets "
-                        "fix it)")
+                   help=f"dimension (>= 1; default: {DEFAULT_D}; the "
+                        f"{' and '.join(real_data_shapes())} data sets fix it)")
     p.add_argument("--nu", default="1e-3",
                    help="smoothing radius (> 0), or 'theorem' for eta / sqrt(d) (needs --eta)")
     p.add_argument("--eta", type=float, default=None, help="learning rate for --nu theorem")
@@ -59,8 +61,8 @@ def run(args) -> int:
     from hdo_theory.estimators.monte_carlo import estimator_stats
     from hdo_theory.objectives import make_objective
 
-    check_choice("objective", args.objective, OBJECTIVE_NAMES)
-    check_choice("estimator", args.estimator, ESTIMATOR_NAMES)
+    check_choice("objective", args.objective, objective_names())
+    check_choice("estimator", args.estimator, estimator_names())
     d = None if args.d is None else check_int("d", args.d, 1, 100_000)
     nu = args.nu if args.nu == "theorem" else check_float("nu", args.nu, 0.0, lo_open=True)
     spec = EstimatorSpec(args.estimator, check_int("rv", args.rv, 1, 1_000_000), nu,

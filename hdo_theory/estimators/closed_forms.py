@@ -179,10 +179,6 @@ def _require_quadratic(objective):
         raise HDOInputError(f"this closed form needs the quadratic objective, got {objective.name}")
 
 
-#: Estimator kinds whose mean and second moment are exact on EVERY objective.
-UNIVERSAL_EXACT_KINDS = ("fo", "zo-directional")
-
-
 def exact_moments(objective, node: int, x, kind: str, rv: int, nu: float, batch: int):
     """Exact mean and moments of the estimator at ``x`` for ``node`` (unconditional), or ``None``.
 
@@ -191,34 +187,41 @@ def exact_moments(objective, node: int, x, kind: str, rv: int, nu: float, batch:
     ``conditional`` (``E_xi C(xi)``, the one-direction conditional second moment averaged over
     the minibatch). Only the keys that are known are present; ``None`` if nothing is.
 
-    Known: every kind on the quadratic objective; ``fo`` and ``zo-directional`` on every
-    objective; the mean of ``coord-fd`` on every objective (it is linear in ``F``).
+    The estimator's row in :data:`hdo_theory.estimators.ESTIMATORS` names its moments function
+    (``moments``; None: nothing known). Known for the built-ins: every kind on the quadratic
+    objective; ``fo`` and ``zo-directional`` on every objective; the mean of ``coord-fd`` on
+    every objective (it is linear in ``F``).
     """
+    from hdo_theory.estimators import estimator_info
+
     x = check_point("x", x, objective.d)
-    d = objective.d
     m = objective.shard_size(node)
     b = check_int("batch", batch, 1, m)
     rv = check_int("rv", rv, 1)
-    quadratic = objective.kind == KIND_QUADRATIC
-    if kind == "coord-fd" and not quadratic:
-        return {"mean": coordinate_fd_mean(objective, node, x, nu)}
-    if kind not in UNIVERSAL_EXACT_KINDS and not quadratic:
+    info = estimator_info(kind)
+    if info.moments is None:
         return None
+    return info.moments(objective, node, x, rv, nu, b)
 
+
+def node_moments(objective, node: int, x, rv: int, nu: float, batch: int, conditional,
+                 averaged: bool = True, universal: bool = False):
+    """The node formulas for an estimator that is conditionally unbiased on quadratics.
+
+    ``conditional(eg2, ebeta, nu, d)`` is its one-direction conditional second moment ``E_xi
+    C(xi)`` given ``E ||g_xi||^2 = eg2`` and ``E beta(A_xi) = ebeta`` (NaN off the quadratic);
+    ``averaged``: ``rv`` directions are averaged (False: ``rv`` is ignored); ``universal``: the
+    formulas hold on every objective (else ``None`` off the quadratic).
+    """
+    d = objective.d
+    quadratic = objective.kind == KIND_QUADRATIC
+    if not universal and not quadratic:
+        return None
     g = objective.node_grad(node, x)
     g2 = float(g @ g)
-    eg2 = g2 + node_gradient_variance(objective, node, x, b)  # E ||g_xi||^2
-    ebeta = quadratic_batch_beta_mean(objective, node, b) if quadratic else float("nan")
-    if kind in ("fo", "coord-fd"):
-        cond, eff_rv = eg2, 1  # G = g_xi (coord-fd is exact on quadratics); rv is ignored
-    elif kind in ("zo-directional", "zo-central"):
-        cond, eff_rv = directional_second_moment(eg2, d), rv
-    elif kind == "zo-forward":
-        cond, eff_rv = forward_second_moment(eg2, ebeta, nu, d), rv
-    elif kind == "zo-sphere":
-        cond, eff_rv = sphere_second_moment(eg2, ebeta, nu, d), rv
-    else:
-        raise HDOInputError(f"unknown estimator {kind!r}")
+    eg2 = g2 + node_gradient_variance(objective, node, x, batch)  # E ||g_xi||^2
+    ebeta = quadratic_batch_beta_mean(objective, node, batch) if quadratic else float("nan")
+    cond, eff_rv = conditional(eg2, ebeta, nu, d), (rv if averaged else 1)
     second = averaged_second_moment(eg2, cond, eff_rv)
     variance = second - g2
     return {
@@ -228,6 +231,42 @@ def exact_moments(objective, node: int, x, kind: str, rv: int, nu: float, batch:
         "centered_moment": variance,  # unbiased: E G = grad f^i(x)
         "conditional": cond,
     }
+
+
+def fo_moments(objective, node, x, rv, nu, batch):
+    """``G = g_xi`` on every objective (``rv`` is ignored)."""
+    return node_moments(objective, node, x, rv, nu, batch, lambda eg2, eb, nu, d: eg2,
+                        averaged=False, universal=True)
+
+
+def directional_moments(objective, node, x, rv, nu, batch):
+    """``C(xi) = (d+2) ||g_xi||^2`` on every objective."""
+    return node_moments(objective, node, x, rv, nu, batch,
+                        lambda eg2, eb, nu, d: directional_second_moment(eg2, d), universal=True)
+
+
+def central_moments(objective, node, x, rv, nu, batch):
+    """Quadratic only: the central difference is ``(u.g) u``."""
+    return node_moments(objective, node, x, rv, nu, batch,
+                        lambda eg2, eb, nu, d: directional_second_moment(eg2, d))
+
+
+def forward_moments(objective, node, x, rv, nu, batch):
+    """Quadratic only: :func:`forward_second_moment`."""
+    return node_moments(objective, node, x, rv, nu, batch, forward_second_moment)
+
+
+def sphere_moments(objective, node, x, rv, nu, batch):
+    """Quadratic only: :func:`sphere_second_moment`."""
+    return node_moments(objective, node, x, rv, nu, batch, sphere_second_moment)
+
+
+def coordinate_fd_moments(objective, node, x, rv, nu, batch):
+    """Every moment on the quadratic (central differences are exact there: ``G = g_xi``, ``rv``
+    ignored); the mean only (:func:`coordinate_fd_mean`) on every other objective."""
+    if objective.kind != KIND_QUADRATIC:
+        return {"mean": coordinate_fd_mean(objective, node, x, nu)}
+    return fo_moments(objective, node, x, rv, nu, batch)
 
 
 def coordinate_fd_mean(objective, node: int, x, nu: float) -> np.ndarray:

@@ -55,7 +55,13 @@ import numpy as np
 from scipy import stats as sps
 
 from hdo_theory.errors import HDOInputError, check_float, check_int, check_point
-from hdo_theory.estimators import EstimatorSpec, direction_buffer, estimate, resolve_nu
+from hdo_theory.estimators import (
+    EstimatorSpec,
+    direction_buffer,
+    estimate,
+    estimator_info,
+    resolve_nu,
+)
 from hdo_theory.estimators.closed_forms import exact_moments
 from hdo_theory.objectives.constants import node_gradient_variance
 from hdo_theory.objectives.kernels import KIND_QUADRATIC, batch_grad, batch_loss, draw_batch
@@ -67,9 +73,6 @@ _JIT = dict(nogil=True, cache=True)
 
 #: Welford accumulator layout (per batch row): count, mean and M2 of ||G||^2, of ||G - g||^2.
 _W_N, _W_MQ, _W_SQ, _W_MR, _W_SR = range(5)
-
-#: Estimators the Lemma 5 moment bounds are applied to (see the module docstring).
-LEMMA5_KINDS = ("zo-forward", "zo-central", "zo-directional")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,7 +408,7 @@ def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, se
                           "ci": None, "exact": None}
 
     # ---- moments -------------------------------------------------------------------------
-    m5 = spec.kind in LEMMA5_KINDS and L is not None
+    m5 = spec.info.lemma5 and L is not None
     second = _entry(s["mean_q"], s["ci_q"], exact.get("second_moment"),
                     bounds.lemma5_second_moment(nu, L, d, g2, s2) if m5 else None,
                     "Lemma 5 (6)" + (" = Lemma 1 item 5 (b = m)" if b == m else "")
@@ -579,31 +582,29 @@ def _lipschitz(objective):
 
 
 def _bias_bound(kind, nu, L, d):
-    """(bound, name, sharper) on ``||E G - grad f^i(x)||`` for ``kind``."""
-    if kind in ("fo", "zo-directional"):
-        return 0.0, "unbiased (exact mean grad f^i)", None
-    if L is None:
+    """(bound, name, sharper) on ``||E G - grad f^i(x)||`` for ``kind`` (its table row's
+    ``bias_bound``)."""
+    bb = estimator_info(kind).bias_bound
+    if bb is None or (L is None and bb.needs_L):
         return None, None, None
-    if kind in ("zo-forward", "zo-central"):
-        return (bounds.lemma1_smoothing_bias(nu, L, d), "Lemma 1 item 4",
-                bounds.sharper_smoothing_bias(nu, L, d))
-    if kind == "zo-sphere":
-        return bounds.sphere_smoothing_bias(nu, L), "ball smoothing: L nu", None
-    if kind == "coord-fd":
-        return bounds.coordinate_fd_bias(nu, L, d), "central differences: sqrt(d) L nu / 2", None
-    return None, None, None
+    sharper = None if bb.sharper is None else bb.sharper(nu, L, d)
+    return bb.bound(nu, L, d), bb.name, sharper
 
 
 def _target(objective, node, x, kind, nu, g, exact, ref_draws, ref_ss, level, chunk, progress):
     """The estimator's theoretical mean and how it is known."""
     quadratic = objective.kind == KIND_QUADRATIC
-    if kind in ("fo", "zo-directional"):
-        return {"name": "grad f^i(x)", "source": "exact", "vector": g, "trace_cov_of_mean": 0.0}
-    if kind == "coord-fd":
-        return {"name": "coordinate central difference of f^i", "source": "exact",
-                "vector": exact["mean"], "trace_cov_of_mean": 0.0}
-    ball = kind == "zo-sphere"
-    name = "grad of ball-smoothed f^i" if ball else "grad f^i_nu (Gaussian smoothing)"
+    info = estimator_info(kind)
+    if info.mean == "grad f":
+        return {"name": info.mean_label, "source": "exact", "vector": g, "trace_cov_of_mean": 0.0}
+    if info.mean == "unknown":  # known only through the closed-form mean, if there is one
+        if "mean" in exact:
+            return {"name": info.mean_label, "source": "exact", "vector": exact["mean"],
+                    "trace_cov_of_mean": 0.0}
+        return {"name": info.mean_label, "source": None, "vector": None,
+                "trace_cov_of_mean": 0.0}
+    ball = info.mean == "grad f_ball"
+    name = info.mean_label
     if quadratic:  # both smoothings shift a quadratic by a constant: gradient unchanged
         return {"name": name, "source": "exact (quadratic: equals grad f^i)", "vector": g,
                 "trace_cov_of_mean": 0.0}
@@ -637,8 +638,8 @@ def _exact_source(objective, kind, exact):
         return None
     if objective.kind == KIND_QUADRATIC:
         return "closed form on the quadratic (unconditional over the minibatch)"
-    if kind == "coord-fd":
-        return "mean only: coordinate central difference of f^i"
+    if "second_moment" not in exact:
+        return f"mean only: {estimator_info(kind).mean_label}"
     return "closed form valid on every objective"
 
 

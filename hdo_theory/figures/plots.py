@@ -74,7 +74,10 @@ def _xval(row, xkey):
 
 
 def plot_zo_estimators(data):
-    from hdo_theory.figures.specs import BIAS_KINDS, MOMENT_KINDS
+    from hdo_theory.estimators import ESTIMATORS, GAUSSIAN_SMOOTHING_BIAS
+    from hdo_theory.figures.specs import bias_kinds, moment_kinds
+
+    BIAS_KINDS, MOMENT_KINDS = bias_kinds(), moment_kinds()
 
     with style.style():
         fig, axes = style.new_figure(2, 2)
@@ -106,9 +109,13 @@ def plot_zo_estimators(data):
                     ax.plot(x, ex, color=style.color(k), lw=1, ls=style.linestyle(k), alpha=0.9)
                 bd = np.array([r[qkey]["bound"] if r[qkey]["bound"] is not None else np.nan
                                for r in rows], float)
-                if qkey == "bias" and kind in ("zo-sphere", "coord-fd") and np.any(bd > 0):
+                own_bound = ESTIMATORS[kind].bias_bound not in (None, GAUSSIAN_SMOOTHING_BIAS)
+                if qkey == "bias" and own_bound and np.any(bd > 0):  # not the shared Lemma 1
                     ax.plot(x, bd, color=style.color(k), lw=0.9, ls=":")
-            ref = sorted(_rows(data, panel, "zo-forward"), key=lambda r: _xval(r, xkey))
+            # the shared Lemma 1 item 4 / Lemma 5 (6) line, from the first estimator it bounds
+            ref_kind = next((k for k in kinds if ESTIMATORS[k].lemma5
+                             and ESTIMATORS[k].bias_bound is GAUSSIAN_SMOOTHING_BIAS), None)
+            ref = sorted(_rows(data, panel, ref_kind), key=lambda r: _xval(r, xkey))
             if ref:
                 x = np.array([_xval(r, xkey) for r in ref], float)
                 bd = np.array([r[qkey]["bound"] or np.nan for r in ref], float)

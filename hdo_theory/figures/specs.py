@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 from hdo_theory.errors import HDOInputError
-from hdo_theory.estimators import EstimatorSpec
+from hdo_theory.estimators import ESTIMATORS, EstimatorSpec
 from hdo_theory.figures.store import MissingResults, Runner, RunSpec, load_run, save_run
 from hdo_theory.process import PopulationConfig, ProcessConfig
 
@@ -58,8 +58,14 @@ def _q(quick):
 # (1) ZO estimators: bias and second moment against d and nu
 # ---------------------------------------------------------------------------------------------
 
-BIAS_KINDS = ("zo-forward", "zo-central", "zo-sphere", "coord-fd")
-MOMENT_KINDS = ("zo-forward", "zo-central", "zo-directional", "zo-sphere")
+def bias_kinds() -> tuple[str, ...]:
+    """The biased zeroth-order estimators of the estimator table (the bias panels)."""
+    return tuple(n for n, e in ESTIMATORS.items() if e.zero_order and not e.unbiased)
+
+
+def moment_kinds() -> tuple[str, ...]:
+    """The zeroth-order estimators drawing random directions (the second-moment panels)."""
+    return tuple(n for n, e in ESTIMATORS.items() if e.zero_order and e.random_directions)
 
 
 def plan_zo_estimators(quick: bool) -> dict:
@@ -76,7 +82,7 @@ def plan_zo_estimators(quick: bool) -> dict:
         return {"name": name, "d": int(d), "n0": 1, "n1": 1, "seed": 0}
 
     j = 0
-    for kind in BIAS_KINDS:
+    for kind in bias_kinds():
         for nu in nus:
             rows.append(dict(panel="bias-nu", objective=obj("logistic", d_fix), node=0, kind=kind,
                              rv=1, nu=float(nu), batch="shard", draws=draws, seed=_seed(1, j)))
@@ -85,7 +91,7 @@ def plan_zo_estimators(quick: bool) -> dict:
             rows.append(dict(panel="bias-d", objective=obj("logistic", d), node=0, kind=kind,
                              rv=1, nu=nu_fix, batch="shard", draws=draws, seed=_seed(1, j)))
             j += 1
-    for kind in MOMENT_KINDS:
+    for kind in moment_kinds():
         for d in ds:
             rows.append(dict(panel="moment-d", objective=obj("quadratic", d), node=0, kind=kind,
                              rv=1, nu=0.1, batch=1, draws=draws, seed=_seed(1, j)))

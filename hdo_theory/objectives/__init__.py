@@ -23,15 +23,34 @@ target or cluster), the most heterogeneous split.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 
 from hdo_theory.errors import HDOInputError, check_choice, check_float, check_int, check_point
+from hdo_theory.objectives import constants as C
 from hdo_theory.objectives import kernels as K
 
-__all__ = ["Objective", "OBJECTIVE_NAMES", "make_objective", "make_shards", "default_n_samples"]
+__all__ = [
+    "DEFAULT_D",
+    "OBJECTIVES",
+    "OBJECTIVE_NAMES",
+    "REAL_DATA_SHAPES",
+    "Objective",
+    "ObjectiveInfo",
+    "constants_function",
+    "default_n_samples",
+    "make_objective",
+    "make_shards",
+    "objective_info",
+    "objective_names",
+    "objectives_where",
+    "real_data_shapes",
+    "register_objective",
+    "unregister_objective",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -243,7 +262,7 @@ def _gen_quadratic(rng, d, N, condition, noise, lam, params):
     centers = means[groups] + noise * rng.standard_normal((N, d))
     keys = groups + 0.5 * np.tanh(centers[:, 0])
     data = _pack(K.KIND_QUADRATIC, [0.0], groups=groups, mats=mats, centers=centers, N=N, d=d)
-    return data, keys, True, {"groups": G}
+    return data, keys, {"groups": G}
 
 
 def _glm_features(rng, d, N, condition):
@@ -256,7 +275,7 @@ def _gen_least_squares(rng, d, N, condition, noise, lam, params):
     x_true = rng.standard_normal(d)
     y = A @ x_true + noise * rng.standard_normal(N)
     data = _pack(K.KIND_LEAST_SQUARES, [lam], feats=A, targets=y, N=N, d=d)
-    return data, y, True, {}
+    return data, y, {}
 
 
 def _gen_logistic(rng, d, N, condition, noise, lam, params, kind=K.KIND_LOGISTIC):
@@ -266,7 +285,7 @@ def _gen_logistic(rng, d, N, condition, noise, lam, params, kind=K.KIND_LOGISTIC
     y = np.where(margin >= 0, 1.0, -1.0)
     keys = y + 0.1 * np.tanh(margin)
     data = _pack(kind, [lam], feats=A, targets=y, N=N, d=d)
-    return data, keys, kind == K.KIND_LOGISTIC, {}
+    return data, keys, {}
 
 
 def _gen_logistic_nonconvex(rng, d, N, condition, noise, lam, params):
@@ -279,7 +298,7 @@ def _gen_robust(rng, d, N, condition, noise, lam, params):
     # heavy-tailed noise (Student t, 2 degrees of freedom): the reason for a robust loss
     y = A @ x_true + noise * rng.standard_t(2.0, N)
     data = _pack(K.KIND_ROBUST, [lam], feats=A, targets=y, N=N, d=d)
-    return data, y, False, {}
+    return data, y, {}
 
 
 def _gen_cosine_wells(rng, d, N, condition, noise, lam, params):
@@ -288,7 +307,7 @@ def _gen_cosine_wells(rng, d, N, condition, noise, lam, params):
     tilt = 0.3 * rng.standard_normal(d)
     a = tilt + noise * rng.standard_normal((N, d))
     data = _pack(K.KIND_COSINE_WELLS, [alpha, beta], feats=a, N=N, d=d)
-    return data, a[:, 0], False, {"alpha": alpha, "beta": beta}
+    return data, a[:, 0], {"alpha": alpha, "beta": beta}
 
 
 def _load_real(name):
@@ -326,7 +345,7 @@ def _gen_digits(rng, d, N, condition, noise, lam, params):
     pars = [lam, float(K_cls)]
     data = _pack(K.KIND_SOFTMAX, pars, feats=X[tr], targets=y[tr].astype(float))
     held = _pack(K.KIND_SOFTMAX, pars, feats=X[ho], targets=y[ho].astype(float))
-    return data, y[tr] + 0.0, True, {"classes": K_cls, "heldout": held, "n_heldout": len(ho)}
+    return data, y[tr] + 0.0, {"classes": K_cls, "heldout": held, "n_heldout": len(ho)}
 
 
 def _gen_breast_cancer(rng, d, N, condition, noise, lam, params):
@@ -335,26 +354,158 @@ def _gen_breast_cancer(rng, d, N, condition, noise, lam, params):
     t = np.where(y == 1, 1.0, -1.0)
     data = _pack(K.KIND_LOGISTIC, [lam], feats=X[tr], targets=t[tr])
     held = _pack(K.KIND_LOGISTIC, [lam], feats=X[ho], targets=t[ho])
-    return data, t[tr], True, {"heldout": held, "n_heldout": len(ho)}
+    return data, t[tr], {"heldout": held, "n_heldout": len(ho)}
 
 
 #: Dimension of the synthetic kinds when ``d`` is not given.
 DEFAULT_D = 10
-# Real data sets fix d and N themselves: name -> (dimension of x, number of training samples).
-REAL_DATA_SHAPES = {"digits": (10 * 65, 1438), "breast-cancer": (31, 455)}
 
-_GENERATORS = {
-    "quadratic": (_gen_quadratic, {"lam": 0.0, "noise": 0.5}),
-    "least-squares": (_gen_least_squares, {"lam": 0.0, "noise": 0.5}),
-    "logistic": (_gen_logistic, {"lam": 0.01, "noise": 0.5}),
-    "logistic-nonconvex": (_gen_logistic_nonconvex, {"lam": 0.1, "noise": 0.5}),
-    "robust": (_gen_robust, {"lam": 0.001, "noise": 0.5}),
-    "cosine-wells": (_gen_cosine_wells, {"lam": 0.0, "noise": 0.5}),
-    "digits": (_gen_digits, {"lam": 1e-3, "noise": 0.0}),
-    "breast-cancer": (_gen_breast_cancer, {"lam": 1e-3, "noise": 0.0}),
-}
 
-OBJECTIVE_NAMES: tuple[str, ...] = tuple(_GENERATORS)
+# ---------------------------------------------------------------------------------------------
+# The objective table: one row per objective, the single place an objective is declared
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObjectiveInfo:
+    """One row of the objective table.
+
+    name: registry name (``make_objective(name)``, CLI ``--objective``).
+    generator: ``generator(rng, d, N, condition, noise, lam, params) -> (data, keys, extra)``:
+        the kernel data tuple (``_pack``), the per-sample shard keys and extra meta entries
+        (``"heldout"``: held-out objective data).
+    kind: the loss kind code of :mod:`hdo_theory.objectives.kernels` (``KIND_*``).
+    convex: whether every ``f^i`` is convex.
+    constants: ``constants(P, radius) -> Constants`` of :mod:`.constants` (``P`` the unpacked
+        problem), or None if not implemented.
+    real_data: a fixed data set (then ``shape = (d, N)``, the dimension and training size it
+        fixes) rather than a synthetic generator.
+    lam, noise: defaults of ``make_objective``'s ``lam`` and ``noise``.
+    check_params: validates the kind-specific ``**params`` (raises HDOInputError), or None.
+    description: one line for docs and ``--help``.
+    """
+
+    name: str
+    generator: Callable
+    kind: int
+    convex: bool
+    constants: Callable | None
+    real_data: bool = False
+    lam: float = 0.0
+    noise: float = 0.5
+    shape: tuple[int, int] | None = None
+    check_params: Callable[[dict], None] | None = None
+    description: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise HDOInputError(f"objective name must be a non-empty string, got {self.name!r}")
+        if self.real_data != (self.shape is not None):
+            raise HDOInputError(f"objective {self.name!r}: a real data set fixes shape = (d, N) "
+                                "and only a real data set does")
+
+
+#: name -> row, in registration order (built-ins first). Add rows with register_objective.
+OBJECTIVES: dict[str, ObjectiveInfo] = {}
+
+
+def register_objective(info: ObjectiveInfo) -> ObjectiveInfo:
+    """Add ``info`` to :data:`OBJECTIVES` (the built-ins use this too); a name already
+    registered raises :class:`HDOInputError`."""
+    if not isinstance(info, ObjectiveInfo):
+        raise HDOInputError(f"register_objective takes an ObjectiveInfo, got {type(info).__name__}")
+    if info.name in OBJECTIVES:
+        raise HDOInputError(f"objective {info.name!r} is already registered")
+    OBJECTIVES[info.name] = info
+    return info
+
+
+def unregister_objective(name: str) -> None:
+    """Remove a row added at run time (tests); the built-ins cannot be removed."""
+    if name in _BUILTIN:
+        raise HDOInputError(f"objective {name!r} is built in and cannot be unregistered")
+    OBJECTIVES.pop(name, None)
+
+
+def objective_info(name: str) -> ObjectiveInfo:
+    """The row of objective ``name`` (HDOInputError listing the choices if unknown)."""
+    check_choice("objective", name, objective_names())
+    return OBJECTIVES[name]
+
+
+def objective_names() -> tuple[str, ...]:
+    """Every registered objective, in table order."""
+    return tuple(OBJECTIVES)
+
+
+def objectives_where(**fields) -> tuple[str, ...]:
+    """Names of the rows whose fields equal ``fields`` (``objectives_where(real_data=False)``)."""
+    return tuple(n for n, o in OBJECTIVES.items()
+                 if all(getattr(o, k) == v for k, v in fields.items()))
+
+
+def real_data_shapes() -> dict[str, tuple[int, int]]:
+    """Real data sets: name -> (dimension of x, number of training samples)."""
+    return {n: o.shape for n, o in OBJECTIVES.items() if o.real_data}
+
+
+def constants_function(objective):
+    """The table's constants function for ``objective``: its row's, or (an objective built
+    outside :func:`make_objective`) that of the first row with the same kernel kind."""
+    row = OBJECTIVES.get(objective.name)
+    if row is None or row.kind != objective.kind:
+        row = next((o for o in OBJECTIVES.values() if o.kind == objective.kind), None)
+    return None if row is None else row.constants
+
+
+_DERIVED = {"OBJECTIVE_NAMES": objective_names, "REAL_DATA_SHAPES": real_data_shapes}
+
+
+def __getattr__(name):
+    # OBJECTIVE_NAMES, REAL_DATA_SHAPES: derived from the table on every access (an earlier
+    # ``from .. import`` keeps its copy; code that must see later registrations calls
+    # objective_names() / real_data_shapes()).
+    if name in _DERIVED:
+        return _DERIVED[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _check_quadratic_params(params):
+    check_int("groups", params.get("groups", 4), 1, 1000)
+
+
+def _check_cosine_params(params):
+    check_float("alpha", params.get("alpha", 1.0), 0.0)
+    check_float("beta", params.get("beta", 2.0), 0.0, lo_open=True)
+
+
+for _row in (
+    ObjectiveInfo("quadratic", _gen_quadratic, K.KIND_QUADRATIC, True, C._quadratic,
+                  lam=0.0, noise=0.5, check_params=_check_quadratic_params,
+                  description="grouped quadratics (exact closed forms)"),
+    ObjectiveInfo("least-squares", _gen_least_squares, K.KIND_LEAST_SQUARES, True,
+                  C._least_squares, lam=0.0, noise=0.5, description="linear least squares"),
+    ObjectiveInfo("logistic", _gen_logistic, K.KIND_LOGISTIC, True, C._bounded_glm,
+                  lam=0.01, noise=0.5,
+                  description="l2-regularised logistic regression (strongly convex)"),
+    ObjectiveInfo("logistic-nonconvex", _gen_logistic_nonconvex, K.KIND_LOGISTIC_NONCVX, False,
+                  C._bounded_glm, lam=0.1, noise=0.5,
+                  description="logistic loss with a non-convex regulariser"),
+    ObjectiveInfo("robust", _gen_robust, K.KIND_ROBUST, False, C._bounded_glm, lam=0.001,
+                  noise=0.5, description="robust regression r^2/(1+r^2), heavy-tailed noise"),
+    ObjectiveInfo("cosine-wells", _gen_cosine_wells, K.KIND_COSINE_WELLS, False,
+                  C._cosine_wells, lam=0.0, noise=0.5, check_params=_check_cosine_params,
+                  description="non-convex cosine wells"),
+    ObjectiveInfo("digits", _gen_digits, K.KIND_SOFTMAX, True, C._softmax, real_data=True,
+                  lam=1e-3, noise=0.0, shape=(10 * 65, 1438),
+                  description="softmax regression on scikit-learn's digits"),
+    ObjectiveInfo("breast-cancer", _gen_breast_cancer, K.KIND_LOGISTIC, True, C._bounded_glm,
+                  real_data=True, lam=1e-3, noise=0.0, shape=(31, 455),
+                  description="logistic regression on scikit-learn's breast cancer set"),
+):
+    register_objective(_row)
+_BUILTIN = frozenset(OBJECTIVES)
+del _row
 
 
 def make_objective(
@@ -375,9 +526,9 @@ def make_objective(
 
     Parameters
     ----------
-    name: one of :data:`OBJECTIVE_NAMES`.
+    name: one of :func:`objective_names` (the rows of :data:`OBJECTIVES`).
     d: dimension (>= 1); default 10 for the synthetic kinds. The real data sets
-        (:data:`REAL_DATA_SHAPES`) fix it: leave it out, or give exactly their dimension.
+        (:func:`real_data_shapes`) fix it: leave it out, or give exactly their dimension.
     n0, n1: population sizes (>= 0 each, n0 + n1 >= 2).
     n_samples: data-set size ``N``; default :func:`default_n_samples`. Must be at least
         ``max(n0, n1)`` so that every shard holds a sample. The default depends on ``n0`` and
@@ -390,9 +541,9 @@ def make_objective(
     lam: regularisation strength (>= 0), where the kind has one.
     params: kind-specific extras (``groups`` for quadratic; ``alpha``, ``beta`` for cosine wells).
     """
-    check_choice("objective", name, OBJECTIVE_NAMES)
-    if name in REAL_DATA_SHAPES:
-        fixed_d = REAL_DATA_SHAPES[name][0]
+    info = objective_info(name)
+    if info.real_data:
+        fixed_d = info.shape[0]
         if d is not None and d != fixed_d:
             raise HDOInputError(f"d is fixed to {fixed_d} by the {name} data set; omit --d "
                                 f"(got d={d!r})")
@@ -405,17 +556,13 @@ def make_objective(
     seed = check_int("seed", seed, 0)
     condition = check_float("condition", condition, 1.0)
     heterogeneity = check_float("heterogeneity", heterogeneity, 0.0, 1.0)
-    gen, defaults = _GENERATORS[name]
-    noise = check_float("noise", defaults["noise"] if noise is None else noise, 0.0)
-    lam = check_float("lam", defaults["lam"] if lam is None else lam, 0.0)
-    if name == "cosine-wells":
-        check_float("alpha", params.get("alpha", 1.0), 0.0)
-        check_float("beta", params.get("beta", 2.0), 0.0, lo_open=True)
-    if name == "quadratic":
-        check_int("groups", params.get("groups", 4), 1, 1000)
-    if name in REAL_DATA_SHAPES:
+    noise = check_float("noise", info.noise if noise is None else noise, 0.0)
+    lam = check_float("lam", info.lam if lam is None else lam, 0.0)
+    if info.check_params is not None:
+        info.check_params(params)
+    if info.real_data:
         # the data set fixes d (checked above) and N; the requested n_samples is ignored
-        n_samples = REAL_DATA_SHAPES[name][1]
+        n_samples = info.shape[1]
     if n_samples is None:
         n_samples = default_n_samples(n0, n1, d)
     N = check_int("n_samples", n_samples, max(n0, n1, 1), 10_000_000)
@@ -423,7 +570,8 @@ def make_objective(
     ss = np.random.SeedSequence([seed, _stable_hash(name)])
     data_ss, zo_ss, fo_ss = ss.spawn(3)
     rng = np.random.default_rng(data_ss)
-    data, keys, convex, extra = gen(rng, d, N, condition, noise, lam, params)
+    data, keys, extra = info.generator(rng, d, N, condition, noise, lam, params)
+    convex = info.convex
     heldout = extra.pop("heldout", None)
     N = int(data[3].shape[0])  # real data sets: the stratified split fixes the training size
 

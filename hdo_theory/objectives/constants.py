@@ -455,18 +455,13 @@ def _single_thread_blas():
 
 
 def _compute(P, radius) -> Constants:
-    k = P.kind
-    if k == K.KIND_QUADRATIC:
-        return _quadratic(P, radius)
-    if k == K.KIND_LEAST_SQUARES:
-        return _least_squares(P, radius)
-    if k in (K.KIND_LOGISTIC, K.KIND_LOGISTIC_NONCVX, K.KIND_ROBUST):
-        return _bounded_glm(P, radius)
-    if k == K.KIND_COSINE_WELLS:
-        return _cosine_wells(P, radius)
-    if k == K.KIND_SOFTMAX:
-        return _softmax(P, radius)
-    raise HDOInputError(f"constants are not implemented for objective kind {k} ({P.obj.name})")
+    from hdo_theory.objectives import constants_function  # the objective table's row
+
+    fn = constants_function(P.obj)
+    if fn is None:
+        raise HDOInputError(f"constants are not implemented for objective kind {P.kind} "
+                            f"({P.obj.name})")
+    return fn(P, radius)
 
 
 def _finish(P, x_star, star_how, **kw) -> Constants:
