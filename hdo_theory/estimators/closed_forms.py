@@ -104,9 +104,6 @@ def central_difference_quadratic(u, g) -> np.ndarray:
     return float(np.dot(u, g)) * u
 
 
-def central_second_moment(grad_norm_sq: float, d: int) -> float:
-    """Central difference on a quadratic: ``E ||G||^2 = (d+2) ||g||^2`` (it is ``(u.g) u``)."""
-    return directional_second_moment(grad_norm_sq, d)
 
 
 def sphere_linear_second_moment(grad_norm_sq: float, d: int) -> float:
@@ -282,8 +279,3 @@ def coordinate_fd_mean(objective, node: int, x, nu: float) -> np.ndarray:
         xt[k] = x[k]
         out[k] = (fp - fm) / (2.0 * nu)
     return out
-
-
-def gaussian_smoothed_value_quadratic(value: float, trace_A: float, nu: float) -> float:
-    """``f_nu(x) = f(x) + (nu^2/2) tr A`` for a quadratic (so ``grad f_nu = grad f``)."""
-    return float(value) + 0.5 * nu**2 * float(trace_A)
