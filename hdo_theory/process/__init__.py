@@ -321,7 +321,7 @@ class _Replica:
         self.B = np.zeros((n, d) if need_B else (1, d))
         self.mu_run = self.X.mean(axis=0)
         self.y = self.mu_run.copy()
-        self.fstate = np.array([-np.inf, 0.0, 0.0])  # layout: process_kernels S_*
+        self.fstate = np.array([-np.inf, 0.0, 0.0])  # layout: kernels S_*
         self.istate = np.array([-1, 0], dtype=np.int64)
         self.match_perm = np.arange(n, dtype=np.int64)
         self.perm = objective.shard_idx.copy()
@@ -338,6 +338,40 @@ class _Replica:
         self.sD = np.zeros(d)
         self.Dbuf = np.zeros((n, d) if need_D else (1, d))
         self.nodebuf = np.zeros(n)
+
+    # the argument tuples of kernels.run_chunk (layouts in the kernels module docstring)
+    @property
+    def state(self) -> tuple:
+        return (
+            self.X,
+            self.B,
+            self.mu_run,
+            self.y,
+            self.fstate,
+            self.istate,
+            self.match_perm,
+            self.perm,
+        )
+
+    @property
+    def streams(self) -> tuple:
+        return (self.rng, self.rng_probe, self.perm_probe)
+
+    @property
+    def workspace(self) -> tuple:
+        return (
+            self.G,
+            self.u,
+            self.xtmp,
+            self.mu,
+            self.gbuf,
+            self.g,
+            self.dk,
+            self.sY,
+            self.sD,
+            self.Dbuf,
+            self.nodebuf,
+        )
 
 
 def _resolve(objective, config: ProcessConfig, facts: dict):
@@ -532,6 +566,8 @@ def simulate(
     need_B = bool(np.any(pop_f[:, PK.P_MOM] > 0))
     need_D = config.model == "graph" and config.record_lemma2
     bounds = np.linspace(0, config.T, n_chunks + 1).round().astype(np.int64)
+    problem = (objective.data, objective.weights, objective.shard_ptr, x_star, edges, held)
+    params = (ipar, pop_i, pop_f, fpar)
 
     bar = None
     if progress:
@@ -545,42 +581,14 @@ def simulate(
         st = _Replica(objective, x_nodes, seed_seqs[r], need_B, need_D)
         for c in range(n_chunks):
             PK.run_chunk(
-                objective.data,
-                objective.weights,
-                objective.shard_ptr,
-                st.perm,
-                st.perm_probe,
-                ipar,
-                pop_i,
-                pop_f,
-                fpar,
-                x_star,
-                edges,
-                st.X,
-                st.B,
-                st.mu_run,
-                st.y,
-                st.fstate,
-                st.istate,
-                st.match_perm,
-                rec_t,
-                out[r],
+                problem,
+                params,
+                st.state,
+                st.streams,
+                st.workspace,
+                (rec_t, out[r]),
                 int(bounds[c]),
                 int(bounds[c + 1]),
-                st.rng,
-                st.rng_probe,
-                st.G,
-                st.u,
-                st.xtmp,
-                st.mu,
-                st.gbuf,
-                st.g,
-                st.dk,
-                st.sY,
-                st.sD,
-                st.Dbuf,
-                st.nodebuf,
-                held,
             )
             if bar is not None:
                 bar.update(1)
