@@ -109,6 +109,9 @@ class _KnownOptimum:
     benchmarked here. ``x*`` comes from :func:`numpy_reference.least_squares_optimum`.
     """
 
+    ell = None  # unknown here (the Constants fields that simulate reads: x_star, f_star, ell, L)
+    L = None
+
     def __init__(self, objective):
         self.x_star, self.f_star = least_squares_optimum(objective)
 

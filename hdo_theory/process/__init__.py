@@ -252,43 +252,34 @@ def _generators_of(ss: np.random.SeedSequence):
 _OPT_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _first_attr(obj, names):
-    for n in names:
-        v = getattr(obj, n, None)
-        if v is not None:
-            return v
-    return None
-
-
 def problem_facts(objective) -> dict:
     """``x_star``, ``f_star``, ``ell``, ``L`` and the constants dict of ``objective``.
 
-    Taken from ``objective.constants`` when it is available; otherwise ``x*`` is found by
-    L-BFGS on ``f`` (gradient tolerance 1e-12) from ``objective.random_point(0)`` (for a
-    non-convex objective that is a stationary point, so ``gap`` may be negative), and ``ell``,
-    ``L`` are unknown (None).
+    Read from ``objective.constants``, a :class:`hdo_theory.objectives.constants.Constants`
+    (fields ``x_star``, ``f_star``, ``ell`` (``None`` if not strongly convex), ``L``); ``ell <= 0``
+    counts as unknown (``None``). Every objective kind of :mod:`hdo_theory.objectives` has
+    constants, so the L-BFGS fallback is only for objects without a ``constants`` attribute
+    (duck-typed objectives from outside the package): there ``x*`` is found by L-BFGS on ``f``
+    (gradient tolerance 1e-12) from ``objective.random_point(0)`` (for a non-convex objective
+    that is a stationary point, so ``gap`` may be negative), and ``ell``, ``L`` are unknown
+    (None). An error while computing the constants is raised, not hidden by the fallback.
     """
     if objective in _OPT_CACHE:
         return _OPT_CACHE[objective]
     facts: dict = {"x_star": None, "f_star": None, "ell": None, "L": None, "constants": {}}
-    try:
-        c = objective.constants
+    c = getattr(objective, "constants", None)
+    if c is None:
+        facts["constants"] = {"error": "constants unavailable: the objective has no constants"}
+    else:
         try:
             facts["constants"] = dict(c.as_dict())
         except Exception as exc:  # constants are written concurrently; never block a run
             facts["constants"] = {"error": f"as_dict failed: {exc}"}
-        xs = _first_attr(c, ("x_star", "xstar", "x_opt"))
-        fs = _first_attr(c, ("f_star", "fstar", "f_opt"))
-        if xs is not None and fs is not None:
-            facts["x_star"] = np.asarray(xs, dtype=float).copy()
-            facts["f_star"] = float(fs)
-            facts["optimum_source"] = "objective.constants"
-        ell = _first_attr(c, ("ell", "strong_convexity"))
-        facts["ell"] = float(ell) if ell is not None and float(ell) > 0 else None
-        L = _first_attr(c, ("L", "smoothness"))
-        facts["L"] = float(L) if L is not None else None
-    except Exception as exc:
-        facts["constants"] = {"error": f"constants unavailable: {exc}"}
+        facts["x_star"] = np.asarray(c.x_star, dtype=float).copy()
+        facts["f_star"] = float(c.f_star)
+        facts["optimum_source"] = "objective.constants"
+        facts["ell"] = float(c.ell) if c.ell is not None and float(c.ell) > 0 else None
+        facts["L"] = float(c.L) if c.L is not None else None
     if facts["x_star"] is None:
         from scipy.optimize import minimize
 
@@ -321,7 +312,7 @@ class _Replica:
         self.B = np.zeros((n, d) if need_B else (1, d))
         self.mu_run = self.X.mean(axis=0)
         self.y = self.mu_run.copy()
-        self.fstate = np.array([-np.inf, 0.0, 0.0])  # layout: process_kernels S_*
+        self.fstate = np.array([-np.inf, 0.0, 0.0])  # layout: kernels S_*
         self.istate = np.array([-1, 0], dtype=np.int64)
         self.match_perm = np.arange(n, dtype=np.int64)
         self.perm = objective.shard_idx.copy()
@@ -338,6 +329,40 @@ class _Replica:
         self.sD = np.zeros(d)
         self.Dbuf = np.zeros((n, d) if need_D else (1, d))
         self.nodebuf = np.zeros(n)
+
+    # the argument tuples of kernels.run_chunk (layouts in the kernels module docstring)
+    @property
+    def state(self) -> tuple:
+        return (
+            self.X,
+            self.B,
+            self.mu_run,
+            self.y,
+            self.fstate,
+            self.istate,
+            self.match_perm,
+            self.perm,
+        )
+
+    @property
+    def streams(self) -> tuple:
+        return (self.rng, self.rng_probe, self.perm_probe)
+
+    @property
+    def workspace(self) -> tuple:
+        return (
+            self.G,
+            self.u,
+            self.xtmp,
+            self.mu,
+            self.gbuf,
+            self.g,
+            self.dk,
+            self.sY,
+            self.sD,
+            self.Dbuf,
+            self.nodebuf,
+        )
 
 
 def _resolve(objective, config: ProcessConfig, facts: dict):
@@ -532,6 +557,8 @@ def simulate(
     need_B = bool(np.any(pop_f[:, PK.P_MOM] > 0))
     need_D = config.model == "graph" and config.record_lemma2
     bounds = np.linspace(0, config.T, n_chunks + 1).round().astype(np.int64)
+    problem = (objective.data, objective.weights, objective.shard_ptr, x_star, edges, held)
+    params = (ipar, pop_i, pop_f, fpar)
 
     bar = None
     if progress:
@@ -545,42 +572,14 @@ def simulate(
         st = _Replica(objective, x_nodes, seed_seqs[r], need_B, need_D)
         for c in range(n_chunks):
             PK.run_chunk(
-                objective.data,
-                objective.weights,
-                objective.shard_ptr,
-                st.perm,
-                st.perm_probe,
-                ipar,
-                pop_i,
-                pop_f,
-                fpar,
-                x_star,
-                edges,
-                st.X,
-                st.B,
-                st.mu_run,
-                st.y,
-                st.fstate,
-                st.istate,
-                st.match_perm,
-                rec_t,
-                out[r],
+                problem,
+                params,
+                st.state,
+                st.streams,
+                st.workspace,
+                (rec_t, out[r]),
                 int(bounds[c]),
                 int(bounds[c + 1]),
-                st.rng,
-                st.rng_probe,
-                st.G,
-                st.u,
-                st.xtmp,
-                st.mu,
-                st.gbuf,
-                st.g,
-                st.dk,
-                st.sY,
-                st.sD,
-                st.Dbuf,
-                st.nodebuf,
-                held,
             )
             if bar is not None:
                 bar.update(1)

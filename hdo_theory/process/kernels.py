@@ -45,6 +45,35 @@ Recorded metrics (rows of ``out``, see :data:`METRICS`) at each step count in ``
   that are suprema over a ball ``||x - x*|| <= R`` (quadratic, least squares) hold along a run
   only while this stays ``<= R^2``; the verification checks it.
 
+Arguments of :func:`run_chunk` (and, without ``recording``, of ``_record``): six tuples and the
+step range, ``run_chunk(problem, params, state, streams, workspace, recording, t0, t1)``.
+Numba types a tuple of arrays like its members passed one by one; the kernel unpacks them on
+entry, so the grouping costs nothing in the step loop. Read-only inputs:
+
+* ``problem = (obj, weights, shard_ptr, x_star, edges, held)``: the objective's data tuple
+  (:mod:`hdo_theory.objectives.kernels`), the per-sample weights of the global loss, the node
+  shard pointers into the minibatch permutation buffers, ``x*``, the graph's edge list
+  (``(0, 2)`` unless ``model=graph``) and the held-out data tuple (the training data when there
+  is none; only read when ``ipar[I_DO_HELD]``);
+* ``params = (ipar, pop_i, pop_f, fpar)``: the parameter arrays whose layouts are the ``I_*``,
+  ``P_*`` and ``F_*`` constants below.
+
+Per-replica arrays, updated in place (built by ``hdo_theory.process._Replica``):
+
+* ``state = (X, B, mu_run, y, fstate, istate, match_perm, perm)``: node models ``(n, d)``,
+  momentum buffers (``(n, d)``, or ``(1, d)`` without momentum), the running mean, Theorem 1's
+  ``y``, ``fstate`` / ``istate`` (layouts ``S_*``), the matching permutation and the process
+  stream's minibatch permutation buffer (a copy of the objective's shard index);
+* ``streams = (rng, rng_probe, perm_probe)``: the process generator, the probe generator and the
+  probe's own minibatch permutation buffer;
+* ``workspace = (G, u, xtmp, mu, gbuf, g, dk, sY, sD, Dbuf, nodebuf)``: scratch, contents
+  meaningless between calls: the pair's two estimates ``(2, d)``, the estimator directions and
+  point buffer, the exact mean, a gradient, the probe estimate and displacement, two ``d``-sums,
+  the per-node displacements (``(n, d)`` for the graph Lemma 2 probe, else ``(1, d)``) and a
+  per-node scalar buffer ``(n,)``;
+* ``recording = (rec_t, out)``: the sorted step counts to record at and this replica's
+  ``(len(METRICS), len(rec_t))`` record array.
+
 Divergence: if an updated node is non-finite or has ``||X^i|| > threshold`` the replica stops,
 ``istate[0]`` holds the step count at which it happened, and the remaining records stay NaN.
 """
@@ -413,36 +442,13 @@ def _lemma2_probe(
 
 
 @numba.njit(**_JIT)
-def _record(
-    obj,
-    weights,
-    shard_ptr,
-    perm_probe,
-    ipar,
-    pop_i,
-    pop_f,
-    fpar,
-    x_star,
-    edges,
-    X,
-    B,
-    y,
-    t,
-    col,
-    out,
-    rng_probe,
-    mu,
-    gbuf,
-    g,
-    dk,
-    u,
-    xtmp,
-    sY,
-    sD,
-    Dbuf,
-    nodebuf,
-    held,
-):
+def _record(problem, params, state, streams, workspace, out, t, col):
+    """Fill column ``col`` of ``out`` with the metrics at step ``t`` (see the module docstring)."""
+    obj, weights, shard_ptr, x_star, edges, held = problem
+    ipar, pop_i, pop_f, fpar = params
+    X, B, mu_run, y, fstate, istate, match_perm, perm = state
+    rng, rng_probe, perm_probe = streams
+    G, u, xtmp, mu, gbuf, g, dk, sY, sD, Dbuf, nodebuf = workspace
     n = X.shape[0]
     d = X.shape[1]
     n0 = ipar[I_N0]
@@ -550,49 +556,19 @@ def _fold_y(y, mu_run, fstate, a):
 
 
 @numba.njit(**_JIT)
-def run_chunk(
-    obj,
-    weights,
-    shard_ptr,
-    perm,
-    perm_probe,
-    ipar,
-    pop_i,
-    pop_f,
-    fpar,
-    x_star,
-    edges,
-    X,
-    B,
-    mu_run,
-    y,
-    fstate,
-    istate,
-    match_perm,
-    rec_t,
-    out,
-    t0,
-    t1,
-    rng,
-    rng_probe,
-    G,
-    u,
-    xtmp,
-    mu,
-    gbuf,
-    g,
-    dk,
-    sY,
-    sD,
-    Dbuf,
-    nodebuf,
-    held,
-):
+def run_chunk(problem, params, state, streams, workspace, recording, t0, t1):
     """Advance one replica from step ``t0`` to ``t1`` (see the module docstring).
 
-    ``out`` is this replica's ``(len(METRICS), len(rec_t))`` record array (pre-filled with
-    NaN); ``istate = [diverged_at, next record index]``. Returns the number of steps done.
+    The arguments are the tuples described in the module docstring ("Arguments"). ``out`` is
+    this replica's ``(len(METRICS), len(rec_t))`` record array (pre-filled with NaN);
+    ``istate = [diverged_at, next record index]``. Returns the number of steps done.
     """
+    obj, weights, shard_ptr, x_star, edges, held = problem
+    ipar, pop_i, pop_f, fpar = params
+    X, B, mu_run, y, fstate, istate, match_perm, perm = state
+    rng, rng_probe, perm_probe = streams
+    G, u, xtmp, mu, gbuf, g, dk, sY, sD, Dbuf, nodebuf = workspace
+    rec_t, out = recording
     n = X.shape[0]
     n0 = ipar[I_N0]
     model = ipar[I_MODEL]
@@ -611,36 +587,7 @@ def run_chunk(
         for k in range(n):
             _raise_max(fstate, _dist_sq_row(X, k, x_star))
     if t0 == 0 and istate[S_REC] < n_rec and rec_t[istate[S_REC]] == 0:
-        _record(
-            obj,
-            weights,
-            shard_ptr,
-            perm_probe,
-            ipar,
-            pop_i,
-            pop_f,
-            fpar,
-            x_star,
-            edges,
-            X,
-            B,
-            y,
-            0,
-            istate[S_REC],
-            out,
-            rng_probe,
-            mu,
-            gbuf,
-            g,
-            dk,
-            u,
-            xtmp,
-            sY,
-            sD,
-            Dbuf,
-            nodebuf,
-            held,
-        )
+        _record(problem, params, state, streams, workspace, out, 0, istate[S_REC])
         out[M_MAXDIST, istate[S_REC]] = fstate[S_MAXDIST]
         istate[S_REC] += 1
     done = 0
@@ -737,36 +684,7 @@ def run_chunk(
             return done
         ri = istate[S_REC]
         if ri < n_rec and rec_t[ri] == t + 1:
-            _record(
-                obj,
-                weights,
-                shard_ptr,
-                perm_probe,
-                ipar,
-                pop_i,
-                pop_f,
-                fpar,
-                x_star,
-                edges,
-                X,
-                B,
-                y,
-                t + 1,
-                ri,
-                out,
-                rng_probe,
-                mu,
-                gbuf,
-                g,
-                dk,
-                u,
-                xtmp,
-                sY,
-                sD,
-                Dbuf,
-                nodebuf,
-                held,
-            )
+            _record(problem, params, state, streams, workspace, out, t + 1, ri)
             out[M_MAXDIST, ri] = fstate[S_MAXDIST]
             istate[S_REC] = ri + 1
     return done
