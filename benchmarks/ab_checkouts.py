@@ -4,8 +4,8 @@ The reference configuration of ``bench_process.py`` (least squares, d = 100, n =
 zo-forward rv 8 batch 16, 16 FO batch 16, one thread). Used to prove that a refactor does not
 slow the kernels down (the redesign's bound: median new/old at most 1.05)::
 
-    git worktree add /tmp/old <commit before the change>
-    python benchmarks/ab_checkouts.py /tmp/old . [repeats] [T]
+    git worktree add OLD_DIR <commit before the change>
+    python benchmarks/ab_checkouts.py OLD_DIR . [repeats] [T]
 
 Driver: starts one warmed-up worker per checkout (the old one with its own Numba cache in a
 temporary folder) and alternates timed calls old, new, new, old, ... Worker (``--worker``):

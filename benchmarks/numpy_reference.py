@@ -1,11 +1,11 @@
 """A plain NumPy implementation of pairwise HDO on least squares: the benchmark's baseline.
 
-This is the process of THEORY.md section 3 (Algorithm 1) written the way a researcher would
+This is the process of docs/theory.md section 4 (Algorithm 1) written the way a researcher would
 write it without Numba: a Python loop over interactions, NumPy vector operations inside one
 interaction. It reads the same objective data as :func:`hdo_theory.process.simulate` (the
 feature matrix, targets, ridge ``lam`` and the node shards of an
 :class:`~hdo_theory.objectives.Objective` of kind least squares) and uses the same estimator
-definitions (THEORY.md section 2):
+definitions (docs/theory.md section 3):
 
 * FO node ``i``:   ``G = (1/b) sum_{j in xi} (a_j.x - y_j) a_j + lam x``
 * ZO forward difference with ``rv`` directions, ``u_r ~ N(0, I_d)``, one minibatch ``xi``

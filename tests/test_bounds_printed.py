@@ -1,8 +1,8 @@
-"""Pin every bound function in ``verification.bounds`` to the formula printed in THEORY.md.
+"""Pin every bound function in ``verification.bounds`` to the formula printed in docs/theory.md.
 
 ``tests/test_bounds.py`` compares bound functions with each other, so a changed constant
 (``6(d+4)``, ``24(2d+9)``, ``4/n``, ...) in one lemma would pass it. Here each formula of
-THEORY.md sections 2-4 is RETYPED from the text as a plain lambda over raw numbers (nothing
+docs/theory.md sections 3-6 is RETYPED from the text as a plain lambda over raw numbers (nothing
 is imported from ``bounds`` except the functions under test and the ``BoundParams`` record)
 and compared with the bound function on a seeded grid of parameter records, edge cases
 ``n0 = 0`` and ``n1 = 0`` included. The comparison is deterministic arithmetic, so the
@@ -67,7 +67,7 @@ def _random_record(rng, n0=None, n1=None):
         Bb=_maybe_zero(rng, 1e-6, 1e2),
         s2=_maybe_zero(rng, 1e-6, 1e3),
     )
-    if r["n0"] + r["n1"] < 2:  # n >= 2 agents (THEORY.md sec. 1)
+    if r["n0"] + r["n1"] < 2:  # n >= 2 agents (docs/theory.md sec. 1)
         r["n1"] += 2
     return r
 
@@ -88,7 +88,7 @@ def _params(r, **kw) -> BoundParams:
     return BoundParams(**{k: v for k, v in {**r, **kw}.items() if k in _FIELDS})
 
 
-# Derived quantities, retyped from THEORY.md (not taken from BoundParams' properties).
+# Derived quantities, retyped from docs/theory.md (not taken from BoundParams' properties).
 def _n(r):
     return r["n0"] + r["n1"]
 
@@ -111,7 +111,7 @@ def _sig1(r):
 
 def _close(got, want, scale=0.0, what=""):
     tol = RTOL * max(abs(got), abs(want), scale)
-    assert abs(got - want) <= tol, f"{what}: bounds gives {got!r}, THEORY.md gives {want!r}"
+    assert abs(got - want) <= tol, f"{what}: bounds gives {got!r}, docs/theory.md gives {want!r}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ def _close(got, want, scale=0.0, what=""):
 # printed formula applied to the same record, scale for the tolerance = sum of |terms|).
 # ---------------------------------------------------------------------------------------------
 
-# Lemma 1 (THEORY.md sec. 2)
+# Lemma 1 (docs/theory.md#lemma-1)
 L1_1 = lambda d, k: (d + k) ** (k / 2)
 L1_3 = lambda nu, L, d: nu**2 * L * d / 2
 L1_4 = lambda nu, L, d: (nu / 2) * L * (d + 3) ** (3 / 2)

@@ -1,4 +1,4 @@
-"""Closed forms of THEORY.md section 2 reproduced by Monte Carlo, and estimator_stats itself.
+"""Closed forms of docs/theory.md section 3 reproduced by Monte Carlo, and estimator_stats itself.
 
 Statistical tolerances are derived, not tuned. Unless a test says otherwise a check is a
 two-sided CLT interval at level ``1 - ALPHA`` with ``ALPHA = 1e-5`` around the Monte Carlo mean

@@ -268,8 +268,9 @@ def _glm_objective(name, d, lam):
     (1, 2, 7)), rv=st.integers(1, 9), b=st.integers(1, 3), lam=st.sampled_from((0.0, 0.3)),
     seed=points)
 def test_glm_fast_path_matches_the_definition(kind, name, d, rv, b, lam, seed):
-    """Oracle: the GLM block path (estimators._glm_zo) against THEORY.md's definitions written
-    out per direction with the generic minibatch loss / JVP kernels, on the same directions.
+    """Oracle: the GLM block path (estimators._glm_zo) against docs/theory.md's definitions
+    (section 3) written out per direction with the generic minibatch loss / JVP kernels, on the
+    same directions.
     Tolerance: each direction's coefficient may round differently in the two routes
     (_route_coef_tol), plus the accumulation of the average; the same evaluation count and the
     same amount of randomness are required."""

@@ -28,7 +28,7 @@ def test_same_estimator_paired_difference_is_exactly_zero():
 
 
 def test_forward_difference_bias_part_vanishes_on_a_quadratic():
-    """On a quadratic the forward difference is unbiased (THEORY.md sec. 2), so E[D] = 0.
+    """On a quadratic the forward difference is unbiased (docs/theory.md section 3), so E[D] = 0.
 
     Per coordinate, the CLT z-test at false-failure probability 1e-6 (Bonferroni over d).
     """

@@ -122,7 +122,8 @@ def _equal_split(name) -> dict:
 @pytest.mark.parametrize("name", OBJECTIVE_NAMES)
 def test_f_is_mean_of_local_objectives_and_slip_reading_is_twice_f(name, small_objective):
     """f = (1/n) sum_i f^i = data-set mean F when shards are equal; the printed reading
-    (1/n0) sum_{N0} f^i + (1/n1) sum_{N1} f^i is 2F, which is NOT the f we use (THEORY.md sec. 1).
+    (1/n0) sum_{N0} f^i + (1/n1) sum_{N1} f^i is 2F, which is NOT the f we use
+    (docs/theory.md#slip-1-the-global-objective).
     """
     obj = small_objective(name, **_equal_split(name))
     sizes = np.diff(obj.shard_ptr)

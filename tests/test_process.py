@@ -1,4 +1,4 @@
-"""The gossip process: exact facts of THEORY.md section 3, metamorphic routes, bad input.
+"""The gossip process: exact facts of docs/theory.md section 4, metamorphic routes, bad input.
 
 Everything here is exact (up to floating-point rounding): no statistical tolerance. The Monte
 Carlo checks live in ``test_process_stats.py``.

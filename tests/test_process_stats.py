@@ -1,4 +1,4 @@
-"""Monte Carlo checks of the gossip process against THEORY.md section 3 and Theorem 1 / Lemma 2.
+"""Monte Carlo checks of the gossip process against docs/theory.md section 4, Theorem 1, Lemma 2.
 
 Every tolerance is derived from the number of replicas with a stated false-failure probability
 ``DELTA`` (per test function, Bonferroni-split over the checks inside it):

@@ -55,7 +55,8 @@ def test_random_graphs_are_seeded():
 
 
 def test_spectral_gap_closed_forms():
-    # complete graph: lambda_2(L) = n, |E| = n(n-1)/2 -> gap = 1/(n-1), THEORY.md's exact rate
+    # complete graph: lambda_2(L) = n, |E| = n(n-1)/2 -> gap = 1/(n-1), the exact pairwise rate
+    # (docs/theory.md#exact-facts)
     for n in (2, 3, 7, 16):
         assert spectral_gap(make_edges("complete", n), n) == pytest.approx(1 / (n - 1), rel=1e-12)
     # ring: lambda_2(L) = 2 - 2 cos(2 pi / n), |E| = n

@@ -1,4 +1,4 @@
-"""Gradient estimators (THEORY.md section 2): the estimator table, :class:`EstimatorSpec`.
+"""Gradient estimators (docs/theory.md section 3): the estimator table, :class:`EstimatorSpec`.
 
 :data:`ESTIMATORS` (rows :class:`EstimatorInfo`, added with :func:`register_estimator`) is the one
 place an estimator is declared: its kernel code, whether it is zeroth order, its mean, its bias

@@ -1,4 +1,4 @@
-"""Exact moments of the gradient estimators (THEORY.md section 2), used as test oracles.
+"""Exact moments of the gradient estimators (docs/theory.md section 3), used as test oracles.
 
 Two layers:
 

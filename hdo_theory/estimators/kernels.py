@@ -1,11 +1,11 @@
-"""Numba kernels of the gradient estimators (THEORY.md section 2), writing into caller buffers.
+"""Numba kernels of the gradient estimators (docs/theory.md section 3), writing into caller buffers.
 
 One kernel, :func:`estimate`, serves every estimator kind; the gossip process and the
 statistics layer call it with preallocated work vectors, so nothing is allocated per call.
 Random directions come from a ``numpy.random.Generator`` passed into Numba, so every draw is
 reproducible from a seed. One minibatch ``xi`` is drawn per call and shared by the ``rv``
-directions and by both function values of each difference (THEORY.md: "the same sample xi is
-used for both function values of one difference").
+directions and by both function values of each difference (docs/theory.md section 3: "the
+same sample xi is used for both function values of one difference").
 
 With ``u ~ N(0, I_d)``, ``v`` uniform on the unit sphere, ``F = F(., xi)`` the minibatch loss and
 ``rv`` directions averaged:

@@ -1,4 +1,4 @@
-"""Synthetic objectives with their node split (THEORY.md section 1).
+"""Synthetic objectives with their node split (docs/theory.md section 1).
 
 An objective is a data set of ``N`` samples, each with a loss ``F(x, j)`` (see
 :mod:`hdo_theory.objectives.kernels`), plus two independent splits of the same samples: one copy
@@ -9,10 +9,10 @@ among the ``n0`` zeroth-order (ZO) nodes ``0 .. n0-1`` and one copy among the ``
 .. math::  f(x) = \\frac{1}{n} \\sum_{i=1}^{n} f^i(x) = \\sum_j w_j F(x, j),
            \\qquad w_j = \\frac{1}{n}\\Big(\\frac{1}{m_{zo(j)}} + \\frac{1}{m_{fo(j)}}\\Big),
 
-the reading every proof step of the paper uses (THEORY.md marks the printed
-``(1/n0) sum + (1/n1) sum = 2F`` as a slip). When both populations' shards are equal in size,
-each population's average local objective is exactly the data-set mean ``F``; the default
-``n_samples`` is chosen so that this holds.
+the reading every proof step of the paper uses (docs/theory.md#slip-1-the-global-objective
+marks the printed ``(1/n0) sum + (1/n1) sum = 2F`` as a slip). When both populations' shards
+are equal in size, each population's average local objective is exactly the data-set mean
+``F``; the default ``n_samples`` is chosen so that this holds.
 
 Heterogeneity ``h`` in [0, 1] sets how skewed the shards are: each sample gets the score
 ``h * rank(key_j)/N + (1 - h) * U_j`` (``U_j`` uniform) and shards are contiguous blocks of the
@@ -177,7 +177,7 @@ class Objective:
     # -- constants (computed on first use; see hdo_theory.objectives.constants) -------------
     @cached_property
     def constants(self):
-        """Problem constants of THEORY.md section 1 (:class:`.constants.Constants`)."""
+        """Problem constants of docs/theory.md section 2 (:class:`.constants.Constants`)."""
         from hdo_theory.objectives.constants import compute_constants
 
         return compute_constants(self)

@@ -1,4 +1,4 @@
-"""Problem constants of THEORY.md section 1, each with how it was obtained.
+"""Problem constants of docs/theory.md section 2, each with how it was obtained.
 
 ``compute_constants(objective, radius=None) -> Constants`` gives, for every objective kind:
 
@@ -433,7 +433,7 @@ class _Prob:
 
 
 def compute_constants(objective, radius: float | None = None) -> Constants:
-    """All constants of THEORY.md section 1 for ``objective`` (see the module docstring).
+    """All constants of docs/theory.md section 2 for ``objective`` (see the module docstring).
 
     ``radius``: ball ``||x - x*|| <= radius`` over which the sups are taken where no global
     bound exists (quadratic, least squares; default :func:`default_radius`); for the logistic

@@ -1,4 +1,4 @@
-"""The HDO gossip process (THEORY.md section 3): configuration and the replica driver.
+"""The HDO gossip process (docs/theory.md section 4): configuration and the replica driver.
 
 :func:`simulate` runs ``R`` independent replicas of one :class:`ProcessConfig` on an
 :class:`~hdo_theory.objectives.Objective` and returns a :class:`~hdo_theory.process.results.Results`

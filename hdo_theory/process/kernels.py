@@ -1,4 +1,4 @@
-"""Numba kernels of the HDO gossip process (THEORY.md section 3, Algorithm 1) with recording.
+"""Numba kernels of the HDO gossip process (docs/theory.md#algorithm-1) with recording.
 
 One replica is advanced by :func:`run_chunk` from step ``t0`` to ``t1``; all of its state lives
 in caller-owned arrays, so a run can be split into chunks (for a progress bar) without changing

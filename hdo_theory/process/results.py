@@ -103,7 +103,7 @@ class Results:
 
     @property
     def parallel_time(self) -> np.ndarray:
-        """Interactions divided by ``n`` (THEORY.md: parallel time is ``T / n``)."""
+        """Interactions divided by ``n`` (docs/theory.md section 1: parallel time is ``T / n``)."""
         n = int(self.info.get("n", 1))
         return self.interactions / n
 

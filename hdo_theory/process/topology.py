@@ -10,7 +10,7 @@ with ``L_G`` the graph Laplacian. Its **spectral gap**
 ``1 - lambda_2(W_bar) = lambda_2(L_G) / (2|E|)`` sets the contraction of pure averaging: for
 node models ``X`` centred at their mean,
 ``E[n Gamma_{t+1} | X] = n Gamma_t - tr(X^T L_G X) / (2|E|) <= (1 - gap) n Gamma_t``.
-The complete graph has ``gap = 1/(n-1)``, THEORY.md section 3's exact pairwise rate.
+The complete graph has ``gap = 1/(n-1)``, the exact pairwise rate of docs/theory.md#exact-facts.
 
 Topologies (``n`` nodes, every generator returns a sorted int64 array of shape ``(|E|, 2)`` with
 ``i < j`` and no duplicates):

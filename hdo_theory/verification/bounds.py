@@ -1,7 +1,7 @@
 """Right-hand sides of the paper's lemmas and theorems, constants as printed.
 
 Every function names its lemma (numbering of the extended version, arXiv 2210.07703, appendix)
-and carries the formula in its docstring. Where THEORY.md marks a slip, the function follows
+and carries the formula in its docstring. Where docs/theory.md section 8 marks a slip, the function follows
 the corrected reading and says so; the printed reading is available where it differs.
 """
 
@@ -27,7 +27,8 @@ def lemma1_smoothing_value_gap(nu: float, L: float, d: int) -> float:
 def lemma1_smoothing_bias(nu: float, L: float, d: int) -> float:
     """Lemma 1 item 4: :math:`\\|\\nabla f_\\nu(x) - \\nabla f(x)\\| \\le \\frac{\\nu}{2} L (d+3)^{3/2}`.
 
-    (The paper prints ``grad f^i`` on the right; THEORY.md marks it a slip. Both sides are
+    (The paper prints ``grad f^i`` on the right; docs/theory.md#slip-3-lemma-1-item-4-names-grad-fi-and-is-loose
+    marks it a slip. Both sides are
     about the same function.)
     """
     return 0.5 * nu * L * (d + 3) ** 1.5
@@ -90,7 +91,7 @@ def lemma5_centered_moment(nu: float, L: float, d: int, grad_norm_sq: float, s_s
 
 
 # =============================================================================================
-# The gossip process and Theorem 1 (THEORY.md sections 3-4). One parameter record for all.
+# The gossip process and Theorem 1 (docs/theory.md sections 4-6). One parameter record for all.
 # =============================================================================================
 
 # Docstrings carry the formulas in LaTeX; long math lines are clearer unbroken.
@@ -100,7 +101,7 @@ from dataclasses import asdict, dataclass, field, replace  # noqa: E402
 
 @dataclass(frozen=True)
 class BoundParams:
-    """Everything a lemma or theorem of sections 3-4 reads (THEORY.md notation).
+    """Everything a lemma or theorem of sections 3-4 reads (docs/theory.md notation).
 
     ``sum_s_sq0`` / ``sum_s_sq1`` are :math:`\\sum_{i\\in N_0} s_i^2` and
     :math:`\\sum_{i\\in N_1} s_i^2`; :math:`\\sigma_k^2 = (1/n_k)\\sum_{N_k} s_i^2` (Definition 1)
@@ -166,7 +167,7 @@ class BoundParams:
 def exact_pairwise_contraction(n: int) -> float:
     """Pure averaging (eta = 0), one uniform pair: :math:`E[\\Gamma_{t+1}|X_t] = (1 - \\frac{1}{n-1})\\Gamma_t`.
 
-    Returns the factor ``1 - 1/(n-1)`` (exact; THEORY.md section 3, "Exact facts").
+    Returns the factor ``1 - 1/(n-1)`` (exact; docs/theory.md#exact-facts).
     """
     return 1.0 - 1.0 / (n - 1)
 
@@ -290,7 +291,7 @@ LEMMA13_READINGS = ("proof", "definition")
 
 
 def lemma13_bias_term(p: BoundParams, B: float, reading: str = "definition") -> float:
-    """Lemma 13's bias term, both readings (THEORY.md: **[slip?]**).
+    """Lemma 13's bias term, both readings (docs/theory.md#slip-4-lemma-13-the-power-of-eta-on-the-bias-term).
 
     * ``"proof"``: :math:`\\frac{2\\eta^2}{n} B` (as printed in the proof);
     * ``"definition"``: :math:`\\frac{2\\eta}{n} B` (what :math:`F'_t - F_t` gives: the mean's

@@ -1,4 +1,4 @@
-"""The exact facts of THEORY.md section 3: pure-averaging contraction, pairwise and matching.
+"""The exact facts of docs/theory.md section 4: pure-averaging contraction, pairwise and matching.
 
 These are identities, so the relation is ``eq``: the verdict "holds" means the confidence
 interval contains the exact value. The multi-step version follows by the tower property:
@@ -57,7 +57,7 @@ def _run(ctx, model):
             X = pure_averaging(X0, steps, R, rng, model)
             est = S.mean_estimate(_gamma(X) / g0)
             recs.append(Record(
-                f"exact.{model}", f"THEORY.md sec. 3 exact fact ({model}, eta = 0)",
+                f"exact.{model}", f"docs/theory.md#exact-facts ({model}, eta = 0)",
                 f"E Gamma_{steps} / Gamma_0", est, fac(n) ** steps,
                 f"(1 - 1/(n-1))^{steps}" if model == "pairwise" else f"(1 - n/(2(n-1)))^{steps}",
                 relation="eq", config={"n": n, "d": 5, "steps": steps, "replicas": R,
@@ -66,7 +66,7 @@ def _run(ctx, model):
 
 
 register(Claim(
-    "exact.pairwise", "THEORY.md sec. 3 (exact fact)",
+    "exact.pairwise", "docs/theory.md#exact-facts",
     "E[Gamma_t] / Gamma_0 under pure pairwise averaging from a random state",
     "none (consensus only), d = 5",
     {"quick": "n in {3, 8, 16}, t in {1, 3}, 4000 replicas",
@@ -74,7 +74,7 @@ register(Claim(
     "(1 - 1/(n-1))^t exactly", lambda ctx: _run(ctx, "pairwise")))
 
 register(Claim(
-    "exact.matching", "THEORY.md sec. 3 (exact fact)",
+    "exact.matching", "docs/theory.md#exact-facts",
     "E[Gamma_t] / Gamma_0 under pure random-perfect-matching averaging",
     "none (consensus only), d = 5",
     {"quick": "n in {4, 8, 16}, t in {1, 3}, 4000 replicas",

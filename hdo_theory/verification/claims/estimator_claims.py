@@ -415,7 +415,8 @@ def _run_lemma13(ctx):
 
 
 register(Claim(
-    "lemma13", "Lemma 13 (bias term; THEORY.md [slip?])",
+    "lemma13", "Lemma 13 (bias term; "
+    "docs/theory.md#slip-4-lemma-13-the-power-of-eta-on-the-bias-term)",
     "bias part of the mean's expected one-step movement E[mu_{t+1} - mu_t | X], measured with "
     "the process kernel (T = 1, paired zo-forward minus zo-directional replicas); fitted power "
     "of eta at fixed nu and at nu = eta / sqrt(d), and its norm against (2 eta / n) B",
@@ -446,10 +447,10 @@ def _run_reading(ctx):
         avg = float(np.mean(fi))
         printed = float(np.mean(fi[:n0]) + np.mean(fi[n0:]))
         cfg = {"objective": name, "d": 6, "n0": n0, "n1": n1, "n_samples": obj.n_samples}
-        recs.append(Record("objective.reading", "THEORY.md sec. 1 [slip]",
+        recs.append(Record("objective.reading", "docs/theory.md#slip-1-the-global-objective",
                            "(1/n) sum_i f^i(x) / F(x)", S.exact(avg / F), 1.0,
                            "1 (proof reading: f = F)", relation="eq", config=cfg))
-        recs.append(Record("objective.reading", "THEORY.md sec. 1 [slip]",
+        recs.append(Record("objective.reading", "docs/theory.md#slip-1-the-global-objective",
                            "((1/n0) sum_N0 f^i + (1/n1) sum_N1 f^i)(x) / F(x)",
                            S.exact(printed / F), 2.0, "2 (printed reading: f = 2F)",
                            relation="eq", config=cfg))
@@ -471,7 +472,7 @@ def _run_reading(ctx):
 
 
 register(Claim(
-    "objective.reading", "THEORY.md sec. 1 [slip] (which objective)",
+    "objective.reading", "docs/theory.md#slip-1-the-global-objective (which objective)",
     "(1/n) sum_i f^i and the printed (1/n0) sum + (1/n1) sum, each divided by the data mean F",
     "logistic (n0 = 3, n1 = 5), quadratic (n0 = n1 = 4), d = 6",
     {"quick": "one point each", "full": "one point each"},

@@ -1,4 +1,4 @@
-"""THEORY.md section 4, claims 1-7: scaled-down versions of the paper's experiments.
+"""docs/theory.md section 7, claims 1-7: scaled-down versions of the paper's experiments.
 
 These are qualitative claims ("faster", "smoother", "beats"); each is turned into a signed
 quantity with a confidence interval (a difference of replica means, a fitted slope) and the

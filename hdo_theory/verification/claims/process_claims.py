@@ -1,4 +1,4 @@
-"""Claims on the gossip process (THEORY.md section 3): Lemmas 2, 3/16, 11/17, 14, 19, and the
+"""Claims on the gossip process (docs/theory.md section 4): Lemmas 2, 3/16, 11/17, 14, 19, and the
 exact contraction facts run through the real process kernel.
 
 Each lemma is an inequality between expectations that is *linear* in them, so per replica the
@@ -248,7 +248,7 @@ def _run_exact_kernel(ctx):
             obj, X0, res, seed = _one_step(ctx, True, 0.0, model=model, steps=steps)
             g0 = float(res["gamma"][0, 0])
             est = S.mean_estimate(res["gamma"][:, -1] / g0)
-            recs.append(Record("exact.kernel", f"THEORY.md sec. 3 exact fact ({model}), "
+            recs.append(Record("exact.kernel", f"docs/theory.md#exact-facts ({model}), "
                                "through the process kernel", f"E Gamma_{steps} / Gamma_0", est,
                                n_fac(obj.n) ** steps, f"exact contraction^{steps}", relation="eq",
                                config={"model": model, "n": obj.n, "d": obj.d, "steps": steps,
@@ -256,7 +256,7 @@ def _run_exact_kernel(ctx):
     return recs
 
 
-register(Claim("exact.kernel", "THEORY.md sec. 3 (exact facts, process kernel)",
+register(Claim("exact.kernel", "docs/theory.md#exact-facts (process kernel)",
                "E Gamma_t / Gamma_0 with eta = 0 run through hdo_theory.process (metamorphic: "
                "same identity as exact.pairwise / exact.matching, different code)",
                "quadratic d = 8, n = 8 (models only average)",
