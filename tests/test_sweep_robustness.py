@@ -315,6 +315,38 @@ def test_a_live_lock_refuses_a_second_sweep_naming_the_holder(tmp_path, capsys):
         assert not (out / "cells").exists() and not (out / "sweep.json").exists()
 
 
+HOLDER = """
+import sys, time
+from hdo_theory.runs.sweep.store import SweepLock
+SweepLock(sys.argv[1]).acquire()
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_lock_held_by_another_process_until_it_is_killed(tmp_path):
+    import signal
+
+    p = spec_file(tmp_path)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        with pytest.raises(HDOInputError, match=f"pid {proc.pid}, started "):
+            run_sweep(load_spec(p), out, InlineExecutor())
+        os.kill(proc.pid, signal.SIGKILL)  # the holder dies without releasing its lock
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (out / LOCK_NAME).exists()
+    assert run_sweep(load_spec(p), out, InlineExecutor()).done == 4
+    assert not (out / LOCK_NAME).exists()
+
+
 def test_a_lock_held_in_this_process_refuses_a_second_one(tmp_path):
     out = tmp_path / "out"
     first = SweepLock(out).acquire()
@@ -332,10 +364,15 @@ def test_stale_locks_are_taken_over(tmp_path, capsys):
     out = tmp_path / "out"
     # a dead pid on this host; then a live pid (ours) whose lock was not refreshed for longer
     # than the limit (a hung holder, or a reused pid); then an unreadable lock file
+    (out / LOCK_NAME).parent.mkdir(parents=True)
+    (out / LOCK_NAME).write_text("")  # a fresh unreadable lock: maybe being written, refused
+    with pytest.raises(HDOInputError, match="being written"):
+        run_sweep(load_spec(p), out, InlineExecutor())
     for make in (lambda: _write_lock(out, _dead_pid()),
                  lambda: _write_lock(out, os.getpid(), "other-host.example",
                                      age_s=LOCK_STALE_S + 60),
-                 lambda: (out / LOCK_NAME).write_text("")):
+                 lambda: ((out / LOCK_NAME).write_text(""),  # stale after LOCK_TORN_S
+                          _age(out / LOCK_NAME, 60))):
         make()
         code = cli.main(["sweep", str(p), "--out", str(out), "--workers", "0",
                          "--no-progress"])

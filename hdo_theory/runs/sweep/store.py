@@ -288,6 +288,7 @@ class SweepStore:
 # ---------------------------------------------------------------------------------------------
 
 LOCK_STALE_S = 600.0  # a lock not refreshed for this long is stale (its holder hung or died)
+LOCK_TORN_S = 10.0  # an unreadable lock file older than this is stale (see _create_exclusive)
 LOCK_REFRESH_S = 30.0  # the holder touches the lock this often (a thread, so a long cell in
 # the driver process does not stop it)
 
@@ -321,9 +322,11 @@ class SweepLock:
     over, when its holder's pid is dead and the holder ran on this host, or when it has not
     been refreshed for :data:`LOCK_STALE_S` seconds (the holder touches it every
     :data:`LOCK_REFRESH_S` s from a thread; the age covers a holder on another host, whose pid
-    means nothing here, and a pid that was reused). An unreadable lock file (not one of ours:
-    ours are never torn) is stale too. Released (removed) on return, only if it still holds
-    this holder's token.
+    means nothing here, and a pid that was reused). An unreadable lock file is stale once it is
+    :data:`LOCK_TORN_S` s old (ours are complete when they appear, except on a file system
+    without hard links). Released (removed) on return, only if it still holds this holder's
+    token. Two sweeps breaking the same stale lock at the same instant: the lock is moved
+    aside by ``rename`` (atomic), and a fresh lock moved by mistake is put back.
     """
 
     def __init__(self, root, stale_s: float = LOCK_STALE_S, refresh_s: float = LOCK_REFRESH_S):
@@ -345,9 +348,9 @@ class SweepLock:
 
     def stale_reason(self, info: dict | None, mtime: float) -> str | None:
         """Why a lock with content ``info`` and modification time ``mtime`` is stale, or None."""
-        if info is None:
-            return "unreadable lock file"
         age = time.time() - mtime
+        if info is None:
+            return f"unreadable lock file, {age:.0f} s old" if age > LOCK_TORN_S else None
         if age > self.stale_s:
             return f"not refreshed for {age:.0f} s (limit {self.stale_s:g} s)"
         pid = info.get("pid")
@@ -357,12 +360,17 @@ class SweepLock:
         return None
 
     def acquire(self) -> SweepLock:
-        self.root.mkdir(parents=True, exist_ok=True)
         doc = {"format": "hdo-theory-sweep-lock/1", "host": socket.gethostname(),
                "pid": os.getpid(), "started_at": _now(), "started_unix": time.time(),
                "token": self.token}
         tmp = self.root / f".{LOCK_NAME}.{self.token[:8]}.tmp"  # atomic.TMP_PATTERN
-        write_text_atomic(tmp, json.dumps(doc), durable=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(tmp, json.dumps(doc), durable=True)
+        except OSError as exc:
+            raise HDOInputError(
+                f"out: cannot write to folder {str(self.root)!r} ({exc.strerror or exc})"
+            ) from None
         try:
             for _ in range(10):
                 try:
@@ -370,12 +378,21 @@ class SweepLock:
                     break
                 except FileExistsError:
                     pass
+                except OSError as exc:  # a file system without hard links: exclusive create
+                    if not self._create_exclusive(doc, exc):
+                        continue
+                    break
                 try:
                     mtime = self.path.stat().st_mtime
                 except FileNotFoundError:
                     continue  # released meanwhile: try again
                 info = self._read()
                 why = self.stale_reason(info, mtime)
+                if why is None and info is None:
+                    raise HDOInputError(
+                        f"{self.path}: the folder is in use by another sweep (its lock file "
+                        f"is being written); try again in a few seconds"
+                    )
                 if why is None:
                     raise HDOInputError(
                         f"{self.path}: the folder is in use by another sweep (host "
@@ -394,6 +411,22 @@ class SweepLock:
                                         name="hdo-sweep-lock")
         self._thread.start()
         return self
+
+    def _create_exclusive(self, doc: dict, link_error: OSError) -> bool:
+        """Fallback for file systems without ``link`` (some FUSE / SMB mounts): ``O_EXCL``
+        create, then write: a reader may see it empty for a moment, which is why an unreadable
+        lock is stale only once it is :data:`LOCK_TORN_S` seconds old)."""
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        except OSError:
+            raise HDOInputError(
+                f"out: cannot create the lock file {self.path} ({link_error.strerror})"
+            ) from None
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(doc))
+        return True
 
     def _break(self, info: dict | None, why: str) -> None:
         """Move the stale lock aside; if what was moved is not the lock judged stale (another
