@@ -90,9 +90,16 @@ def _run_collect(args) -> int:
     if rep.format == "csv" and args.format is None:
         print("(CSV because pyarrow is not installed; pip install 'hdo-theory[parquet]' for "
               "Parquet)")
+    if rep.bad:
+        print(f"{len(rep.bad)} cell files are unreadable (empty or truncated) and were left "
+              f"out; re-running the sweep redoes them:")
+        for key, path, why in rep.bad[:10]:
+            print(f"  bad {key}: {why if str(path) in why else f'{path}: {why}'}")
+        if len(rep.bad) > 10:
+            print(f"  ... and {len(rep.bad) - 10} more")
     if rep.missing:
-        print(f"{rep.missing} cells have no results yet ({len(rep.failed)} failed); re-run the "
-              f"sweep to finish them")
+        print(f"{rep.missing} cells have no results yet ({len(rep.failed)} failed, "
+              f"{len(rep.bad)} unreadable); re-run the sweep to finish them")
         for key, point, err in rep.failed[:10]:
             pts = ", ".join(f"{k}={v}" for k, v in point.items())
             print(f"  failed {key} [{pts}]: {err}")

@@ -56,10 +56,13 @@ Files in the output folder (decided; the per-cell files are what survives a SIGK
   wall time and versions;
 * ``status/<key>.json``: one small file per cell, atomically replaced: ``done``, ``diverged``
   (a replica diverged; the results are kept), ``failed`` (with the error and its traceback) or
-  ``pending`` with the attempts so far. A cell whose ``.npz`` exists is finished whatever its
-  status file says (the ``.npz`` is written first);
+  ``pending`` with the attempts so far. A cell whose ``.npz`` exists and can be read is
+  finished whatever its status file says (the ``.npz`` is written first); an empty or
+  truncated one is run again (and left out by ``collect``, which lists it);
 * ``index.json``: a snapshot of every cell's status, rewritten atomically every few seconds and
-  at the end; it is derived from the two folders above and rebuilt from them on every start.
+  at the end; it is derived from the two folders above and rebuilt from them on every start;
+* ``sweep.lock``: host, pid and start time of the sweep running in the folder
+  (:class:`~.store.SweepLock`); a second sweep is refused while it is held and not stale.
 
 Determinism: a cell is ``simulate(build(options), seed=cell.seed)``, a pure function of its
 options and seed, so its trajectories are bit-identical whichever executor, worker, order or

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import platform
 import socket
@@ -22,13 +23,16 @@ import numpy as np
 from hdo_theory import __version__
 from hdo_theory.errors import HDOInputError, check_int
 from hdo_theory.runs.options import build, resolve, simulate_kwargs
-from hdo_theory.runs.sweep.spec import RUN_ONLY, SweepSpec
+from hdo_theory.runs.sweep.spec import RUN_ONLY, SweepSpec, _check_finite
 from hdo_theory.serialize import content_hash
 
 
 def config_hash(values: dict) -> str:
     """SHA-256 (hex) of the canonical JSON of a cell's resolved run options (run-only removed)."""
     clean = {k: v for k, v in values.items() if k not in RUN_ONLY}
+    for k, v in clean.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise HDOInputError(f"{k} must be a finite number, got {v}")
     return content_hash(clean)
 
 
@@ -89,6 +93,7 @@ def plan(spec: SweepSpec, validate: bool = True) -> list[Cell]:
     validate: build every configuration's objective and ``ProcessConfig`` now, so that a bad
     value stops the sweep before any cell runs (the message names the configuration).
     """
+    _check_finite(spec.base, spec.axes, spec.source)
     names = list(spec.axes)
     cells: list[Cell] = []
     seen: dict[str, dict] = {}

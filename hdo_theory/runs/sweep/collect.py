@@ -10,7 +10,7 @@ import numpy as np
 
 from hdo_theory.atomic import atomic_file
 from hdo_theory.errors import HDOInputError
-from hdo_theory.runs.sweep.store import SweepStore, _atomic_write_text
+from hdo_theory.runs.sweep.store import CELL_ERRORS, SweepStore, _atomic_write_text
 
 
 @dataclass
@@ -21,6 +21,8 @@ class CollectReport:
     cells: int  # cells with results
     missing: int  # cells without results (pending or failed)
     failed: list = field(default_factory=list)  # (key, point, error)
+    bad: list = field(default_factory=list)  # (key, path, reason): unreadable cell files,
+    # left out of the table (counted in ``missing``); re-running the sweep redoes them
 
 
 def _have_pyarrow() -> bool:
@@ -42,7 +44,7 @@ def _table_columns(store: SweepStore, doc: dict, final_only: bool):
                  "t", "interactions", "parallel_time", "metric", "value", "wall_time_s", "host",
                  "version", "numpy_version", "numba_version", "python_version"]
     cols: dict[str, list] = {k: [] for k in base_cols}
-    failed, n_cells, missing = [], 0, 0
+    failed, bad, n_cells, missing = [], [], 0, 0
     for entry in doc["cells"]:
         key = entry["key"]
         path = store.cell_path(key)
@@ -52,16 +54,26 @@ def _table_columns(store: SweepStore, doc: dict, final_only: bool):
             if st is not None and st.get("status") == "failed":
                 failed.append((key, entry["point"], st.get("error")))
             continue
+        try:
+            res = Results.load(path)
+            meta = res.info.get("sweep_cell", {})
+            vers = meta.get("versions", {})
+            names = [m for m in (metrics_keep or res.metrics)
+                     if m in res.metrics
+                     and (metrics_keep or not np.all(np.isnan(res.metrics[m])))]
+            sel = np.array([res.t.shape[0] - 1]) if final_only else np.arange(res.t.shape[0])
+            inter = res.interactions
+            ptime = res.parallel_time
+            status = "diverged" if res.n_diverged > 0 else "done"
+        except CELL_ERRORS + (AttributeError, IndexError) as exc:
+            # an empty or truncated .npz (BadZipFile, EOFError, ...): skip it and say so
+            missing += 1
+            reason = " ".join(str(exc).split()) or exc.__class__.__name__
+            if str(path) not in reason:
+                reason = f"{exc.__class__.__name__}: {reason}"
+            bad.append((key, path, reason))
+            continue
         n_cells += 1
-        res = Results.load(path)
-        meta = res.info.get("sweep_cell", {})
-        vers = meta.get("versions", {})
-        names = [m for m in (metrics_keep or res.metrics)
-                 if m in res.metrics and (metrics_keep or not np.all(np.isnan(res.metrics[m])))]
-        sel = np.array([res.t.shape[0] - 1]) if final_only else np.arange(res.t.shape[0])
-        inter = res.interactions
-        ptime = res.parallel_time
-        status = "diverged" if res.n_diverged > 0 else "done"
         for r in range(res.R):
             for m in names:
                 vals = res.metrics[m][r]
@@ -85,7 +97,7 @@ def _table_columns(store: SweepStore, doc: dict, final_only: bool):
                     cols["numpy_version"].append(vers.get("numpy"))
                     cols["numba_version"].append(vers.get("numba"))
                     cols["python_version"].append(vers.get("python"))
-    return cols, n_cells, missing, failed
+    return cols, n_cells, missing, failed, bad
 
 
 def _write_csv(path: Path, cols: dict) -> None:
@@ -144,11 +156,11 @@ def collect(out, fmt: str = "auto", final_only: bool = False, table=None) -> Col
         raise HDOInputError("format parquet needs pyarrow: pip install 'hdo-theory[parquet]' "
                             "(or use --format csv)")
     path = Path(table) if table else store.root / f"sweep.{fmt}"
-    cols, n_cells, missing, failed = _table_columns(store, doc, final_only)
+    cols, n_cells, missing, failed, bad = _table_columns(store, doc, final_only)
     path.parent.mkdir(parents=True, exist_ok=True)
     (_write_parquet if fmt == "parquet" else _write_csv)(path, cols)
     return CollectReport(path=path, format=fmt, rows=len(cols["cell"]), cells=n_cells,
-                         missing=missing, failed=failed)
+                         missing=missing, failed=failed, bad=bad)
 
 
 def read_table(path) -> dict[str, list]:

@@ -17,7 +17,7 @@ from hdo_theory.errors import check_int
 from hdo_theory.runs.sweep.cells import Cell, CellTask, _execute, plan, run_cell
 from hdo_theory.runs.sweep.executors import CellExecutor, make_executor
 from hdo_theory.runs.sweep.spec import SweepSpec
-from hdo_theory.runs.sweep.store import FINAL, SweepStore
+from hdo_theory.runs.sweep.store import FINAL, SweepLock, SweepStore
 
 INDEX_EVERY_S = 5.0
 
@@ -93,8 +93,26 @@ def run_sweep(
     cells = plan(spec) if cells is None else cells
     store = SweepStore(out)
     owned_executor = executor is None
-    how = store.open(spec, cells, force=force, resume=resume)
-    states = store.scan(cells)
+    created = not store.root.exists()
+    lock = SweepLock(store.root).acquire()  # a second sweep on this folder stops here
+    try:
+        how = store.open(spec, cells, force=force, resume=resume)
+        states = store.scan(cells)
+    except BaseException:
+        lock.release()
+        if created:
+            with contextlib.suppress(OSError):
+                store.root.rmdir()  # only if empty: we made it just for the lock
+        raise
+    try:
+        return _run(spec, store, executor, cells, states, how, lock, owned_executor,
+                    progress, cell_fn, retries, log, t_start)
+    finally:
+        lock.release()
+
+
+def _run(spec, store, executor, cells, states, how, lock, owned_executor, progress, cell_fn,
+         retries, log, t_start) -> SweepReport:
     already = sum(1 for c in cells if states[c.key]["status"] in FINAL)
     todo = [c for c in cells if states[c.key]["status"] not in FINAL]
     counts = {
@@ -109,6 +127,14 @@ def run_sweep(
     exec_name = getattr(executor, "name_full", executor.name)
     log(f"sweep {spec.name!r}: {len(cells)} cells, {already} already finished "
         f"({'folder ' + how}), {len(todo)} to run on {exec_name if todo else 'nothing'}")
+    if lock.broke is not None:
+        b = lock.broke
+        log(f"took over a stale lock of host {b.get('host')}, pid {b.get('pid')}, started "
+            f"{b.get('started_at')} ({b['why']})")
+    corrupt = [states[c.key]["corrupt"] for c in todo if "corrupt" in states[c.key]]
+    if corrupt:
+        log(f"{len(corrupt)} cell files are unreadable (empty or truncated) and run again: "
+            f"{', '.join(corrupt[:3])}{' ...' if len(corrupt) > 3 else ''}")
     for c in todo:  # failed cells get a fresh budget; clear their final status
         if states[c.key]["status"] == "failed":
             states[c.key] = {"status": "pending", "attempts": states[c.key].get("attempts", 0)}

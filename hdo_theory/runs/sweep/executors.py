@@ -9,6 +9,7 @@ import contextlib
 import multiprocessing
 import os
 import socket
+import struct
 import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
@@ -144,23 +145,108 @@ class LocalPoolExecutor(CellExecutor):
         return f"local pool of {self.workers} worker{'s' if self.workers != 1 else ''}"
 
 
+HANDSHAKE_MAX_BYTES = 1 << 20  # a Dask handshake is ~100 bytes; more is not a scheduler
+
+
+def _recv_exactly(sock: socket.socket, n: int, deadline: float) -> bytes | None:
+    """``n`` bytes from ``sock`` before ``deadline`` (monotonic), or ``None`` if it closed or
+    the time ran out."""
+    buf = bytearray()
+    while len(buf) < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(min(n - len(buf), 65536))
+        except TimeoutError:
+            return None
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
 def _probe_tcp(address: str, timeout: float) -> None:
-    """Fail at once with a clear message when nothing listens at a tcp:// address."""
+    """Fail with one clear line, within ``timeout`` seconds, unless a Dask scheduler answers at
+    a tcp:// address.
+
+    Nothing listening: fails at once. Something listening: a Dask server writes its handshake
+    as soon as it accepts a connection (``distributed.comm.core.Comm.on_connection``: write,
+    then read), framed by an 8-byte native ``Q`` length (``distributed.comm.tcp``). A listener
+    that says nothing within the timeout, closes, or sends a frame that cannot be a handshake
+    (HTTP, random bytes: a length over 1 MiB) is refused here, before ``distributed.Client``,
+    which would wait forever on a silent listener and try to allocate whatever length the
+    garbage claims.
+    """
     url = urlparse(address if "://" in address else f"tcp://{address}")
     if url.scheme != "tcp":
         return
-    if not url.hostname or url.port is None:
+    try:
+        port = url.port
+    except ValueError:
+        port = None
+    if not url.hostname or port is None:
         raise HDOInputError(
             f"scheduler must look like tcp://HOST:PORT, got {address!r}"
         )
+    deadline = time.monotonic() + timeout
     try:
-        with socket.create_connection((url.hostname, url.port), timeout=min(timeout, 5.0)):
-            pass
+        sock = socket.create_connection((url.hostname, port), timeout=min(timeout, 5.0))
     except OSError as exc:
         raise HDOInputError(
             f"cannot reach the Dask scheduler at {address}: {exc.strerror or exc} "
             f"(is `dask scheduler` running there and the port open?)"
         ) from None
+    not_dask = (f"scheduler: {address} is not a Dask scheduler: something listens there but "
+                f"{{}} (check the address and port; --scheduler-timeout {timeout:g} s)")
+    try:
+        head = _recv_exactly(sock, 8, deadline)
+        if head is None:
+            raise HDOInputError(not_dask.format(
+                f"it sent no Dask handshake within {timeout:g} s"))
+        (length,) = struct.unpack("Q", head)
+        if not 8 <= length <= HANDSHAKE_MAX_BYTES:
+            raise HDOInputError(not_dask.format(
+                f"its first bytes are not a Dask handshake ({head!r})"))
+        if _recv_exactly(sock, length, deadline) is None:
+            raise HDOInputError(not_dask.format(
+                f"its handshake did not arrive in full within {timeout:g} s"))
+    except OSError as exc:
+        raise HDOInputError(not_dask.format(
+            f"the connection failed ({exc.strerror or exc})")) from None
+    finally:
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
+def _connect_client(distributed, address: str, timeout: float):
+    """``distributed.Client`` bounded in time: it runs in a daemon thread, and if it has not
+    returned ``timeout + 5`` s later (a Dask server that is not a scheduler, a scheduler that
+    stops answering mid-handshake) we give up with one line instead of waiting forever."""
+    box: dict = {}
+
+    def connect():
+        try:
+            box["client"] = distributed.Client(address, timeout=timeout, set_as_default=False)
+        except BaseException as exc:  # noqa: BLE001 - reported below as one line
+            box["error"] = exc
+
+    t = threading.Thread(target=connect, daemon=True, name="hdo-dask-connect")
+    t.start()
+    t.join(timeout + 5.0)
+    if t.is_alive():
+        raise HDOInputError(
+            f"scheduler: no Dask scheduler answered at {address} within {timeout:g} s "
+            f"(--scheduler-timeout)"
+        )
+    if "error" in box:
+        exc = box["error"]
+        if isinstance(exc, KeyboardInterrupt):
+            raise exc
+        msg = " ".join(str(exc).split()) or exc.__class__.__name__
+        raise HDOInputError(f"cannot reach the Dask scheduler at {address}: {msg}")
+    return box["client"]
 
 
 class DaskExecutor(CellExecutor):
@@ -184,10 +270,7 @@ class DaskExecutor(CellExecutor):
             ) from None
         timeout = float(timeout)
         _probe_tcp(address, timeout)
-        try:
-            self.client = distributed.Client(address, timeout=timeout, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise HDOInputError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        self.client = _connect_client(distributed, address, timeout)
         self.address = address
         self.shared_filesystem = bool(shared_filesystem)
         self.death_errors = (distributed.KilledWorker,)

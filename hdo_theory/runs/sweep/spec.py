@@ -83,6 +83,7 @@ class SweepSpec:
         }
 
     def fingerprint(self) -> str:
+        _check_finite(self.base, self.axes, self.source)  # else the hash raises ValueError
         return content_hash(self.identity(), 16)
 
     def as_dict(self) -> dict:
@@ -220,6 +221,16 @@ def parse_spec(doc: dict, text: str | None = None, source: str = "<sweep>") -> S
     base = _flatten_options(doc.get("base", {}), "base", source, loc)
     paths: dict = {}
     axes = _flatten_options(doc.get("axes", {}), "axes", source, loc, _convert_axis, paths)
+    if not base and not axes:
+        # an empty file (or one with only [sweep]) would run the defaults of `hdo-theory
+        # run`: almost certainly a wrong or truncated file, never what a sweep is for
+        what = "is empty" if not doc else "sets no option"
+        raise HDOInputError(
+            f"{source}: the sweep file {what}: [base] and [axes] are both empty (set at "
+            f"least one run option, e.g. [base] T = 1000, or an axis such as [axes] "
+            f"zo_lr = [0.01, 0.02])"
+        )
+    _check_finite(base, axes, source)
     for k in axes:
         if k in base:
             raise HDOInputError(
@@ -241,6 +252,26 @@ def parse_spec(doc: dict, text: str | None = None, source: str = "<sweep>") -> S
     if spec.n_cells > MAX_CELLS:
         raise HDOInputError(f"{source}: the grid has {spec.n_cells} cells, more than {MAX_CELLS}")
     return spec
+
+
+def _nonfinite(v) -> bool:
+    return isinstance(v, float) and not math.isfinite(v)
+
+
+def _check_finite(base: dict, axes: dict, source: str) -> None:
+    """NaN / inf cannot be hashed (canonical JSON refuses them) nor be a valid option value:
+    refuse them by name. The option schema already refuses them in a file (with the line);
+    this catches a spec built in Python (:class:`SweepSpec` or :func:`parse_spec` of a dict
+    whose values bypassed the schema)."""
+    for k, v in base.items():
+        if _nonfinite(v):
+            raise HDOInputError(f"{source}: [base] {k}: {k} must be a finite number, got {v}")
+    for k, vals in axes.items():
+        for v in vals:
+            if _nonfinite(v):
+                raise HDOInputError(
+                    f"{source}: [axes] {k}: axis values must be finite numbers, got {v}"
+                )
 
 
 def load_spec(path) -> SweepSpec:
