@@ -24,8 +24,11 @@ Long format (benchopt-style): :meth:`Results.to_long` returns columns
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,25 +211,77 @@ class Results:
 
     @classmethod
     def load(cls, path) -> Results:
-        """Read results written by :meth:`save` (exact round trip)."""
+        """Read results written by :meth:`save` (exact round trip).
+
+        A file that is missing, empty, truncated, damaged (a flipped byte fails the archive's
+        CRC or decompression), a ``.npz`` without the results metadata, or not an archive at
+        all raises one :class:`HDOInputError` naming the file and what is wrong with it.
+        """
         path = Path(path)
         if not path.exists():
             raise HDOInputError(f"results file {str(path)!r} does not exist")
+        if not path.is_file():
+            raise HDOInputError(f"results file {str(path)!r} is not a regular file")
         try:
-            with np.load(path, allow_pickle=False) as z:
+            return cls._read(path)
+        except _Unreadable as exc:
+            raise HDOInputError(f"results file {str(path)!r}: cannot read it: {exc}") from None
+        except (EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+                RuntimeError) as exc:  # zipfile: an unsupported flag bit, "encrypted"
+            raise HDOInputError(
+                f"results file {str(path)!r}: cannot read it: truncated or damaged archive "
+                f"({_reason(exc)})"
+            ) from None
+        except OSError as exc:
+            why = exc.strerror or _reason(exc)
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EIO):
+                why = f"truncated or damaged archive ({why})"  # e.g. a seek to a bad offset
+            raise HDOInputError(f"results file {str(path)!r}: cannot read it: {why}") from None
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError,
+                OverflowError) as exc:
+            raise HDOInputError(
+                f"results file {str(path)!r}: cannot read it: damaged contents ({_reason(exc)})"
+            ) from None
+
+    @classmethod
+    def _read(cls, path: Path) -> Results:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+        if not head:
+            raise _Unreadable("the file is empty (0 bytes)")
+        if head != b"PK\x03\x04":
+            raise _Unreadable("not a .npz archive (an hdo-theory results file is one)")
+        with np.load(path, allow_pickle=False) as z:
+            if "meta_json" not in z.files:
+                raise _Unreadable("not an hdo-theory results file (no meta_json entry)")
+            try:
                 meta = from_jsonable(json.loads(str(z["meta_json"][()])))
-                if meta.get("format") != FORMAT:
-                    raise HDOInputError(
-                        f"{path}: not an hdo-theory results file ({meta.get('format')!r})"
-                    )
-                metrics = {k: z[f"metric__{k}"] for k in meta["metric_names"]}
-                state = {k: z[f"state__{k}"] for k in meta.get("state_names", [])}
-                t = z["t"]
-                div = z["diverged_at"]
-        except (OSError, KeyError, ValueError) as exc:
-            if isinstance(exc, HDOInputError):
-                raise
-            raise HDOInputError(f"{path}: cannot read results ({exc.__class__.__name__})") from None
+            except json.JSONDecodeError as exc:
+                raise _Unreadable(f"damaged metadata ({_reason(exc)})") from None
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                fmt = meta.get("format") if isinstance(meta, dict) else None
+                raise _Unreadable(f"not an hdo-theory results file (format {fmt!r}, "
+                                  f"expected {FORMAT!r})")
+            missing = [k for k in _META_KEYS if k not in meta]
+            if missing:
+                raise _Unreadable(f"damaged metadata (no {missing[0]!r})")
+            names = meta["metric_names"]
+            state_names = meta.get("state_names", [])
+            for key in ("t", "diverged_at", *(f"metric__{k}" for k in names),
+                        *(f"state__{k}" for k in state_names)):
+                if key not in z.files:
+                    raise _Unreadable(f"damaged contents (no {key!r} entry)")
+            metrics = {k: z[f"metric__{k}"] for k in names}
+            state = {k: z[f"state__{k}"] for k in state_names}
+            t = z["t"]
+            div = z["diverged_at"]
+        if t.ndim != 1 or div.ndim != 1:
+            raise _Unreadable(f"damaged contents (t has shape {t.shape}, diverged_at "
+                              f"{div.shape}; both must be vectors)")
+        for k, v in metrics.items():
+            if v.shape != (div.shape[0], t.shape[0]):
+                raise _Unreadable(f"damaged contents (metric {k!r} has shape {v.shape}, "
+                                  f"expected {(div.shape[0], t.shape[0])})")
         return cls(
             t=t,
             metrics=metrics,
@@ -239,6 +294,19 @@ class Results:
             info=meta["info"],
             state=state,
         )
+
+
+_META_KEYS = ("config", "seed", "version", "constants", "objective_meta", "info", "metric_names")
+
+
+class _Unreadable(Exception):
+    """Why a file is not a readable results file (turned into HDOInputError by load)."""
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    kind = "zlib.error" if isinstance(exc, zlib.error) else type(exc).__name__
+    return f"{kind}: {text}" if text else kind
 
 
 def load_results(path) -> Results:
