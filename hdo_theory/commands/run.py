@@ -99,6 +99,9 @@ def run(args) -> int:
     out = Path(values["out"])
     if out.suffix != ".npz":
         raise HDOInputError(f"out must be a .npz file path, got {str(out)!r}")
+    if out.exists() and not out.is_file():
+        raise HDOInputError(f"out must be a .npz file path, got {str(out)!r} "
+                            "(an existing folder or other non-file)")
     obj, cfg = build(values)
     # fail now, not after the whole simulation, if the results cannot be saved
     check_writable_folder(out.parent, what="out")
