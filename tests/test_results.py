@@ -172,3 +172,17 @@ def test_load_reports_a_text_file(tmp_path):
     p.write_text("gap = 0.1\n")
     assert "not a .npz archive" in _load_error(p)
     assert "not a regular file" in _load_error(tmp_path)
+
+
+def test_summary_says_how_many_replicas_each_statistic_covers():
+    r = _results()  # replica 1 diverged at step 57 (NaN from record 3 on)
+    s = r.summary()
+    assert s["final_gap_replicas"] == 2 and s["rate_replicas"] == 2
+    assert s["diverged"] == 1 and s["diverged_at"] == [57]
+    # the rate is fitted to the mean of one fixed set: the replicas that never diverged
+    sel = r.t >= 100
+    want = fit_loglog_slope(r.t[sel], r["gap"][[0, 2]][:, sel].mean(axis=0))
+    assert r.rate("gap") == want
+    r.diverged_at[:] = [3, 57, 9]
+    assert np.isnan(r.rate("gap")) and r.summary()["rate_replicas"] == 0
+    assert r.summary()["diverged_at"] == [3, 9, 57]

@@ -127,21 +127,41 @@ class Results:
         return self[name][:, -1]
 
     def rate(self, name: str = "gap") -> float:
-        """Log-log slope of the replica mean of ``name`` over the last decade of records
-        (``t`` in ``[t_max / 10, t_max]``)."""
+        """Log-log slope of the mean of ``name`` over the last decade of records (``t`` in
+        ``[t_max / 10, t_max]``), over the replicas that never diverged: one fixed set of
+        replicas (a replica diverging inside the decade would otherwise shrink the set the
+        mean is taken over from one record to the next). NaN when every replica diverged."""
         tmax = self.t[-1] if self.t.size else 0
         sel = self.t >= max(1, tmax / 10.0)
-        return fit_loglog_slope(self.t[sel], self.mean(name)[sel])
+        keep = self.diverged_at < 0
+        if not np.any(keep):
+            return math.nan
+        v = self[name][keep][:, sel]
+        with np.errstate(all="ignore"):
+            cnt = np.sum(np.isfinite(v), axis=0)
+            m = np.where(cnt > 0, np.nansum(v, axis=0) / np.maximum(cnt, 1), np.nan)
+        return fit_loglog_slope(self.t[sel], m)
 
     def summary(self) -> dict:
-        """Final mean gap, its rate over the last decade, final consensus Gamma, divergences."""
+        """Final mean gap, its rate over the last decade, final consensus Gamma, divergences.
+
+        Every statistic says how many replicas it covers: ``final_<name>_replicas`` (replicas
+        with a finite last record, the ones the mean is over), ``rate_replicas`` (the replicas
+        that never diverged, the fixed set :meth:`rate` fits), ``diverged`` and
+        ``diverged_at`` (the sorted step counts at which replicas diverged).
+        """
         out = {"R": self.R, "T": int(self.t[-1]) if self.t.size else 0}
         for name in ("gap", "dist_sq", "gamma", "y_gap", "loss_spread"):
             if name in self.metrics:
                 out[f"final_{name}"] = float(self.mean(name)[-1]) if self.t.size else math.nan
+                out[f"final_{name}_replicas"] = (
+                    int(np.sum(np.isfinite(self[name][:, -1]))) if self.t.size else 0
+                )
         out["rate_gap"] = self.rate("gap") if "gap" in self.metrics else math.nan
         out["rate_dist_sq"] = self.rate("dist_sq") if "dist_sq" in self.metrics else math.nan
+        out["rate_replicas"] = self.R - self.n_diverged
         out["diverged"] = self.n_diverged
+        out["diverged_at"] = sorted(int(s) for s in self.diverged_at if s >= 0)
         return out
 
     # -- long format ----------------------------------------------------------------------
