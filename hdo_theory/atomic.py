@@ -90,6 +90,8 @@ def _clean_now(folder: Path) -> None:
 def atomic_file(path, mode: str = "w", *, durable: bool = True):
     """Open a temporary file next to ``path`` for writing; on success rename it over ``path``.
 
+    Missing parent folders of ``path`` are created (as ``mkdir -p`` would).
+
     ``mode`` is ``"w"`` (text, UTF-8) or ``"wb"``. ``durable`` fsyncs before the rename, so the
     file also survives a power loss, not only a killed process. On any exception the temporary
     file is removed and ``path`` is left as it was.
@@ -97,6 +99,7 @@ def atomic_file(path, mode: str = "w", *, durable: bool = True):
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)  # every writer creates missing folders
     _clean_now(path.parent)  # the leftovers of a writer that was killed here earlier
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

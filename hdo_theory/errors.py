@@ -29,6 +29,21 @@ def check_int(name: str, value, lo: int | None = None, hi: int | None = None) ->
     return value
 
 
+def check_bool(name: str, value, *, allow_none: bool = False):
+    """Return ``value`` if it is a real bool (``numpy.bool_`` too), else raise naming ``name``.
+
+    Strings (``"no"``), numbers and ``None`` are refused: ``bool("no")`` is ``True``, so a
+    silent conversion would turn an option on that the caller meant to turn off. With
+    ``allow_none`` the value ``None`` (meaning "the default") passes.
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    extra = " (or None)" if allow_none else ""
+    raise HDOInputError(f"{name} must be True or False{extra}, got {value!r}")
+
+
 def check_float(
     name: str,
     value,

@@ -160,3 +160,38 @@ def test_a_command_module_that_fails_to_import_is_an_error_naming_it(monkeypatch
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("verify", "no_such_command"))
     with pytest.raises(ImportError, match="hdo_theory.commands.no_such_command failed"):
         cli.build_parser()
+
+
+def test_run_refuses_an_out_that_is_a_folder_before_simulating(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "taken.npz"
+    folder.mkdir()
+
+    def no_simulation(*a, **k):  # the check must come first
+        raise AssertionError("simulated before checking --out")
+
+    monkeypatch.setattr("hdo_theory.process.simulate", no_simulation)
+    text = _one_line_error(capsys, RUN + ["--out", str(folder)], "run")
+    assert "out must be a .npz file path" in text and "folder" in text
+    assert str(folder) in text and ".tmp" not in text
+    assert "replicas=" not in text
+
+
+def test_every_writer_creates_missing_parent_folders(tmp_path):
+    from hdo_theory.atomic import atomic_file, write_text_atomic
+    from hdo_theory.verification import report
+
+    p = write_text_atomic(tmp_path / "a" / "b" / "x.txt", "hi")
+    assert p.read_text() == "hi"
+    with atomic_file(tmp_path / "c" / "d" / "y.bin", "wb") as fh:
+        fh.write(b"1")
+    assert (tmp_path / "c" / "d" / "y.bin").read_bytes() == b"1"
+
+    from hdo_theory.verification.runner import VerifyResult
+
+    empty = VerifyResult("quick", 0, 0.05, 0.05, [], {}, [], 0.0)
+    paths = report.write_report(empty, tmp_path / "new" / "deeper")  # FileNotFoundError before
+    assert all(p.is_file() for p in paths.values())
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    with pytest.raises(HDOInputError, match="out_dir: cannot write to folder"):
+        report.write_report(empty, blocked / "sub")

@@ -74,7 +74,7 @@ def test_toml_config_with_tables_and_command_line_override(tmp_path):
         (["--record", "sometimes"], "record"),
         (["--zo-nu", "wide"], "nu"),
         (["--zo-estimator", "magic"], "estimator"),
-        (["--fo-batch", "100000"], "fo batch"),
+        (["--fo-batch", "100000"], "fo_batch"),
         (
             ["--model", "graph", "--topology", "erdos-renyi", "--p", "0.01", "--n", "20"],
             "disconnected",
@@ -127,3 +127,28 @@ def test_real_entry_point_exits_2_without_traceback(tmp_path):
     assert p.returncode == 2
     assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
     assert "model" in p.stderr
+
+
+def test_summary_with_diverged_replicas_says_what_each_statistic_covers(tmp_path, capsys):
+    """A learning rate of 1.3 on this problem diverges 7 of 8 replicas (at known steps)."""
+    out = tmp_path / "div.npz"
+    argv = ["run", "--objective", "least-squares", "--d", "3", "--n0", "2", "--n1", "2",
+            "--zo-lr", "1.3", "--fo-lr", "1.3", "--T", "400", "--replicas", "8", "--seed", "1",
+            "--divergence-threshold", "1e6", "--no-node-losses", "--no-progress",
+            "--out", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    res = Results.load(out)
+    steps = sorted(int(s) for s in res.diverged_at if s >= 0)
+    k = res.R - len(steps)
+    assert 0 < len(steps) < res.R  # some, not all, diverged
+    lines = {ln.split("  ")[0]: ln for ln in text.splitlines()}
+    gap = next(ln for ln in text.splitlines() if ln.startswith("final f(mu_T) - f*"))
+    assert f"(mean, {k} of {res.R} replicas)" in gap
+    rate = next(ln for ln in text.splitlines() if ln.startswith("rate of the gap"))
+    assert f"{k} of {res.R} never-diverged replicas" in rate
+    div = next(ln for ln in text.splitlines() if ln.startswith("diverged replicas"))
+    assert div.endswith(f"{len(steps)} of {res.R}, at interactions "
+                        + ", ".join(map(str, steps)))
+    assert "(not recorded)" in lines["final loss spread across nodes"]
+    assert res.summary()["diverged_at"] == steps

@@ -235,7 +235,7 @@ def test_bad_population(kw, match):
 
 
 def test_bad_input_against_the_objective(obj):
-    with pytest.raises(HDOInputError, match="fo batch"):
+    with pytest.raises(HDOInputError, match="fo_batch must be"):
         simulate(obj, _cfg(fo=PopulationConfig(EstimatorSpec("fo", batch=10_000))))
     with pytest.raises(HDOInputError, match="fixed_node"):
         simulate(obj, _cfg(fixed_node=obj.n))
@@ -250,5 +250,5 @@ def test_bad_input_against_the_objective(obj):
         simulate(obj, _cfg(x0=np.zeros(obj.d + 1)))
     with pytest.raises(HDOInputError, match="replicas"):
         simulate(obj, _cfg(), replicas=0)
-    with pytest.raises(HDOInputError, match="zo nu='theorem'"):
+    with pytest.raises(HDOInputError, match="zo_nu='theorem' needs a positive zo_lr"):
         simulate(obj, _cfg(zo=PopulationConfig(EstimatorSpec("zo-forward", nu="theorem"), lr=0.0)))

@@ -106,3 +106,83 @@ def test_loglog_slope_recovers_a_power_law():
     t = np.array([10, 20, 50, 100, 1000])
     assert fit_loglog_slope(t, 3.0 * t**-1.5) == pytest.approx(-1.5, abs=1e-12)
     assert np.isnan(fit_loglog_slope([0, 10], [1.0, 2.0]))
+
+
+# -- damaged and foreign files: one HDOInputError naming the file and what is wrong ----------
+
+
+def _load_error(path) -> str:
+    with pytest.raises(HDOInputError) as info:
+        Results.load(path)
+    msg = str(info.value)
+    assert "\n" not in msg and str(path) in msg, msg
+    return msg
+
+
+def test_load_reports_an_empty_file(tmp_path):
+    p = tmp_path / "empty.npz"
+    p.write_bytes(b"")
+    assert "empty" in _load_error(p)
+
+
+def test_load_reports_a_truncated_file(tmp_path):
+    good = _results().save(tmp_path / "run.npz").read_bytes()
+    for cut in (3, 40, len(good) // 3, len(good) // 2, len(good) - 30, len(good) - 1):
+        p = tmp_path / f"cut{cut}.npz"
+        p.write_bytes(good[:cut])
+        msg = _load_error(p)
+        assert "cannot read it" in msg, msg
+
+
+def test_load_reports_a_byte_flipped_file(tmp_path):
+    good = _results().save(tmp_path / "run.npz").read_bytes()
+    # a flip in a compressed member fails its CRC or decompression
+    mid = bytearray(good)
+    mid[len(good) // 2] ^= 0xFF
+    (tmp_path / "mid.npz").write_bytes(bytes(mid))
+    assert "damaged" in _load_error(tmp_path / "mid.npz")
+    # any flipped byte: either a clean load (a timestamp, say) or one HDOInputError
+    p = tmp_path / "flip.npz"
+    detected = 0
+    for i in range(0, len(good), 5):
+        b = bytearray(good)
+        b[i] ^= 0x5A
+        p.write_bytes(bytes(b))
+        try:
+            Results.load(p)
+        except HDOInputError as exc:
+            assert "\n" not in str(exc) and str(p) in str(exc)
+            detected += 1
+    assert detected > len(good) // 10
+
+
+def test_load_reports_a_foreign_npz(tmp_path):
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    assert "no meta_json" in _load_error(tmp_path / "other.npz")
+    np.savez(tmp_path / "json.npz", meta_json=np.array('{"format": "something-else/2"}'))
+    assert "not an hdo-theory results file" in _load_error(tmp_path / "json.npz")
+    np.savez(tmp_path / "list.npz", meta_json=np.array("[1, 2]"))  # AttributeError before
+    assert "not an hdo-theory results file" in _load_error(tmp_path / "list.npz")
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    assert "not a .npz archive" in _load_error(tmp_path / "array.npy")
+
+
+def test_load_reports_a_text_file(tmp_path):
+    p = tmp_path / "notes.npz"
+    p.write_text("gap = 0.1\n")
+    assert "not a .npz archive" in _load_error(p)
+    assert "not a regular file" in _load_error(tmp_path)
+
+
+def test_summary_says_how_many_replicas_each_statistic_covers():
+    r = _results()  # replica 1 diverged at step 57 (NaN from record 3 on)
+    s = r.summary()
+    assert s["final_gap_replicas"] == 2 and s["rate_replicas"] == 2
+    assert s["diverged"] == 1 and s["diverged_at"] == [57]
+    # the rate is fitted to the mean of one fixed set: the replicas that never diverged
+    sel = r.t >= 100
+    want = fit_loglog_slope(r.t[sel], r["gap"][[0, 2]][:, sel].mean(axis=0))
+    assert r.rate("gap") == want
+    r.diverged_at[:] = [3, 57, 9]
+    assert np.isnan(r.rate("gap")) and r.summary()["rate_replicas"] == 0
+    assert r.summary()["diverged_at"] == [3, 9, 57]

@@ -145,5 +145,9 @@ def format_table(res: dict) -> str:
                      f"{_fmt(res['bias']['sharper_bound'])}")
     if res.get("exact_source"):
         lines.append(f"exact values: {res['exact_source']}")
+    rounded = [label for label, e in named if e.get("rounding_tol") is not None]
+    if rounded:
+        lines.append("deterministic estimate: CIs of " + ", ".join(rounded) + " widened to the "
+                     "floating-point rounding tolerance (derived from the operation count)")
     lines.append(f"{res['evaluations']} evaluations in {res['elapsed_seconds']:.2f} s")
     return "\n".join(lines)

@@ -33,7 +33,8 @@ def add_arguments(p) -> None:
     p.add_argument("--from", dest="from_dir", metavar="RESULTS_DIR", default=None,
                    help="re-plot from the results stored here; never run anything")
     p.add_argument("--out", default="figures", metavar="DIR",
-                   help="output folder (default: figures); results go to DIR/results")
+                   help="output folder, created with its parents if missing (default: figures); "
+                        "results go to DIR/results")
     p.add_argument("--quick", action="store_true",
                    help="small runs (seconds to a minute per figure) instead of full ones")
     p.add_argument("--progress", action="store_true", help="progress bars for long runs")

@@ -20,6 +20,8 @@ import argparse
 import math
 from pathlib import Path
 
+import numpy as np
+
 from hdo_theory.atomic import check_writable_folder
 from hdo_theory.errors import HDOInputError
 from hdo_theory.runs.options import (  # noqa: F401 - build, load_toml, resolve_options: API
@@ -71,19 +73,43 @@ def _fmt(v) -> str:
 
 
 def summary_table(res) -> str:
-    """The end-of-run table: final values, rate over the last decade, consensus, divergences."""
+    """The end-of-run table: final values, rate over the last decade, consensus, divergences.
+
+    Each statistic says how many replicas it covers: a final mean is over the replicas whose
+    last record is finite, a rate over the replicas that never diverged; with divergences the
+    steps at which they happened are listed.
+    """
     s = res.summary()
+    R = s["R"]
+
+    def final(label, name):
+        k = s.get(f"final_{name}_replicas", R)
+        if name in res.metrics and np.all(np.isnan(res[name])):
+            note = "not recorded"
+        else:
+            note = f"mean, {k} of {R} replicas" if k < R else f"mean, {R} replicas"
+        return (f"{label}  ({note})", s.get(f"final_{name}"))
+
+    k_rate = s["rate_replicas"]
+    rate_note = f"{k_rate} of {R} never-diverged replicas" if k_rate < R else f"{R} replicas"
+    steps = s["diverged_at"]
+    div = f"{s['diverged']} of {R}"
+    if steps:
+        shown = ", ".join(str(t) for t in steps[:12]) + (", ..." if len(steps) > 12 else "")
+        unit = "rounds" if res.config.get("model") == "matching" else "interactions"
+        div += f", at {unit} {shown}"
     rows = [
-        ("replicas", s["R"]),
+        ("replicas", R),
         ("steps T", s["T"]),
-        ("final f(mu_T) - f*  (mean)", s.get("final_gap")),
-        ("rate of the gap over the last decade (log-log slope)", s.get("rate_gap")),
-        ("final ||mu_T - x*||^2  (mean)", s.get("final_dist_sq")),
-        ("rate of ||mu - x*||^2 over the last decade", s.get("rate_dist_sq")),
-        ("final consensus Gamma_T  (mean)", s.get("final_gamma")),
-        ("final f(y_T) - f*  (mean)", s.get("final_y_gap")),
-        ("final loss spread across nodes", s.get("final_loss_spread")),
-        ("diverged replicas", f"{s['diverged']} of {s['R']}"),
+        final("final f(mu_T) - f*", "gap"),
+        (f"rate of the gap over the last decade (log-log slope, {rate_note})",
+         s.get("rate_gap")),
+        final("final ||mu_T - x*||^2", "dist_sq"),
+        (f"rate of ||mu - x*||^2 over the last decade ({rate_note})", s.get("rate_dist_sq")),
+        final("final consensus Gamma_T", "gamma"),
+        final("final f(y_T) - f*", "y_gap"),
+        final("final loss spread across nodes", "loss_spread"),
+        ("diverged replicas", div),
         ("spectral gap of the gossip graph", res.info.get("spectral_gap")),
         ("Gamma fraction removed per step at eta=0", res.info.get("averaging_contraction")),
         ("wall time (s)", res.info.get("wall_time_s")),
@@ -99,6 +125,9 @@ def run(args) -> int:
     out = Path(values["out"])
     if out.suffix != ".npz":
         raise HDOInputError(f"out must be a .npz file path, got {str(out)!r}")
+    if out.exists() and not out.is_file():
+        raise HDOInputError(f"out must be a .npz file path, got {str(out)!r} "
+                            "(an existing folder or other non-file)")
     obj, cfg = build(values)
     # fail now, not after the whole simulation, if the results cannot be saved
     check_writable_folder(out.parent, what="out")

@@ -24,7 +24,8 @@ def add_arguments(p):
     p.add_argument("--claims", nargs="+", metavar="ID", help="claim IDs or prefixes "
                    "(e.g. lemma5 exact theorem1); default: all")
     p.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
-    p.add_argument("--out", default="hdo-report", help="output folder (default hdo-report)")
+    p.add_argument("--out", default="hdo-report",
+                   help="output folder, created with its parents if missing (default hdo-report)")
     p.add_argument("--json", action="store_true", help="print the JSON report to stdout")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when any record is violated")

@@ -27,6 +27,13 @@ with probability ``>= 1 - alpha``; with ``lambda_max <= tr Sigma = V`` the radiu
 <= ||e||``, so ``[max(0, ||D_hat|| - r), ||D_hat|| + r]`` covers ``||D||`` with probability
 ``>= 1 - alpha`` (conservative; valid also when ``D = 0``, where a delta-method interval fails).
 
+Rounding. A deterministic estimate (``coord-fd`` or ``fo`` on a full-shard batch) has a
+zero-width interval, and its exact value agrees only to floating-point rounding. Every entry of
+``estimator_stats`` whose statistical interval is narrower than the rounding tolerance derived
+from the operation count (``_rounding_tolerance``: ``c (d + b) eps`` times the scale of the
+terms, divided by ``nu`` for a finite difference) is widened to ``value +- tol`` and carries
+``rounding_tol``; ``exact_in_ci`` is decided on the widened interval.
+
 Bounds (``L`` from ``objective.constants``, ``s_i^2`` exact at ``x`` from
 :func:`hdo_theory.objectives.constants.node_gradient_variance`):
 
@@ -381,6 +388,7 @@ def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, se
     else:
         L, L_source = check_float("L", L, 0.0), "given"
     var_for_ball = max(s["variance"], 0.0) / N
+    tol = _rounding_tolerance(objective, node, x, spec, nu, b, g, L)
 
     # ---- mean and bias -------------------------------------------------------------------
     mean_norm, mean_ci = _norm_ci(s["mean"], var_for_ball, level)
@@ -389,7 +397,7 @@ def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, se
     ball_se = math.sqrt(var_for_ball)
     out_bias = _entry(bias, bias_ci,
                       _vec_norm(exact["mean"] - g) if "mean" in exact else None,
-                      bias_bound, bias_bound_name, ("norm", ball_se, math.inf, N))
+                      bias_bound, bias_bound_name, ("norm", ball_se, math.inf, N), tol=tol)
     if sharper is not None:
         out_bias["sharper_bound"] = sharper
         out_bias["sharper_bound_name"] = "nu L sqrt(d) (grad f_nu = E grad f(x + nu u))"
@@ -399,10 +407,13 @@ def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, se
     if target["vector"] is not None:
         tv = s["mean"] - target["vector"]
         val, ci = _norm_ci(tv, var_for_ball + target["trace_cov_of_mean"], level)
+        ci, widened = _widen(val, ci, tol)
         bias_vs_target = {"target": target["name"], "target_source": target["source"],
                           "value": val, "ci": ci, "exact": 0.0, "method": "norm",
                           "se": math.sqrt(var_for_ball + target["trace_cov_of_mean"]),
                           "dof": None, "n": N}
+        if widened:
+            bias_vs_target["rounding_tol"] = float(tol)
     else:
         bias_vs_target = {"target": target["name"], "target_source": None, "value": None,
                           "ci": None, "exact": None}
@@ -412,12 +423,15 @@ def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, se
     second = _entry(s["mean_q"], s["ci_q"], exact.get("second_moment"),
                     bounds.lemma5_second_moment(nu, L, d, g2, s2) if m5 else None,
                     "Lemma 5 (6)" + (" = Lemma 1 item 5 (b = m)" if b == m else "")
-                    if m5 else None, ("mean", s["se_q"], math.inf, N))
+                    if m5 else None, ("mean", s["se_q"], math.inf, N),
+                    tol=_square_tolerance(s["mean_q"], tol, d))
     centered = _entry(s["mean_r"], s["ci_r"], exact.get("centered_moment"),
                       bounds.lemma5_centered_moment(nu, L, d, g2, s2) if m5 else None,
-                      "Lemma 5 (7)" if m5 else None, ("mean", s["se_r"], math.inf, N))
+                      "Lemma 5 (7)" if m5 else None, ("mean", s["se_r"], math.inf, N),
+                      tol=_square_tolerance(s["mean_r"], 2.0 * tol, d))
     variance = _entry(s["variance"], s["ci_var"], exact.get("variance"), None, None,
-                      ("mean", s["se_var"], s["dof_var"], N))
+                      ("mean", s["se_var"], s["dof_var"], N),
+                      tol=_square_tolerance(s["variance"], 2.0 * tol, d))
     elapsed = time.perf_counter() - t0
 
     return {
@@ -449,7 +463,7 @@ def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, se
         },
         "mean_norm": _entry(mean_norm, mean_ci,
                             _vec_norm(exact["mean"]) if "mean" in exact else None, None, None,
-                            ("norm", ball_se, math.inf, N)),
+                            ("norm", ball_se, math.inf, N), tol=tol),
         "bias": out_bias,
         "bias_vs_target": bias_vs_target,
         "second_moment": second,
@@ -542,17 +556,80 @@ def smoothing_bias(objective, node: int, x, nu: float, draws: int, seed: int, ba
 # ---------------------------------------------------------------------------------------------
 
 
-def _entry(value, ci, exact, bound, bound_name, interval):
+#: Safety factor of the rounding tolerance (see :func:`_rounding_tolerance`).
+ROUNDING_C = 4.0
+_EPS = float(np.finfo(np.float64).eps)
+
+
+def _rounding_tolerance(objective, node, x, spec, nu, b, g, L) -> float:
+    """A bound on the floating-point error of one estimate ``G`` (a length-``d`` vector),
+    derived from the number of floating-point operations, not fitted:
+
+    * a batch loss or gradient is a mean of ``b`` per-sample terms, each built from a
+      ``d``-term dot product, so it carries a relative error of at most about ``(d + b) eps``
+      of the magnitude of its terms (the summation bound ``gamma_n = n eps / (1 - n eps)``);
+    * the magnitude of a loss term is taken as ``|f^i(x)| + ||grad f^i(x)|| (||x|| + nu sqrt(d))``
+      (its value plus its first-order change over the perturbation), that of a gradient term as
+      ``||grad f^i(x)|| + L ||x||`` (``L`` when known);
+    * a zeroth-order estimator divides a difference of two such losses by ``nu`` and sums ``d``
+      of them along directions of norm up to ``sqrt(d)``: ``sqrt(d) (loss scale) / nu``;
+    * ``ROUNDING_C = 4`` covers the few operations on top (the difference, the division, the
+      average over ``rv`` directions and over the draws).
+
+    So ``tol = c (d + b) eps (sqrt(d) loss_scale / nu [zeroth order] + gradient_scale)``. It
+    matters only when the estimate is deterministic (coord-fd or fo on a full-shard batch): its
+    interval then has zero width and an exact value agrees only to rounding.
+    """
+    d = objective.d
+    gn = _vec_norm(g)
+    xn = _vec_norm(x)
+    grad_scale = gn + (float(L) * xn if L is not None and math.isfinite(L) else 0.0)
+    scale = grad_scale
+    if spec.info.zero_order:
+        fx = abs(float(objective.node_value(node, x)))
+        loss_scale = fx + gn * (xn + float(nu) * math.sqrt(d))
+        scale += math.sqrt(d) * loss_scale / float(nu)
+    return ROUNDING_C * (d + b) * _EPS * scale
+
+
+def _square_tolerance(value, tol_vec, d) -> float:
+    """Rounding tolerance of a mean of ``||G - c||^2`` given ``tol_vec`` on the vector
+    ``G - c``: ``(sqrt(v) + t)^2 - v`` plus the ``d``-term sum of squares (``d eps v``)."""
+    v = abs(float(value))
+    return 2.0 * math.sqrt(v) * tol_vec + tol_vec**2 + ROUNDING_C * d * _EPS * v
+
+
+def _widen(value, ci, tol):
+    """``(ci, widened)``: ``ci`` widened to at least ``value +- tol`` (never below 0 when it
+    started at or above 0: norms and moments), and whether it had to be."""
+    if tol is None or not tol > 0 or (ci[0] <= value - tol and ci[1] >= value + tol):
+        return ci, False
+    lo = value - tol
+    if ci[0] >= 0.0:
+        lo = max(0.0, lo)
+    return [min(ci[0], lo), max(ci[1], value + tol)], True
+
+
+def _entry(value, ci, exact, bound, bound_name, interval, tol=None):
     """One reported quantity. ``interval = (method, se, dof, n)`` lets a caller rebuild the
     interval at another level: ``"mean"`` (CLT; Student t if ``dof`` is not None), ``"norm"``
     (confidence ball, ``se = sqrt(tr Cov / N)``), ``"abs-mean"`` (CLT interval of a mean, folded
-    to its absolute value)."""
+    to its absolute value).
+
+    ``tol``: the floating-point rounding tolerance of ``value`` (:func:`_rounding_tolerance`).
+    When the statistical interval is narrower than ``value +- tol`` (a deterministic estimate
+    has a zero-width one) it is widened to that, and the entry gets ``rounding_tol``; a
+    statistical interval wider than the rounding is left exactly as it is.
+    """
     method, se, dof, n = interval
+    ci, widened = _widen(value, ci, tol)
     e = {"value": float(value), "ci": [float(ci[0]), float(ci[1])],
          "exact": None if exact is None else float(exact),
          "method": method, "se": float(se), "dof": _dof(dof), "n": int(n)}
     if exact is not None:
         e["exact_in_ci"] = bool(ci[0] <= exact <= ci[1])
+    if widened:
+        e["rounding_tol"] = float(tol)
     e["bound"] = None if bound is None else float(bound)
     e["bound_name"] = bound_name
     if bound is not None and bound > 0:

@@ -22,6 +22,7 @@ target or cluster), the most heterogeneous split.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -359,6 +360,8 @@ def _gen_breast_cancer(rng, d, N, condition, noise, lam, params):
 
 #: Dimension of the synthetic kinds when ``d`` is not given.
 DEFAULT_D = 10
+#: Largest data set (``n_samples``); also the largest ``n0`` and ``n1`` (a shard per node).
+MAX_N_SAMPLES = 10_000_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,6 +385,8 @@ class ObjectiveInfo:
         fixes) rather than a synthetic generator.
     lam, noise: defaults of ``make_objective``'s ``lam`` and ``noise``.
     check_params: validates the kind-specific ``**params`` (raises HDOInputError), or None.
+    extra_params: the names of the kind-specific ``**params`` the row accepts; any other
+        keyword to :func:`make_objective` is refused (with a "did you mean").
     description: one line for docs and ``--help``.
     """
 
@@ -396,6 +401,7 @@ class ObjectiveInfo:
     shape: tuple[int, int] | None = None
     check_params: Callable[[dict], None] | None = None
     description: str = ""
+    extra_params: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -482,6 +488,7 @@ def _check_cosine_params(params):
 for _row in (
     ObjectiveInfo("quadratic", _gen_quadratic, K.KIND_QUADRATIC, True, C._quadratic,
                   lam=0.0, noise=0.5, check_params=_check_quadratic_params,
+                  extra_params=("groups",),
                   description="grouped quadratics (exact closed forms)"),
     ObjectiveInfo("least-squares", _gen_least_squares, K.KIND_LEAST_SQUARES, True,
                   C._least_squares, lam=0.0, noise=0.5, description="linear least squares"),
@@ -495,12 +502,14 @@ for _row in (
                   noise=0.5, description="robust regression r^2/(1+r^2), heavy-tailed noise"),
     ObjectiveInfo("cosine-wells", _gen_cosine_wells, K.KIND_COSINE_WELLS, False,
                   C._cosine_wells, lam=0.0, noise=0.5, check_params=_check_cosine_params,
+                  extra_params=("alpha", "beta"),
                   description="non-convex cosine wells"),
     ObjectiveInfo("digits", _gen_digits, K.KIND_SOFTMAX, True, C._softmax, real_data=True,
-                  lam=1e-3, noise=0.0, shape=(10 * 65, 1438),
+                  lam=1e-3, noise=0.0, shape=(10 * 65, 1438), extra_params=("heldout_fraction",),
                   description="softmax regression on scikit-learn's digits"),
     ObjectiveInfo("breast-cancer", _gen_breast_cancer, K.KIND_LOGISTIC, True, C._bounded_glm,
                   real_data=True, lam=1e-3, noise=0.0, shape=(31, 455),
+                  extra_params=("heldout_fraction",),
                   description="logistic regression on scikit-learn's breast cancer set"),
 ):
     register_objective(_row)
@@ -529,19 +538,31 @@ def make_objective(
     name: one of :func:`objective_names` (the rows of :data:`OBJECTIVES`).
     d: dimension (>= 1); default 10 for the synthetic kinds. The real data sets
         (:func:`real_data_shapes`) fix it: leave it out, or give exactly their dimension.
-    n0, n1: population sizes (>= 0 each, n0 + n1 >= 2).
+    n0, n1: population sizes (each in ``[0, MAX_N_SAMPLES]``, or the real data set's training
+        size: every shard holds a sample; n0 + n1 >= 2).
     n_samples: data-set size ``N``; default :func:`default_n_samples`. Must be at least
         ``max(n0, n1)`` so that every shard holds a sample. The default depends on ``n0`` and
         ``n1`` (equal shards); when comparing populations on *the same* data set, pass a fixed
-        ``n_samples`` (the data are a function of ``seed``, ``d`` and ``N`` only).
+        ``n_samples`` (the data are a function of ``seed``, ``d`` and ``N`` only). At most
+        :data:`MAX_N_SAMPLES`; the default is capped there.
     seed: the data set and the split are a deterministic function of it.
     condition: condition number of the feature covariance / Hessians (>= 1).
     noise: sample noise (target noise, centre spread or tilt spread), >= 0.
     heterogeneity: shard skew in [0, 1] (0: i.i.d. shards, 1: sorted by the kind's key).
     lam: regularisation strength (>= 0), where the kind has one.
-    params: kind-specific extras (``groups`` for quadratic; ``alpha``, ``beta`` for cosine wells).
+    params: kind-specific extras (``groups`` for quadratic; ``alpha``, ``beta`` for cosine wells;
+        ``heldout_fraction`` for the real data sets): the row's ``extra_params``. Any other
+        keyword raises :class:`HDOInputError` naming it (with a "did you mean").
     """
     info = objective_info(name)
+    unknown = [k for k in params if k not in info.extra_params]
+    if unknown:
+        known = (*_MAKE_OBJECTIVE_KEYWORDS, *info.extra_params)
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        extras = ", ".join(info.extra_params) or "none"
+        raise HDOInputError(f"make_objective: unknown keyword {unknown[0]!r} for objective "
+                            f"{name!r}{hint}; its kind-specific keywords: {extras}")
     if info.real_data:
         fixed_d = info.shape[0]
         if d is not None and d != fixed_d:
@@ -549,8 +570,10 @@ def make_objective(
                                 f"(got d={d!r})")
         d = fixed_d
     d = check_int("d", DEFAULT_D if d is None else d, 1, 100_000)
-    n0 = check_int("n0", n0, 0)
-    n1 = check_int("n1", n1, 0)
+    # every shard holds at least one sample, so neither population can outnumber the data set
+    n_max = info.shape[1] if info.real_data else MAX_N_SAMPLES
+    n0 = check_int("n0", n0, 0, n_max)
+    n1 = check_int("n1", n1, 0, n_max)
     if n0 + n1 < 2:
         raise HDOInputError(f"n0 + n1 must be >= 2 (got n0={n0}, n1={n1})")
     seed = check_int("seed", seed, 0)
@@ -563,9 +586,9 @@ def make_objective(
     if info.real_data:
         # the data set fixes d (checked above) and N; the requested n_samples is ignored
         n_samples = info.shape[1]
-    if n_samples is None:
-        n_samples = default_n_samples(n0, n1, d)
-    N = check_int("n_samples", n_samples, max(n0, n1, 1), 10_000_000)
+    if n_samples is None:  # the default is capped at the largest data set (n0, n1 fit in it)
+        n_samples = min(default_n_samples(n0, n1, d), MAX_N_SAMPLES)
+    N = check_int("n_samples", n_samples, max(n0, n1, 1), MAX_N_SAMPLES)
 
     ss = np.random.SeedSequence([seed, _stable_hash(name)])
     data_ss, zo_ss, fo_ss = ss.spawn(3)
@@ -600,6 +623,10 @@ def make_objective(
         **extra,
     )
     return Objective(name, d, n0, n1, data, shard_ptr, shard_idx, weights, convex, meta, heldout)
+
+
+_MAKE_OBJECTIVE_KEYWORDS = ("d", "n0", "n1", "n_samples", "seed", "condition", "noise",
+                            "heterogeneity", "lam")
 
 
 def _stable_hash(s: str) -> int:

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from hdo_theory import __version__
-from hdo_theory.errors import HDOInputError, check_choice, check_float, check_int
+from hdo_theory.errors import HDOInputError, check_bool, check_choice, check_float, check_int
 from hdo_theory.estimators import EstimatorSpec, direction_buffer, resolve_nu
 from hdo_theory.process import kernels as PK
 from hdo_theory.process.results import Results
@@ -112,6 +112,10 @@ class ProcessConfig:
     topology: graph for ``model="graph"``: one of :data:`hdo_theory.process.topology.TOPOLOGY_NAMES`
         (``degree`` for random-regular, ``p`` for erdos-renyi, ``torus_rows``, ``graph_seed``).
     T: interactions (pairwise, graph) or rounds (matching).
+    Integer fields (``T``, ``warmup``, ``record``, ...) follow :func:`~hdo_theory.errors.check_int`:
+    an integral float (``T=10.0``) is stored as the int ``10``, anything else non-integral is
+    refused. Flags (``record_lemma2``, ``record_nodes``, ``record_y``) must be real bools
+    (``record_y`` may also be ``None``).
     zo, fo: per-population estimator and optimiser.
     schedule: one of :data:`.schedules.SCHEDULE_NAMES`; ``warmup`` linear warm-up steps.
     local_steps_warmup: initial steps in which nodes step without averaging.
@@ -165,31 +169,46 @@ class ProcessConfig:
             )
         check_choice("model", self.model, MODEL_NAMES)
         check_choice("topology", self.topology, TOPOLOGY_NAMES)
-        check_int("degree", self.degree, 1)
+        # integers follow check_int: an integral float (T=10.0) is accepted and stored as the
+        # int 10; a non-integral one (T=10.5), a bool or a string is refused naming the field
+        self._set_int("degree", 1)
         check_float("p", self.p, 0.0, 1.0, lo_open=True)
         if self.torus_rows is not None:
-            check_int("torus_rows", self.torus_rows, 1)
-        check_int("graph_seed", self.graph_seed, 0)
-        check_int("T", self.T, 1, MAX_T)
+            self._set_int("torus_rows", 1)
+        self._set_int("graph_seed", 0)
+        self._set_int("T", 1, MAX_T)
         for name in ("zo", "fo"):
             if not isinstance(getattr(self, name), PopulationConfig):
-                raise HDOInputError(f"{name} must be a PopulationConfig")
+                raise HDOInputError(f"{name} must be a PopulationConfig, "
+                                    f"got {type(getattr(self, name)).__name__}")
         check_choice("schedule", self.schedule, SCHEDULE_NAMES)
-        check_int("warmup", self.warmup, 0, self.T)
-        check_int("local_steps_warmup", self.local_steps_warmup, 0, self.T)
+        self._set_int("warmup", 0, self.T)
+        self._set_int("local_steps_warmup", 0, self.T)
         if isinstance(self.record, str):
             if self.record != "log":
                 raise HDOInputError(
                     f"record must be a positive integer or 'log', got {self.record!r}"
                 )
         else:
-            check_int("record", self.record, 1)
+            try:
+                self._set_int("record", 1)
+            except HDOInputError:
+                raise HDOInputError(
+                    f"record must be a positive integer or 'log', got {self.record!r}"
+                ) from None
             _check_n_records(self.T, self.record)
-        check_int("record_points", self.record_points, 2, 1_000_000)
-        check_int("fixed_node", self.fixed_node, 0)
+        self._set_int("record_points", 2, 1_000_000)
+        # flags must be real bools: bool("no") is True, so a string would turn recording on
+        check_bool("record_lemma2", self.record_lemma2)
+        check_bool("record_nodes", self.record_nodes)
+        check_bool("record_y", self.record_y, allow_none=True)
+        self._set_int("fixed_node", 0)
         if self.ell is not None:
             check_float("ell", self.ell, 0.0, lo_open=True)
         check_float("divergence_threshold", self.divergence_threshold, 0.0, lo_open=True)
+
+    def _set_int(self, name: str, lo=None, hi=None) -> None:
+        object.__setattr__(self, name, check_int(name, getattr(self, name), lo, hi))
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -399,12 +418,13 @@ def _resolve(objective, config: ProcessConfig, facts: dict):
             smallest = min(objective.shard_size(i) for i in nodes)
             if spec.batch > smallest:
                 raise HDOInputError(
-                    f"{label} batch must be <= the smallest {label.upper()} shard size "
-                    f"{smallest}, got {spec.batch}"
+                    f"{label}_batch must be <= the smallest {label.upper()} shard size "
+                    f"{smallest} (config.{label}.estimator.batch), got {spec.batch}"
                 )
         if isinstance(spec.nu, str):
             if lrs[p] <= 0:
-                raise HDOInputError(f"{label} nu='theorem' needs a positive {label} learning rate")
+                raise HDOInputError(f"{label}_nu='theorem' needs a positive {label}_lr "
+                                    f"(the {label.upper()} learning rate), got {lrs[p]:g}")
             nu = resolve_nu(spec.nu, d, lrs[p])
         else:
             nu = float(spec.nu)
@@ -533,8 +553,17 @@ def simulate(
     chunks: split each replica's ``T`` steps into this many kernel calls (default 1, or 50 with
         a progress bar); the result does not depend on it.
     """
+    from hdo_theory.objectives import Objective
+
+    if not isinstance(objective, Objective):
+        hint = (f"; build it with make_objective({objective!r})"
+                if isinstance(objective, str) else "")
+        raise HDOInputError(f"objective must be an Objective (from make_objective), got "
+                            f"{type(objective).__name__}{hint}")
     if not isinstance(config, ProcessConfig):
-        raise HDOInputError("config must be a ProcessConfig")
+        raise HDOInputError(f"config must be a ProcessConfig, got {type(config).__name__}")
+    progress = check_bool("progress", progress)
+    keep_state = check_bool("keep_state", keep_state)
     R = check_int("replicas", replicas, 1, 10_000_000)
     seed = check_int("seed", seed, 0)
     if threads is None:

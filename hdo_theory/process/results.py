@@ -24,8 +24,11 @@ Long format (benchopt-style): :meth:`Results.to_long` returns columns
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,21 +127,41 @@ class Results:
         return self[name][:, -1]
 
     def rate(self, name: str = "gap") -> float:
-        """Log-log slope of the replica mean of ``name`` over the last decade of records
-        (``t`` in ``[t_max / 10, t_max]``)."""
+        """Log-log slope of the mean of ``name`` over the last decade of records (``t`` in
+        ``[t_max / 10, t_max]``), over the replicas that never diverged: one fixed set of
+        replicas (a replica diverging inside the decade would otherwise shrink the set the
+        mean is taken over from one record to the next). NaN when every replica diverged."""
         tmax = self.t[-1] if self.t.size else 0
         sel = self.t >= max(1, tmax / 10.0)
-        return fit_loglog_slope(self.t[sel], self.mean(name)[sel])
+        keep = self.diverged_at < 0
+        if not np.any(keep):
+            return math.nan
+        v = self[name][keep][:, sel]
+        with np.errstate(all="ignore"):
+            cnt = np.sum(np.isfinite(v), axis=0)
+            m = np.where(cnt > 0, np.nansum(v, axis=0) / np.maximum(cnt, 1), np.nan)
+        return fit_loglog_slope(self.t[sel], m)
 
     def summary(self) -> dict:
-        """Final mean gap, its rate over the last decade, final consensus Gamma, divergences."""
+        """Final mean gap, its rate over the last decade, final consensus Gamma, divergences.
+
+        Every statistic says how many replicas it covers: ``final_<name>_replicas`` (replicas
+        with a finite last record, the ones the mean is over), ``rate_replicas`` (the replicas
+        that never diverged, the fixed set :meth:`rate` fits), ``diverged`` and
+        ``diverged_at`` (the sorted step counts at which replicas diverged).
+        """
         out = {"R": self.R, "T": int(self.t[-1]) if self.t.size else 0}
         for name in ("gap", "dist_sq", "gamma", "y_gap", "loss_spread"):
             if name in self.metrics:
                 out[f"final_{name}"] = float(self.mean(name)[-1]) if self.t.size else math.nan
+                out[f"final_{name}_replicas"] = (
+                    int(np.sum(np.isfinite(self[name][:, -1]))) if self.t.size else 0
+                )
         out["rate_gap"] = self.rate("gap") if "gap" in self.metrics else math.nan
         out["rate_dist_sq"] = self.rate("dist_sq") if "dist_sq" in self.metrics else math.nan
+        out["rate_replicas"] = self.R - self.n_diverged
         out["diverged"] = self.n_diverged
+        out["diverged_at"] = sorted(int(s) for s in self.diverged_at if s >= 0)
         return out
 
     # -- long format ----------------------------------------------------------------------
@@ -208,25 +231,77 @@ class Results:
 
     @classmethod
     def load(cls, path) -> Results:
-        """Read results written by :meth:`save` (exact round trip)."""
+        """Read results written by :meth:`save` (exact round trip).
+
+        A file that is missing, empty, truncated, damaged (a flipped byte fails the archive's
+        CRC or decompression), a ``.npz`` without the results metadata, or not an archive at
+        all raises one :class:`HDOInputError` naming the file and what is wrong with it.
+        """
         path = Path(path)
         if not path.exists():
             raise HDOInputError(f"results file {str(path)!r} does not exist")
+        if not path.is_file():
+            raise HDOInputError(f"results file {str(path)!r} is not a regular file")
         try:
-            with np.load(path, allow_pickle=False) as z:
+            return cls._read(path)
+        except _Unreadable as exc:
+            raise HDOInputError(f"results file {str(path)!r}: cannot read it: {exc}") from None
+        except (EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+                RuntimeError) as exc:  # zipfile: an unsupported flag bit, "encrypted"
+            raise HDOInputError(
+                f"results file {str(path)!r}: cannot read it: truncated or damaged archive "
+                f"({_reason(exc)})"
+            ) from None
+        except OSError as exc:
+            why = exc.strerror or _reason(exc)
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EIO):
+                why = f"truncated or damaged archive ({why})"  # e.g. a seek to a bad offset
+            raise HDOInputError(f"results file {str(path)!r}: cannot read it: {why}") from None
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError,
+                OverflowError) as exc:
+            raise HDOInputError(
+                f"results file {str(path)!r}: cannot read it: damaged contents ({_reason(exc)})"
+            ) from None
+
+    @classmethod
+    def _read(cls, path: Path) -> Results:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+        if not head:
+            raise _Unreadable("the file is empty (0 bytes)")
+        if head != b"PK\x03\x04":
+            raise _Unreadable("not a .npz archive (an hdo-theory results file is one)")
+        with np.load(path, allow_pickle=False) as z:
+            if "meta_json" not in z.files:
+                raise _Unreadable("not an hdo-theory results file (no meta_json entry)")
+            try:
                 meta = from_jsonable(json.loads(str(z["meta_json"][()])))
-                if meta.get("format") != FORMAT:
-                    raise HDOInputError(
-                        f"{path}: not an hdo-theory results file ({meta.get('format')!r})"
-                    )
-                metrics = {k: z[f"metric__{k}"] for k in meta["metric_names"]}
-                state = {k: z[f"state__{k}"] for k in meta.get("state_names", [])}
-                t = z["t"]
-                div = z["diverged_at"]
-        except (OSError, KeyError, ValueError) as exc:
-            if isinstance(exc, HDOInputError):
-                raise
-            raise HDOInputError(f"{path}: cannot read results ({exc.__class__.__name__})") from None
+            except json.JSONDecodeError as exc:
+                raise _Unreadable(f"damaged metadata ({_reason(exc)})") from None
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                fmt = meta.get("format") if isinstance(meta, dict) else None
+                raise _Unreadable(f"not an hdo-theory results file (format {fmt!r}, "
+                                  f"expected {FORMAT!r})")
+            missing = [k for k in _META_KEYS if k not in meta]
+            if missing:
+                raise _Unreadable(f"damaged metadata (no {missing[0]!r})")
+            names = meta["metric_names"]
+            state_names = meta.get("state_names", [])
+            for key in ("t", "diverged_at", *(f"metric__{k}" for k in names),
+                        *(f"state__{k}" for k in state_names)):
+                if key not in z.files:
+                    raise _Unreadable(f"damaged contents (no {key!r} entry)")
+            metrics = {k: z[f"metric__{k}"] for k in names}
+            state = {k: z[f"state__{k}"] for k in state_names}
+            t = z["t"]
+            div = z["diverged_at"]
+        if t.ndim != 1 or div.ndim != 1:
+            raise _Unreadable(f"damaged contents (t has shape {t.shape}, diverged_at "
+                              f"{div.shape}; both must be vectors)")
+        for k, v in metrics.items():
+            if v.shape != (div.shape[0], t.shape[0]):
+                raise _Unreadable(f"damaged contents (metric {k!r} has shape {v.shape}, "
+                                  f"expected {(div.shape[0], t.shape[0])})")
         return cls(
             t=t,
             metrics=metrics,
@@ -239,6 +314,19 @@ class Results:
             info=meta["info"],
             state=state,
         )
+
+
+_META_KEYS = ("config", "seed", "version", "constants", "objective_meta", "info", "metric_names")
+
+
+class _Unreadable(Exception):
+    """Why a file is not a readable results file (turned into HDOInputError by load)."""
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    kind = "zlib.error" if isinstance(exc, zlib.error) else type(exc).__name__
+    return f"{kind}: {text}" if text else kind
 
 
 def load_results(path) -> Results:

@@ -64,6 +64,7 @@ __all__ = [
 ]
 
 MAX_T = 10**15  # = hdo_theory.process.MAX_T (tested); not imported, to keep --help fast
+MAX_N_SAMPLES = 10_000_000  # = hdo_theory.objectives.MAX_N_SAMPLES (tested); likewise
 POPULATIONS = ("zo", "fo")
 PREFIXED_TABLES = POPULATIONS  # [zo] lr = ... is zo_lr
 PLAIN_TABLES = ("objective", "process", "run")
@@ -173,10 +174,11 @@ OBJECTIVE_OPTS: dict[str, Option] = {
                    choices=_names("hdo_theory.objectives", "OBJECTIVE_NAMES")),
     "d": O(int, None, "dimension (default: 10; the digits and breast-cancer data sets fix it)",
            lo=1, hi=100_000),
-    "n": O(int, None, "number of nodes (= n0 + n1; give any two of n, n0, n1)", lo=2),
-    "n0": O(int, None, "zeroth-order nodes (default n/2, or 4)", lo=0),
-    "n1": O(int, None, "first-order nodes (default n - n0, or 4)", lo=0),
-    "n_samples": O(int, None, "data-set size (default: equal shards)", lo=1, hi=10_000_000),
+    "n": O(int, None, "number of nodes (= n0 + n1; give any two of n, n0, n1)", lo=2,
+           hi=2 * MAX_N_SAMPLES),
+    "n0": O(int, None, "zeroth-order nodes (default n/2, or 4)", lo=0, hi=MAX_N_SAMPLES),
+    "n1": O(int, None, "first-order nodes (default n - n0, or 4)", lo=0, hi=MAX_N_SAMPLES),
+    "n_samples": O(int, None, "data-set size (default: equal shards)", lo=1, hi=MAX_N_SAMPLES),
     "data_seed": O(int, 0, "seed of the synthetic data set and its split", lo=0),
     "condition": O(float, 10.0, "condition number of the features / Hessians", lo=1.0),
     "noise": O(float, None, "sample noise", lo=0.0),
@@ -224,7 +226,8 @@ RUN_OPTS: dict[str, Option] = {
     "replicas": O(int, 4, "independent replicas", lo=1, hi=10_000_000),
     "seed": O(int, 0, "root seed of the run", lo=0),
     "threads": O(int, None, "worker threads (default: NUMBA_NUM_THREADS)", lo=1, hi=4096),
-    "out": O(str, "hdo-run.npz", "results file (.npz)"),
+    "out": O(str, "hdo-run.npz",
+             "results file (.npz); missing parent folders are created"),
     "no_progress": O(bool, False, "no progress bar"),
     "keep_state": O(bool, False, "save the final node models"),
 }

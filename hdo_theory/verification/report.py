@@ -8,12 +8,11 @@ import html
 import io
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 
 from hdo_theory import __version__
-from hdo_theory.atomic import write_text_atomic
+from hdo_theory.atomic import check_writable_folder, write_text_atomic
 from hdo_theory.serialize import jsonable
 from hdo_theory.verification.runner import VerifyResult, fmt
 
@@ -270,7 +269,9 @@ def _html_table(head, rows, verdict_col):
 
 
 def write_report(res: VerifyResult, out_dir) -> dict:
-    out = Path(out_dir)
+    """Write ``report.md``, ``report.html`` and ``report.json`` into ``out_dir`` (created with
+    its parents if missing, like every ``--out``; HDOInputError if it cannot be written)."""
+    out = check_writable_folder(out_dir, what="out_dir")
     figs = figures(res)
     md = markdown(res, figs)
     paths = {"md": out / "report.md", "html": out / "report.html", "json": out / "report.json"}
