@@ -22,10 +22,10 @@ def check_int(name: str, value, lo: int | None = None, hi: int | None = None) ->
         if isinstance(value, (float, np.floating)) and float(value).is_integer():
             value = int(value)
         else:
-            raise HDOInputError(f"{name} must be an integer{_range(lo, hi)}, got {value!r}")
+            raise HDOInputError(f"{name} must be an integer{range_text(lo, hi)}, got {value!r}")
     value = int(value)
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise HDOInputError(f"{name} must be an integer{_range(lo, hi)}, got {value}")
+        raise HDOInputError(f"{name} must be an integer{range_text(lo, hi)}, got {value}")
     return value
 
 
@@ -89,7 +89,8 @@ def check_point(name: str, x, d: int) -> np.ndarray:
     return arr
 
 
-def _range(lo, hi) -> str:
+def range_text(lo, hi) -> str:
+    """`` in [lo, hi]``, `` >= lo``, `` <= hi`` or ``""``: the range part of a message."""
     if lo is not None and hi is not None:
         return f" in [{lo}, {hi}]"
     if lo is not None:

@@ -66,7 +66,7 @@ def test_figures_and_sweep_refuse_an_unwritable_out_before_any_work(tmp_path, ca
 
 def test_a_folder_given_as_a_file_says_so(tmp_path, capsys):
     text = _one_line_error(capsys, ["run", "--config", str(tmp_path)], "run")
-    assert "config must be a file" in text
+    assert "config file" in text and "is not a file" in text  # same wording as sweep (read_toml)
     text = _one_line_error(capsys, ["sweep", str(tmp_path)], "sweep")
     assert "is not a file" in text and "does not exist" not in text
     text = _one_line_error(capsys, ["sweep", str(tmp_path / "missing.toml")], "sweep")

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hdo_theory.errors import HDOInputError, check_float, check_int
+from hdo_theory.errors import HDOInputError, check_float, check_int, range_text
 
 __all__ = [
     "Option",
@@ -57,6 +57,7 @@ __all__ = [
     "suggest",
     "flatten_options",
     "load_toml",
+    "read_toml",
     "resolve",
     "resolve_options",
     "build",
@@ -132,7 +133,7 @@ class Option:
             return value
         if typ is int:
             if isinstance(value, bool) or not isinstance(value, int):
-                rng = _int_range(self.lo, self.hi)
+                rng = range_text(self.lo, self.hi)
                 raise HDOInputError(f"{name} must be an integer{rng}, got {value!r}")
             return check_int(name, value, self.lo, self.hi)
         if typ is float:
@@ -156,16 +157,6 @@ class Option:
 
 def _num(v) -> str:
     return str(v) if isinstance(v, int) else f"{v:g}"
-
-
-def _int_range(lo, hi) -> str:
-    if lo is not None and hi is not None:
-        return f" in [{lo}, {hi}]"
-    if lo is not None:
-        return f" >= {lo}"
-    if hi is not None:
-        return f" <= {hi}"
-    return ""
 
 
 O = Option
@@ -407,24 +398,30 @@ def flatten_options(
     return flat
 
 
-def load_toml(path) -> dict:
-    """A run config file -> option name -> value (only what the file sets; layout in the
-    module docstring). Errors name the file, the line, the key and the allowed values."""
+def read_toml(path, what: str) -> tuple[dict, str, Path]:
+    """``(document, text, path)`` of a TOML file; every failure is one line that names
+    ``what`` (``"config file"``, ``"sweep file"``) and the path. Shared by :func:`load_toml`
+    and the sweep's ``load_spec``, so both report a missing or malformed file alike."""
     path = Path(path)
     if not path.exists():
-        raise HDOInputError(f"config file {str(path)!r} does not exist")
+        raise HDOInputError(f"{what} {str(path)!r} does not exist")
     if not path.is_file():
-        raise HDOInputError(f"config must be a file, got {str(path)!r} (not a regular file)")
+        raise HDOInputError(f"{what} {str(path)!r} is not a file (a folder?)")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise HDOInputError(
-            f"config file {path}: cannot read it ({exc.__class__.__name__})"
-        ) from None
+        raise HDOInputError(f"{what} {path}: cannot read it ({exc.__class__.__name__})") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise HDOInputError(f"config file {path}: {str(exc).splitlines()[0]}") from None
+        raise HDOInputError(f"{what} {path}: {str(exc).splitlines()[0]}") from None
+    return doc, text, path
+
+
+def load_toml(path) -> dict:
+    """A run config file -> option name -> value (only what the file sets; layout in the
+    module docstring). Errors name the file, the line, the key and the allowed values."""
+    doc, text, path = read_toml(path, "config file")
     return flatten_options(doc, None, f"config file {path}", Locator(text))
 
 

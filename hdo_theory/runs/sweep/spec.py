@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from hdo_theory.runs.options import (
     all_options,
     coerce,
     flatten_options,
+    read_toml,
     suggest,
 )
 from hdo_theory.serialize import canonical_json, content_hash
@@ -276,20 +276,6 @@ def _check_finite(base: dict, axes: dict, source: str) -> None:
 
 def load_spec(path) -> SweepSpec:
     """Read and validate a sweep TOML file (errors name the key and line)."""
-    path = Path(path)
-    if not path.exists():
-        raise HDOInputError(f"sweep file {str(path)!r} does not exist")
-    if not path.is_file():
-        raise HDOInputError(f"sweep file {str(path)!r} is not a file (a folder?)")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HDOInputError(
-            f"sweep file {path}: cannot read it ({exc.__class__.__name__})"
-        ) from None
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise HDOInputError(f"sweep file {path}: {str(exc).splitlines()[0]}") from None
+    doc, text, path = read_toml(path, "sweep file")
     return parse_spec(doc, text, str(path))
 
