@@ -134,7 +134,7 @@ def check_planned(ctx, planned) -> None:
                         f"got {type(cfg).__name__}")
 
 
-def check_claim(claim, ctx) -> int:
+def check_claim(claim, ctx) -> int | None:
     """Check every configuration of ``claim``'s grid at ``ctx.scale`` without running it;
     returns how many were checked (None: the claim declares no ``configs``). Raises on the
     first configuration that fails, its description added to the exception (``planned``)."""
