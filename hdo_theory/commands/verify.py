@@ -29,6 +29,9 @@ def add_arguments(p):
     p.add_argument("--json", action="store_true", help="print the JSON report to stdout")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when any record is violated")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse the claims a previous run with the same --out, scale and seed "
+                        "finished (saved in OUT/claims/ as each completes)")
     p.add_argument("--list", action="store_true", help="list the claims and exit")
 
 
@@ -56,8 +59,9 @@ def run(args) -> int:
     ids = resolve_ids(args.claims)  # bad IDs fail before any work
     out = _check_out(args.out)
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print
-    res = run_verification(ids, scale=args.scale, seed=seed, log=log)
-    paths = write_report(res, out)
+    res = run_verification(ids, scale=args.scale, seed=seed, log=log, out_dir=out,
+                           resume=args.resume)
+    paths = write_report(res, out)  # written whatever the claims did
     if args.json:
         print(json.dumps(to_json(res), indent=1, allow_nan=False))
     else:
@@ -67,6 +71,10 @@ def run(args) -> int:
         print(f"\n{c['holds']} holds, {c['violated']} violated, {c['inconclusive']} "
               f"inconclusive, {c['outside assumptions']} outside assumptions "
               f"({res.seconds:.0f} s). Report: {paths['md']}, {paths['html']}, {paths['json']}")
+    if res.errors:
+        print(f"{len(res.errors)} claim(s) raised an error: "
+              + ", ".join(e["claim"] for e in res.errors) + " (see the report)", file=sys.stderr)
+        return 3
     if args.strict and res.counts()["violated"] > 0:
         return 1
     return 0

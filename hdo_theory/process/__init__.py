@@ -56,6 +56,7 @@ __all__ = [
     "PopulationConfig",
     "ProcessConfig",
     "simulate",
+    "check_config",
     "replica_generators",
     "record_steps",
     "MODEL_NAMES",
@@ -384,8 +385,29 @@ class _Replica:
         )
 
 
-def _resolve(objective, config: ProcessConfig, facts: dict):
-    """Validate ``config`` against ``objective``; return the kernel parameter arrays and info."""
+def check_config(objective, config: ProcessConfig, facts: dict | None = None) -> None:
+    """Make every check :func:`simulate` makes of ``config`` against ``objective``, without
+    running anything: ``n >= 2``, the fixed node, the schedule's ``ell``, each population's
+    minibatch against its smallest shard and ``nu = 'theorem'`` against its rate, the graph,
+    the start point ``x0`` and the record steps. Raises :class:`HDOInputError` like
+    ``simulate`` would. ``facts`` (:func:`problem_facts`) is computed only when needed (schedule
+    ``theorem-convex`` without ``config.ell``).
+    """
+    if not isinstance(config, ProcessConfig):
+        raise HDOInputError("config must be a ProcessConfig")
+    if facts is None and config.schedule == "theorem-convex" and config.ell is None:
+        facts = problem_facts(objective)
+    _check_against(objective, config, facts or {})
+    if config.model == "graph":
+        make_edges(config.topology, objective.n, degree=config.degree, p=config.p,
+                   torus_rows=config.torus_rows, seed=config.graph_seed)
+    _start_nodes(objective, config)
+    record_steps(config.T, config.record, config.record_points)
+
+
+def _check_against(objective, config: ProcessConfig, facts: dict):
+    """The checks of ``config`` against ``objective`` that :func:`_resolve` needs first;
+    returns ``(ell, lrs)``."""
     n, n0, n1, d = objective.n, objective.n0, objective.n1, objective.d
     if n < 2:
         raise HDOInputError(f"n must be >= 2, got {n}")
@@ -405,12 +427,7 @@ def _resolve(objective, config: ProcessConfig, facts: dict):
     elif config.schedule == "theorem-nonconvex":
         eta = theorem_nonconvex_lr(n, d, T_interactions)
         lrs = [eta, eta]
-    pops = [config.zo, config.fo]
-    sizes = [n0, n1]
-    pop_i = np.zeros((2, 4), dtype=np.int64)
-    pop_f = np.zeros((2, 3))
-    nus = []
-    for p, (pc, m) in enumerate(zip(pops, sizes, strict=True)):
+    for p, (pc, m) in enumerate(zip([config.zo, config.fo], [n0, n1], strict=True)):
         label = ("zo", "fo")[p]
         spec = pc.estimator
         if m > 0:
@@ -421,10 +438,23 @@ def _resolve(objective, config: ProcessConfig, facts: dict):
                     f"{label}_batch must be <= the smallest {label.upper()} shard size "
                     f"{smallest} (config.{label}.estimator.batch), got {spec.batch}"
                 )
+        if isinstance(spec.nu, str) and lrs[p] <= 0:
+            raise HDOInputError(f"{label}_nu='theorem' needs a positive {label}_lr "
+                                f"(the {label.upper()} learning rate), got {lrs[p]:g}")
+    return ell, lrs
+
+
+def _resolve(objective, config: ProcessConfig, facts: dict):
+    """Validate ``config`` against ``objective``; return the kernel parameter arrays and info."""
+    n, n0, n1, d = objective.n, objective.n0, objective.n1, objective.d
+    ell, lrs = _check_against(objective, config, facts)
+    pops = [config.zo, config.fo]
+    pop_i = np.zeros((2, 4), dtype=np.int64)
+    pop_f = np.zeros((2, 3))
+    nus = []
+    for p, pc in enumerate(pops):
+        spec = pc.estimator
         if isinstance(spec.nu, str):
-            if lrs[p] <= 0:
-                raise HDOInputError(f"{label}_nu='theorem' needs a positive {label}_lr "
-                                    f"(the {label.upper()} learning rate), got {lrs[p]:g}")
             nu = resolve_nu(spec.nu, d, lrs[p])
         else:
             nu = float(spec.nu)

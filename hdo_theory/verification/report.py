@@ -27,6 +27,7 @@ def to_json(res: VerifyResult) -> dict:
     for run in res.runs:
         c = run.claim.describe()
         c.update(verdict=res.claim_verdict(run), seconds=run.seconds, error=run.error,
+                 error_record=run.error_info, resumed=run.resumed,
                  counts={v: sum(r.decision.verdict == v for r in run.records)
                          for v in ("holds", "violated", "inconclusive", "outside assumptions")},
                  records=[r.as_dict() for r in run.records])
@@ -36,7 +37,7 @@ def to_json(res: VerifyResult) -> dict:
         "per_record_alpha": res.per_record_alpha, "correction": "bonferroni",
         "correction_text": CORRECTION.format(alpha=res.alpha, a=res.per_record_alpha),
         "seconds": res.seconds, "counts": res.counts(), "claims": claims,
-        "findings": res.findings,
+        "findings": res.findings, "errors": res.errors,
     })
 
 
@@ -214,6 +215,13 @@ def markdown(res: VerifyResult, figs=None) -> str:
          "**violated** when the lower limit is above it, **inconclusive** otherwise (for exact "
          "identities, relation `=`: holds when the interval contains the exact value). "
          + CORRECTION.format(alpha=res.alpha, a=res.per_record_alpha), ""]
+    if res.errors:  # before "## Claims": report.html shows this part as it is
+        L += [f"**{len(res.errors)} claim(s) raised an error** (no records; the run went on):",
+              ""]
+        L += [f"- ERROR {e['claim']}: {e['type']}: {e['message']}"
+              + (f" (configuration: {json.dumps(e['config'], sort_keys=True)})"
+                 if e.get("config") else "") for e in res.errors]
+        L += [""]
     L += ["## Claims", "", _md_table(SUMMARY_HEAD, summary_rows(res)), ""]
     L += ["## Findings", ""]
     if res.findings:

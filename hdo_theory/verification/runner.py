@@ -10,13 +10,18 @@ reported as such and not counted.
 
 from __future__ import annotations
 
+import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from hdo_theory import __version__
+from hdo_theory.atomic import write_text_atomic
 from hdo_theory.errors import HDOInputError
+from hdo_theory.serialize import jsonable
 from hdo_theory.verification import stats as S
-from hdo_theory.verification.claims import REGISTRY, Context
+from hdo_theory.verification.claims import REGISTRY, Context, Record
 
 
 @dataclass
@@ -24,7 +29,12 @@ class ClaimRun:
     claim: object
     records: list
     seconds: float
-    error: str | None = None
+    error: str | None = None  # "Type: message" of the exception the claim raised
+    #: the error record: claim id, exception type and message, configuration if known
+    error_info: dict | None = None
+    figures: dict = field(default_factory=dict)  # what this claim added to the report figures
+    findings: list = field(default_factory=list)  # this claim's own findings
+    resumed: bool = False  # reused from a previous run's claim file (--resume)
 
 
 @dataclass
@@ -41,6 +51,11 @@ class VerifyResult:
     @property
     def records(self):
         return [r for run in self.runs for r in run.records]
+
+    @property
+    def errors(self) -> list[dict]:
+        """The error records: one per claim that raised."""
+        return [run.error_info for run in self.runs if run.error]
 
     def counts(self) -> dict:
         out = {v: 0 for v in S.VERDICTS}
@@ -86,29 +101,193 @@ def decide_all(records, alpha: float) -> float:
     return a
 
 
+def error_record(cid: str, exc: BaseException, config=None) -> dict:
+    """The error record of claim ``cid``: exception type and message, configuration if known."""
+    return jsonable({"claim": cid, "type": type(exc).__name__, "message": str(exc),
+                     "config": config})
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking a grid without running it
+# ---------------------------------------------------------------------------------------------
+
+
+def check_planned(ctx, planned) -> None:
+    """Build ``planned``'s objective and make the checks its run would make (nothing runs):
+    :func:`hdo_theory.process.check_config` for a process configuration, the minibatch against
+    the node's shard for an estimator drawn at one node."""
+    from hdo_theory.estimators import EstimatorSpec
+    from hdo_theory.process import ProcessConfig, check_config
+    from hdo_theory.verification.claims import _common as C
+
+    obj = C.objective(ctx, planned.objective, **planned.objective_kwargs)
+    cfg = planned.config
+    if isinstance(cfg, ProcessConfig):
+        check_config(obj, cfg)
+    elif isinstance(cfg, EstimatorSpec):
+        m = obj.shard_size(planned.node)
+        if cfg.batch > m:
+            raise HDOInputError(f"batch must be <= node {planned.node}'s shard size {m}, "
+                                f"got {cfg.batch}")
+    elif cfg is not None:
+        raise TypeError(f"planned config must be a ProcessConfig, an EstimatorSpec or None, "
+                        f"got {type(cfg).__name__}")
+
+
+def check_claim(claim, ctx) -> int | None:
+    """Check every configuration of ``claim``'s grid at ``ctx.scale`` without running it;
+    returns how many were checked (None: the claim declares no ``configs``). Raises on the
+    first configuration that fails, its description added to the exception (``planned``)."""
+    if claim.configs is None:
+        return None
+    plans = claim.configs(ctx)
+    for p in plans:
+        try:
+            check_planned(ctx, p)
+        except Exception as exc:
+            exc.planned = p.describe()
+            raise
+    return len(plans)
+
+
+def check_claims(ids=None, scale: str = "quick", seed: int = 0, ctx=None) -> dict:
+    """``{claim id: number of configurations checked (None: no configs declared)}``; raises on
+    the first claim whose grid fails a check."""
+    ctx = ctx or Context(scale=scale, seed=seed)
+    return {cid: check_claim(REGISTRY[cid], ctx) for cid in resolve_ids(ids)}
+
+
+# ---------------------------------------------------------------------------------------------
+# One file per finished claim (resume)
+# ---------------------------------------------------------------------------------------------
+
+CLAIM_FILE_FORMAT = "hdo-theory-claim-run/1"
+
+
+def claim_path(out_dir, cid: str) -> Path:
+    return Path(out_dir) / "claims" / f"{cid}.json"
+
+
+def _rec_to_dict(r: Record) -> dict:
+    est = lambda e: None if e is None else [e.value, e.se, e.dof, e.n, e.method]
+    return {"claim": r.claim, "reference": r.reference, "quantity": r.quantity,
+            "estimate": est(r.estimate), "bound": r.bound, "bound_label": r.bound_label,
+            "relation": r.relation, "config": r.config, "seed": r.seed,
+            "outside": list(r.outside), "margin": est(r.margin), "extra": r.extra}
+
+
+def _rec_from_dict(d: dict) -> Record:
+    est = lambda v: None if v is None else S.Estimate(*v)
+    d = dict(d)
+    d["estimate"], d["margin"] = est(d["estimate"]), est(d["margin"])
+    return Record(**d)
+
+
+def save_claim_run(out_dir, run: ClaimRun, scale: str, seed: int) -> Path:
+    """Write ``run`` atomically to ``<out>/claims/<id>.json`` (exact floats, inf and nan kept)."""
+    data = {"format": CLAIM_FILE_FORMAT, "version": __version__, "claim": run.claim.id,
+            "scale": scale, "seed": int(seed), "seconds": run.seconds, "error": run.error,
+            "error_info": run.error_info,
+            "records": [_rec_to_dict(r) for r in run.records],
+            "figures": run.figures, "findings": run.findings}
+    path = claim_path(out_dir, run.claim.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(jsonable(data, nonfinite="keep"), allow_nan=True))
+    return path
+
+
+def load_claim_run(out_dir, claim, scale: str, seed: int) -> ClaimRun | None:
+    """The finished run of ``claim`` saved in ``out_dir`` by a run with the same scale, seed and
+    version, or None (missing, unreadable, another setting, or an error record: rerun)."""
+    path = claim_path(out_dir, claim.id)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if (data.get("format") != CLAIM_FILE_FORMAT or data.get("claim") != claim.id
+            or data.get("scale") != scale or data.get("seed") != int(seed)
+            or data.get("version") != __version__ or data.get("error")):
+        return None
+    return ClaimRun(claim, [_rec_from_dict(r) for r in data["records"]], data["seconds"],
+                    figures=data["figures"], findings=data["findings"], resumed=True)
+
+
+def _merge_figures(into: dict, new: dict) -> None:
+    for k, v in new.items():
+        if isinstance(v, list) and isinstance(into.get(k), list):
+            into[k].extend(v)
+        else:
+            into[k] = list(v) if isinstance(v, list) else v
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+
+def run_claim(claim, ctx) -> ClaimRun:
+    """Run one claim; an exception (not KeyboardInterrupt) becomes its error record. The
+    claim's figures and findings are collected apart (saved with it)."""
+    figs, finds = ctx.figures, ctx.findings
+    ctx.figures, ctx.findings, ctx.current = {}, [], None
+    t1 = time.perf_counter()
+    try:
+        recs, err, info = claim.run(ctx), None, None
+    except Exception as exc:  # one claim failing must not lose the others' results
+        recs, err = [], f"{type(exc).__name__}: {exc}"
+        info = error_record(claim.id, exc, ctx.current)
+    finally:
+        own_figs, own_finds = ctx.figures, ctx.findings
+        ctx.figures, ctx.findings = figs, finds
+    return ClaimRun(claim, recs, time.perf_counter() - t1, err, info, own_figs, own_finds)
+
+
 def run_verification(ids=None, scale: str = "quick", seed: int = 0, alpha: float = S.DEFAULT_ALPHA,
-                     log=print) -> VerifyResult:
+                     log=print, out_dir=None, resume: bool = False) -> VerifyResult:
+    """Run the claims ``ids``. Every claim's grid is checked first (:func:`check_claim`, nothing
+    runs); a claim whose check fails or which raises becomes an error record and the run goes
+    on. With ``out_dir`` every finished claim is saved as it completes
+    (``<out>/claims/<id>.json``, atomic); ``resume`` reuses the saved claims of a run with the
+    same scale and seed instead of running them again. All records are decided together at the
+    end either way."""
     ids = resolve_ids(ids)
     ctx = Context(scale=scale, seed=seed, log=log)
     t0 = time.perf_counter()
-    runs = []
+    if out_dir is not None and not resume:  # a fresh run: no stale claim files to resume from
+        for cid in ids:
+            claim_path(out_dir, cid).unlink(missing_ok=True)
+    runs, failed = [], {}
+    for cid in ids:
+        try:
+            check_claim(REGISTRY[cid], ctx)
+        except Exception as exc:
+            failed[cid] = error_record(cid, exc, getattr(exc, "planned", ctx.current))
+            failed[cid]["stage"] = "configuration check"
+            log(f"configuration check failed: {cid}: {type(exc).__name__}: {exc}")
     for k, cid in enumerate(ids, 1):
         claim = REGISTRY[cid]
+        old = load_claim_run(out_dir, claim, scale, seed) if (resume and out_dir) else None
+        if old is not None:
+            log(f"[{k}/{len(ids)}] {cid}: resumed ({len(old.records)} records)")
+            runs.append(old)
+            continue
         log(f"[{k}/{len(ids)}] {cid} ({claim.reference}) ...")
-        t1 = time.perf_counter()
-        try:
-            recs = claim.run(ctx)
-            err = None
-        except HDOInputError:
-            raise
-        except Exception as exc:  # one claim failing must not lose the others' results
-            recs, err = [], f"{type(exc).__name__}: {exc}"
-        dt = time.perf_counter() - t1
-        runs.append(ClaimRun(claim, recs, dt, err))
-        log(f"      {len(recs)} records in {dt:.1f} s" + (f"  ERROR {err}" if err else ""))
+        if cid in failed:
+            info = failed[cid]
+            run = ClaimRun(claim, [], 0.0, f"{info['type']}: {info['message']}", info)
+        else:
+            run = run_claim(claim, ctx)
+        runs.append(run)
+        if out_dir is not None:
+            save_claim_run(out_dir, run, scale, seed)
+        log(f"      {len(run.records)} records in {run.seconds:.1f} s"
+            + (f"  ERROR {run.error}" if run.error else ""))
     a = decide_all([r for run in runs for r in run.records], alpha)
-    findings = list(ctx.findings) + auto_findings(runs)
-    return VerifyResult(scale, seed, alpha, a, runs, ctx.figures, findings,
+    figures = {}
+    for run in runs:
+        _merge_figures(figures, run.figures)
+    findings = [f for run in runs for f in run.findings] + auto_findings(runs)
+    return VerifyResult(scale, seed, alpha, a, runs, figures, findings,
                         time.perf_counter() - t0)
 
 

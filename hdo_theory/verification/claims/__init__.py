@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import importlib
 
-from hdo_theory.verification.claims.registry import REGISTRY, Claim, Context, Record, register
+from hdo_theory.verification.claims.registry import (
+    REGISTRY,
+    Claim,
+    Context,
+    Planned,
+    Record,
+    register,
+)
 
 _MODULES = (
     "estimator_claims",
@@ -32,4 +39,4 @@ def _import_claim_modules(modules=_MODULES) -> None:
 
 _import_claim_modules()
 
-__all__ = ["REGISTRY", "Claim", "Context", "Record", "register"]
+__all__ = ["REGISTRY", "Claim", "Context", "Planned", "Record", "register"]

@@ -21,6 +21,7 @@ def objective(ctx, name, **kw):
     """``make_objective(name, **kw)``, cached per run (objectives are deterministic in kw)."""
     key = ("objective", name, tuple(sorted(kw.items())))
     if key not in ctx.cache:
+        ctx.current = {"objective": name, **kw}
         ctx.cache[key] = make_objective(name, **kw)
     return ctx.cache[key]
 
@@ -119,3 +120,26 @@ def noise_constants(obj, batch: int) -> dict:
     return {"varsigma0_sq": float(c.varsigma0_sq), "varsigma1_sq": float(c.varsigma1_sq),
             "sum_s_sq0": float(s[: obj.n0].sum()), "sum_s_sq1": float(s[obj.n0:].sum()),
             "source": "objective.constants"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Planned configurations (Claim.configs) and the simulate call that reports its configuration
+# ---------------------------------------------------------------------------------------------
+
+
+def planned(name, kw: dict, config=None, node: int = 0, label: str = ""):
+    """A :class:`~.registry.Planned` entry: objective ``name(**kw)`` and what runs on it."""
+    from hdo_theory.verification.claims.registry import Planned
+
+    return Planned(name, dict(kw), config, node, label)
+
+
+def simulate(ctx, obj, config, **kw):
+    """:func:`hdo_theory.process.simulate`, with the configuration noted in ``ctx.current`` (an
+    error record names it if the run raises)."""
+    from hdo_theory.process import simulate as _simulate
+
+    ctx.current = {"objective": obj.name, "d": obj.d, "n0": obj.n0, "n1": obj.n1,
+                   "n_samples": obj.n_samples, "config": config.as_dict(),
+                   **{k: v for k, v in kw.items() if k in ("replicas", "seed")}}
+    return _simulate(obj, config, **kw)

@@ -71,7 +71,8 @@ register(Claim(
     "none (consensus only), d = 5",
     {"quick": "n in {3, 8, 16}, t in {1, 3}, 4000 replicas",
      "full": "n in {3, 8, 16}, t in {1, 3}, 40000 replicas"},
-    "(1 - 1/(n-1))^t exactly", lambda ctx: _run(ctx, "pairwise")))
+    "(1 - 1/(n-1))^t exactly", lambda ctx: _run(ctx, "pairwise"),
+    configs=lambda ctx: []))  # pure NumPy averaging: no objective, no process configuration
 
 register(Claim(
     "exact.matching", "docs/theory.md#exact-facts",
@@ -79,4 +80,5 @@ register(Claim(
     "none (consensus only), d = 5",
     {"quick": "n in {4, 8, 16}, t in {1, 3}, 4000 replicas",
      "full": "n in {4, 8, 16}, t in {1, 3}, 40000 replicas"},
-    "(1 - n/(2(n-1)))^t exactly", lambda ctx: _run(ctx, "matching")))
+    "(1 - n/(2(n-1)))^t exactly", lambda ctx: _run(ctx, "matching"),
+    configs=lambda ctx: []))

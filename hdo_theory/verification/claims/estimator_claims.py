@@ -27,6 +27,23 @@ def _grid_d(ctx):
     return ctx.pick((4, 16, 64), (4, 16, 64, 256))
 
 
+def _objective_configs(names, small, full_shard_spec=None):
+    """``configs`` of a claim over ``names`` x the d grid (``n_samples = _SMALL_N`` if
+    ``small``); with ``full_shard_spec(obj)`` the EstimatorSpecs drawn at node 0 as well."""
+    def configs(ctx):
+        out = []
+        for name in names:
+            for d in _grid_d(ctx):
+                kw = dict(d=d, n0=_N0, n1=_N1, **({"n_samples": _SMALL_N} if small else {}))
+                if full_shard_spec is None:
+                    out.append(C.planned(name, kw))
+                else:
+                    obj = C.objective(ctx, name, **kw)
+                    out += [C.planned(name, kw, spec, node=0) for spec in full_shard_spec(obj)]
+        return out
+    return configs
+
+
 def _point(obj, ctx, *keys):
     # a seeded point at distance ~1 per coordinate from the data's reference: gradients O(1)
     return obj.random_point(seed=ctx.seed_for("point", *keys), scale=1.0)
@@ -44,12 +61,18 @@ def _cfg(obj, **kw):
 # ---------------------------------------------------------------------------------------------
 
 
+_ITEM3_OBJECTIVES = ("quadratic", "logistic")
+_ITEM4_OBJECTIVES = ("quadratic", "logistic", "cosine-wells")
+_MOMENT_OBJECTIVES = ("quadratic", "logistic")
+_LEMMA10_OBJECTIVES = ("logistic", "cosine-wells")
+
+
 def _run_item3(ctx):
     from hdo_theory.estimators.monte_carlo import smoothed_value_gap
 
     recs = []
     draws = ctx.pick(4000, 40000)
-    for name in ("quadratic", "logistic"):
+    for name in _ITEM3_OBJECTIVES:
         for d in _grid_d(ctx):
             obj = C.objective(ctx, name, d=d, n0=_N0, n1=_N1, n_samples=_SMALL_N)
             L, Lsrc = C.lipschitz(obj)
@@ -73,7 +96,7 @@ register(Claim(
     "quadratic (exact value (nu^2/2) tr A_bar), logistic",
     {"quick": "d in {4,16,64}, nu in {0.1, 1}, 4000 draws",
      "full": "d in {4,16,64,256}, nu in {0.1, 1}, 40000 draws"},
-    "nu^2 L d / 2", _run_item3))
+    "nu^2 L d / 2", _run_item3, configs=_objective_configs(_ITEM3_OBJECTIVES, True)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,7 +108,7 @@ def _run_item4(ctx):
     recs = []
     draws = ctx.pick(3000, 30000)
     fig = []
-    for name in ("quadratic", "logistic", "cosine-wells"):
+    for name in _ITEM4_OBJECTIVES:
         for d in _grid_d(ctx):
             obj = C.objective(ctx, name, d=d, n0=_N0, n1=_N1, n_samples=_SMALL_N)
             L, Lsrc = C.lipschitz(obj)
@@ -147,6 +170,7 @@ register(Claim(
     {"quick": "d in {4,16,64}, nu in {0.1, 0.5}, 3000 antithetic pairs",
      "full": "d in {4,16,64,256}, nu in {0.1, 0.5}, 30000 pairs"},
     "(nu/2) L (d+3)^{3/2}; also the sharper nu L sqrt(d)", _run_item4,
+    configs=_objective_configs(_ITEM4_OBJECTIVES, True),
     # _run_item4 writes its own looseness finding (printed bound on the biased objectives)
     report_looseness=False))
 
@@ -156,20 +180,28 @@ register(Claim(
 # ---------------------------------------------------------------------------------------------
 
 
+_MOMENT_NUS = (0.01, 0.3)
+
+
+def _moment_specs(obj, batch_full):
+    batch = obj.shard_size(0) if batch_full else 1
+    return [EstimatorSpec("zo-forward", rv=1, nu=nu, batch=batch) for nu in _MOMENT_NUS]
+
+
 def _moments(ctx, claim, batch_full):
     from hdo_theory.estimators.monte_carlo import estimator_stats
 
     recs = []
     draws = ctx.pick(6000, 60000)
     fig = ctx.figures.setdefault("moments", [])
-    for name in ("quadratic", "logistic"):
+    for name in _MOMENT_OBJECTIVES:
         for d in _grid_d(ctx):
             obj = C.objective(ctx, name, d=d, n0=_N0, n1=_N1,
                               **({"n_samples": _SMALL_N} if batch_full else {}))
             x = _point(obj, ctx, name, d)
             batch = obj.shard_size(0) if batch_full else 1
-            for nu in (0.01, 0.3):
-                spec = EstimatorSpec("zo-forward", rv=1, nu=nu, batch=batch)
+            for spec in _moment_specs(obj, batch_full):
+                nu = spec.nu
                 seed = ctx.seed_for(claim, name, d, nu)
                 st = estimator_stats(obj, 0, x, spec, draws, seed, progress=False)
                 N = st["config"]["draws"]
@@ -208,7 +240,8 @@ register(Claim(
     "quadratic (closed form), logistic",
     {"quick": "d in {4,16,64}, nu in {0.01, 0.3}, 6000 draws",
      "full": "d in {4,16,64,256}, nu in {0.01, 0.3}, 60000 draws"},
-    "(nu^2/2) L^2 (d+6)^3 + 2(d+4)||grad f(x)||^2", lambda ctx: _moments(ctx, "lemma1.5", True)))
+    "(nu^2/2) L^2 (d+6)^3 + 2(d+4)||grad f(x)||^2", lambda ctx: _moments(ctx, "lemma1.5", True),
+    configs=_objective_configs(_MOMENT_OBJECTIVES, True, lambda o: _moment_specs(o, True))))
 
 register(Claim(
     "lemma5", "Lemma 5 Eqs. (6)-(7)",
@@ -217,7 +250,8 @@ register(Claim(
     "quadratic (closed form), logistic",
     {"quick": "d in {4,16,64}, nu in {0.01, 0.3}, 6000 draws",
      "full": "d in {4,16,64,256}, nu in {0.01, 0.3}, 60000 draws"},
-    "(6) and (7) as printed", lambda ctx: _moments(ctx, "lemma5", False)))
+    "(6) and (7) as printed", lambda ctx: _moments(ctx, "lemma5", False),
+    configs=_objective_configs(_MOMENT_OBJECTIVES, False, lambda o: _moment_specs(o, False))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,7 +278,7 @@ def _avg_bias(ctx, obj, X, nu, draws, key):
 def _run_lemma10(ctx):
     recs = []
     draws = ctx.pick(2000, 20000)
-    for name in ("logistic", "cosine-wells"):
+    for name in _LEMMA10_OBJECTIVES:
         for d in _grid_d(ctx):
             obj = C.objective(ctx, name, d=d, n0=_N0, n1=_N1)
             L, Lsrc = C.lipschitz(obj)
@@ -270,18 +304,25 @@ register(Claim(
     "logistic, cosine-wells (n0 = n1 = 4)",
     {"quick": "d in {4,16,64}, eta in {0.05, 0.5}, 2000 pairs per node",
      "full": "d in {4,16,64,256}, eta in {0.05, 0.5}, 20000 pairs per node"},
-    "eta n0 L (d+3)^{3/2} / (2 c n)", _run_lemma10))
+    "eta n0 L (d+3)^{3/2} / (2 c n)", _run_lemma10,
+    configs=_objective_configs(_LEMMA10_OBJECTIVES, False)))
+
+
+def _mean_step_cfg(X, kind, eta, nu, rv):
+    from hdo_theory.process import PopulationConfig, ProcessConfig
+
+    return ProcessConfig(
+        T=1, x0=X, record=1, record_nodes=False, record_y=False,
+        zo=PopulationConfig(EstimatorSpec(kind, rv=rv, nu=nu, batch=1), lr=eta),
+        fo=PopulationConfig(EstimatorSpec("fo", batch=1), lr=eta))
 
 
 def _mean_step(obj, X, kind, eta, nu, rv, replicas, seed):
     """``mu_1 - mu_0`` per replica of one interaction (``T = 1``) of the real process from the
     node models ``X``; ZO nodes use ``kind``, FO nodes the stochastic gradient, both rate eta."""
-    from hdo_theory.process import PopulationConfig, ProcessConfig, simulate
+    from hdo_theory.process import simulate
 
-    cfg = ProcessConfig(
-        T=1, x0=X, record=1, record_nodes=False, record_y=False,
-        zo=PopulationConfig(EstimatorSpec(kind, rv=rv, nu=nu, batch=1), lr=eta),
-        fo=PopulationConfig(EstimatorSpec("fo", batch=1), lr=eta))
+    cfg = _mean_step_cfg(X, kind, eta, nu, rv)
     res = simulate(obj, cfg, replicas=replicas, seed=seed, keep_state=True)
     return res.state["X"].mean(axis=1) - X.mean(axis=0)
 
@@ -292,6 +333,25 @@ def _node_biases(ctx, obj, X, nu, draws, key):
     per = [C.antithetic_smoothing_bias(obj, i, X[i], nu, draws, ctx.rng(key, i))
            for i in range(obj.n0)]
     return per, sum(per) / obj.n
+
+
+def _lemma13_setting(ctx):
+    name, d = "cosine-wells", 4
+    obj = C.objective(ctx, name, d=d, n0=_N0, n1=_N1)
+    rng = ctx.rng("l13-X")
+    X = obj.random_point(ctx.seed_for("l13")) + 0.3 * rng.standard_normal((obj.n, d))
+    etas = ctx.pick((0.3, 0.9, 2.7), (0.3, 0.6, 1.2, 2.4))
+    return name, d, obj, X, etas, 0.5, 16
+
+
+def _lemma13_configs(ctx):
+    name, d, obj, X, etas, nu_fixed, rv = _lemma13_setting(ctx)
+    kw = dict(d=d, n0=_N0, n1=_N1)
+    return [C.planned(name, kw, _mean_step_cfg(X, kind, eta,
+                                               nu_fixed if mode == "fixed" else eta / math.sqrt(d),
+                                               rv), label=f"{mode}, eta={eta}, {kind}")
+            for mode in ("fixed", "tied") for eta in etas
+            for kind in ("zo-forward", "zo-directional")]
 
 
 def _run_lemma13(ctx):
@@ -318,15 +378,10 @@ def _run_lemma13(ctx):
     a Lipschitz function of the joint Gaussian errors with mean and Lipschitz constant at most
     ``se_D + (2 eta/n^2) sum_i se_i``, so the "norm" interval with that se is valid.
     """
-    name, d = "cosine-wells", 4
-    obj = C.objective(ctx, name, d=d, n0=_N0, n1=_N1)
+    name, d, obj, X, etas, nu_fixed, rv = _lemma13_setting(ctx)
     L, _ = C.lipschitz(obj)
     n = obj.n
-    rng = ctx.rng("l13-X")
-    X = obj.random_point(ctx.seed_for("l13")) + 0.3 * rng.standard_normal((n, d))
-    R, draws, rv = ctx.pick(1000, 8000), ctx.pick(1000, 8000), 16
-    etas = ctx.pick((0.3, 0.9, 2.7), (0.3, 0.6, 1.2, 2.4))
-    nu_fixed = 0.5
+    R, draws = ctx.pick(1000, 8000), ctx.pick(1000, 8000)
     recs, fig, summary = [], [], {}
     for mode in ("fixed", "tied"):
         proj, bias_proj, rows_meta = [], [], []
@@ -426,7 +481,7 @@ register(Claim(
      "full": "eta in {0.3, 0.6, 1.2, 2.4}, 8000 paired replicas, 8000 antithetic pairs"},
     "power 1 (definition, (2 eta / n) B) vs 2 (proof, (2 eta^2 / n) B) at fixed nu; "
     "+ p_B when nu = eta / sqrt(d); ||bias part|| <= (2 eta / n) B", _run_lemma13,
-    own_finding=True))
+    own_finding=True, configs=_lemma13_configs))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,11 +489,14 @@ register(Claim(
 # ---------------------------------------------------------------------------------------------
 
 
+_READINGS = (("logistic", 3, 5), ("quadratic", 4, 4))
+
+
 def _run_reading(ctx):
     from hdo_theory.objectives import kernels as K
 
     recs = []
-    for name, n0, n1 in (("logistic", 3, 5), ("quadratic", 4, 4)):
+    for name, n0, n1 in _READINGS:
         obj = C.objective(ctx, name, d=6, n0=n0, n1=n1)
         x = _point(obj, ctx, "reading", name)
         allj = np.arange(obj.n_samples, dtype=np.int64)
@@ -476,4 +534,5 @@ register(Claim(
     "(1/n) sum_i f^i and the printed (1/n0) sum + (1/n1) sum, each divided by the data mean F",
     "logistic (n0 = 3, n1 = 5), quadratic (n0 = n1 = 4), d = 6",
     {"quick": "one point each", "full": "one point each"},
-    "ratio 1 (proof reading) and 2 (printed reading), exactly", _run_reading))
+    "ratio 1 (proof reading) and 2 (printed reading), exactly", _run_reading,
+    configs=lambda ctx: [C.planned(name, dict(d=6, n0=n0, n1=n1)) for name, n0, n1 in _READINGS]))

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from hdo_theory.estimators import EstimatorSpec
-from hdo_theory.process import PopulationConfig, ProcessConfig, simulate
+from hdo_theory.process import PopulationConfig, ProcessConfig
 from hdo_theory.verification import bounds as B
 from hdo_theory.verification import stats as S
 from hdo_theory.verification.claims import _common as C
@@ -52,19 +52,38 @@ def _final(res, name="gap", frac=0.1):
 # ---------------------------------------------------------------------------------------------
 
 
+def _claim1_grid(ctx):
+    return ctx.pick((4, 8, 16), (4, 8, 16, 32)), ctx.pick(6000, 20000), ctx.pick(24, 64)
+
+
+def _claim1_kw(n):
+    return dict(d=4, n0=n // 2, n1=n // 2, condition=2.0, n_samples=256)
+
+
+def _claim1_cfg(obj, n, Tpar):
+    ell = C.strong_convexity(obj)
+    T = n * Tpar
+    eta = B.theorem1_convex_eta(n, T, ell)
+    x0 = obj.random_point(0)
+    cfg = ProcessConfig(T=T, zo=pop("zo-forward", eta), fo=pop("fo", eta), record="log",
+                        record_points=20, record_nodes=False, record_y=True, ell=ell, x0=x0)
+    return cfg, ell, T, eta, x0
+
+
+def _claim1_configs(ctx):
+    ns, Tpar, _ = _claim1_grid(ctx)
+    return [C.planned("quadratic", _claim1_kw(n),
+                      _claim1_cfg(C.objective(ctx, "quadratic", **_claim1_kw(n)), n, Tpar)[0])
+            for n in ns]
+
+
 def _claim1(ctx):
-    ns = ctx.pick((4, 8, 16), (4, 8, 16, 32))
-    Tpar = ctx.pick(6000, 20000)
-    R = ctx.pick(24, 64)
+    ns, Tpar, R = _claim1_grid(ctx)
     reps, bnds, outside, seeds = [], [], [], []
     for n in ns:
-        obj = C.objective(ctx, "quadratic", d=4, n0=n // 2, n1=n // 2, condition=2.0,
-                          n_samples=256)
-        ell = C.strong_convexity(obj)
-        T = n * Tpar
-        eta = B.theorem1_convex_eta(n, T, ell)
+        obj = C.objective(ctx, "quadratic", **_claim1_kw(n))
+        cfg, ell, T, eta, x0 = _claim1_cfg(obj, n, Tpar)
         xs, _ = C.x_star(obj)
-        x0 = obj.random_point(0)
         L, _ = C.lipschitz(obj)
         nc = C.noise_constants(obj, 1)
         p = B.BoundParams(n0=obj.n0, n1=obj.n1, d=4, L=L, eta=eta, ell=ell, T=T,
@@ -72,10 +91,8 @@ def _claim1(ctx):
                           sum_s_sq0=nc["sum_s_sq0"], sum_s_sq1=nc["sum_s_sq1"],
                           dist0_sq=float(np.sum((x0 - xs) ** 2)))
         outside += [f"n={n}: {m}" for m in B.violated_conditions(p, "theorem1-convex")]
-        cfg = ProcessConfig(T=T, zo=pop("zo-forward", eta), fo=pop("fo", eta), record="log",
-                            record_points=20, record_nodes=False, record_y=True, ell=ell, x0=x0)
         seed = ctx.seed_for("claim1", n)
-        res = simulate(obj, cfg, replicas=R, seed=seed)
+        res = C.simulate(ctx, obj, cfg, replicas=R, seed=seed)
         outside += C.ball_check(obj, res, f"n={n}")[0]
         ok = res.diverged_at < 0
         reps.append(res["y_gap"][ok, -1] + ell / 8 * res["dist_sq"][ok, -1])
@@ -97,12 +114,26 @@ register(Claim("claim1", "Sec. 4 claim 1 (almost-linear speedup in n)",
                "quadratic d = 4, n0 = n1 = n/2, 256 samples",
                {"quick": "n in {4, 8, 16}, T/n = 6000, 24 replicas",
                 "full": "n in {4, 8, 16, 32}, T/n = 20000, 64 replicas"},
-               "slope <= exponent of the explicit bound in n", _claim1, report_looseness=False))
+               "slope <= exponent of the explicit bound in n", _claim1, report_looseness=False,
+               configs=_claim1_configs))
 
 
 # ---------------------------------------------------------------------------------------------
 # Claim 2: n0 = 0 gives the all-FO bound (formula) and the all-FO process (code)
 # ---------------------------------------------------------------------------------------------
+
+
+_CLAIM2_KW = dict(d=6, n0=0, n1=6)
+
+
+def _claim2_cfg(kind):
+    zo = PopulationConfig(EstimatorSpec(kind, rv=4, nu=0.05), lr=0.3)
+    return ProcessConfig(T=500, zo=zo, fo=pop("fo", 0.05), record=50, record_nodes=False)
+
+
+def _claim2_configs(ctx):
+    return [C.planned("logistic", _CLAIM2_KW, _claim2_cfg(kind))
+            for kind in ("zo-forward", "zo-directional")]
 
 
 def _claim2(ctx):
@@ -116,12 +147,11 @@ def _claim2(ctx):
                        "Theorem 1 convex bound with n0 = 0", S.exact(B.theorem1_convex_bound(p)),
                        fo_sgd, "decentralized SGD: L D0/(T log T) + log T (vs1 + s1)/(T ell)",
                        relation="eq", config=p.as_dict()))
-    obj = C.objective(ctx, "logistic", d=6, n0=0, n1=6)
+    obj = C.objective(ctx, "logistic", **_CLAIM2_KW)
     runs = []
     for kind in ("zo-forward", "zo-directional"):
-        zo = PopulationConfig(EstimatorSpec(kind, rv=4, nu=0.05), lr=0.3)
-        cfg = ProcessConfig(T=500, zo=zo, fo=pop("fo", 0.05), record=50, record_nodes=False)
-        runs.append(simulate(obj, cfg, replicas=4, seed=ctx.seed_for("claim2")))
+        runs.append(C.simulate(ctx, obj, _claim2_cfg(kind), replicas=4,
+                               seed=ctx.seed_for("claim2")))
     diff = float(np.max(np.abs(runs[0]["gap"] - runs[1]["gap"])))
     recs.append(Record("claim2", "Sec. 4 claim 2 (n0 = 0)",
                        "max |gap difference| of n0 = 0 runs with different ZO settings",
@@ -137,12 +167,33 @@ register(Claim("claim2", "Sec. 4 claim 2 (n0 = 0 is decentralized SGD)",
                "ZO settings (the code path is plain decentralized SGD)",
                "formula; logistic d = 6, n1 = 6",
                {"quick": "one configuration", "full": "one configuration"},
-               "identity", _claim2, report_looseness=False))
+               "identity", _claim2, report_looseness=False,
+               configs=_claim2_configs))
 
 
 # ---------------------------------------------------------------------------------------------
 # Claim 3: hybrid matches all-FO while d n0 = O(n)
 # ---------------------------------------------------------------------------------------------
+
+
+def _claim3_kw(n0, n=16, d=4):
+    return dict(d=d, n0=n0, n1=n - n0, condition=2.0, n_samples=192)
+
+
+def _claim3_cfg(obj, n, T):
+    ell = C.strong_convexity(obj)
+    eta = B.theorem1_convex_eta(n, T, ell)
+    x0 = obj.random_point(0)
+    cfg = ProcessConfig(T=T, zo=pop("zo-forward", eta), fo=pop("fo", eta), record="log",
+                        record_points=20, record_nodes=False, record_y=True, ell=ell, x0=x0)
+    return cfg, ell, eta, x0
+
+
+def _claim3_configs(ctx):
+    T = ctx.pick(40000, 200000)
+    return [C.planned("quadratic", _claim3_kw(n0),
+                      _claim3_cfg(C.objective(ctx, "quadratic", **_claim3_kw(n0)), 16, T)[0])
+            for n0 in (0, 4)]
 
 
 def _claim3(ctx):
@@ -152,20 +203,16 @@ def _claim3(ctx):
     T = ctx.pick(40000, 200000)
     vals, bnds, outside = {}, {}, []
     for n0 in (0, 4):  # d n0 = 16 = n
-        obj = C.objective(ctx, "quadratic", d=d, n0=n0, n1=n - n0, condition=2.0, n_samples=192)
-        ell = C.strong_convexity(obj)
-        eta = B.theorem1_convex_eta(n, T, ell)
+        obj = C.objective(ctx, "quadratic", **_claim3_kw(n0, n, d))
+        cfg, ell, eta, x0 = _claim3_cfg(obj, n, T)
         L, _ = C.lipschitz(obj)
-        x0 = obj.random_point(0)
         xs, _ = C.x_star(obj)
         nc = C.noise_constants(obj, 1)
         p = B.BoundParams(n0=n0, n1=n - n0, d=d, L=L, eta=eta, ell=ell, T=T,
                           varsigma0_sq=nc["varsigma0_sq"], varsigma1_sq=nc["varsigma1_sq"],
                           sum_s_sq0=nc["sum_s_sq0"], sum_s_sq1=nc["sum_s_sq1"],
                           dist0_sq=float(np.sum((x0 - xs) ** 2)))
-        cfg = ProcessConfig(T=T, zo=pop("zo-forward", eta), fo=pop("fo", eta), record="log",
-                            record_points=20, record_nodes=False, record_y=True, ell=ell, x0=x0)
-        res = simulate(obj, cfg, replicas=R, seed=ctx.seed_for("claim3", n0))
+        res = C.simulate(ctx, obj, cfg, replicas=R, seed=ctx.seed_for("claim3", n0))
         outside += C.ball_check(obj, res, f"n0={n0}")[0]
         ok = res.diverged_at < 0
         vals[n0] = res["y_gap"][ok, -1] + ell / 8 * res["dist_sq"][ok, -1]
@@ -183,7 +230,8 @@ register(Claim("claim3", "Sec. 4 claim 3 (hybrid matches all-FO when d n0 = O(n)
                "ratio of Theorem 1 errors, hybrid vs all-FO, same data and T",
                "quadratic d = 4, n = 16, n0 in {0, 4}",
                {"quick": "T = 40000, 48 replicas", "full": "T = 200000, 192 replicas"},
-               "<= ratio of the explicit bounds", _claim3, report_looseness=False))
+               "<= ratio of the explicit bounds", _claim3, report_looseness=False,
+               configs=_claim3_configs))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,21 +239,48 @@ register(Claim("claim3", "Sec. 4 claim 3 (hybrid matches all-FO when d n0 = O(n)
 # ---------------------------------------------------------------------------------------------
 
 
-def _fig2_run(ctx, n0, n1, T, R, rv, d, lr=0.01):
-    obj = C.objective(ctx, "logistic", d=d, n0=n0, n1=n1, n_samples=480)
+#: One data set for the three populations of a scale (the comparison is on the same data).
+#: Every shard must hold at least the minibatch (2): quick 480 samples (20 per ZO shard of 24,
+#: 160 per FO shard of 3); full 4608 = ``default_n_samples(256, 24, 10)`` (equal shards in each
+#: population: 18 per ZO shard of 256, 192 per FO shard of 24; the paper's MNIST gives every
+#: worker hundreds of samples), as the Figure 2 plan's synthetic logistic data set.
+_FIG2_N = {"quick": 480, "full": 4608}
+
+
+def _fig2_grid(ctx):
+    T, R, rv, d = ctx.pick(500, 500), ctx.pick(16, 32), ctx.pick(16, 128), 10
+    n0, n1 = ctx.pick((24, 3), (256, 24))
+    return T, R, rv, d, n0, n1
+
+
+def _fig2_setup(ctx, n0, n1, T, rv, d, lr=0.01):
+    kw = dict(d=d, n0=n0, n1=n1, n_samples=_FIG2_N[ctx.scale])
     zo = PopulationConfig(EstimatorSpec("zo-forward", rv=rv, nu=1e-3, batch=2), lr=lr)
     fo = PopulationConfig(EstimatorSpec("fo", batch=2), lr=lr)
     cfg = ProcessConfig(model="matching", T=T, zo=zo, fo=fo, record=max(1, T // 50),
                         record_nodes=False, record_y=False)
-    return simulate(obj, cfg, replicas=R, seed=ctx.seed_for("fig2", n0, n1, rv, T))
+    return kw, cfg
+
+
+def _fig2_pops(n0, n1):
+    return ((n0, n1), (0, n1), (n0, 0))  # hybrid, FO only, ZO only
+
+
+def _claim4_configs(ctx):
+    T, R, rv, d, n0, n1 = _fig2_grid(ctx)
+    return [C.planned("logistic", *_fig2_setup(ctx, a, b, T, rv, d), label=f"n0={a}, n1={b}")
+            for a, b in _fig2_pops(n0, n1)]
+
+
+def _fig2_run(ctx, n0, n1, T, R, rv, d, lr=0.01):
+    kw, cfg = _fig2_setup(ctx, n0, n1, T, rv, d, lr)
+    obj = C.objective(ctx, "logistic", **kw)
+    return C.simulate(ctx, obj, cfg, replicas=R, seed=ctx.seed_for("fig2", n0, n1, rv, T))
 
 
 def _claim4(ctx):
-    T, R, rv, d = ctx.pick(500, 500), ctx.pick(16, 32), ctx.pick(16, 128), 10
-    n0, n1 = ctx.pick((24, 3), (256, 24))
-    hy = _fig2_run(ctx, n0, n1, T, R, rv, d)
-    fo = _fig2_run(ctx, 0, n1, T, R, rv, d)
-    zo = _fig2_run(ctx, n0, 0, T, R, rv, d)
+    T, R, rv, d, n0, n1 = _fig2_grid(ctx)
+    hy, fo, zo = (_fig2_run(ctx, a, b, T, R, rv, d) for a, b in _fig2_pops(n0, n1))
     ctx.figures["curves_claim4"] = {
         "title": f"Claim 4: {n1} FO + {n0} ZO vs {n1} FO vs {n0} ZO (logistic, matching rounds)",
         "ylabel": "f(mu_t) - f*", "xlabel": "round",
@@ -213,6 +288,8 @@ def _claim4(ctx):
                    for lab, r in (("hybrid", hy), ("FO only", fo), ("ZO only", zo))}}
     conf = {"objective": "logistic", "d": d, "n0": n0, "n1": n1, "T": T, "rv": rv, "lr": 0.01,
             "batch": 2, "model": "matching", "replicas": R}
+    if not ctx.quick:  # the quick records keep their configuration as it was
+        conf["n_samples"] = _FIG2_N[ctx.scale]
     return [Record("claim4", "Sec. 4 claim 4 (Fig. 2)", "final gap: hybrid - FO only",
                    _diff(_final(hy), _final(fo)), 0.0, "0 (hybrid ahead)", config=conf,
                    seed=ctx.seed_for("fig2", n0, n1, rv, T)),
@@ -226,10 +303,15 @@ def _claim4(ctx):
 
 register(Claim("claim4", "Sec. 4 claim 4 (hybrid beats both; Fig. 2)",
                "difference of final optimality gaps (mean of the last 10% of records), Welch CI",
-               "logistic d = 10, 480 samples, batch 2, lr 0.01, matching rounds",
-               {"quick": "3 FO + 24 ZO vs 3 FO vs 24 ZO, rv 16, 500 rounds, 16 replicas",
-                "full": "24 FO + 256 ZO, rv 128, 500 rounds, 32 replicas (the paper's sizes)"},
-               "difference <= 0", _claim4, report_looseness=False))
+               "logistic d = 10, batch 2, lr 0.01, matching rounds; one data set per scale "
+               "with at least the batch in every shard",
+               {"quick": "3 FO + 24 ZO vs 3 FO vs 24 ZO, 480 samples (20 per ZO shard), rv 16, "
+                         "500 rounds, 16 replicas",
+                "full": "24 FO + 256 ZO, rv 128, 500 rounds, 32 replicas (the paper's sizes); "
+                        "4608 samples (equal shards: 18 per ZO node, 192 per FO node; the "
+                        "paper's MNIST gives every worker hundreds), so every shard holds the "
+                        "batch of 2"},
+               "difference <= 0", _claim4, report_looseness=False, configs=_claim4_configs))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,16 +319,33 @@ register(Claim("claim4", "Sec. 4 claim 4 (hybrid beats both; Fig. 2)",
 # ---------------------------------------------------------------------------------------------
 
 
+_CLAIM5_KW = dict(d=10, n0=14, n1=2, n_samples=224)
+
+
+def _claim5_grid(ctx):
+    return ctx.pick((1, 4, 16), (8, 16, 32, 64, 128)), ctx.pick(400, 1000), ctx.pick(8, 32), 10
+
+
+def _claim5_cfg(kind, rv, T):
+    zo = PopulationConfig(EstimatorSpec(kind, rv=rv, nu=1e-3, batch=2), lr=0.05)
+    return ProcessConfig(model="matching", T=T, zo=zo, fo=pop("fo", 0.05), record=T // 40,
+                         record_nodes=False, record_y=False)
+
+
+def _claim5_configs(ctx):
+    rvs, T, _, _ = _claim5_grid(ctx)
+    return ([C.planned("logistic", _CLAIM5_KW, _claim5_cfg("zo-forward", rv, T)) for rv in rvs]
+            + [C.planned("logistic", _CLAIM5_KW, _claim5_cfg(kind, rvs[0], T))
+               for kind in ("zo-forward", "zo-directional")])
+
+
 def _claim5(ctx):
-    rvs = ctx.pick((1, 4, 16), (8, 16, 32, 64, 128))
-    T, R, d = ctx.pick(400, 1000), ctx.pick(8, 32), 10
-    obj = C.objective(ctx, "logistic", d=d, n0=14, n1=2, n_samples=224)
+    rvs, T, R, d = _claim5_grid(ctx)
+    obj = C.objective(ctx, "logistic", **_CLAIM5_KW)
     reps, curves = [], {}
     for rv in rvs:
-        zo = PopulationConfig(EstimatorSpec("zo-forward", rv=rv, nu=1e-3, batch=2), lr=0.05)
-        cfg = ProcessConfig(model="matching", T=T, zo=zo, fo=pop("fo", 0.05), record=T // 40,
-                            record_nodes=False, record_y=False)
-        res = simulate(obj, cfg, replicas=R, seed=ctx.seed_for("claim5", rv))
+        cfg = _claim5_cfg("zo-forward", rv, T)
+        res = C.simulate(ctx, obj, cfg, replicas=R, seed=ctx.seed_for("claim5", rv))
         reps.append(_final(res))
         curves[f"zo-forward rv={rv}"] = (res.t.tolist(), res.mean("gap").tolist())
     fit = S.loglog_slope(rvs, reps, seed=ctx.seed_for("claim5-boot"))
@@ -257,10 +356,8 @@ def _claim5(ctx):
                   seed=ctx.seed_for("claim5", rvs[0]))]
     finals = {}
     for kind in ("zo-forward", "zo-directional"):
-        zo = PopulationConfig(EstimatorSpec(kind, rv=rvs[0], nu=1e-3, batch=2), lr=0.05)
-        cfg = ProcessConfig(model="matching", T=T, zo=zo, fo=pop("fo", 0.05), record=T // 40,
-                            record_nodes=False, record_y=False)
-        res = simulate(obj, cfg, replicas=R, seed=ctx.seed_for("claim5b", kind))
+        cfg = _claim5_cfg(kind, rvs[0], T)
+        res = C.simulate(ctx, obj, cfg, replicas=R, seed=ctx.seed_for("claim5b", kind))
         finals[kind] = _final(res)
     out.append(Record("claim5", "Sec. 4 claim 5 (unbiased estimator)",
                       "final gap: zo-directional (unbiased) - zo-forward (biased)",
@@ -278,7 +375,8 @@ register(Claim("claim5", "Sec. 4 claim 5 (more random vectors, unbiased estimato
                "logistic d = 10, 14 ZO + 2 FO, batch 2, lr 0.05, matching rounds",
                {"quick": "rv in {1, 4, 16}, 400 rounds, 8 replicas",
                 "full": "rv in {8, 16, 32, 64, 128}, 1000 rounds, 32 replicas"},
-               "slope <= 0; difference <= 0", _claim5, report_looseness=False))
+               "slope <= 0; difference <= 0", _claim5, report_looseness=False,
+               configs=_claim5_configs))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,17 +384,31 @@ register(Claim("claim5", "Sec. 4 claim 5 (more random vectors, unbiased estimato
 # ---------------------------------------------------------------------------------------------
 
 
-def _claim6(ctx):
+def _claim6_grid(ctx):
     lrs = ctx.pick((0.005, 0.02, 0.08), (0.001, 0.005, 0.01, 0.05, 0.1, 0.5))
     T, R, d = ctx.pick(400, 1000), ctx.pick(8, 32), 10
     n0, n1 = ctx.pick((15, 1), (90, 3))
-    obj = C.objective(ctx, "logistic", d=d, n0=n0, n1=n1, n_samples=ctx.pick(240, 540))
+    return lrs, T, R, d, n0, n1, dict(d=d, n0=n0, n1=n1, n_samples=ctx.pick(240, 540))
+
+
+def _claim6_cfg(lr, T):
+    zo = PopulationConfig(EstimatorSpec("zo-forward", rv=4, nu=1e-3, batch=2), lr=lr)
+    return ProcessConfig(model="matching", T=T, zo=zo, fo=pop("fo", lr), record=1,
+                         record_nodes=False, record_y=False)
+
+
+def _claim6_configs(ctx):
+    lrs, T, _, _, _, _, kw = _claim6_grid(ctx)
+    return [C.planned("logistic", kw, _claim6_cfg(lr, T)) for lr in lrs]
+
+
+def _claim6(ctx):
+    lrs, T, R, d, n0, n1, kw = _claim6_grid(ctx)
+    obj = C.objective(ctx, "logistic", **kw)
     reps = []
     for lr in lrs:
-        zo = PopulationConfig(EstimatorSpec("zo-forward", rv=4, nu=1e-3, batch=2), lr=lr)
-        cfg = ProcessConfig(model="matching", T=T, zo=zo, fo=pop("fo", lr), record=1,
-                            record_nodes=False, record_y=False)
-        res = simulate(obj, cfg, replicas=R, seed=ctx.seed_for("claim6", int(lr * 1e4)))
+        cfg = _claim6_cfg(lr, T)
+        res = C.simulate(ctx, obj, cfg, replicas=R, seed=ctx.seed_for("claim6", int(lr * 1e4)))
         ok = res.diverged_at < 0
         g = res["gap"][ok, T // 2:]
         # roughness: mean |step-to-step change| of the loss relative to its level (second half)
@@ -315,7 +427,7 @@ register(Claim("claim6", "Sec. 4 claim 6 (smaller learning rates, smoother curve
                "logistic d = 10, mostly ZO (15 + 1 quick, 90 + 3 full), rv 4, matching rounds",
                {"quick": "lr in {0.005, 0.02, 0.08}, 400 rounds, 8 replicas",
                 "full": "lr in {0.001, ..., 0.5}, 1000 rounds, 32 replicas"},
-               "slope >= 0", _claim6, report_looseness=False))
+               "slope >= 0", _claim6, report_looseness=False, configs=_claim6_configs))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,19 +435,35 @@ register(Claim("claim6", "Sec. 4 claim 6 (smaller learning rates, smoother curve
 # ---------------------------------------------------------------------------------------------
 
 
+def _claim7_grid(ctx):
+    return ctx.pick((0, 8, 16), (0, 4, 8, 12, 16)), ctx.pick(300, 1000), ctx.pick(8, 32), 10
+
+
+def _claim7_kw(n0, d=10):
+    return dict(d=d, n0=n0, n1=16 - n0, n_samples=256)
+
+
+def _claim7_cfg(T, sched):
+    zo = PopulationConfig(EstimatorSpec("zo-forward", rv=4, nu=1e-3, batch=2), lr=0.05)
+    return ProcessConfig(model="matching", T=T, zo=zo, fo=pop("fo", 0.05), record=T // 30,
+                         record_nodes=True, record_y=False, schedule=sched)
+
+
+def _claim7_configs(ctx):
+    n0s, T, _, d = _claim7_grid(ctx)
+    return [C.planned("logistic", _claim7_kw(n0, d), _claim7_cfg(T, sched))
+            for n0 in n0s for sched in ("constant", "cosine")]
+
+
 def _claim7(ctx):
-    n0s = ctx.pick((0, 8, 16), (0, 4, 8, 12, 16))
-    T, R, d = ctx.pick(300, 1000), ctx.pick(8, 32), 10
+    n0s, T, R, d = _claim7_grid(ctx)
     xs_, ys_ = [], []
     ratios = []
     for n0 in n0s:
-        obj = C.objective(ctx, "logistic", d=d, n0=n0, n1=16 - n0, n_samples=256)
-        zo = PopulationConfig(EstimatorSpec("zo-forward", rv=4, nu=1e-3, batch=2), lr=0.05)
+        obj = C.objective(ctx, "logistic", **_claim7_kw(n0, d))
         for sched in ("constant", "cosine"):
-            cfg = ProcessConfig(model="matching", T=T, zo=zo, fo=pop("fo", 0.05),
-                                record=T // 30, record_nodes=True, record_y=False,
-                                schedule=sched)
-            res = simulate(obj, cfg, replicas=R, seed=ctx.seed_for("claim7", n0, sched))
+            cfg = _claim7_cfg(T, sched)
+            res = C.simulate(ctx, obj, cfg, replicas=R, seed=ctx.seed_for("claim7", n0, sched))
             sp = res["loss_spread"][res.diverged_at < 0]
             fin = np.mean(sp[:, -3:], axis=1)
             if sched == "constant":  # stationary spread at a fixed lr: the ZO effect
@@ -368,4 +496,5 @@ register(Claim("claim7", "Sec. 4 claim 7 (model consensus)",
                "logistic d = 10, 16 nodes, rv 4, matching rounds",
                {"quick": "n0 in {0, 8, 16}, 300 rounds, 8 replicas",
                 "full": "n0 in {0, 4, 8, 12, 16}, 1000 rounds, 32 replicas"},
-               "slope >= 0; final / max spread <= 1", _claim7, report_looseness=False))
+               "slope >= 0; final / max spread <= 1", _claim7, report_looseness=False,
+               configs=_claim7_configs))

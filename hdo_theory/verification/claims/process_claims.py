@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from hdo_theory.estimators import EstimatorSpec
-from hdo_theory.process import PopulationConfig, ProcessConfig, simulate
+from hdo_theory.process import PopulationConfig, ProcessConfig
 from hdo_theory.verification import bounds as B
 from hdo_theory.verification import stats as S
 from hdo_theory.verification.claims import _common as C
@@ -28,12 +28,14 @@ def pop(kind, eta, batch=1, rv=1, nu="theorem"):
     return PopulationConfig(spec, lr=eta)
 
 
+#: the objectives of the process lemmas: convex -> (name, kwargs)
+_SETTINGS = {True: ("quadratic", dict(d=8, n0=4, n1=4, condition=2.0, heterogeneity=0.5)),
+             False: ("cosine-wells", dict(d=8, n0=4, n1=4, heterogeneity=0.5))}
+
+
 def _setting(ctx, convex: bool):
-    if convex:
-        obj = C.objective(ctx, "quadratic", d=8, n0=4, n1=4, condition=2.0, heterogeneity=0.5)
-    else:
-        obj = C.objective(ctx, "cosine-wells", d=8, n0=4, n1=4, heterogeneity=0.5)
-    return obj
+    name, kw = _SETTINGS[convex]
+    return C.objective(ctx, name, **kw)
 
 
 def _params(obj, eta, x0, batch=1, T=1) -> B.BoundParams:
@@ -46,6 +48,19 @@ def _params(obj, eta, x0, batch=1, T=1) -> B.BoundParams:
                          extra={"constants_source": nc["source"]})
 
 
+def _sim_cfg(T, eta):
+    return ProcessConfig(T=T, zo=pop("zo-forward", eta), fo=pop("fo", eta), record=T // 60,
+                         record_lemma2=True, record_nodes=False)
+
+
+def _sim_configs(convexities):
+    def configs(ctx):
+        T = ctx.pick(3000, 20000)
+        return [C.planned(*_SETTINGS[cv], _sim_cfg(T, eta), label=f"eta={eta}")
+                for cv in convexities for eta in ETAS]
+    return configs
+
+
 def _run_sim(ctx, convex, eta):
     key = ("lemma-sim", convex, eta, ctx.scale)
     if key in ctx.cache:
@@ -53,10 +68,9 @@ def _run_sim(ctx, convex, eta):
     obj = _setting(ctx, convex)
     T = ctx.pick(3000, 20000)
     R = ctx.pick(40, 400)
-    cfg = ProcessConfig(T=T, zo=pop("zo-forward", eta), fo=pop("fo", eta), record=T // 60,
-                        record_lemma2=True, record_nodes=False)
+    cfg = _sim_cfg(T, eta)
     seed = ctx.seed_for("lemma-sim", int(convex), int(eta * 1e6))
-    res = simulate(obj, cfg, replicas=R, seed=seed)
+    res = C.simulate(ctx, obj, cfg, replicas=R, seed=seed)
     x0 = obj.random_point(0)
     p = _params(obj, eta, x0, T=T)
     ctx.cache[key] = (obj, res, p, seed, cfg)
@@ -149,23 +163,24 @@ register(Claim("lemma2", "Lemma 2", "E Gamma_{t+1} (process probe) minus the Lem
                "per replica, averaged over recorded steps", f"{_CVX}; {_NCVX}", _GRID,
                "(1 - 1/(2n)) E Gamma_t + (4/n) eta^2 E M^G_t",
                lambda ctx: _both(ctx, "lemma2", "Lemma 2", _rhs2, "lemma2_cond", "lemma2",
-                                 "E Gamma_{t+1}")))
+                                 "E Gamma_{t+1}"), configs=_sim_configs((True, False))))
 register(Claim("lemma3", "Lemma 3", "E M^G_t minus the Lemma 3 RHS", _CVX, _GRID,
                "Lemma 3 as printed (f-gap term)",
                lambda ctx: _lemma_records(ctx, "lemma3", "Lemma 3", True, _rhs3, "mg", "lemma3",
-                                          "E M^G_t")))
+                                          "E M^G_t"), configs=_sim_configs((True,))))
 register(Claim("lemma16", "Lemma 16", "E M^G_t minus the Lemma 16 RHS", f"{_NCVX}; {_CVX}",
                _GRID, "Lemma 16 as printed (gradient-norm term)",
                lambda ctx: _both(ctx, "lemma16", "Lemma 16", _rhs16, "mg", "lemma16",
-                                 "E M^G_t")))
+                                 "E M^G_t"), configs=_sim_configs((False, True))))
 register(Claim("lemma11", "Lemma 11", "E Gamma_{t+1} minus the Lemma 11 RHS", _CVX, _GRID,
                "Lemma 11 as printed; eta <= 1/(14 L sqrt(d+4))",
                lambda ctx: _lemma_records(ctx, "lemma11", "Lemma 11", True, _rhs11,
-                                          "lemma2_cond", "lemma11", "E Gamma_{t+1}")))
+                                          "lemma2_cond", "lemma11", "E Gamma_{t+1}"),
+               configs=_sim_configs((True,))))
 register(Claim("lemma17", "Lemma 17", "E Gamma_{t+1} minus the Lemma 17 RHS", f"{_NCVX}; {_CVX}",
                _GRID, "Lemma 17 as printed; eta <= 1/(10 L sqrt(d+4))",
                lambda ctx: _both(ctx, "lemma17", "Lemma 17", _rhs17, "lemma2_cond", "lemma17",
-                                 "E Gamma_{t+1}")))
+                                 "E Gamma_{t+1}"), configs=_sim_configs((False, True))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,9 +188,8 @@ register(Claim("lemma17", "Lemma 17", "E Gamma_{t+1} minus the Lemma 17 RHS", f"
 # ---------------------------------------------------------------------------------------------
 
 
-def _one_step(ctx, convex, eta, model="pairwise", steps=1, R=None):
+def _one_step_cfg(ctx, convex, eta, model="pairwise", steps=1):
     obj = _setting(ctx, convex)
-    R = R or ctx.pick(1000, 20000)
     rng = ctx.rng("spread", int(convex))
     X0 = obj.random_point(ctx.seed_for("spread-c", int(convex))) + 0.5 * rng.standard_normal(
         (obj.n, obj.d))
@@ -183,9 +197,28 @@ def _one_step(ctx, convex, eta, model="pairwise", steps=1, R=None):
     cfg = ProcessConfig(T=steps, model=model, zo=pop("zo-forward", eta, nu=nu),
                         fo=pop("fo", eta), record=1, record_nodes=False, record_lemma2=True,
                         x0=X0, record_y=False)
+    return obj, X0, cfg
+
+
+def _one_step(ctx, convex, eta, model="pairwise", steps=1, R=None):
+    obj, X0, cfg = _one_step_cfg(ctx, convex, eta, model, steps)
+    R = R or ctx.pick(1000, 20000)
     seed = ctx.seed_for("one-step", int(convex), int(eta * 1e6), model, steps)
-    res = simulate(obj, cfg, replicas=R, seed=seed, keep_state=True)
+    res = C.simulate(ctx, obj, cfg, replicas=R, seed=seed, keep_state=True)
     return obj, X0, res, seed
+
+
+def _one_step_configs(grid):
+    def configs(ctx):
+        return [C.planned(*_SETTINGS[cv], _one_step_cfg(ctx, cv, eta, model, steps)[2],
+                          label=f"eta={eta}, {model}, steps={steps}")
+                for cv, eta, model, steps in grid]
+    return configs
+
+
+_LEMMA14_19_GRID = [(cv, eta, "pairwise", 1) for cv in (True, False) for eta in (0.01, 0.1)]
+_EXACT_KERNEL_GRID = [(True, 0.0, model, steps) for model in ("pairwise", "matching")
+                      for steps in (1, 3)]
 
 
 def _run_lemma14_19(ctx, which):
@@ -233,11 +266,13 @@ _ONE = {"quick": "eta in {0.01, 0.1}, one interaction from a fixed spread-out st
                  "1000 replicas", "full": "same, 20000 replicas"}
 register(Claim("lemma14", "Lemma 14", "E||mu_{t+1} - mu_t||^2 after one interaction",
                f"{_CVX}; {_NCVX}", _ONE, "4 eta^2 E M^G_t / n^2",
-               lambda ctx: _run_lemma14_19(ctx, "lemma14")))
+               lambda ctx: _run_lemma14_19(ctx, "lemma14"),
+               configs=_one_step_configs(_LEMMA14_19_GRID)))
 register(Claim("lemma19", "Lemma 19", "E<grad f(mu_t), mu_{t+1} - mu_t> after one interaction "
                "(B measured antithetically at the state)", f"{_CVX}; {_NCVX}", _ONE,
                "-(eta/n) E||grad f(mu_t)||^2 + (2 eta/n) B^2 + (2 L^2 eta/n) E Gamma_t",
-               lambda ctx: _run_lemma14_19(ctx, "lemma19")))
+               lambda ctx: _run_lemma14_19(ctx, "lemma19"),
+               configs=_one_step_configs(_LEMMA14_19_GRID)))
 
 
 def _run_exact_kernel(ctx):
@@ -262,4 +297,5 @@ register(Claim("exact.kernel", "docs/theory.md#exact-facts (process kernel)",
                "quadratic d = 8, n = 8 (models only average)",
                {"quick": "pairwise and matching, t in {1, 3}, 1000 replicas",
                 "full": "same, 20000 replicas"},
-               "(1 - 1/(n-1))^t; (1 - n/(2(n-1)))^t", _run_exact_kernel))
+               "(1 - 1/(n-1))^t; (1 - n/(2(n-1)))^t", _run_exact_kernel,
+               configs=_one_step_configs(_EXACT_KERNEL_GRID)))

@@ -78,6 +78,30 @@ class Record:
         }
 
 
+@dataclass
+class Planned:
+    """One configuration a claim's grid runs, as :func:`Claim.configs` lists it (nothing run).
+
+    ``objective`` and ``objective_kwargs`` rebuild the objective (``make_objective``);
+    ``config`` is what runs on it: a :class:`~hdo_theory.process.ProcessConfig` (checked with
+    :func:`hdo_theory.process.check_config`, the checks ``simulate`` makes), an
+    :class:`~hdo_theory.estimators.EstimatorSpec` drawn at node ``node`` (its batch against that
+    shard), or None (only the objective is built).
+    """
+
+    objective: str
+    objective_kwargs: dict
+    config: object = None
+    node: int = 0
+    label: str = ""
+
+    def describe(self) -> dict:
+        cfg = self.config.as_dict() if hasattr(self.config, "as_dict") else (
+            None if self.config is None else repr(self.config))
+        return {"objective": self.objective, **self.objective_kwargs, "label": self.label,
+                "config": cfg}
+
+
 @dataclass(frozen=True)
 class Claim:
     id: str
@@ -92,6 +116,11 @@ class Claim:
     #: automatic "bound loose by orders of magnitude" finding; False for claims compared with a
     #: qualitative threshold (0 or 1; the sec. 4 claims) or that write their own (Lemma 1.4)
     report_looseness: bool = True
+    #: ``configs(ctx)``: the :class:`Planned` configurations of the grid at ``ctx.scale``, built
+    #: without running anything (``run`` builds its configurations with the same helpers), so
+    #: :func:`..runner.check_claims` can check a whole grid in seconds before it runs. None: the
+    #: claim declares none (a plug-in claim; reported as unchecked)
+    configs: Callable[[Context], list[Planned]] | None = None
 
     def describe(self) -> dict:
         return {"id": self.id, "reference": self.reference, "measures": self.measures,
@@ -109,6 +138,8 @@ class Context:
     findings: list = field(default_factory=list)  # dicts: title, text, config
     cache: dict = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    #: the configuration being run, set by the claim helpers (reported if the claim raises)
+    current: dict | None = None
 
     @property
     def quick(self) -> bool:

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from hdo_theory.process import ProcessConfig, simulate
+from hdo_theory.process import ProcessConfig
 from hdo_theory.verification import bounds as B
 from hdo_theory.verification import stats as S
 from hdo_theory.verification.claims import _common as C
@@ -31,13 +31,43 @@ def _params(obj, eta, T, x0, f0_gap=0.0, dist0_sq=0.0, convex=True):
                          f0_gap=f0_gap, dist0_sq=dist0_sq)
 
 
-def _run(ctx, convex: bool):
+_OBJECTIVES = {True: ("quadratic", dict(d=4, n0=2, n1=2, condition=2.0)),
+               False: ("logistic-nonconvex", dict(d=4, n0=2, n1=2))}
+
+
+def _grid(ctx, convex):
     if convex:
-        obj = C.objective(ctx, "quadratic", d=4, n0=2, n1=2, condition=2.0)
-        Ts = ctx.pick((12000, 24000, 48000, 96000), (12000, 48000, 192000, 768000))
-    else:
-        obj = C.objective(ctx, "logistic-nonconvex", d=4, n0=2, n1=2)
-        Ts = ctx.pick((16000, 32000, 64000, 128000), (16000, 64000, 256000, 1024000))
+        return ctx.pick((12000, 24000, 48000, 96000), (12000, 48000, 192000, 768000))
+    return ctx.pick((16000, 32000, 64000, 128000), (16000, 64000, 256000, 1024000))
+
+
+def _eta(convex, n, d, T, ell):
+    return B.theorem1_convex_eta(n, T, ell) if convex else B.theorem1_nonconvex_eta(n, d, T)
+
+
+def _cfg(convex, T, eta, ell, x0):
+    # log-spaced records: the transient (large gradients early) is resolved, and the time
+    # average is a trapezoid integral over them (uniform records would give step 0 a fixed
+    # weight 1/100 whatever T, flattening the slope)
+    return ProcessConfig(T=T, zo=pop("zo-forward", eta), fo=pop("fo", eta),
+                         record="log", record_points=120, record_nodes=False, record_y=convex,
+                         ell=ell if convex else None, x0=x0)
+
+
+def _configs(convex):
+    def configs(ctx):
+        name, kw = _OBJECTIVES[convex]
+        obj = C.objective(ctx, name, **kw)
+        ell, x0 = C.strong_convexity(obj), obj.random_point(0)
+        return [C.planned(name, kw, _cfg(convex, T, _eta(convex, obj.n, obj.d, T, ell), ell, x0),
+                          label=f"T={T}") for T in _grid(ctx, convex)]
+    return configs
+
+
+def _run(ctx, convex: bool):
+    name, kw = _OBJECTIVES[convex]
+    obj = C.objective(ctx, name, **kw)
+    Ts = _grid(ctx, convex)
     R = ctx.pick(16, 96)
     xs, fs = C.x_star(obj)
     x0 = obj.random_point(0)
@@ -48,18 +78,13 @@ def _run(ctx, convex: bool):
     far = 0.0  # farthest any node model got from x* over the grid
     n, d = obj.n, obj.d
     for T in Ts:
-        eta = B.theorem1_convex_eta(n, T, ell) if convex else B.theorem1_nonconvex_eta(n, d, T)
+        eta = _eta(convex, n, d, T, ell)
         p = _params(obj, eta, T, x0, f0_gap, dist0, convex)
         stmt = "theorem1-convex" if convex else "theorem1-nonconvex"
         outside += [f"T={T}: {m}" for m in B.violated_conditions(p, stmt)]
-        # log-spaced records: the transient (large gradients early) is resolved, and the time
-        # average is a trapezoid integral over them (uniform records would give step 0 a fixed
-        # weight 1/100 whatever T, flattening the slope)
-        cfg = ProcessConfig(T=T, zo=pop("zo-forward", eta), fo=pop("fo", eta),
-                            record="log", record_points=120, record_nodes=False, record_y=convex,
-                            ell=ell if convex else None, x0=x0)
+        cfg = _cfg(convex, T, eta, ell, x0)
         seed = ctx.seed_for("theorem1", int(convex), T)
-        res = simulate(obj, cfg, replicas=R, seed=seed)
+        res = C.simulate(ctx, obj, cfg, replicas=R, seed=seed)
         ball_out, ball = C.ball_check(obj, res, f"T={T}")
         outside += ball_out
         far = max(far, ball["max_node_dist"])
@@ -112,7 +137,8 @@ register(Claim(
     "quadratic d = 4, n0 = n1 = 2, condition 2",
     {"quick": "T in {12k, 24k, 48k, 96k} interactions, 16 replicas each",
      "full": "T in {12k, 48k, 192k, 768k}, 96 replicas each"},
-    "slope <= exponent of the explicit bound (~ -1 up to log T)", lambda ctx: _run(ctx, True)))
+    "slope <= exponent of the explicit bound (~ -1 up to log T)", lambda ctx: _run(ctx, True),
+    configs=_configs(True)))
 
 register(Claim(
     "theorem1.nonconvex", "Theorem 1 (non-convex)",
@@ -121,6 +147,6 @@ register(Claim(
     "logistic-nonconvex d = 4, n0 = n1 = 2",
     {"quick": "T in {16k, 32k, 64k, 128k}, 16 replicas each",
      "full": "T in {16k, 64k, 256k, 1024k}, 96 replicas each"},
-    "slope <= -1/2", lambda ctx: _run(ctx, False)))
+    "slope <= -1/2", lambda ctx: _run(ctx, False), configs=_configs(False)))
 
 _ = math
