@@ -11,7 +11,7 @@ from hdo_theory.errors import HDOInputError, check_int
 
 NAME = "verify"
 HELP = ("check the paper's lemmas and theorem by experiment; print verdicts, write "
-        "report.md/.html/.json")
+        "report.md/.html/.json (--latex: also report.tex)")
 
 
 def add_arguments(p):
@@ -27,6 +27,8 @@ def add_arguments(p):
     p.add_argument("--out", default="hdo-report",
                    help="output folder, created with its parents if missing (default hdo-report)")
     p.add_argument("--json", action="store_true", help="print the JSON report to stdout")
+    p.add_argument("--latex", action="store_true",
+                   help="also write report.tex: the verdict tables as LaTeX (booktabs)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when any record is violated")
     p.add_argument("--resume", action="store_true",
@@ -61,7 +63,8 @@ def run(args) -> int:
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print
     res = run_verification(ids, scale=args.scale, seed=seed, log=log, out_dir=out,
                            resume=args.resume)
-    paths = write_report(res, out)  # written whatever the claims did
+    # written whatever the claims did
+    paths = write_report(res, out, latex_tables=getattr(args, "latex", False))
     if args.json:
         print(json.dumps(to_json(res), indent=1, allow_nan=False))
     else:
@@ -70,7 +73,7 @@ def run(args) -> int:
         c = res.counts()
         print(f"\n{c['holds']} holds, {c['violated']} violated, {c['inconclusive']} "
               f"inconclusive, {c['outside assumptions']} outside assumptions "
-              f"({res.seconds:.0f} s). Report: {paths['md']}, {paths['html']}, {paths['json']}")
+              f"({res.seconds:.0f} s). Report: " + ", ".join(str(p) for p in paths.values()))
     if res.errors:
         print(f"{len(res.errors)} claim(s) raised an error: "
               + ", ".join(e["claim"] for e in res.errors) + " (see the report)", file=sys.stderr)

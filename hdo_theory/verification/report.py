@@ -1,10 +1,11 @@
-"""Write the verification report: ``report.md``, ``report.html`` (figures embedded as base64
-PNG) and ``report.json`` (one entry per claim with every record's numbers, config and seed)."""
+"""Write the verification report: ``report.md``, ``report.html`` (Markdown rendered, a table of
+contents, one anchor ``claim-<id>`` per claim, a verdict filter, figures embedded as base64 PNG;
+self-contained) and ``report.json`` (one entry per claim with every record's numbers, config and
+seed); on request ``report.tex`` (the verdict tables, booktabs)."""
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import math
@@ -54,8 +55,7 @@ def record_rows(res: VerifyResult):
             lo, hi = d["ci"]
             rows.append([r.claim, r.reference, r.quantity + _cfg_short(r.config),
                          f"{fmt(r.estimate.value)} [{fmt(lo)}, {fmt(hi)}]",
-                         ("= " if r.relation == "eq" else ">= " if r.relation == "ge" else "<= ")
-                         + fmt(r.bound), fmt(r.ratio), r.decision.verdict])
+                         _rel(r.relation) + fmt(r.bound), fmt(r.ratio), r.decision.verdict])
     return rows
 
 
@@ -68,14 +68,82 @@ def _cfg_short(cfg):
 
 HEAD = ["claim", "reference", "quantity (config)", "empirical [CI]", "bound", "ratio", "verdict"]
 
+#: config keys shown first (in this order) when they vary between a claim's records
+CONFIG_ORDER = ("objective", "reading", "nu_mode", "eta", "nu", "d", "n", "n0", "n1", "T",
+                "steps", "lr", "batch", "rv", "replicas", "draws")
+
+
+def _cfg_value(v) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, float):
+        return fmt(v)
+    if isinstance(v, (list, tuple)):
+        vals = [_cfg_value(x) for x in v]
+        return f"{vals[0]}..{vals[-1]}" if len(vals) > 2 else "[" + ",".join(vals) + "]"
+    if isinstance(v, dict):
+        return "{...}"
+    return str(v)
+
+
+def varying_keys(records) -> list[str]:
+    """The config keys that tell ``records`` (one claim's) apart: of the keys whose value
+    differs between them (a key missing from some records counts as differing), taken in
+    order (:data:`CONFIG_ORDER` first, then alphabetically), each key that separates records
+    the keys before it do not; derived values that follow from earlier keys (an objective's
+    constants, a step size tied to eta) are left out."""
+    def val(r, k):
+        return json.dumps(jsonable(r.config.get(k, "<missing>")), sort_keys=True)
+
+    keys = {k for r in records for k in r.config}
+    vary = {k for k in keys if len({val(r, k) for r in records}) > 1}
+    ordered = [k for k in CONFIG_ORDER if k in vary] + sorted(vary - set(CONFIG_ORDER))
+    chosen, groups = [], 1
+    for k in ordered:
+        n = len({tuple(val(r, j) for j in (*chosen, k)) for r in records})
+        if n > groups:
+            chosen, groups = [*chosen, k], n
+    return chosen
+
+
+def config_labels(records) -> list[str]:
+    """For each record, ``k=v`` of the config keys that vary between ``records`` (see
+    :func:`varying_keys`); what tells a claim's records apart."""
+    keys = varying_keys(records)
+    return [", ".join(f"{k}={_cfg_value(r.config[k])}" for k in keys if k in r.config)
+            for r in records]
+
+
+TEXT_HEAD = ["claim", "reference", "config (what varies)", "quantity", "empirical [CI]", "bound",
+             "ratio", "verdict"]
+
+
+def text_rows(res: VerifyResult):
+    """Rows of the terminal table: per claim, the config keys that vary between its records
+    come before the (truncated) quantity, so rows of one claim can be told apart."""
+    rows = []
+    for run in res.runs:
+        for r, label in zip(run.records, config_labels(run.records), strict=True):
+            d = r.as_dict()
+            lo, hi = d["ci"]
+            rows.append([r.claim, r.reference, label or "-", r.quantity,
+                         f"{fmt(r.estimate.value)} [{fmt(lo)}, {fmt(hi)}]",
+                         _rel(r.relation) + fmt(r.bound), fmt(r.ratio), r.decision.verdict])
+    return rows
+
+
+def _rel(relation) -> str:
+    return "= " if relation == "eq" else ">= " if relation == "ge" else "<= "
+
 
 def text_table(res: VerifyResult) -> str:
-    rows = [HEAD] + record_rows(res)
+    rows = [TEXT_HEAD] + text_rows(res)
     widths = [min(max(len(str(r[k])) for r in rows), w)
-              for k, w in enumerate((16, 30, 60, 30, 14, 9, 20))]
+              for k, w in enumerate((16, 24, 48, 30, 30, 14, 9, 20))]
     out = []
     for i, r in enumerate(rows):
-        out.append("  ".join(str(c)[:w].ljust(w) for c, w in zip(r, widths, strict=True)))
+        out.append("  ".join(str(c)[:w].ljust(w) for c, w in zip(r, widths, strict=True))
+                   .rstrip())
         if i == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
@@ -113,7 +181,7 @@ SUMMARY_HEAD = ["claim", "reference", "verdict", "holds/violated/inconclusive/ou
 
 def _png(fig) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -204,18 +272,22 @@ def figures(res: VerifyResult) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------------------------
 
 
-def markdown(res: VerifyResult, figs=None) -> str:
+def _md_intro(res: VerifyResult) -> list[str]:
+    """The report's opening paragraphs (Markdown), after the title and before the errors."""
     c = res.counts()
-    L = [f"# hdo-theory verification report ({res.scale})", "",
-         f"hdo-theory {__version__}, seed {res.seed}, {len(res.runs)} claims, "
-         f"{len(res.records)} records, {res.seconds:.1f} s.", "",
-         f"Verdicts: {c['holds']} holds, {c['violated']} violated, {c['inconclusive']} "
-         f"inconclusive, {c['outside assumptions']} outside the lemma's assumptions.", "",
-         "Decision rule: **holds** when the upper confidence limit is below the bound, "
-         "**violated** when the lower limit is above it, **inconclusive** otherwise (for exact "
-         "identities, relation `=`: holds when the interval contains the exact value). "
-         + CORRECTION.format(alpha=res.alpha, a=res.per_record_alpha), ""]
-    if res.errors:  # before "## Claims": report.html shows this part as it is
+    return [f"hdo-theory {__version__}, seed {res.seed}, {len(res.runs)} claims, "
+            f"{len(res.records)} records, {res.seconds:.1f} s.", "",
+            f"Verdicts: {c['holds']} holds, {c['violated']} violated, {c['inconclusive']} "
+            f"inconclusive, {c['outside assumptions']} outside the lemma's assumptions.", "",
+            "Decision rule: **holds** when the upper confidence limit is below the bound, "
+            "**violated** when the lower limit is above it, **inconclusive** otherwise (for "
+            "exact identities, relation `=`: holds when the interval contains the exact value). "
+            + CORRECTION.format(alpha=res.alpha, a=res.per_record_alpha), ""]
+
+
+def markdown(res: VerifyResult, figs=None) -> str:
+    L = [f"# hdo-theory verification report ({res.scale})", "", *_md_intro(res)]
+    if res.errors:
         L += [f"**{len(res.errors)} claim(s) raised an error** (no records; the run went on):",
               ""]
         L += [f"- ERROR {e['claim']}: {e['type']}: {e['message']}"
@@ -242,49 +314,196 @@ def markdown(res: VerifyResult, figs=None) -> str:
     return "\n".join(L) + "\n"
 
 
-def html_doc(res: VerifyResult, md: str, figs) -> str:
-    esc = html.escape
-    parts = ["<!doctype html><html><head><meta charset='utf-8'>",
-             "<title>hdo-theory verification report</title><style>",
-             "body{font-family:sans-serif;max-width:1200px;margin:auto}"
-             "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;"
-             "padding:2px 5px}.holds{background:#dfd}.violated{background:#fdd}"
-             ".inconclusive{background:#ffd}.outside{background:#eee}",
-             "</style></head><body>"]
-    sec = md.split("## All records")[0].split("## Claims")
-    parts.append("<pre style='white-space:pre-wrap'>" + esc(sec[0]) + "</pre>")
-    parts.append("<h2>Claims</h2>" + _html_table(SUMMARY_HEAD, summary_rows(res), 2))
-    rest = sec[1].split("## Findings", 1)[1] if len(sec) > 1 else ""
-    parts.append("<h2>Findings and definitions</h2><pre style='white-space:pre-wrap'>"
-                 + esc(rest) + "</pre>")
-    parts.append("<h2>Figures</h2>")
-    for cap, b64 in figs:
-        parts.append(f"<figure><img src='data:image/png;base64,{b64}'/><figcaption>{esc(cap)}"
-                     "</figcaption></figure>")
-    parts.append("<h2>All records</h2>" + _html_table(HEAD, record_rows(res), 6))
-    parts.append("</body></html>")
-    return "\n".join(parts)
+# ---------------------------------------------------------------------------------------------
+# HTML: Markdown prose rendered with markdown-it-py, the page laid out by a jinja2 template
+# (hdo_theory/verification/templates/report.html.j2, package data); self-contained, no CDN
+# ---------------------------------------------------------------------------------------------
+
+TEMPLATE = "templates/report.html.j2"
+
+#: (verdict css class, label) for the HTML filter; the css class of "outside assumptions" is
+#: "outside", of a claim that raised "error"
+FILTER_VERDICTS = (("holds", "holds"), ("violated", "violated"), ("inconclusive", "inconclusive"),
+                   ("outside", "outside assumptions"), ("error", "error"))
+
+RECORD_HEAD = ["config (what varies)", "quantity", "empirical [CI]", "bound", "ratio", "verdict"]
 
 
-def _html_table(head, rows, verdict_col):
-    esc = html.escape
-    out = ["<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>"]
-    for r in rows:
-        cls = str(r[verdict_col]).split()[0]
-        out.append(f"<tr class='{esc(cls)}'>" + "".join(f"<td>{esc(str(c))}</td>" for c in r)
-                   + "</tr>")
-    return "\n".join(out) + "</table>"
+def _css(verdict: str) -> str:
+    return {"outside assumptions": "outside", "no records": "none"}.get(verdict, verdict)
 
 
-def write_report(res: VerifyResult, out_dir) -> dict:
+def render_markdown(text: str) -> str:
+    """CommonMark + tables to HTML; raw HTML in ``text`` is escaped, not passed through."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+
+
+def _repo_theory_doc():
+    """``docs/theory.md`` of the repository checkout this package runs from, or None (an
+    installed package has no docs folder)."""
+    from pathlib import Path
+
+    import hdo_theory
+    from hdo_theory.verification.theory_refs import THEORY_DOC
+
+    p = Path(hdo_theory.__file__).resolve().parents[1] / THEORY_DOC
+    return p if p.is_file() else None
+
+
+def theory_links(out_dir=None):
+    """(function claim id -> href, a sentence saying what the hrefs point to). From a repository
+    checkout with ``out_dir`` known: a path relative to ``out_dir`` to the checkout's
+    ``docs/theory.md`` plus the section anchor (valid while the report stays where it was
+    written); otherwise ``docs/theory.md#anchor`` relative to a repository root."""
+    import os
+
+    from hdo_theory.verification.theory_refs import THEORY_DOC, theory_anchor
+
+    doc = _repo_theory_doc()
+    if doc is not None and out_dir is not None:
+        rel = os.path.relpath(doc, os.path.abspath(out_dir)).replace(os.sep, "/")
+
+        def href(cid):
+            return rel + theory_anchor(cid)[len(THEORY_DOC):]
+
+        return href, (f"the section of {THEORY_DOC} that states each claim, in the repository "
+                      f"checkout this report was written from (relative link {rel}; GitHub-style "
+                      f"heading anchors)")
+    return theory_anchor, (f"the section of {THEORY_DOC} that states each claim, relative to "
+                           f"the root of a hdo-theory repository checkout (GitHub-style heading "
+                           f"anchors)")
+
+
+def html_doc(res: VerifyResult, md: str, figs, out_dir=None) -> str:
+    """The HTML report. ``md`` is accepted for compatibility; the page is built from ``res``
+    (prose through :func:`render_markdown`, the layout from the packaged template)."""
+    from importlib.resources import files
+
+    import jinja2
+    from markupsafe import Markup
+
+    from hdo_theory.verification.theory_refs import theory_anchor
+
+    href, note = theory_links(out_dir)
+    summary = {row[0]: row for row in summary_rows(res)}
+    claims = []
+    totals = {v: 0 for v, _ in FILTER_VERDICTS}
+    for run in res.runs:
+        d = run.claim.describe()
+        verdict = res.claim_verdict(run)
+        recs = []
+        for r, label in zip(run.records, config_labels(run.records), strict=True):
+            row = r.as_dict()
+            lo, hi = row["ci"]
+            css = _css(r.decision.verdict)
+            totals[css] = totals.get(css, 0) + 1
+            recs.append({"css": css, "verdict": r.decision.verdict,
+                         "title": f"{r.decision.reason}; seed {r.seed}; config "
+                                  + json.dumps(jsonable(r.config), sort_keys=True),
+                         "cells": [label or "-", r.quantity,
+                                   f"{fmt(r.estimate.value)} [{fmt(lo)}, {fmt(hi)}]",
+                                   _rel(r.relation) + fmt(r.bound) + f" ({r.bound_label})",
+                                   fmt(r.ratio)]})
+        err = None
+        if run.error:
+            totals["error"] += 1
+            info = run.error_info or {"type": "", "message": run.error, "config": None}
+            err = {**info, "config_json": json.dumps(info.get("config"), sort_keys=True)
+                   if info.get("config") else ""}
+        claims.append({"id": d["id"], "reference": d["reference"], "verdict": verdict,
+                       "css": _css(verdict), "summary": summary[d["id"]],
+                       "theory_href": href(d["id"]), "theory_ref": theory_anchor(d["id"]),
+                       "measures": d["measures"], "objectives": d["objectives"],
+                       "grid": d["grid"].get(res.scale), "bound": d["bound"],
+                       "nrec": len(run.records), "seconds": f"{run.seconds:.1f}",
+                       "resumed": run.resumed, "records": recs, "error": err})
+    errors = [{**e, "config_json": json.dumps(e["config"], sort_keys=True)
+               if e.get("config") else ""} for e in res.errors]
+    findings = [{"title": f["title"], "html": Markup(render_markdown(f["text"]))}
+                for f in res.findings]
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=False, lstrip_blocks=False)
+    tpl = env.from_string(files("hdo_theory.verification").joinpath(TEMPLATE)
+                          .read_text(encoding="utf-8"))
+    return tpl.render(
+        scale=res.scale, version=__version__,
+        intro_html=Markup(render_markdown("\n".join(_md_intro(res)))),
+        errors=errors, claims=claims, findings=findings, figures=figs,
+        verdicts=FILTER_VERDICTS, totals=totals, summary_head=SUMMARY_HEAD,
+        record_head=RECORD_HEAD, theory_note=note)
+
+
+# ---------------------------------------------------------------------------------------------
+# LaTeX: the verdict tables (booktabs)
+# ---------------------------------------------------------------------------------------------
+
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+        "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+        "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
+        "|": r"\textbar{}"}
+
+
+def tex_escape(text) -> str:
+    """``text`` with the LaTeX specials escaped (safe in a text-mode table cell)."""
+    return "".join(_TEX.get(ch, ch) for ch in str(text))
+
+
+LATEX_HEAD = ["claim", "quantity (config)", "empirical [CI]", "bound", "ratio", "verdict"]
+
+
+def latex(res: VerifyResult) -> str:
+    """A standalone LaTeX document (``report.tex``): the claim summary and, per claim, a
+    booktabs ``tabular`` of its records (claim, quantity with the config keys that vary,
+    empirical [CI], bound, ratio, verdict). Needs the booktabs package only."""
+    e = tex_escape
+    c = res.counts()
+    L = ["% hdo-theory verification report: verdict tables (written by hdo-theory "
+         f"{e(__version__)})",
+         r"\documentclass{article}", r"\usepackage[T1]{fontenc}", r"\usepackage{booktabs}",
+         r"\usepackage[margin=1.5cm]{geometry}", r"\begin{document}",
+         r"\section*{hdo-theory verification report (" + e(res.scale) + ")}",
+         e(f"Seed {res.seed}, {len(res.runs)} claims, {len(res.records)} records: "
+           f"{c['holds']} holds, {c['violated']} violated, {c['inconclusive']} inconclusive, "
+           f"{c['outside assumptions']} outside assumptions. "
+           + CORRECTION.format(alpha=res.alpha, a=res.per_record_alpha)), "",
+         r"\begin{tabular}{llllrr}", r"\toprule",
+         " & ".join(e(h) for h in SUMMARY_HEAD) + r" \\", r"\midrule"]
+    L += [" & ".join(e(x) for x in row) + r" \\" for row in summary_rows(res)]
+    L += [r"\bottomrule", r"\end{tabular}", ""]
+    for run in res.runs:
+        L += [r"\subsection*{" + e(f"{run.claim.id} ({run.claim.reference})") + "}"]
+        if run.error:
+            L += [e(f"ERROR {run.claim.id}: {run.error}"), ""]
+        if not run.records:
+            continue
+        L += [r"{\small", r"\begin{tabular}{lp{7cm}lllp{2.2cm}}", r"\toprule",
+              " & ".join(e(h) for h in LATEX_HEAD) + r" \\", r"\midrule"]
+        for r, label in zip(run.records, config_labels(run.records), strict=True):
+            lo, hi = r.as_dict()["ci"]
+            cells = [r.claim, r.quantity + (f" ({label})" if label else ""),
+                     f"{fmt(r.estimate.value)} [{fmt(lo)}, {fmt(hi)}]",
+                     _rel(r.relation) + fmt(r.bound), fmt(r.ratio), r.decision.verdict]
+            L += [" & ".join(e(x) for x in cells) + r" \\"]
+        L += [r"\bottomrule", r"\end{tabular}", "}", ""]
+    L += [r"\end{document}"]
+    return "\n".join(L) + "\n"
+
+
+def write_report(res: VerifyResult, out_dir, latex_tables: bool = False) -> dict:
     """Write ``report.md``, ``report.html`` and ``report.json`` into ``out_dir`` (created with
-    its parents if missing, like every ``--out``; HDOInputError if it cannot be written)."""
+    its parents if missing, like every ``--out``; HDOInputError if it cannot be written);
+    ``latex_tables``: also ``report.tex`` (:func:`latex`)."""
     out = check_writable_folder(out_dir, what="out_dir")
     figs = figures(res)
     md = markdown(res, figs)
     paths = {"md": out / "report.md", "html": out / "report.html", "json": out / "report.json"}
     # atomic: an interrupted write leaves the previous report, never a torn one
     write_text_atomic(paths["md"], md)
-    write_text_atomic(paths["html"], html_doc(res, md, figs))
+    write_text_atomic(paths["html"], html_doc(res, md, figs, out_dir=out))
     write_text_atomic(paths["json"], json.dumps(to_json(res), indent=1, allow_nan=False))
+    if latex_tables:
+        paths["tex"] = out / "report.tex"
+        write_text_atomic(paths["tex"], latex(res))
     return paths
