@@ -333,11 +333,13 @@ def _css(verdict: str) -> str:
     return {"outside assumptions": "outside", "no records": "none"}.get(verdict, verdict)
 
 
-def render_markdown(text: str) -> str:
-    """CommonMark + tables to HTML; raw HTML in ``text`` is escaped, not passed through."""
+def render_markdown(text: str, inline: bool = False) -> str:
+    """CommonMark + tables to HTML (``inline``: one line, no enclosing paragraph); raw HTML in
+    ``text`` is escaped, not passed through."""
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    return md.renderInline(text) if inline else md.render(text)
 
 
 def _repo_theory_doc():
@@ -421,8 +423,8 @@ def html_doc(res: VerifyResult, md: str, figs, out_dir=None) -> str:
                        "resumed": run.resumed, "records": recs, "error": err})
     errors = [{**e, "config_json": json.dumps(e["config"], sort_keys=True)
                if e.get("config") else ""} for e in res.errors]
-    findings = [{"title": f["title"], "html": Markup(render_markdown(f["text"]))}
-                for f in res.findings]
+    findings = [{"title": Markup(render_markdown(f["title"], inline=True)),
+                 "html": Markup(render_markdown(f["text"]))} for f in res.findings]
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=False, lstrip_blocks=False)
     tpl = env.from_string(files("hdo_theory.verification").joinpath(TEMPLATE)
