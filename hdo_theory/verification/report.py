@@ -358,7 +358,7 @@ def theory_links(out_dir=None):
     """(function claim id -> href, a sentence saying what the hrefs point to). From a repository
     checkout with ``out_dir`` known: a path relative to ``out_dir`` to the checkout's
     ``docs/theory.md`` plus the section anchor (valid while the report stays where it was
-    written); otherwise ``docs/theory.md#anchor`` relative to a repository root."""
+    written); otherwise ``docs/theory.md#<section>`` relative to a repository root."""
     import os
 
     from hdo_theory.verification.theory_refs import THEORY_DOC, theory_anchor
