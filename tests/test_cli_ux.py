@@ -110,3 +110,16 @@ def test_cli_works_without_argcomplete(monkeypatch, capsys):
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0 and "hdo-theory" in capsys.readouterr().out
+
+
+def test_summary_table_of_a_loaded_file_says_not_recorded(tmp_path, capsys):
+    from hdo_theory.commands.run import summary_table
+
+    out = tmp_path / "r.npz"
+    assert main(BASE + ["--no-progress", "--no-node-losses", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    res = Results.load(out)
+    assert "loss_spread" not in res and "mg" not in res
+    text = summary_table(res)
+    line = next(ln for ln in text.splitlines() if ln.startswith("final loss spread"))
+    assert "(not recorded)" in line and line in printed

@@ -22,8 +22,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from hdo_theory.atomic import check_writable_folder
 from hdo_theory.commands import add_progress, progress_wanted
 from hdo_theory.errors import HDOInputError
@@ -107,7 +105,7 @@ def summary_table(res) -> str:
 
     def final(label, name):
         k = s.get(f"final_{name}_replicas", R)
-        if name in res.metrics and np.all(np.isnan(res[name])):
+        if name not in res.recorded:  # all NaN, or absent from a loaded file
             note = "not recorded"
         else:
             note = f"mean, {k} of {R} replicas" if k < R else f"mean, {R} replicas"
