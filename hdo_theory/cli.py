@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The ``hdo-theory`` command line.
 
 Each subcommand lives in its own module under :mod:`hdo_theory.commands` and exposes
@@ -6,6 +7,11 @@ Each subcommand lives in its own module under :mod:`hdo_theory.commands` and exp
 never prints a traceback for it. So do operating-system errors (:class:`OSError`: a file that
 cannot be read or written, a full disk) and :class:`MemoryError` (a request too big for the
 machine): they are the environment's fault, not a bug, and a traceback would only hide the cause.
+
+Every ``--help`` shows the defaults (:class:`HelpFormatter`). Shell completion comes from
+argcomplete when it is installed (``pip install 'hdo-theory[completion]'``), enabled with
+``eval "$(register-python-argcomplete hdo-theory)"`` (bash or zsh); without argcomplete the
+command works the same, with no completion.
 """
 
 from __future__ import annotations
@@ -27,6 +33,24 @@ COMMAND_MODULES = (
 )
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: X)`` to an option's help unless the help already states its default
+    or there is none to state (``None``: the option is resolved later, and its help says how;
+    a switch, whose help says what it switches from)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (default is None or default is argparse.SUPPRESS or "default" in text.lower()
+                or action.nargs == 0 or not action.option_strings):
+            return text
+        return text + " (default: %(default)s)"
+
+
+class _TopHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """The top-level help: its epilog's command line is printed as written, never wrapped."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, like HDOInputError
         self.exit(2, f"hdo-theory: error: {message}\n")
@@ -45,19 +69,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="hdo-theory",
         description="Check the theory of hybrid (FO + ZO) decentralized optimization.",
+        epilog='shell completion (needs argcomplete: pip install "hdo-theory[completion]"):\n'
+               '  eval "$(register-python-argcomplete hdo-theory)"',
+        formatter_class=_TopHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"hdo-theory {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for modname in COMMAND_MODULES:
         mod = _import_command(modname)
-        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP,
+                           formatter_class=HelpFormatter)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
 
 
+def _complete(parser) -> None:
+    """Shell completion through argcomplete, when it is installed (it does nothing unless the
+    shell asked for completions; see the module docstring)."""
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    _complete(parser)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()

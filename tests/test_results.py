@@ -1,6 +1,8 @@
 """Results: exact save/load round trip, atomic writes, long format, fitted rates."""
 
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,7 +51,8 @@ def test_round_trip_is_exact(tmp_path):
     p = r.save(tmp_path / "run.npz")
     q = Results.load(p)
     assert q.t.tobytes() == r.t.tobytes() and q.diverged_at.tobytes() == r.diverged_at.tobytes()
-    for k in r.metrics:  # bit-exact, NaN included
+    assert r.recorded == ("gap", "gamma") and q.names == ("gap", "gamma")
+    for k in r.recorded:  # bit-exact, NaN included
         assert q[k].tobytes() == r[k].tobytes()
     assert q.state["X"].tobytes() == r.state["X"].tobytes()
     for attr in ("config", "seed", "version", "constants", "objective_meta", "info"):
@@ -91,6 +94,13 @@ def test_long_format():
     assert all(len(v) == 2 * r.R * r.t.size for v in long.values())
     sel = (long["metric"] == "gap") & (long["replica"] == 2) & (long["t"] == 100)
     assert long["value"][sel].tolist() == [r["gap"][2, 3]]
+    assert long["step"] is long["t"]
+    sel = (long["metric"] == "gamma") & (long["replica"] == 1)
+    assert long["step"][sel].tolist() == r.t.tolist()
+    assert long["interactions"][sel].tolist() == [0, 2, 20, 200, 2000]
+    assert long["parallel_time"][sel].tolist() == [0.0, 0.5, 5.0, 50.0, 500.0]
+    one = r.to_long("mg")  # named: kept, all NaN
+    assert set(one["metric"]) == {"mg"} and np.all(np.isnan(one["value"]))
 
 
 def test_derived_axes_and_summary():
@@ -186,3 +196,91 @@ def test_summary_says_how_many_replicas_each_statistic_covers():
     r.diverged_at[:] = [3, 57, 9]
     assert np.isnan(r.rate("gap")) and r.summary()["rate_replicas"] == 0
     assert r.summary()["diverged_at"] == [3, 9, 57]
+
+
+# -- metrics that were not recorded; the 0.1 format; pandas and xarray ----------------------
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_unrecorded_metrics_are_not_saved(tmp_path):
+    p = _results().save(tmp_path / "run.npz")
+    with np.load(p) as z:
+        assert "metric__mg" not in z.files and "metric__gap" in z.files
+    q = Results.load(p)
+    assert "mg" not in q and q.recorded == ("gap", "gamma")
+    with pytest.raises(HDOInputError) as info:
+        q["mg"]
+    msg = str(info.value)
+    assert "\n" not in msg and "'mg'" in msg and "not recorded" in msg
+    assert "recorded: gap, gamma" in msg
+
+
+def test_a_file_written_by_version_0_1_still_loads():
+    """tests/data/results-v0.1.npz was written by the 0.1 writer (hdo_theory/results.py at
+    commit 61805dd): every metric stored, the four the run did not record as all-NaN."""
+    res = Results.load(DATA / "results-v0.1.npz")
+    with np.load(DATA / "results-v0.1.npz") as z:
+        assert "metric__mg" in z.files and np.all(np.isnan(z["metric__mg"]))
+    assert res.version == "0.1.0" and res.R == 2 and res.t.tolist() == [0, 10, 20, 30, 40]
+    assert res.config["model"] == "pairwise" and res.config["T"] == 40 and res.seed == 3
+    assert res.state["X"].shape == (2, 4, 3)
+    absent = {"mg", "lemma2_cond", "heldout_loss", "heldout_acc"}
+    assert not absent & set(res.names) and {"gap", "gamma", "dist_sq"} <= set(res.names)
+    assert np.all(np.isfinite(res["gap"]))
+    assert res.summary()["final_gap"] == pytest.approx(0.19845340597799332, rel=1e-12)
+    with pytest.raises(HDOInputError, match="'mg' was not recorded"):
+        res["mg"]
+
+
+def test_to_pandas_is_the_long_table():
+    pd = pytest.importorskip("pandas")
+    r = _results()
+    df = r.to_pandas()
+    assert isinstance(df, pd.DataFrame)
+    assert list(df.columns) == ["replica", "step", "interactions", "parallel_time", "metric",
+                                "value"]
+    assert len(df) == 2 * r.R * r.t.size and set(df["metric"]) == {"gap", "gamma"}
+    row = df[(df.metric == "gap") & (df.replica == 2) & (df.step == 100)]
+    assert row["value"].tolist() == [r["gap"][2, 3]] and row["interactions"].tolist() == [200]
+    assert row["parallel_time"].tolist() == [50.0]
+
+
+def test_to_xarray_is_a_dataset_of_the_recorded_metrics():
+    xr = pytest.importorskip("xarray")
+    r = _results()
+    ds = r.to_xarray()
+    assert isinstance(ds, xr.Dataset)
+    assert set(ds.data_vars) == {"gap", "gamma"}
+    assert ds["gap"].dims == ("replica", "step")
+    assert ds["gap"].values.tobytes() == r["gap"].tobytes()
+    assert ds["step"].values.tolist() == r.t.tolist() == ds["t"].values.tolist()
+    assert ds["interactions"].values.tolist() == [0, 2, 20, 200, 2000]
+    assert np.allclose(ds["parallel_time"].values, r.parallel_time)
+    assert ds["diverged_at"].values.tolist() == [-1, 57, -1]
+    assert ds.attrs["seed"] == 12 and ds.attrs["version"] == "0.1.0"
+    assert json.loads(ds.attrs["config"])["zo"] == {"lr": 0.1 + 0.2}
+    assert json.loads(ds.attrs["constants"])["L"] == 2.5
+    assert all(isinstance(v, (str, int)) for v in ds.attrs.values())  # netCDF-safe
+    assert float(ds["gap"].sel(step=100, replica=2)) == r["gap"][2, 3]
+
+
+def test_exports_name_the_extra_when_a_package_is_missing(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_export(name, *args, **kwargs):
+        if name.split(".")[0] in ("pandas", "xarray"):
+            raise ImportError(f"No module named {name!r}")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_export)
+    import importlib
+
+    monkeypatch.setattr(importlib, "import_module", lambda name, *a: no_export(name))
+    for method, pkg in (("to_pandas", "pandas"), ("to_xarray", "xarray")):
+        with pytest.raises(HDOInputError) as info:
+            getattr(_results(), method)()
+        msg = str(info.value)
+        assert "\n" not in msg and pkg in msg and "hdo-theory[export]" in msg

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 
+from hdo_theory.commands import add_progress, progress_wanted
 from hdo_theory.errors import check_choice, check_float, check_int
 from hdo_theory.estimators import EstimatorSpec, estimator_names
 from hdo_theory.objectives import DEFAULT_D, objective_names, real_data_shapes
@@ -34,7 +35,8 @@ def add_arguments(p) -> None:
                         f"{' and '.join(real_data_shapes())} data sets fix it)")
     p.add_argument("--nu", default="1e-3",
                    help="smoothing radius (> 0), or 'theorem' for eta / sqrt(d) (needs --eta)")
-    p.add_argument("--eta", type=float, default=None, help="learning rate for --nu theorem")
+    p.add_argument("--eta", type=float, default=None,
+                   help="learning rate for --nu theorem (default: none)")
     p.add_argument("--rv", type=int, default=1, help="random directions averaged per draw (>= 1)")
     p.add_argument("--batch", type=int, default=1,
                    help="minibatch size, at most the node's shard size (default 1)")
@@ -48,12 +50,9 @@ def add_arguments(p) -> None:
     p.add_argument("--data-seed", type=int, default=0, help="seed of the objective's data set")
     p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
     p.add_argument("--ref-draws", type=int, default=None,
-                   help="draws for the Monte Carlo smoothed-gradient reference, when needed")
-    bar = p.add_mutually_exclusive_group()
-    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
-                     help="always show the progress bar")
-    bar.add_argument("--no-progress", dest="progress", action="store_false",
-                     help="never show the progress bar")
+                   help="draws for the Monte Carlo smoothed-gradient reference, when needed "
+                        "(default: min(--draws, 50000))")
+    add_progress(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -78,7 +77,8 @@ def run(args) -> int:
         check_int(f"batch (shard size of node {node} is {m})", spec.batch, 1, m)
     x = obj.random_point(point_seed)
     res = estimator_stats(obj, node, x, spec, draws, seed, eta=args.eta, level=args.level,
-                          ref_draws=args.ref_draws, progress=args.progress)
+                          ref_draws=args.ref_draws,
+                          progress=progress_wanted(args.progress))
     res["config"]["point_seed"] = point_seed
     res["config"]["data_seed"] = args.data_seed
     if args.json:

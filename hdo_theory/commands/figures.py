@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from hdo_theory.commands import add_progress, progress_wanted
 from hdo_theory.errors import HDOInputError
 
 NAME = "figures"
@@ -29,15 +30,18 @@ def add_arguments(p) -> None:
     from hdo_theory.figures import FIGURE_NAMES
 
     p.add_argument("--only", action="append", metavar="NAME", default=None,
-                   help=f"figure to make (repeatable); one of: {', '.join(FIGURE_NAMES)}")
+                   help="figure to make (repeatable; default: all); one of: "
+                        + ", ".join(FIGURE_NAMES))
     p.add_argument("--from", dest="from_dir", metavar="RESULTS_DIR", default=None,
-                   help="re-plot from the results stored here; never run anything")
+                   help="re-plot from the results stored here; never run anything (default: "
+                        "none: use DIR/results and run what is missing)")
     p.add_argument("--out", default="figures", metavar="DIR",
                    help="output folder, created with its parents if missing (default: figures); "
                         "results go to DIR/results")
     p.add_argument("--quick", action="store_true",
-                   help="small runs (seconds to a minute per figure) instead of full ones")
-    p.add_argument("--progress", action="store_true", help="progress bars for long runs")
+                   help="small runs (seconds to a minute per figure) instead of full ones "
+                        "(default: full)")
+    add_progress(p)
 
 
 def run(args) -> int:
@@ -65,7 +69,7 @@ def run(args) -> int:
         f"hdo-theory figures {'--quick ' if args.quick else ''}" + \
         " ".join(f"--only {n}" for n in names) + f" --out {out}"
     check_writable_folder(out, what="out")  # before any run: figures and results go there
-    runner = Runner(progress=args.progress)
+    runner = Runner(progress=progress_wanted(args.progress))
     failed = 0
     for name in dict.fromkeys(names):
         t0 = time.perf_counter()

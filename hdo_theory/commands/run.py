@@ -17,12 +17,13 @@ Example::
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import sys
 from pathlib import Path
 
-import numpy as np
-
 from hdo_theory.atomic import check_writable_folder
+from hdo_theory.commands import add_progress, progress_wanted
 from hdo_theory.errors import HDOInputError
 from hdo_theory.runs.options import (  # noqa: F401 - build, load_toml, resolve_options: API
     OPTION_GROUPS,
@@ -32,6 +33,7 @@ from hdo_theory.runs.options import (  # noqa: F401 - build, load_toml, resolve_
     resolve_options,
     simulate_kwargs,
 )
+from hdo_theory.serialize import jsonable
 
 NAME = "run"
 HELP = "simulate the HDO gossip process over replicas and save the trajectories (.npz)"
@@ -39,7 +41,12 @@ HELP = "simulate the HDO gossip process over replicas and save the trajectories 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """One flag per option of :mod:`hdo_theory.runs.options` (``zo_lr`` -> ``--zo-lr``)."""
-    p.add_argument("--config", metavar="FILE", help="TOML file with any of the options below")
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML file with any of the options below (default: none; the command "
+                        "line wins over it)")
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as one JSON object on stdout (the other lines go "
+                        "to stderr)")
     opts = all_options()
     for title, table in OPTION_GROUPS.items():
         g = p.add_argument_group(title)
@@ -48,15 +55,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         )
         for k in keys:
             o = opts[k]
+            if k == "no_progress":  # the schema's no_progress: --no-progress, and --progress
+                add_progress(g)
+                continue
+            if o.type is bool and k.startswith("no_"):  # --no-node-losses / --node-losses
+                pair = g.add_mutually_exclusive_group()
+                on = "--" + k[3:].replace("_", "-")
+                pair.add_argument("--" + k.replace("_", "-"), dest=k, action="store_const",
+                                  const=True, default=None,
+                                  help=f"{o.help} (default: {on}, they are recorded)")
+                pair.add_argument(on, dest=k, action="store_const", const=False,
+                                  help=f"undo --no-{on[2:]} (e.g. one set in --config)")
+                continue
             flag = "--" + k.replace("_", "-")
             if k == "T":
                 flag = "--T"
             shown = f" (default: {o.default})" if o.default is not None else ""
+            if o.type is bool:
+                shown = f" (default: {'on' if o.default else 'off'})"
             rng = o.range_text()
             shown += f" (range {rng})" if rng else ""
-            if o.type is bool:
-                g.add_argument(flag, dest=k, action="store_const", const=True, default=None,
-                               help=o.help)
+            if o.type is bool:  # --flag / --no-flag: the command line can undo a TOML "true"
+                g.add_argument(flag, dest=k, action=argparse.BooleanOptionalAction,
+                               default=None, help=(o.help + shown).replace("%", "%%"))
             else:
                 conv = {int: int, float: float, str: str, "rec": str, "nu": str}[o.type]
                 g.add_argument(flag, dest=k, type=conv, default=None,
@@ -84,7 +105,7 @@ def summary_table(res) -> str:
 
     def final(label, name):
         k = s.get(f"final_{name}_replicas", R)
-        if name in res.metrics and np.all(np.isnan(res[name])):
+        if name not in res.recorded:  # all NaN, or absent from a loaded file
             note = "not recorded"
         else:
             note = f"mean, {k} of {R} replicas" if k < R else f"mean, {R} replicas"
@@ -131,10 +152,34 @@ def run(args) -> int:
     obj, cfg = build(values)
     # fail now, not after the whole simulation, if the results cannot be saved
     check_writable_folder(out.parent, what="out")
+    # --progress / --no-progress win; else a TOML no_progress = true; else only on a terminal
+    if getattr(args, "progress", None) is not None:
+        progress = bool(args.progress)
+    else:
+        progress = False if values["no_progress"] else progress_wanted(None)
+    as_json = bool(getattr(args, "json", False))
+    info = sys.stderr if as_json else sys.stdout
     print(f"hdo-theory run: {obj.describe()}, model={cfg.model}, T={cfg.T}, "
-          f"replicas={values['replicas']}")
-    res = simulate(obj, cfg, **simulate_kwargs(values))
+          f"replicas={values['replicas']}", file=info)
+    res = simulate(obj, cfg, **simulate_kwargs(values, progress=progress))
     path = res.save(out)
-    print(summary_table(res))
-    print(f"results written to {path}")
+    if as_json:
+        print(json.dumps(summary_json(res, path), allow_nan=False))
+    else:
+        print(summary_table(res))
+    print(f"results written to {path}", file=info)
     return 0
+
+
+def summary_json(res, path=None) -> dict:
+    """What the summary table shows, as JSON types (NaN as ``null``): :meth:`Results.summary`
+    plus the recorded metrics, the step unit, the gossip graph's facts, the wall time and the
+    results file."""
+    out = dict(res.summary())
+    out["step_unit"] = "rounds" if res.config.get("model") == "matching" else "interactions"
+    out["recorded"] = list(res.recorded)
+    for k in ("spectral_gap", "averaging_contraction", "wall_time_s"):
+        out[k] = res.info.get(k)
+    if path is not None:
+        out["out"] = str(path)
+    return jsonable(out)

@@ -3,7 +3,7 @@
 Two forms share one parser (the first positional is either ``collect`` or a TOML file)::
 
     hdo-theory sweep CONFIG.toml [--out DIR] [--workers N] [--scheduler ADDRESS] [--resume]
-                                 [--force] [--retries K] [--no-progress]
+                                 [--force] [--retries K] [--[no-]progress]
     hdo-theory sweep collect DIR [--format auto|parquet|csv] [--final] [--table FILE]
 
 Exit status: 0 when every cell finished (done or diverged), 1 when some cell failed after its
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hdo_theory.commands import add_progress, progress_wanted
 from hdo_theory.errors import HDOInputError, check_float, check_int
 
 NAME = "sweep"
@@ -25,12 +26,13 @@ HELP = "run a grid of configurations x seeds on a local pool or a Dask cluster; 
 
 USAGE = (
     "hdo-theory sweep CONFIG.toml [--out DIR] [--workers N] [--scheduler ADDRESS] [--resume] "
-    "[--force]\n       hdo-theory sweep collect DIR [--format {auto,parquet,csv}] [--final] "
+    "[--force] [--retries K] [--[no-]progress]\n"
+    "       hdo-theory sweep collect DIR [--format {auto,parquet,csv}] [--final] "
     "[--table FILE]"
 )
 
 _RUN_ONLY_FLAGS = ("out", "workers", "scheduler", "shared_fs", "resume", "force", "retries",
-                   "no_progress")
+                   "progress")
 _COLLECT_ONLY_FLAGS = ("format", "final", "table")
 
 
@@ -46,7 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="local worker processes (default: the CPUs available; 0 = run in this "
                         "process)")
     g.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                   help="run on a Dask cluster, e.g. tcp://host:8786 (needs hdo-theory[dask])")
+                   help="run on a Dask cluster, e.g. tcp://host:8786 (needs hdo-theory[dask]; "
+                        "default: none, the local pool)")
     g.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="S",
                    help="seconds to wait for the scheduler (default 10)")
     g.add_argument("--shared-fs", action="store_const", const=True, default=None,
@@ -60,8 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "files (cells shared with this sweep are reused)")
     g.add_argument("--retries", type=int, default=None, metavar="K",
                    help="extra attempts per failing cell (default: [sweep] retries, else 2)")
-    g.add_argument("--no-progress", action="store_const", const=True, default=None,
-                   help="no progress bar")
+    add_progress(g)
     c = p.add_argument_group("collect")
     c.add_argument("--format", choices=("auto", "parquet", "csv"), default=None,
                    help="table format (default auto: Parquet when pyarrow is installed, else CSV)")
@@ -138,7 +140,7 @@ def _run_sweep(args) -> int:
     with executor:
         rep = run_sweep(
             spec, out, executor, cells=cells, force=bool(args.force), resume=bool(args.resume),
-            progress=not args.no_progress, retries=args.retries, log=print,
+            progress=progress_wanted(args.progress), retries=args.retries, log=print,
         )
     print(f"{rep.total} cells: {rep.done} done, {rep.diverged} diverged, {rep.failed} failed, "
           f"{rep.pending} pending ({rep.total - rep.already} run now in "

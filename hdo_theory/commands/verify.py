@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from hdo_theory.commands import add_progress, progress_wanted
 from hdo_theory.errors import HDOInputError, check_int
 
 NAME = "verify"
@@ -19,22 +20,25 @@ def add_arguments(p):
     g.add_argument("--quick", dest="scale", action="store_const", const="quick",
                    help="scaled-down grids (default; minutes on 2 cores)")
     g.add_argument("--full", dest="scale", action="store_const", const="full",
-                   help="publication-grade grids (minutes to an hour)")
+                   help="publication-grade grids (minutes to an hour; default: --quick)")
     p.set_defaults(scale="quick")
     p.add_argument("--claims", nargs="+", metavar="ID", help="claim IDs or prefixes "
                    "(e.g. lemma5 exact theorem1); default: all")
     p.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
     p.add_argument("--out", default="hdo-report",
                    help="output folder, created with its parents if missing (default hdo-report)")
-    p.add_argument("--json", action="store_true", help="print the JSON report to stdout")
+    p.add_argument("--json", action="store_true",
+                   help="print the JSON report to stdout (default: the verdict table)")
     p.add_argument("--latex", action="store_true",
-                   help="also write report.tex: the verdict tables as LaTeX (booktabs)")
+                   help="also write report.tex: the verdict tables as LaTeX (booktabs) "
+                        "(default: off)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when any record is violated")
     p.add_argument("--resume", action="store_true",
                    help="reuse the claims a previous run with the same --out, scale and seed "
                         "finished (saved in OUT/claims/ as each completes)")
     p.add_argument("--list", action="store_true", help="list the claims and exit")
+    add_progress(p)
 
 
 def _check_out(path: str) -> Path:
@@ -62,9 +66,9 @@ def run(args) -> int:
     out = _check_out(args.out)
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print
     res = run_verification(ids, scale=args.scale, seed=seed, log=log, out_dir=out,
-                           resume=args.resume)
+                           resume=args.resume, progress=progress_wanted(args.progress))
     # written whatever the claims did
-    paths = write_report(res, out, latex_tables=getattr(args, "latex", False))
+    paths = write_report(res, out, latex_tables=args.latex)
     if args.json:
         print(json.dumps(to_json(res), indent=1, allow_nan=False))
     else:

@@ -578,7 +578,8 @@ def simulate(
     """Run ``replicas`` independent replicas of ``config`` on ``objective``.
 
     threads: worker threads over replicas (default: ``min(replicas, NUMBA_NUM_THREADS)``).
-    progress: show a tqdm bar over (replica, chunk) units.
+    progress: show a tqdm bar on stderr counting steps (interactions, or rounds for
+        ``model="matching"``) over all replicas: ``replicas * T`` in all.
     keep_state: store the final node models ``X`` (``(R, n, d)``) in ``results.state``.
     chunks: split each replica's ``T`` steps into this many kernel calls (default 1, or 50 with
         a progress bar); the result does not depend on it.
@@ -623,7 +624,9 @@ def simulate(
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=R * n_chunks, desc="replica chunks", unit="chunk", leave=False)
+        unit = "round" if config.model == "matching" else "interaction"
+        desc = f"{unit}s" + (f" ({R} replicas)" if R > 1 else "")
+        bar = tqdm(total=R * config.T, desc=desc, unit=unit, unit_scale=True, leave=False)
     states: list = [None] * R
     seed_seqs = np.random.SeedSequence(seed).spawn(R)
 
@@ -640,8 +643,8 @@ def simulate(
                 int(bounds[c]),
                 int(bounds[c + 1]),
             )
-            if bar is not None:
-                bar.update(1)
+            if bar is not None:  # the steps this chunk did (tqdm's update is thread-safe)
+                bar.update(int(bounds[c + 1] - bounds[c]))
         states[r] = (int(st.istate[PK.S_DIVERGED]), st.X if keep_state else None)
 
     t_start = time.perf_counter()

@@ -6,8 +6,11 @@ pickle) holding
 * ``t``: int64 ``(n_rec,)``, the step counts at which records were taken (interactions for the
   pairwise and graph models, rounds for the matching model);
 * ``diverged_at``: int64 ``(R,)``, the step count at which each replica diverged, ``-1`` if never;
-* ``metric__<name>``: float64 ``(R, n_rec)`` for every recorded metric (NaN where not recorded
-  or after divergence);
+* ``metric__<name>``: float64 ``(R, n_rec)`` for every recorded metric (NaN after divergence).
+  A metric that was not recorded (all NaN: the process fills every metric it does not record
+  with NaN) is not stored: on load it is absent, and ``results[name]`` names it and the
+  metrics that were recorded. Files written by version 0.1, which stored those all-NaN arrays,
+  still load (the all-NaN arrays are dropped the same way);
 * ``state__<name>``: optional final-state arrays (e.g. ``X`` of shape ``(R, n, d)``);
 * ``meta_json``: a unicode scalar, the JSON document with ``format``, ``config``, ``seed``,
   ``version``, ``constants``, ``objective_meta`` and ``info``. Floats go through Python's
@@ -19,7 +22,11 @@ and fsynced, then moved into place with :func:`os.replace`, so an interrupted sa
 the old file or the new one, never a truncated one.
 
 Long format (benchopt-style): :meth:`Results.to_long` returns columns
-``replica, t, metric, value`` (one row per replica, record and metric).
+``replica, step, interactions, parallel_time, metric, value`` (one row per replica, record and
+metric; ``t``, the 0.1 name of ``step``, is kept as well). With the ``export`` extra
+(``pip install 'hdo-theory[export]'``: pandas and xarray) :meth:`Results.to_pandas` gives that
+table as a DataFrame and :meth:`Results.to_xarray` a Dataset with one ``(replica, step)``
+variable per recorded metric.
 """
 
 from __future__ import annotations
@@ -40,7 +47,26 @@ from hdo_theory.serialize import from_jsonable, jsonable
 
 FORMAT = "hdo-theory-results/1"
 
-__all__ = ["Results", "FORMAT", "load_results", "fit_loglog_slope"]
+__all__ = ["Results", "FORMAT", "EXPORT_EXTRA", "load_results", "fit_loglog_slope"]
+
+EXPORT_EXTRA = "export"  # pyproject.toml's optional dependencies holding pandas and xarray
+
+
+def _not_recorded(v: np.ndarray) -> bool:
+    """A metric the process did not record: every value NaN (an empty record set counts as
+    recorded, there is nothing to tell)."""
+    v = np.asarray(v)
+    return v.size > 0 and bool(np.all(np.isnan(v)))
+
+
+def _optional(module: str, method: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise HDOInputError(f"Results.{method}() needs {module}: pip install "
+                            f"'hdo-theory[{EXPORT_EXTRA}]'") from None
 
 
 def fit_loglog_slope(t, values) -> float:
@@ -91,9 +117,16 @@ class Results:
     def names(self) -> tuple[str, ...]:
         return tuple(self.metrics)
 
+    @property
+    def recorded(self) -> tuple[str, ...]:
+        """The metrics that were recorded (not all NaN), in record order."""
+        return tuple(k for k, v in self.metrics.items() if not _not_recorded(v))
+
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self.metrics:
-            raise HDOInputError(f"metric must be one of {', '.join(self.metrics)}; got {name!r}")
+            rec = ", ".join(self.recorded) or "none"
+            raise HDOInputError(f"metric {name!r} was not recorded in these results "
+                                f"(recorded: {rec})")
         return self.metrics[name]
 
     def __contains__(self, name: str) -> bool:
@@ -164,36 +197,103 @@ class Results:
         out["diverged_at"] = sorted(int(s) for s in self.diverged_at if s >= 0)
         return out
 
-    # -- long format ----------------------------------------------------------------------
-    def to_long(self, names=None) -> dict[str, np.ndarray]:
-        """Columns ``replica, t, metric, value`` with one row per (replica, record, metric).
-
-        ``pandas.DataFrame(results.to_long())`` gives the benchopt-style long table. Metrics
-        that are all-NaN (not recorded) are left out unless named.
-        """
+    # -- long format and exports -----------------------------------------------------------
+    def _long_names(self, names) -> list[str]:
         if names is None:
-            names = [k for k, v in self.metrics.items() if not np.all(np.isnan(v))]
-        R, n_rec = self.R, self.t.shape[0]
-        reps, ts, ms, vs = [], [], [], []
+            return list(self.recorded)
+        names = [names] if isinstance(names, str) else list(names)
         for name in names:
-            v = self[name]
-            reps.append(np.repeat(np.arange(R), n_rec))
-            ts.append(np.tile(self.t, R))
-            ms.append(np.full(R * n_rec, name, dtype=object))
-            vs.append(v.reshape(-1))
-        if not names:
-            return {
-                "replica": np.zeros(0, np.int64),
-                "t": np.zeros(0, np.int64),
-                "metric": np.zeros(0, object),
-                "value": np.zeros(0),
-            }
+            self[name]  # a name that is not a metric raises here, naming what was recorded
+        return names
+
+    def to_long(self, names=None) -> dict[str, np.ndarray]:
+        """Columns ``replica, step, interactions, parallel_time, metric, value`` with one row
+        per (replica, record, metric); ``t`` is the same column as ``step`` (its 0.1 name).
+
+        ``step`` is the step count of the record (interactions, or rounds for
+        ``model="matching"``), ``interactions`` the pairwise interactions done by then and
+        ``parallel_time`` those divided by ``n``. ``pandas.DataFrame(results.to_long())``
+        gives the benchopt-style long table (:meth:`to_pandas`). Metrics that were not
+        recorded (all NaN) are left out unless named.
+        """
+        names = self._long_names(names)
+        R, n_rec = self.R, self.t.shape[0]
+        rows = R * n_rec * len(names)
+        step = np.tile(np.asarray(self.t, dtype=np.int64), R * len(names))
+        inter = np.tile(np.asarray(self.interactions, dtype=np.int64), R * len(names))
+        ptime = np.tile(np.asarray(self.parallel_time, dtype=np.float64), R * len(names))
+        replica = np.tile(np.repeat(np.arange(R, dtype=np.int64), n_rec), len(names))
+        metric = np.repeat(np.array(names, dtype=object), R * n_rec) if names else \
+            np.zeros(0, object)
+        value = (np.concatenate([np.asarray(self[k], dtype=np.float64).reshape(-1)
+                                 for k in names]) if names else np.zeros(0))
+        assert value.shape == (rows,)
         return {
-            "replica": np.concatenate(reps).astype(np.int64),
-            "t": np.concatenate(ts).astype(np.int64),
-            "metric": np.concatenate(ms),
-            "value": np.concatenate(vs).astype(np.float64),
+            "replica": replica,
+            "step": step,
+            "t": step,
+            "interactions": inter,
+            "parallel_time": ptime,
+            "metric": metric,
+            "value": value,
         }
+
+    def to_pandas(self, names=None):
+        """The long table as a :class:`pandas.DataFrame` with columns ``replica, step,
+        interactions, parallel_time, metric, value`` (see :meth:`to_long`); needs the
+        ``export`` extra. ``df.pivot_table(index="step", columns="metric", values="value")``
+        gives the replica means."""
+        pd = _optional("pandas", "to_pandas")
+        long = self.to_long(names)
+        cols = ("replica", "step", "interactions", "parallel_time", "metric", "value")
+        df = pd.DataFrame({c: long[c] for c in cols})
+        df["metric"] = df["metric"].astype(str)
+        return df
+
+    def attributes(self) -> dict:
+        """The run's description as flat attributes (netCDF-safe): ``format``, ``seed``,
+        ``version``, and ``config``, ``constants``, ``objective_meta``, ``info`` as JSON
+        strings (the format of the saved metadata: exact floats, NaN and arrays tagged)."""
+
+        def js(o) -> str:
+            return json.dumps(jsonable(o, nonfinite="keep", arrays="tagged"), allow_nan=True,
+                              sort_keys=True)
+
+        return {
+            "format": FORMAT,
+            "seed": int(self.seed),
+            "version": str(self.version),
+            "config": js(self.config),
+            "constants": js(self.constants),
+            "objective_meta": js(self.objective_meta),
+            "info": js(self.info),
+        }
+
+    def to_xarray(self, names=None):
+        """An :class:`xarray.Dataset` with one variable per recorded metric (or per name in
+        ``names``), dims ``("replica", "step")``; coordinates ``replica``, ``step`` (step
+        counts), ``t`` (the same, its 0.1 name), ``interactions``, ``parallel_time`` and
+        ``diverged_at`` (per replica, -1 if never); attributes from :meth:`attributes` (the
+        configuration, constants, objective and run facts as JSON strings, seed, version).
+        Needs the ``export`` extra. ``json.loads(ds.attrs["config"])`` gives the
+        configuration back."""
+        xr = _optional("xarray", "to_xarray")
+        names = self._long_names(names)
+        step = np.asarray(self.t, dtype=np.int64)
+        coords = {
+            "replica": np.arange(self.R, dtype=np.int64),
+            "step": step,
+            "t": ("step", step),
+            "interactions": ("step", np.asarray(self.interactions, dtype=np.int64)),
+            "parallel_time": ("step", np.asarray(self.parallel_time, dtype=np.float64)),
+            "diverged_at": ("replica", np.asarray(self.diverged_at, dtype=np.int64)),
+        }
+        data = {k: (("replica", "step"), np.asarray(self[k], dtype=np.float64)) for k in names}
+        ds = xr.Dataset(data, coords=coords, attrs=self.attributes())
+        ds["step"].attrs["long_name"] = ("rounds" if self.config.get("model") == "matching"
+                                         else "interactions") + " done (the step count)"
+        ds["parallel_time"].attrs["long_name"] = "interactions / n"
+        return ds
 
     # -- persistence ----------------------------------------------------------------------
     def _meta(self) -> dict:
@@ -205,7 +305,7 @@ class Results:
             "constants": self.constants,
             "objective_meta": self.objective_meta,
             "info": self.info,
-            "metric_names": list(self.metrics),
+            "metric_names": list(self.recorded),
             "state_names": list(self.state),
         }
 
@@ -221,8 +321,8 @@ class Results:
             "diverged_at": np.asarray(self.diverged_at, dtype=np.int64),
             "meta_json": np.array(meta),
         }
-        for k, v in self.metrics.items():
-            arrays[f"metric__{k}"] = np.asarray(v, dtype=np.float64)
+        for k in self.recorded:  # a metric that was not recorded (all NaN) is not stored
+            arrays[f"metric__{k}"] = np.asarray(self.metrics[k], dtype=np.float64)
         for k, v in self.state.items():
             arrays[f"state__{k}"] = np.asarray(v)
         with atomic_file(path, "wb") as fh:
@@ -231,7 +331,8 @@ class Results:
 
     @classmethod
     def load(cls, path) -> Results:
-        """Read results written by :meth:`save` (exact round trip).
+        """Read results written by :meth:`save` (exact round trip of every recorded metric;
+        a metric that was not recorded is absent), or by version 0.1 of the package.
 
         A file that is missing, empty, truncated, damaged (a flipped byte fails the archive's
         CRC or decompression), a ``.npz`` without the results metadata, or not an archive at
@@ -302,6 +403,8 @@ class Results:
             if v.shape != (div.shape[0], t.shape[0]):
                 raise _Unreadable(f"damaged contents (metric {k!r} has shape {v.shape}, "
                                   f"expected {(div.shape[0], t.shape[0])})")
+        # a 0.1 file stored the metrics that were not recorded as all-NaN arrays: drop them
+        metrics = {k: v for k, v in metrics.items() if not _not_recorded(v)}
         return cls(
             t=t,
             metrics=metrics,

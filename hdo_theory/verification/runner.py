@@ -243,20 +243,21 @@ def run_claim(claim, ctx) -> ClaimRun:
 
 
 def run_verification(ids=None, scale: str = "quick", seed: int = 0, alpha: float = S.DEFAULT_ALPHA,
-                     log=print, out_dir=None, resume: bool = False) -> VerifyResult:
+                     log=print, out_dir=None, resume: bool = False,
+                     progress: bool = False) -> VerifyResult:
     """Run the claims ``ids``. Every claim's grid is checked first (:func:`check_claim`, nothing
     runs); a claim whose check fails or which raises becomes an error record and the run goes
     on. With ``out_dir`` every finished claim is saved as it completes
     (``<out>/claims/<id>.json``, atomic); ``resume`` reuses the saved claims of a run with the
     same scale and seed instead of running them again. All records are decided together at the
-    end either way."""
+    end either way. ``progress`` shows a tqdm bar on stderr counting finished claims."""
     ids = resolve_ids(ids)
     ctx = Context(scale=scale, seed=seed, log=log)
     t0 = time.perf_counter()
     if out_dir is not None and not resume:  # a fresh run: no stale claim files to resume from
         for cid in ids:
             claim_path(out_dir, cid).unlink(missing_ok=True)
-    runs, failed = [], {}
+    failed = {}
     for cid in ids:
         try:
             check_claim(REGISTRY[cid], ctx)
@@ -264,24 +265,16 @@ def run_verification(ids=None, scale: str = "quick", seed: int = 0, alpha: float
             failed[cid] = error_record(cid, exc, getattr(exc, "planned", ctx.current))
             failed[cid]["stage"] = "configuration check"
             log(f"configuration check failed: {cid}: {type(exc).__name__}: {exc}")
-    for k, cid in enumerate(ids, 1):
-        claim = REGISTRY[cid]
-        old = load_claim_run(out_dir, claim, scale, seed) if (resume and out_dir) else None
-        if old is not None:
-            log(f"[{k}/{len(ids)}] {cid}: resumed ({len(old.records)} records)")
-            runs.append(old)
-            continue
-        log(f"[{k}/{len(ids)}] {cid} ({claim.reference}) ...")
-        if cid in failed:
-            info = failed[cid]
-            run = ClaimRun(claim, [], 0.0, f"{info['type']}: {info['message']}", info)
-        else:
-            run = run_claim(claim, ctx)
-        runs.append(run)
-        if out_dir is not None:
-            save_claim_run(out_dir, run, scale, seed)
-        log(f"      {len(run.records)} records in {run.seconds:.1f} s"
-            + (f"  ERROR {run.error}" if run.error else ""))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(ids), desc="claims", unit="claim", leave=False)
+    try:
+        runs = _run_claims(ids, ctx, failed, scale, seed, log, out_dir, resume, bar)
+    finally:
+        if bar is not None:
+            bar.close()
     a = decide_all([r for run in runs for r in run.records], alpha)
     figures = {}
     for run in runs:
@@ -347,3 +340,31 @@ def fmt(x, digits=3) -> str:
     if isinstance(x, float) and math.isinf(x):
         return "inf" if x > 0 else "-inf"
     return f"{x:.{digits}g}"
+
+
+def _run_claims(ids, ctx, failed, scale, seed, log, out_dir, resume, bar) -> list:
+    """Run (or resume) every claim in order, saving each as it finishes."""
+    runs = []
+    for k, cid in enumerate(ids, 1):
+        claim = REGISTRY[cid]
+        old = load_claim_run(out_dir, claim, scale, seed) if (resume and out_dir) else None
+        if old is not None:
+            log(f"[{k}/{len(ids)}] {cid}: resumed ({len(old.records)} records)")
+            runs.append(old)
+            if bar is not None:
+                bar.update(1)
+            continue
+        log(f"[{k}/{len(ids)}] {cid} ({claim.reference}) ...")
+        if cid in failed:
+            info = failed[cid]
+            run = ClaimRun(claim, [], 0.0, f"{info['type']}: {info['message']}", info)
+        else:
+            run = run_claim(claim, ctx)
+        runs.append(run)
+        if out_dir is not None:
+            save_claim_run(out_dir, run, scale, seed)
+        log(f"      {len(run.records)} records in {run.seconds:.1f} s"
+            + (f"  ERROR {run.error}" if run.error else ""))
+        if bar is not None:
+            bar.update(1)
+    return runs
