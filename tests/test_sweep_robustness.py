@@ -472,3 +472,16 @@ def test_a_sweep_file_that_sets_no_option_is_refused(tmp_path, capsys, text):
     assert cli.main(["sweep", str(p), "--out", str(out), "--workers", "0"]) == 2
     assert "are both empty" in one_line_error(capsys)
     assert not out.exists()
+
+
+def test_collect_names_a_file_given_as_the_folder(tmp_path, capsys):
+    """`sweep collect <a file>` says the path is a file, not that the folder does not exist."""
+    from hdo_theory.cli import main
+
+    f = tmp_path / "sweep.csv"
+    f.write_text("not a folder\n")
+    assert main(["sweep", "collect", str(f)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a file, not a folder" in err[0] and "does not exist" not in err[0]
+    assert main(["sweep", "collect", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -143,6 +143,9 @@ def collect(out, fmt: str = "auto", final_only: bool = False, table=None) -> Col
     table: output path (default ``out/sweep.parquet`` or ``out/sweep.csv``).
     """
     store = SweepStore(out)
+    if store.root.exists() and not store.root.is_dir():
+        raise HDOInputError(f"sweep folder {str(store.root)!r} is a file, not a folder: give "
+                            "the --out folder of the sweep")
     if not store.root.is_dir():
         raise HDOInputError(f"sweep folder {str(store.root)!r} does not exist")
     doc = store.read_spec()
