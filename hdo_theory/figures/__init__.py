@@ -76,6 +76,8 @@ CAPTIONS = {
 }
 
 FIGURE_NAMES = tuple(CAPTIONS)
+#: Resolution of the PNGs (quick and full alike; the PDF is vector).
+PNG_DPI = 200
 __all__ = ["FIGURE_NAMES", "CAPTIONS", "PLANS", "PLOTS", "make_figure", "ensure"]
 
 
@@ -115,7 +117,7 @@ def make_figure(name: str, results_dir, out_dir, quick: bool, run_missing: bool 
     with atomic_file(pdf, "wb") as fh:
         fig.savefig(fh, format="pdf")
     with atomic_file(png, "wb") as fh:
-        fig.savefig(fh, format="png", dpi=110 if quick else 200)
+        fig.savefig(fh, format="png", dpi=PNG_DPI)
     plt.close(fig)
     summary = jsonable(summarise(data))
     num, cap = CAPTIONS[name]
