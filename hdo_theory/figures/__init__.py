@@ -49,7 +49,12 @@ CAPTIONS = {
     "speedup": (5, "Speedup in parallel time against n (half ZO, half FO): for each n the best "
                 "learning rate of a grid, time to reach a common target, relative to the "
                 "smallest n; the claimed n/log n (convex) and sqrt(n) (non-convex) curves and "
-                "linear speedup for reference."),
+                "linear speedup for reference. Whiskers: 95% intervals from the replica band of "
+                "the mean curve at the best rate (the times its lower and upper edges first "
+                "reach the target, for n and for the reference n, combined conservatively); a "
+                "caret below a point: the interval reaches 0 (n's upper edge never reaches the "
+                "target); a caret above: no finite upper end (the reference's upper edge never "
+                "reaches it; null in the numbers)."),
     "phase": (6, "Phase diagram over (n0, d) at n1 = 4 FO nodes and equal parallel time: "
               "log10 of the final gap with n0 ZO nodes added over the FO-only gap (replica "
               "means); values in parentheses have a 95% interval containing 0 (delta method, "

@@ -426,11 +426,11 @@ def plot_speedup(data):
             reps = min(r["replicas"] for r in rows)
             ax.plot(ns, sp, marker="o", color=style.color(4),
                     label=f"measured (best lr per n; 95% CI, {reps} replicas)")
-            # a lower end of 0 (n's band may never reach the target) gets the one-sided caret;
-            # an infinite upper end (n's lower band edge at the target from the start) is not
-            # drawn
-            style.log_errorbar(ax, ns, sp, ci[:, 0], np.where(np.isfinite(ci[:, 1]), ci[:, 1], sp),
-                               color=style.color(4), marker="none")
+            # one-sided carets: a lower end of 0 (n's upper band edge never reaches the target)
+            # hangs below the point; an unbounded upper end (the reference's upper band edge
+            # never reaches it) stands on the point
+            style.log_errorbar(ax, ns, sp, ci[:, 0], ci[:, 1], color=style.color(4),
+                               marker="none", caret_ms=10)
             ax.plot(ns, fn(ns) / fn(ns[0]), label=f"claimed {claim}", ls="--", **style.BOUND_STYLE)
             ax.plot(ns, ns / ns[0], label="linear", ls=":", **style.BOUND_STYLE)
             what, sym = SPEEDUP_METRICS[tab["metric"]]

@@ -264,19 +264,24 @@ def log_ticks(axis) -> None:
 #: Marker of an interval whose lower end is at or below 0 on a log axis (its whisker would run
 #: to the axis floor): a caret hanging below the point, "the interval extends down to 0".
 OPEN_LOW_MARKER = {"y": 11, "x": 8}  # CARETDOWNBASE, CARETLEFTBASE
+#: Marker of an interval without a finite upper end: a caret standing on the point.
+OPEN_HIGH_MARKER = {"y": 10, "x": 9}  # CARETUPBASE, CARETRIGHTBASE
 
 
-def log_errorbar(ax, x, m, lo, hi, *, axis: str = "y", label: str | None = None, **kw):
+def log_errorbar(ax, x, m, lo, hi, *, axis: str = "y", label: str | None = None,
+                 caret_ms: float = 7.0, **kw):
     """Points ``m`` with 95% intervals ``[lo, hi]`` on a log ``axis`` ("y": vertical whiskers,
     "x": horizontal). Where ``lo <= 0`` the lower whisker is not drawn (it would run to the axis
     floor): the upper whisker stays and a caret hangs below the point instead (one-sided: the
-    interval reaches 0). Points with ``m <= 0`` or non-finite are left out. Returns the number
-    of one-sided points."""
+    interval reaches 0). Likewise an infinite ``hi`` gets a caret standing on the point and no
+    upper whisker. Points with ``m <= 0`` or non-finite are left out. Returns the number of
+    points open at the lower end."""
     x, m, lo, hi = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (x, m, lo, hi))
     ok = np.isfinite(m) & (m > 0) & np.isfinite(x)
     x, m, lo, hi = x[ok], m[ok], lo[ok], hi[ok]
     open_low = ~(np.isfinite(lo) & (lo > 0))
     low = np.where(open_low, 0.0, np.clip(m - lo, 0, None))
+    open_high = np.isposinf(hi)
     high = np.where(np.isfinite(hi), np.clip(hi - m, 0, None), 0.0)
     err = np.vstack([low, high])
     kw.setdefault("capsize", 2)
@@ -289,8 +294,12 @@ def log_errorbar(ax, x, m, lo, hi, *, axis: str = "y", label: str | None = None,
         ax.errorbar(m, x, xerr=err, label=label, **kw)
         px, py = m[open_low], x[open_low]
     if open_low.any():
-        ax.plot(px, py, ls="none", marker=OPEN_LOW_MARKER[axis], ms=7, color=col,
+        ax.plot(px, py, ls="none", marker=OPEN_LOW_MARKER[axis], ms=caret_ms, color=col,
                 markeredgewidth=0, zorder=kw.get("zorder", 2), label="_open_low")
+    if open_high.any():
+        hx, hy = (x[open_high], m[open_high]) if axis == "y" else (m[open_high], x[open_high])
+        ax.plot(hx, hy, ls="none", marker=OPEN_HIGH_MARKER[axis], ms=caret_ms, color=col,
+                markeredgewidth=0, zorder=kw.get("zorder", 2), label="_open_high")
     return int(open_low.sum())
 
 
