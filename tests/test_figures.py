@@ -556,6 +556,17 @@ def test_log_errorbar_is_one_sided_where_the_interval_reaches_zero():
         fig.canvas.draw()
         assert ax.get_ylim()[0] > 0.1  # the axis is not stretched towards 0
     plt.close(fig)
+    with style.style():  # an unbounded upper end: a caret standing on the point, no whisker
+        fig, axes = style.new_figure()
+        ax = axes[0, 0]
+        style.log_errorbar(ax, [1, 2], [1.0, 2.0], [0.5, 1.0], [2.0, np.inf], color="k")
+        ax.set_yscale("log")
+        (bars,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+        highs = sorted(max(seg[:, 1]) for seg in map(np.asarray, bars.get_segments()))
+        assert highs == [2.0, 2.0]
+        up = [ln for ln in ax.get_lines() if ln.get_marker() == style.OPEN_HIGH_MARKER["y"]]
+        assert len(up) == 1 and list(up[0].get_ydata()) == [2.0]
+    plt.close(fig)
 
 
 @pytest.mark.parametrize("name", ["zo-estimators", "convex", "nonconvex", "populations"])

@@ -42,7 +42,8 @@ CAPTIONS = {
                "nu = eta/sqrt(d), pairwise gossip, n = 8). Final f(y_T) - f* and "
                "||mu_T - x*||^2 against T for n0/n in {0, 1/2, 1}: replica means with 95% CIs, "
                "fitted log-log slopes (solid; +- 1.96 bootstrap s.e. in the legend) and "
-               "Theorem 1's bound with its O() constant fitted (dotted)."),
+               "Theorem 1's bound with its O() constant fitted (dotted). A caret below a point: "
+               "its interval reaches 0 (no lower whisker on the log scale)."),
     "nonconvex": (4, "Non-convex rate (Theorem 1 schedule eta = n/sqrt(dT), nu = eta/sqrt(d)): "
                   "average ||grad f(mu_t)||^2 over the run against T, with the sqrt(d/T) "
                   "reference and Theorem 1's bound shape (fitted constant)."),
@@ -68,7 +69,9 @@ CAPTIONS = {
                     "accuracy of the mean model recorded along the run; single workers' "
                     "held-out values, of their own models, only at the end). Quick version: "
                     "200 rounds (synthetic), 100 rounds with rv 32 on digits and a subset of "
-                    "populations. Bands: 95% CI over replicas."),
+                    "populations. Bands: 95% CI over replicas (on log axes drawn down to a third "
+                    "of the mean at most); markers: 95% CI, a caret instead of the lower whisker "
+                    "where the interval reaches 0."),
     "ablations": (8, "Ablations for 90 ZO + 3 FO (claims 5 and 6): number of random vectors "
                   "rv, learning rate, and forward differences against the unbiased "
                   "directional estimator."),
