@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import replace
 
 import matplotlib
@@ -19,8 +20,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
+from matplotlib.path import Path as MplPath  # noqa: E402
+from matplotlib.transforms import Bbox  # noqa: E402
 
-from hdo_theory.figures import FIGURE_NAMES, PLANS, PLOTS, make_figure, style  # noqa: E402
+from hdo_theory.figures import (  # noqa: E402
+    FIGURE_NAMES,
+    PLANS,
+    PLOTS,
+    PNG_DPI,
+    make_figure,
+    style,
+)
 from hdo_theory.figures.specs import ensure  # noqa: E402
 from hdo_theory.figures.store import MissingResults, Runner, RunSpec, load_run  # noqa: E402
 
@@ -392,3 +403,218 @@ def test_spec_hash_is_pinned():
     assert spec.spec_hash == "9ae6d25aa170e034"
     assert PLANS["consensus"](True)["n0=0"].spec_hash == "22b038f5572b8ed7"
     assert PLANS["zo-estimators"](True)["table"].spec_hash == "d57c8756abbbeff6"
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout at first contact: legends clear of the data, panel letters clear of titles, log axes
+# labelled at major ticks only, one-sided intervals on log axes, speedup intervals, PNG dpi
+# (checks on the drawn matplotlib objects: window extents in display pixels)
+# ---------------------------------------------------------------------------------------------
+
+
+def _drawn(fig):
+    fig.canvas.draw()
+    return fig.canvas.get_renderer()
+
+
+def _data_paths(ax):
+    """Display-space pieces of everything plotted in ``ax``: (vertices, is_curve) per line and
+    per errorbar whisker, finite points only."""
+    out = []
+    for ln in ax.get_lines():
+        if not ln.get_visible():
+            continue
+        xy = np.column_stack([np.asarray(ln.get_xdata(), float), np.asarray(ln.get_ydata(), float)])
+        xy = xy[np.all(np.isfinite(xy), axis=1)]
+        if ax.get_xscale() == "log":
+            xy = xy[xy[:, 0] > 0]
+        if ax.get_yscale() == "log":
+            xy = xy[xy[:, 1] > 0]
+        if len(xy):
+            ls = ln.get_linestyle()
+            out.append((ln.get_transform().transform(xy), ls not in ("None", "none", "", " ")))
+    for coll in ax.collections:
+        if isinstance(coll, LineCollection):
+            for seg in coll.get_segments():
+                seg = np.asarray(seg, float)
+                seg = seg[np.all(np.isfinite(seg), axis=1) & np.all(seg > 0, axis=1)]
+                if len(seg):
+                    out.append((coll.get_transform().transform(seg), True))
+    return out
+
+
+def _legends(fig):
+    return list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+
+
+def _covered(fig, legend, renderer):
+    """Data axes whose visible plotted points or curves fall inside the legend's box."""
+    box = legend.get_window_extent(renderer)
+    hits = []
+    for ax in fig.axes:
+        if ax.get_label() == "<colorbar>":
+            continue
+        clip = Bbox.intersection(box, ax.bbox)
+        if clip is None:
+            continue
+        for xy, curve in _data_paths(ax):
+            inside = ((xy[:, 0] >= clip.x0) & (xy[:, 0] <= clip.x1) & (xy[:, 1] >= clip.y0)
+                      & (xy[:, 1] <= clip.y1))
+            if inside.any() or (curve and len(xy) > 1
+                                and MplPath(xy).intersects_bbox(clip, filled=False)):
+                hits.append(ax.get_title() or ax.get_ylabel())
+                break
+    return hits
+
+
+@pytest.mark.parametrize("name", FIGURE_NAMES)
+def test_legends_do_not_cover_data(made, name):
+    fig = made[name][0]
+    renderer = _drawn(fig)
+    for lg in _legends(fig):
+        assert not _covered(fig, lg, renderer), (name, [t.get_text() for t in lg.get_texts()])
+
+
+def test_overlap_check_sees_a_covering_legend():
+    """The check above is not vacuous: a legend placed on a curve is caught."""
+    with style.style():
+        fig, axes = style.new_figure()
+        ax = axes[0, 0]
+        x = np.linspace(0, 1, 50)
+        ax.plot(x, 0.5 + 0 * x, label="flat line through the middle")
+        lg = ax.legend(loc="center")
+        assert _covered(fig, lg, _drawn(fig))
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("name", FIGURE_NAMES)
+def test_panel_letters_clear_of_titles(made, name):
+    fig = made[name][0]
+    renderer = _drawn(fig)
+    titles = [t for ax in fig.axes for t in (ax.title, ax._left_title, ax._right_title)
+              if t.get_text()]
+    assert titles or name == "phase" and fig.axes[0].get_title(), name
+    if fig._suptitle is not None:
+        titles.append(fig._suptitle)
+    letters = 0
+    for ax in fig.axes:
+        for txt in ax.texts:
+            if not re.fullmatch(r"\([a-p]\)", txt.get_text()):
+                continue
+            letters += 1
+            box = txt.get_window_extent(renderer)
+            for t in titles:
+                assert not box.overlaps(t.get_window_extent(renderer)), (name, txt.get_text(),
+                                                                       t.get_text())
+    assert letters or name in ("phase", "nonconvex"), name
+
+
+@pytest.mark.parametrize("name", FIGURE_NAMES)
+def test_log_axes_label_major_ticks_only(made, name):
+    """No minor tick of a log axis carries a label; at least two labelled major ticks in view
+    (a range under a decade gets evenly spaced or 1-2-5 labels instead)."""
+    fig = made[name][0]
+    _drawn(fig)
+    for ax in fig.axes:
+        for axis, scale, lim in ((ax.xaxis, ax.get_xscale(), ax.get_xlim()),
+                                 (ax.yaxis, ax.get_yscale(), ax.get_ylim())):
+            if scale != "log":
+                continue
+            assert not [t.get_text() for t in axis.get_ticklabels(minor=True) if t.get_text()]
+            lo, hi = sorted(lim)
+            shown = [t for t, v in zip(axis.get_ticklabels(), axis.get_majorticklocs(),
+                                       strict=True)
+                     if t.get_text() and lo * 0.999 <= v <= hi * 1.001]
+            assert len(shown) >= 2, (name, ax.get_title(), lim)
+            assert len(shown) <= 12, (name, ax.get_title(), [t.get_text() for t in shown])
+
+
+def test_population_panels_a_c_few_tick_labels(made):
+    fig = made["populations"][0]
+    _drawn(fig)
+    for ax in (fig.axes[0], fig.axes[2]):
+        lo, hi = ax.get_ylim()
+        labels = [t.get_text() for t, v in zip(ax.yaxis.get_ticklabels(),
+                                               ax.yaxis.get_majorticklocs(), strict=True)
+                  if t.get_text() and lo <= v <= hi]
+        assert 2 <= len(labels) <= 8, labels
+
+
+def test_log_errorbar_is_one_sided_where_the_interval_reaches_zero():
+    with style.style():
+        fig, axes = style.new_figure()
+        ax = axes[0, 0]
+        n_open = style.log_errorbar(ax, [1, 2, 3], [1.0, 2.0, 3.0], [0.5, -1.0, 0.0],
+                                    [1.5, 4.0, 5.0], color="k", marker="o")
+        ax.set_yscale("log")
+        assert n_open == 2
+        (bars,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+        lows = sorted(min(seg[:, 1]) for seg in map(np.asarray, bars.get_segments()))
+        assert lows == [0.5, 2.0, 3.0]  # whiskers stop at the point where lo <= 0
+        carets = [ln for ln in ax.get_lines() if ln.get_marker() == style.OPEN_LOW_MARKER["y"]]
+        assert len(carets) == 1 and list(carets[0].get_ydata()) == [2.0, 3.0]
+        fig.canvas.draw()
+        assert ax.get_ylim()[0] > 0.1  # the axis is not stretched towards 0
+    plt.close(fig)
+    with style.style():  # an unbounded upper end: a caret standing on the point, no whisker
+        fig, axes = style.new_figure()
+        ax = axes[0, 0]
+        style.log_errorbar(ax, [1, 2], [1.0, 2.0], [0.5, 1.0], [2.0, np.inf], color="k")
+        ax.set_yscale("log")
+        (bars,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+        highs = sorted(max(seg[:, 1]) for seg in map(np.asarray, bars.get_segments()))
+        assert highs == [2.0, 2.0]
+        up = [ln for ln in ax.get_lines() if ln.get_marker() == style.OPEN_HIGH_MARKER["y"]]
+        assert len(up) == 1 and list(up[0].get_ydata()) == [2.0]
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("name", ["zo-estimators", "convex", "nonconvex", "populations"])
+def test_no_whisker_to_the_log_floor(made, name):
+    """Every whisker on a log axis ends at a positive value within a factor 1e3 of its point
+    (the old ones ran from the point to 1e-3 or 1e-7 of it, the axis floor). (The speedup's
+    intervals, ratios of two crossing times at two replicas here, can be wider.)"""
+    fig = made[name][0]
+    for ax in fig.axes:
+        for cont in ax.containers:
+            if not hasattr(cont, "lines") or cont.lines[2] is None:
+                continue
+            for coll in cont.lines[2]:
+                col = 1 if ax.get_yscale() == "log" and cont.has_yerr else 0
+                if (col == 0 and ax.get_xscale() != "log") or (col == 1 and not cont.has_yerr):
+                    continue
+                for seg in map(np.asarray, coll.get_segments()):
+                    v = seg[:, col]
+                    assert np.all(v > 0) and v.max() / v.min() < 1e3, (name, seg)
+
+
+def test_speedup_intervals_and_human_title(made):
+    from hdo_theory.figures.plots import summarise_speedup
+
+    fig, _, _, data = made["speedup"]
+    for ax in fig.axes:
+        title = ax.get_title(loc="left") + ax.get_title()
+        assert "grad_norm_sq" not in title and "_" not in title.replace("mu_t", "")
+        assert ax.containers, "no intervals drawn"
+    assert "squared gradient norm of the mean model" in fig.axes[1].get_title(loc="left")
+    summ = summarise_speedup(data)
+    for case in ("convex", "nonconvex"):
+        by_n = summ[case]["by_n"]
+        n_ref = min(by_n)
+        assert by_n[n_ref]["speedup"] == 1.0 and by_n[n_ref]["speedup_ci"] is None
+        for n, row in by_n.items():
+            lo_t, hi_t = row["time_ci"]
+            assert lo_t <= row["time"] <= hi_t, (case, n, row)
+            if n != n_ref:
+                lo, hi = row["speedup_ci"]
+                assert 0 <= lo <= row["speedup"] <= hi, (case, n, row)
+
+
+def test_png_resolution(made, tmp_path):
+    from PIL import Image
+
+    fig, plan, folder, _ = made["gamma"]
+    got = make_figure("gamma", folder, tmp_path, True, run_missing=False, plan=plan)
+    with Image.open(got["png"]) as im:
+        dpi = im.info["dpi"]
+    assert PNG_DPI >= 200 and min(dpi) == pytest.approx(PNG_DPI, abs=1)

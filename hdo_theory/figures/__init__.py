@@ -42,14 +42,20 @@ CAPTIONS = {
                "nu = eta/sqrt(d), pairwise gossip, n = 8). Final f(y_T) - f* and "
                "||mu_T - x*||^2 against T for n0/n in {0, 1/2, 1}: replica means with 95% CIs, "
                "fitted log-log slopes (solid; +- 1.96 bootstrap s.e. in the legend) and "
-               "Theorem 1's bound with its O() constant fitted (dotted)."),
+               "Theorem 1's bound with its O() constant fitted (dotted). A caret below a point: "
+               "its interval reaches 0 (no lower whisker on the log scale)."),
     "nonconvex": (4, "Non-convex rate (Theorem 1 schedule eta = n/sqrt(dT), nu = eta/sqrt(d)): "
                   "average ||grad f(mu_t)||^2 over the run against T, with the sqrt(d/T) "
                   "reference and Theorem 1's bound shape (fitted constant)."),
     "speedup": (5, "Speedup in parallel time against n (half ZO, half FO): for each n the best "
                 "learning rate of a grid, time to reach a common target, relative to the "
                 "smallest n; the claimed n/log n (convex) and sqrt(n) (non-convex) curves and "
-                "linear speedup for reference."),
+                "linear speedup for reference. Whiskers: 95% intervals from the replica band of "
+                "the mean curve at the best rate (the times its lower and upper edges first "
+                "reach the target, for n and for the reference n, combined conservatively); a "
+                "caret below a point: the interval reaches 0 (n's upper edge never reaches the "
+                "target); a caret above: no finite upper end (the reference's upper edge never "
+                "reaches it; null in the numbers)."),
     "phase": (6, "Phase diagram over (n0, d) at n1 = 4 FO nodes and equal parallel time: "
               "log10 of the final gap with n0 ZO nodes added over the FO-only gap (replica "
               "means); values in parentheses have a 95% interval containing 0 (delta method, "
@@ -63,7 +69,9 @@ CAPTIONS = {
                     "accuracy of the mean model recorded along the run; single workers' "
                     "held-out values, of their own models, only at the end). Quick version: "
                     "200 rounds (synthetic), 100 rounds with rv 32 on digits and a subset of "
-                    "populations. Bands: 95% CI over replicas."),
+                    "populations. Bands: 95% CI over replicas (on log axes drawn down to a third "
+                    "of the mean at most); markers: 95% CI, a caret instead of the lower whisker "
+                    "where the interval reaches 0."),
     "ablations": (8, "Ablations for 90 ZO + 3 FO (claims 5 and 6): number of random vectors "
                   "rv, learning rate, and forward differences against the unbiased "
                   "directional estimator."),
@@ -76,6 +84,8 @@ CAPTIONS = {
 }
 
 FIGURE_NAMES = tuple(CAPTIONS)
+#: Resolution of the PNGs (quick and full alike; the PDF is vector).
+PNG_DPI = 200
 __all__ = ["FIGURE_NAMES", "CAPTIONS", "PLANS", "PLOTS", "make_figure", "ensure"]
 
 
@@ -115,7 +125,7 @@ def make_figure(name: str, results_dir, out_dir, quick: bool, run_missing: bool 
     with atomic_file(pdf, "wb") as fh:
         fig.savefig(fh, format="pdf")
     with atomic_file(png, "wb") as fh:
-        fig.savefig(fh, format="png", dpi=110 if quick else 200)
+        fig.savefig(fh, format="png", dpi=PNG_DPI)
     plt.close(fig)
     summary = jsonable(summarise(data))
     num, cap = CAPTIONS[name]

@@ -99,10 +99,9 @@ def plot_zo_estimators(data):
                 v = np.array([r[qkey]["value"] for r in rows], float)
                 lo = np.array([r[qkey]["ci"][0] for r in rows], float)
                 hi = np.array([r[qkey]["ci"][1] for r in rows], float)
-                ok = v > 0
-                err = np.vstack([np.clip(v - lo, 0, v * 0.999), hi - v])[:, ok]
-                ax.errorbar(x[ok], v[ok], yerr=err, color=style.color(k),
-                            marker=style.marker(k), ms=4, ls="none", capsize=2, label=kind)
+                # an interval reaching 0 gets a caret, not a whisker to the axis floor
+                style.log_errorbar(ax, x, v, lo, hi, color=style.color(k),
+                                   marker=style.marker(k), ms=4, label=kind)
                 ex = np.array([r[qkey]["exact"] if r[qkey]["exact"] is not None else np.nan
                                for r in rows], float)
                 if np.any(np.isfinite(ex) & (ex > 0)):
@@ -133,9 +132,10 @@ def plot_zo_estimators(data):
                 ax.set_xticks(dvals)
                 ax.xaxis.set_major_formatter(ScalarFormatter())
             style.panel_letter(ax, p)
-            ax.legend(loc="best", ncol=1)
-        fig.suptitle("Zeroth-order estimators: measured (95% CI), exact (thin lines), bounds "
-                     "(black)", fontsize=9.5)
+            if p % 2:  # one legend per row (both panels of a row show the same estimators),
+                style.legend_outside(ax, "right")  # beside the row: never over the markers
+        fig.suptitle("Zeroth-order estimators: measured (95% CI; caret: interval reaches 0), "
+                     "exact (thin lines), bounds (black)", fontsize=9.5)
     return fig
 
 
@@ -201,7 +201,6 @@ def plot_gamma(data):
                 **style.BOUND_STYLE)
         style.label_axes(ax, "interactions t", r"$\Gamma_t$", logy=True,
                      title=rf"pure averaging ($\eta$ = 0), n = {n}")
-        ax.legend()
         style.panel_letter(ax, 0)
         res = data["stepping"]
         env = gamma_envelopes(res)
@@ -215,8 +214,9 @@ def plot_gamma(data):
         p = env["params"]
         style.label_axes(ax, "interactions t", r"$\Gamma_t$", logx=True, logy=True,
                      title=rf"{style.population_label(p.n0, p.n1)}, $\eta = 1/(14L\sqrt{{d+4}})$")
-        ax.legend(loc="upper left")
+        style.legend_outside(ax, "below")
         style.panel_letter(ax, 1)
+        style.place_legends(fig, [axes[0, 0]])  # a free corner of (a), or below it
     return fig
 
 
@@ -278,10 +278,8 @@ def _rate_panel(ax, groups, value_of, bound_of, k0=0):
                     "C_fit": C, "T": Ts.tolist(), "mean": mci[:, 0].tolist(),
                     "ci": mci[:, 1:].tolist()}
         lab = rf"$n_0/n$ = {n0}/{n}: slope {s.value:.2f} $\pm$ {1.96 * s.se:.2f}"
-        ax.errorbar(Ts, mci[:, 0], yerr=[mci[:, 0] - np.maximum(mci[:, 1], mci[:, 0] * 1e-3),
-                                         mci[:, 2] - mci[:, 0]],
-                    color=style.color(k + k0), marker=style.marker(k), ms=4, ls="none", capsize=2,
-                    label=lab)
+        style.log_errorbar(ax, Ts, mci[:, 0], mci[:, 1], mci[:, 2], color=style.color(k + k0),
+                           marker=style.marker(k), ms=4, label=lab)
         if math.isfinite(fit.intercept):
             ax.plot(Ts, fit.constant * Ts**s.value, color=style.color(k + k0), lw=1)
         ax.plot(Ts, C * bnd, color=style.color(k + k0), lw=1, ls=":")
@@ -303,8 +301,8 @@ def plot_convex(data):
                      title="distance of the mean model")
         for p, ax in enumerate(axes.flat):
             ax.plot([], [], color="0.3", lw=1, ls=":", label="Theorem 1 shape (fitted C)")
-            ax.legend()
             style.panel_letter(ax, p)
+        style.place_legends(fig, axes.flat)
     fig._hdo_summary = {"y_gap": f1, "dist_sq": f2}
     return fig
 
@@ -339,7 +337,7 @@ def plot_nonconvex(data):
         style.label_axes(ax, "interactions T", r"$\frac{1}{T}\sum_t \|\nabla f(\mu_t)\|^2$",
                      logx=True, logy=True,
                      title=rf"non-convex logistic, d = {d}, $\eta = n/\sqrt{{dT}}$")
-        ax.legend()
+        style.place_legends(fig, [ax])
     fig._hdo_summary = fits
     return fig
 
@@ -362,10 +360,23 @@ def _first_below(x, y, eps):
     return float(x[ok[0]]) if ok.size else math.inf
 
 
+#: Human names of the speedup figure's target metrics (titles), and their symbols.
+SPEEDUP_METRICS = {"gap": ("optimality gap of the mean model", r"$f(\mu_t) - f^*$"),
+                   "grad_norm_sq": ("squared gradient norm of the mean model",
+                                    r"$\|\nabla f(\mu_t)\|^2$")}
+
+
 def speedup_table(data, case) -> dict:
     """Per n: the best learning rate's parallel time to reach the target, and the speedup
     against the smallest n. Target: 1.2 x the largest over n of the best final replica-mean
-    metric (so every n reaches it)."""
+    metric (so every n reaches it).
+
+    Intervals (``time_ci``, ``speedup_ci``), at the best rate: the time at which the 95% band
+    of the replica mean (:func:`~hdo_theory.figures.style.mean_band`) first reaches the target
+    with its lower edge (earliest) and with its upper edge (latest; ``inf`` if it never does).
+    A speedup's interval divides the reference's earliest time by n's latest and its latest
+    by n's earliest (both uncertainties, conservatively); ``[0, ...]`` means n may never reach
+    the target. The reference n has speedup 1 by definition and no interval."""
     metric = "gap" if case == "convex" else "grad_norm_sq"
     runs: dict[int, list] = {}
     for key, res in data.items():
@@ -379,17 +390,28 @@ def speedup_table(data, case) -> dict:
         times = [(_first_below(r.parallel_time, r.mean(metric), eps), lr) for lr, r in v]
         tbest, lr = min(times)
         lrs = sorted(lr_ for lr_, _ in v)
+        res = next(r for lr_, r in v if lr_ == lr)
+        _, lo, hi = style.mean_band(res[metric])
+        t_ci = [_first_below(res.parallel_time, lo, eps), _first_below(res.parallel_time, hi, eps)]
         # a best rate at the grid's edge means the grid may not hold the true best rate
-        out[n] = {"time": tbest, "lr": lr, "lr_at_grid_edge": lr in (lrs[0], lrs[-1])}
+        out[n] = {"time": tbest, "lr": lr, "lr_at_grid_edge": lr in (lrs[0], lrs[-1]),
+                  "time_ci": t_ci, "replicas": int(res[metric].shape[0])}
     n_ref = min(out)
+    ref_lo, ref_hi = out[n_ref]["time_ci"]
     for n in out:
         out[n]["speedup"] = out[n_ref]["time"] / out[n]["time"]
-    return {"target": eps, "metric": metric, "by_n": out}
+        lo_n, hi_n = out[n]["time_ci"]
+        with np.errstate(all="ignore"):
+            out[n]["speedup_ci"] = None if n == n_ref else [
+                float(np.divide(ref_lo, hi_n)) if math.isfinite(hi_n) else 0.0,
+                float(np.divide(ref_hi, lo_n)) if lo_n > 0 else math.inf]
+    return {"target": eps, "metric": metric, "metric_name": SPEEDUP_METRICS[metric][0],
+            "by_n": out}
 
 
 def plot_speedup(data):
     with style.style():
-        fig, axes = style.new_figure(1, 2)
+        fig, axes = style.new_figure(1, 2, height=3.0)
         summ = {}
         for p, (case, claim, fn) in enumerate((
                 ("convex", r"$n/\log n$", lambda n: n / np.log(n)),
@@ -398,20 +420,30 @@ def plot_speedup(data):
             tab = speedup_table(data, case)
             summ[case] = tab
             ns = np.array(sorted(tab["by_n"]), float)
-            sp = np.array([tab["by_n"][int(n)]["speedup"] for n in ns])
-            ax.plot(ns, sp, marker="o", color=style.color(4), label="measured (best lr per n)")
+            rows = [tab["by_n"][int(n)] for n in ns]
+            sp = np.array([r["speedup"] for r in rows])
+            ci = np.array([r["speedup_ci"] or [r["speedup"]] * 2 for r in rows], float)
+            reps = min(r["replicas"] for r in rows)
+            ax.plot(ns, sp, marker="o", color=style.color(4),
+                    label=f"measured (best lr per n; 95% CI, {reps} replicas)")
+            # one-sided carets: a lower end of 0 (n's upper band edge never reaches the target)
+            # hangs below the point; an unbounded upper end (the reference's upper band edge
+            # never reaches it) stands on the point
+            style.log_errorbar(ax, ns, sp, ci[:, 0], ci[:, 1], color=style.color(4),
+                               marker="none", caret_ms=10)
             ax.plot(ns, fn(ns) / fn(ns[0]), label=f"claimed {claim}", ls="--", **style.BOUND_STYLE)
             ax.plot(ns, ns / ns[0], label="linear", ls=":", **style.BOUND_STYLE)
+            what, sym = SPEEDUP_METRICS[tab["metric"]]
             style.label_axes(ax, "nodes n (half ZO, half FO)",
                          f"speedup over n = {int(ns[0])} (parallel time)", logx=True, logy=True,
-                         title=f"{case}: parallel time until\n{tab['metric']} <= "
-                               f"{tab['target']:.3g}")
+                         title=f"{'convex' if case == 'convex' else 'non-convex'}: parallel "
+                               f"time until the\n{what}\n{sym} $\\leq$ {tab['target']:.3g}")
             from matplotlib.ticker import ScalarFormatter
 
             ax.set_xticks(ns)
             ax.xaxis.set_major_formatter(ScalarFormatter())
-            ax.legend()
             style.panel_letter(ax, p)
+        style.place_legends(fig, axes.flat)
     fig._hdo_summary = summ
     return fig
 
@@ -579,7 +611,7 @@ def plot_populations(data):
                 if kind.startswith("heldout") and n0 + n1 == 1:
                     # single workers' held-out values exist at the end only: a marker at T
                     # (with its 95% CI), never a straight line drawn from the start
-                    _end_marker(ax, t, Y, st, style.population_label(n0, n1))
+                    _end_marker(ax, t, Y, st, style.population_label(n0, n1), logy=logy)
                     continue
                 style.plot_band(ax, t, Y, label=style.population_label(n0, n1), logy=logy, **st)
             style.label_axes(ax, "rounds (random matchings)", yl, logy=logy, title=titles[prefix])
@@ -591,12 +623,17 @@ def plot_populations(data):
     return fig
 
 
-def _end_marker(ax, t, Y, line_style, label):
+def _end_marker(ax, t, Y, line_style, label, logy=False):
     m, lo, hi = _mean_ci(Y[:, -1])
-    if np.isfinite(m):
-        err = [[m - lo], [hi - m]] if np.isfinite(lo) else None
-        ax.errorbar([t[-1]], [m], yerr=err, color=line_style["color"], marker="D", ms=4,
-                    capsize=2, ls="none", label=label)
+    if not np.isfinite(m):
+        return
+    if logy:  # an interval reaching 0 gets a caret, not a whisker to the axis floor
+        style.log_errorbar(ax, [t[-1]], [m], [lo], [hi], color=line_style["color"],
+                           marker="D", ms=4, label=label)
+        return
+    err = [[m - lo], [hi - m]] if np.isfinite(lo) else None
+    ax.errorbar([t[-1]], [m], yerr=err, color=line_style["color"], marker="D", ms=4,
+                capsize=2, ls="none", label=label)
 
 
 def _final_dots(ax, data):
@@ -613,14 +650,14 @@ def _final_dots(ax, data):
             if got is None:
                 continue
             m, lo, hi = _final_stats(*got)
-            ax.errorbar([m], [i + 0.15 * (2 * k - 1)], xerr=[[m - max(lo, m / 3)], [hi - m]],
-                        color=style.color(4 + k), marker=style.marker(k), ms=4, capsize=2,
-                        ls="none", label=name if i == 0 else None)
+            style.log_errorbar(ax, [i + 0.15 * (2 * k - 1)], [m], [lo], [hi], axis="x",
+                               color=style.color(4 + k), marker=style.marker(k), ms=4,
+                               label=name if i == 0 else None)
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
     style.label_axes(ax, r"final $f(\mu) - f^*$ (last 10% of rounds)", "population", logx=True,
                  title="logistic: final gap, 95% CI")
-    ax.legend(loc="best", fontsize=6.5)
+    style.legend_outside(ax, "below", fontsize=6.5, ncol=2)
 
 
 def _final_stats(t, Y, last=0.1):
@@ -691,7 +728,7 @@ def roughness(res, metric="gap") -> float:
 
 def plot_ablations(data):
     with style.style():
-        fig, axes = style.new_figure(1, 3)
+        fig, axes = style.new_figure(1, 3, height=3.2)  # room for legends below the panels
         specs = ((_keys(data, "rv="), lambda k, r: f"rv = {k[3:]}", "random vectors, lr 0.01"),
                  (_keys(data, "lr="), lambda k, r: f"lr = {k[3:]}", "learning rate, rv 16"),
                  (_keys(data, "kind="), lambda k, r: k[5:], "estimator, rv 16"))
@@ -699,8 +736,8 @@ def plot_ablations(data):
             ax = axes[0, p]
             _curves(ax, data, keys, lab)
             style.label_axes(ax, "rounds", r"$f(\mu_t) - f^*$", logy=True, title=title)
-            ax.legend()
             style.panel_letter(ax, p)
+        style.place_legends(fig, axes.flat)
         fig.suptitle("Ablations, 90 ZO + 3 FO (random matchings, batch 2)", fontsize=9.5)
     return fig
 
@@ -727,7 +764,7 @@ def summarise_ablations(data) -> dict:
 def plot_consensus(data):
     keys = sorted(data, key=lambda k: int(k.split("=")[1]))
     with style.style():
-        fig, axes = style.new_figure(1, 2)
+        fig, axes = style.new_figure(1, 2, height=3.2)  # room for legends below the panels
         _curves(axes[0, 0], data, keys,
                 lambda k, r: style.population_label(r.info["n0"], r.info["n1"]),
                 metric="loss_spread", skip_start=True)
@@ -739,8 +776,8 @@ def plot_consensus(data):
         style.label_axes(axes[0, 1], "rounds", r"$\Gamma_t$", logx=True, logy=True,
                      title="16 nodes: model spread")
         for p, ax in enumerate(axes.flat):
-            ax.legend()
             style.panel_letter(ax, p)
+        style.place_legends(fig, axes.flat)
     return fig
 
 
@@ -775,8 +812,10 @@ def plot_interaction(data):
         style.label_axes(axes[0, 1], "parallel time (interactions / n)", r"$f(\mu_t) - f^*$",
                      logy=True, title="8 ZO + 8 FO, equal parallel time")
         for p, ax in enumerate(axes.flat):
-            ax.legend()
             style.panel_letter(ax, p)
+        # both panels show the same models: one legend, beside the figure (never over a curve)
+        h, lab = axes[0, 0].get_legend_handles_labels()
+        fig.legend(h, lab, loc="outside right center", fontsize=7.5)
     return fig
 
 
