@@ -82,9 +82,33 @@ def test_duplicate_option_in_run_config(tmp_path, capsys):
 
 
 def test_schema_matches_the_stage_modules():
+    from hdo_theory import limits
+    from hdo_theory.objectives import MAX_N_SAMPLES
     from hdo_theory.process import MAX_T
 
-    assert options.MAX_T == MAX_T
+    assert options.MAX_T is limits.MAX_T and MAX_T is limits.MAX_T
+    assert options.MAX_N_SAMPLES is limits.MAX_N_SAMPLES and MAX_N_SAMPLES is limits.MAX_N_SAMPLES
+    # every upper limit the schema reports is the one the stage checks: one value past it fails
+    # in the schema and in the API alike
+    import pytest as _pytest
+
+    from hdo_theory.errors import HDOInputError
+    from hdo_theory.estimators import EstimatorSpec
+    from hdo_theory.objectives import make_objective
+    from hdo_theory.process import ProcessConfig
+
+    api = {
+        "d": lambda v: make_objective("quadratic", d=v),
+        "zo_rv": lambda v: EstimatorSpec("zo-forward", rv=v),
+        "record_points": lambda v: ProcessConfig(record_points=v),
+        "T": lambda v: ProcessConfig(T=v),
+    }
+    for name, build_one in api.items():
+        hi = options.all_options()[name].hi
+        with _pytest.raises(HDOInputError):
+            options.all_options()[name].check(name, hi + 1)
+        with _pytest.raises(HDOInputError):
+            build_one(hi + 1)
     opts = options.all_options()
     assert set(opts) >= {"zo_lr", "fo_lr", "T", "replicas", "objective"}
     for name, o in opts.items():  # every default passes its own check

@@ -18,6 +18,7 @@ import math
 from hdo_theory.commands import add_progress, progress_wanted
 from hdo_theory.errors import check_choice, check_float, check_int
 from hdo_theory.estimators import EstimatorSpec, estimator_names
+from hdo_theory.limits import MAX_RV
 from hdo_theory.objectives import DEFAULT_D, objective_names, real_data_shapes
 from hdo_theory.serialize import jsonable
 
@@ -64,7 +65,7 @@ def run(args) -> int:
     check_choice("estimator", args.estimator, estimator_names())
     d = None if args.d is None else check_int("d", args.d, 1, 100_000)
     nu = args.nu if args.nu == "theorem" else check_float("nu", args.nu, 0.0, lo_open=True)
-    spec = EstimatorSpec(args.estimator, check_int("rv", args.rv, 1, 1_000_000), nu,
+    spec = EstimatorSpec(args.estimator, check_int("rv", args.rv, 1, MAX_RV), nu,
                          check_int("batch", args.batch, 1))
     draws = check_int("draws", args.draws, 16, 10**11)
     seed = check_int("seed", args.seed, 0)

@@ -31,6 +31,7 @@ from hdo_theory.estimators.kernels import (
     direction_buffer,
     estimate,
 )
+from hdo_theory.limits import MAX_RV
 from hdo_theory.verification import bounds
 
 __all__ = [
@@ -229,7 +230,7 @@ class EstimatorSpec:
 
     def __post_init__(self):
         check_choice("estimator", self.kind, estimator_names())
-        check_int("rv", self.rv, 1, 1_000_000)
+        check_int("rv", self.rv, 1, MAX_RV)
         check_int("batch", self.batch, 1)
         if not (isinstance(self.nu, str) and self.nu == "theorem"):
             check_float("nu", self.nu, 0.0, lo_open=True)

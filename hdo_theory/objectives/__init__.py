@@ -31,6 +31,7 @@ from functools import cached_property
 import numpy as np
 
 from hdo_theory.errors import HDOInputError, check_choice, check_float, check_int, check_point
+from hdo_theory.limits import MAX_D, MAX_N_SAMPLES
 from hdo_theory.objectives import constants as C
 from hdo_theory.objectives import kernels as K
 
@@ -361,7 +362,6 @@ def _gen_breast_cancer(rng, d, N, condition, noise, lam, params):
 #: Dimension of the synthetic kinds when ``d`` is not given.
 DEFAULT_D = 10
 #: Largest data set (``n_samples``); also the largest ``n0`` and ``n1`` (a shard per node).
-MAX_N_SAMPLES = 10_000_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -569,7 +569,7 @@ def make_objective(
             raise HDOInputError(f"d is fixed to {fixed_d} by the {name} data set; omit --d "
                                 f"(got d={d!r})")
         d = fixed_d
-    d = check_int("d", DEFAULT_D if d is None else d, 1, 100_000)
+    d = check_int("d", DEFAULT_D if d is None else d, 1, MAX_D)
     # every shard holds at least one sample, so neither population can outnumber the data set
     n_max = info.shape[1] if info.real_data else MAX_N_SAMPLES
     n0 = check_int("n0", n0, 0, n_max)

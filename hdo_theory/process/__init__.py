@@ -38,6 +38,7 @@ import numpy as np
 from hdo_theory import __version__
 from hdo_theory.errors import HDOInputError, check_bool, check_choice, check_float, check_int
 from hdo_theory.estimators import EstimatorSpec, direction_buffer, resolve_nu
+from hdo_theory.limits import MAX_RECORD_POINTS, MAX_REPLICAS, MAX_T, MAX_THREADS
 from hdo_theory.process import kernels as PK
 from hdo_theory.process.results import Results
 from hdo_theory.process.schedules import (
@@ -65,10 +66,6 @@ __all__ = [
 
 METRICS = PK.METRICS
 
-#: Largest T (interactions or rounds). Far beyond any feasible run (about four months at 1e8
-#: interactions per second) and small enough that step counters, and T * (n // 2) interactions
-#: of a matching run with n up to 9000 nodes, stay within int64.
-MAX_T = 10**15
 #: Largest number of recorded steps (``T // record + 2`` with a fixed ``record``): every record
 #: holds one float64 per metric and replica, so more than this is a memory error waiting to happen.
 MAX_RECORDS = 10_000_000
@@ -198,7 +195,7 @@ class ProcessConfig:
                     f"record must be a positive integer or 'log', got {self.record!r}"
                 ) from None
             _check_n_records(self.T, self.record)
-        self._set_int("record_points", 2, 1_000_000)
+        self._set_int("record_points", 2, MAX_RECORD_POINTS)
         # flags must be real bools: bool("no") is True, so a string would turn recording on
         check_bool("record_lemma2", self.record_lemma2)
         check_bool("record_nodes", self.record_nodes)
@@ -595,13 +592,13 @@ def simulate(
         raise HDOInputError(f"config must be a ProcessConfig, got {type(config).__name__}")
     progress = check_bool("progress", progress)
     keep_state = check_bool("keep_state", keep_state)
-    R = check_int("replicas", replicas, 1, 10_000_000)
+    R = check_int("replicas", replicas, 1, MAX_REPLICAS)
     seed = check_int("seed", seed, 0)
     if threads is None:
         import numba
 
         threads = max(1, min(R, int(numba.config.NUMBA_NUM_THREADS)))
-    threads = check_int("threads", threads, 1, 4096)
+    threads = check_int("threads", threads, 1, MAX_THREADS)
     n_chunks = check_int("chunks", chunks if chunks is not None else (50 if progress else 1), 1)
     n_chunks = min(n_chunks, config.T)
 

@@ -37,6 +37,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hdo_theory.errors import HDOInputError, check_float, check_int, range_text
+from hdo_theory.limits import (
+    MAX_D,
+    MAX_N_SAMPLES,
+    MAX_RECORD_POINTS,
+    MAX_REPLICAS,
+    MAX_RV,
+    MAX_T,
+    MAX_THREADS,
+)
 
 __all__ = [
     "Option",
@@ -64,8 +73,6 @@ __all__ = [
     "simulate_kwargs",
 ]
 
-MAX_T = 10**15  # = hdo_theory.process.MAX_T (tested); not imported, to keep --help fast
-MAX_N_SAMPLES = 10_000_000  # = hdo_theory.objectives.MAX_N_SAMPLES (tested); likewise
 POPULATIONS = ("zo", "fo")
 PREFIXED_TABLES = POPULATIONS  # [zo] lr = ... is zo_lr
 PLAIN_TABLES = ("objective", "process", "run")
@@ -164,7 +171,7 @@ OBJECTIVE_OPTS: dict[str, Option] = {
     "objective": O(str, "least-squares", "objective name",
                    choices=_names("hdo_theory.objectives", "OBJECTIVE_NAMES")),
     "d": O(int, None, "dimension (default: 10; the digits and breast-cancer data sets fix it)",
-           lo=1, hi=100_000),
+           lo=1, hi=MAX_D),
     "n": O(int, None, "number of nodes (= n0 + n1; give any two of n, n0, n1; default: n0 + n1)",
            lo=2, hi=2 * MAX_N_SAMPLES),
     "n0": O(int, None, "zeroth-order nodes (default n/2, or 4)", lo=0, hi=MAX_N_SAMPLES),
@@ -191,7 +198,7 @@ PROCESS_OPTS: dict[str, Option] = {
     "warmup": O(int, 0, "linear learning-rate warm-up steps", lo=0),
     "local_steps_warmup": O(int, 0, "initial steps without communication", lo=0),
     "record": O("rec", "log", "record every K steps, or 'log'"),
-    "record_points": O(int, 100, "number of log-spaced records", lo=2, hi=1_000_000),
+    "record_points": O(int, 100, "number of log-spaced records", lo=2, hi=MAX_RECORD_POINTS),
     "lemma2": O(bool, False, "record M^G_t and E[Gamma_{t+1} | X_t] (Lemma 2)"),
     "no_node_losses": O(bool, False,
                         "skip per-node losses (node_loss, loss_spread, zo/fo_loss)"),
@@ -204,7 +211,7 @@ PROCESS_OPTS: dict[str, Option] = {
 POP_OPTS: dict[str, Option] = {
     "estimator": O(str, None, "estimator kind",
                    choices=_names("hdo_theory.estimators", "ESTIMATOR_NAMES")),
-    "rv": O(int, 1, "random directions averaged", lo=1, hi=1_000_000),
+    "rv": O(int, 1, "random directions averaged", lo=1, hi=MAX_RV),
     "nu": O("nu", 1e-3, "smoothing radius, or 'theorem' (eta / sqrt(d))", lo=0.0,
             lo_open=True),
     "batch": O(int, 1, "minibatch size", lo=1),
@@ -214,9 +221,9 @@ POP_OPTS: dict[str, Option] = {
                        choices=_names("hdo_theory.process", "MOMENTUM_KINDS")),
 }
 RUN_OPTS: dict[str, Option] = {
-    "replicas": O(int, 4, "independent replicas", lo=1, hi=10_000_000),
+    "replicas": O(int, 4, "independent replicas", lo=1, hi=MAX_REPLICAS),
     "seed": O(int, 0, "root seed of the run", lo=0),
-    "threads": O(int, None, "worker threads (default: NUMBA_NUM_THREADS)", lo=1, hi=4096),
+    "threads": O(int, None, "worker threads (default: NUMBA_NUM_THREADS)", lo=1, hi=MAX_THREADS),
     "out": O(str, "hdo-run.npz",
              "results file (.npz); missing parent folders are created"),
     "no_progress": O(bool, False, "no progress bar"),

@@ -180,6 +180,17 @@ def run_all_isolated() -> tuple[dict[str, str], dict[str, np.ndarray]]:
     return hashes, arrays
 
 
+def largest_case() -> tuple[int, int]:
+    """``(T, d)``: the most interactions and the largest dimension among the simulate cases."""
+    from hdo_theory.objectives import DEFAULT_D
+
+    _, _, _, Cfg, _, _ = _api()
+    sims = _sim_cases().values()
+    T = max(ckw.get("T", Cfg().T) for _, _, ckw in sims)
+    d = max(okw.get("d", DEFAULT_D) for _, okw, _ in sims)
+    return int(T), int(d)
+
+
 def rounding_budget(T: int, d: int) -> float:
     """Relative tolerance for a value computed on another CPU.
 
