@@ -603,7 +603,10 @@ def smoothing_bias(objective, node: int, x, nu: float, draws: int, seed: int, ba
     whose noise ``<= L nu sqrt(d)`` is the order of the bound: the interval is honest but a
     small bias is overstated by the noise in the point estimate (several times at ``nu =
     0.01``). ``"antithetic"`` (Gaussian only) averages ``grad f^i(x + nu u)`` and
-    ``grad f^i(x - nu u)``: noise ``O(nu^2)``, like the bias itself.
+    ``grad f^i(x - nu u)``: noise ``O(nu^2)``, like the bias itself. An interval narrower than
+    the rounding of one row (``ROUNDING_C (d + m) eps (||grad f^i(x)|| + L (||x|| + nu
+    sqrt(d)))``, the gradient's summation bound over the ``m`` shard samples) is widened to it
+    (``rounding_tol``), as in :func:`estimator_stats`.
     """
     s = smoothed_gradient(objective, node, x, nu, draws, seed, ball, method, level, chunk)
     x = check_point("x", x, objective.d)
@@ -620,8 +623,15 @@ def smoothing_bias(objective, node: int, x, nu: float, draws: int, seed: int, ba
         bound, name = bounds.lemma1_smoothing_bias(nu, L, d), "Lemma 1 item 4"
         sharper = bounds.sharper_smoothing_bias(nu, L, d)
     quadratic_loss = objective.kind in (KIND_QUADRATIC, KIND_LEAST_SQUARES)
+    # the antithetic rows are O(nu^2): on a quadratic loss they are exactly 0 but for rounding,
+    # so the ball is widened to the rounding of one row (the systematic part survives the mean)
+    m = objective.shard_size(node)
+    g = objective.node_grad(node, x)
+    grad_scale = _vec_norm(g) + (float(L) * (_vec_norm(x) + nu * math.sqrt(d))
+                                 if L is not None and math.isfinite(L) else 0.0)
+    tol = ROUNDING_C * (d + m) * _EPS * grad_scale
     e = _entry(val, ci, 0.0 if quadratic_loss else None, bound, name,
-               ("norm", math.sqrt(s["trace_cov_of_mean"]), math.inf, s["draws"]))
+               ("norm", math.sqrt(s["trace_cov_of_mean"]), math.inf, s["draws"]), tol=tol)
     e["sharper_bound"] = sharper
     e["draws"] = s["draws"]
     e["method"] = s["method"]
