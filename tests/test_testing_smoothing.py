@@ -20,12 +20,12 @@ import math
 import numpy as np
 import pytest
 
+from hdo_theory.errors import HDOInputError
 from hdo_theory.estimators.monte_carlo import (
     antithetic_smoothing_bias,
     smoothed_gradient,
     smoothing_bias,
 )
-from hdo_theory.errors import HDOInputError
 from hdo_theory.objectives import make_objective
 
 ALPHA = 1e-5

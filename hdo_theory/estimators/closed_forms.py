@@ -236,8 +236,9 @@ def exact_moments(objective, node: int, x, kind: str, rv: int, nu: float, batch:
 
     The estimator's row in :data:`hdo_theory.estimators.ESTIMATORS` names its moments function
     (``moments``; None: nothing known). Known for the built-ins: every kind on the quadratic
-    and least-squares objectives (both have a quadratic minibatch loss); ``fo`` and ``zo-directional`` on every objective; the mean of ``coord-fd`` on
-    every objective (it is linear in ``F``).
+    and least-squares objectives (both have a quadratic minibatch loss); ``fo`` and
+    ``zo-directional`` on every objective; the mean of ``coord-fd`` on every objective (it is
+    linear in ``F``).
     """
     from hdo_theory.estimators import estimator_info
 

@@ -42,9 +42,16 @@ def objective_names_with_constants() -> tuple[str, ...]:
 
 
 @st.composite
-def objectives(draw, names=None, d=st.integers(2, 6), n0=st.integers(1, 3), n1=st.integers(1, 3),
-               seed=st.integers(0, 2**16), heterogeneity=st.sampled_from([0.0, 0.5, 1.0])):
-    """An :class:`~hdo_theory.objectives.Objective` with exact constants (see module doc)."""
+def objectives(draw, names=None, d=None, n0=None, n1=None, seed=None, heterogeneity=None):
+    """An :class:`~hdo_theory.objectives.Objective` with exact constants (see module doc).
+
+    Each size argument is a strategy; defaults: ``d`` in 2..6, ``n0``, ``n1`` in 1..3, ``seed``
+    in 0..2^16, ``heterogeneity`` in {0, 0.5, 1}."""
+    d = st.integers(2, 6) if d is None else d
+    n0 = st.integers(1, 3) if n0 is None else n0
+    n1 = st.integers(1, 3) if n1 is None else n1
+    seed = st.integers(0, 2**16) if seed is None else seed
+    heterogeneity = st.sampled_from([0.0, 0.5, 1.0]) if heterogeneity is None else heterogeneity
     names = tuple(names) if names is not None else objective_names_with_constants()
     name = draw(st.sampled_from(names))
     params = {k: draw(v) for k, v in _PARAMS.get(name, {}).items()
@@ -81,11 +88,15 @@ def estimator_specs(draw, kinds=None, max_rv: int = 4, nu_min: float = 1e-3, nu_
 
 
 @st.composite
-def populations(draw, n0=st.integers(1, 4), n1=st.integers(1, 4), zo_kinds=None,
-                fo_kinds=("fo",), lr=st.floats(1e-3, 0.1)):
+def populations(draw, n0=None, n1=None, zo_kinds=None, fo_kinds=("fo",), lr=None):
     """``(n0, n1, zo, fo)``: population sizes and one
-    :class:`~hdo_theory.process.PopulationConfig` per population."""
+    :class:`~hdo_theory.process.PopulationConfig` per population (strategies; defaults ``n0``,
+    ``n1`` in 1..4, ``lr`` in [1e-3, 0.1], ZO kinds: every zeroth-order estimator)."""
     from hdo_theory.process import PopulationConfig
+
+    n0 = st.integers(1, 4) if n0 is None else n0
+    n1 = st.integers(1, 4) if n1 is None else n1
+    lr = st.floats(1e-3, 0.1) if lr is None else lr
 
     zo_kinds = tuple(zo_kinds) if zo_kinds is not None else zo_estimator_names()
     zo = PopulationConfig(draw(estimator_specs(zo_kinds)), lr=draw(lr))
