@@ -36,7 +36,9 @@ The number of draws is computed from these, not chosen (formulas below, ``alpha`
 * **Pathwise identities** (:func:`assert_linear_in_F`, :func:`assert_shift_invariant`): two
   routes computed on the same random stream agree draw by draw up to rounding, so a draw whose
   difference exceeds ``tol`` (relative to the draw's scale, well above rounding) is certain
-  evidence (``false_failure`` is then 0 and is not spent). An estimator that breaks the identity
+  evidence (``false_failure`` is then 0 and is not spent; ``tol`` must exceed the rounding of a
+  draw, about ``eps |F| / (nu ||G||)`` for a finite difference: the default ``1e-6`` does for
+  ``nu >= 1e-6`` on losses of moderate size). An estimator that breaks the identity
   by more than ``tol`` on a fraction ``>= violation_rate`` of the draws is caught with
   probability ``>= power`` after
 
