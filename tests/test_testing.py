@@ -228,3 +228,14 @@ def test_plugin_route_draws_through_estimate_once(monkeypatch):
     assert_linear_in_F(q, EstimatorSpec("zo-forward", nu=0.1, batch=2), 2.0, -1.0, x=x)
     r = assert_unbiased(q, EstimatorSpec("zo-central", nu=0.1), x, tol=1.0, **CALIB)
     assert r["draws"] < 20_000
+
+
+def test_import_needs_no_hypothesis():
+    """``import hdo_theory.testing`` works without hypothesis; only ``.strategies`` needs it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['hypothesis'] = None; import hdo_theory.testing as t; "
+            "t.assert_unbiased\ntry:\n    t.strategies\nexcept ImportError:\n    print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok", out.stderr
