@@ -206,7 +206,9 @@ def assert_unbiased(objective, estimator, x=None, node: int = 0, target="grad f"
     ``grad f``, or ``grad f_nu`` / ``grad f_ball``, exact on the quadratic losses and a Monte
     Carlo reference otherwise, whose error is added to the ball) or a vector. ``tol``: the
     smallest bias ``||E G - T||`` to detect (default ``0.1 ||T||``). Draws:
-    :func:`draws_for_norm` with ``V`` exact (closed form) or from a pilot run. Returns the
+    :func:`draws_for_norm` with ``V`` exact (closed form) or from a pilot run; with a Monte
+    Carlo target (trace of its mean's covariance ``t``) the ball has radius ``c(alpha) sqrt(V/N
+    + t)`` and ``N = ceil(V / ((tol / (c(alpha) + c(beta)))^2 - t))``. Returns the
     numbers (``value``, ``ci``, ``radius``, ``draws``, ``variance_source``).
     """
     spec, node, x = _inputs(objective, estimator, x, node, false_failure, power)
@@ -232,7 +234,14 @@ def assert_unbiased(objective, estimator, x=None, node: int = 0, target="grad f"
     else:
         pilot = _rows(objective, node, x, spec, PILOT_DRAWS, seed + 2)
         V, v_source = float(np.sum(pilot.var(axis=0, ddof=1))), f"pilot ({PILOT_DRAWS} draws)"
-    n = _cap(draws_for_norm(V, tol, false_failure, power), max_draws, "assert_unbiased")
+    if t_cov > 0.0:  # a Monte Carlo target: its error shares the ball, V/N + t_cov
+        room = (tol / (_c(false_failure) + _c(1.0 - power))) ** 2 - t_cov
+        if room <= 0.0:
+            raise HDOInputError(f"assert_unbiased: the Monte Carlo reference of {t_name} is too "
+                                f"noisy for tol = {tol:.3g}; raise tol or pass target=")
+        n = _cap(max(2, math.ceil(V / room)), max_draws, "assert_unbiased")
+    else:
+        n = _cap(draws_for_norm(V, tol, false_failure, power), max_draws, "assert_unbiased")
     G = _rows(objective, node, x, spec, n, seed)
     dev = G.mean(axis=0) - T
     if not v_source.startswith("exact"):
