@@ -25,6 +25,12 @@ quadratic form in ``A``, and the covariance of a without-replacement sample mean
 ``(m-b)/(b(m-1))`` times the population covariance; ``A_bar`` is the shard's mean Hessian).
 With ``b = m`` there is no sampling noise and the conditional formulas are unconditional.
 
+Least squares is the second quadratic loss: its minibatch loss ``(1/b) sum_{j in xi} [1/2
+(a_j.x - y_j)^2 + (lam/2)||x||^2]`` has Hessian ``A_xi = (1/b) sum_{j in xi} a_j a_j^T + lam I``
+(the batch Gram matrix plus the regularisation), so the same formulas hold with
+:func:`least_squares_batch_beta_mean` in place of :func:`quadratic_batch_beta_mean`
+(:data:`QUADRATIC_LOSS_KINDS`).
+
 Averaging ``rv`` directions on one shared minibatch (derivation). Given ``xi``, the ``rv`` draws
 are i.i.d. with mean ``m_xi`` and second moment ``C(xi)``; their average ``G`` has::
 
@@ -49,7 +55,11 @@ import numpy as np
 
 from hdo_theory.errors import HDOInputError, check_int, check_point
 from hdo_theory.objectives.constants import node_gradient_variance
-from hdo_theory.objectives.kernels import KIND_QUADRATIC
+from hdo_theory.objectives.kernels import KIND_LEAST_SQUARES, KIND_QUADRATIC
+
+#: Loss kinds whose minibatch loss ``F(., xi)`` is a quadratic in ``x`` (the closed forms of the
+#: zeroth-order estimators hold exactly on them): the grouped quadratic and least squares.
+QUADRATIC_LOSS_KINDS = (KIND_QUADRATIC, KIND_LEAST_SQUARES)
 
 # ---------------------------------------------------------------------------------------------
 # Gaussian direction moments
@@ -171,6 +181,46 @@ def quadratic_batch_beta_mean(objective, node: int, batch: int) -> float:
     return hessian_beta(A_bar) + finite_population_factor(m, b) * pop
 
 
+def least_squares_batch_beta_mean(objective, node: int, batch: int) -> float:
+    """Exact ``E beta(A_xi)`` over a minibatch of ``batch`` samples of ``node``'s shard, least
+    squares.
+
+    The least-squares minibatch loss ``F(x, xi) = (1/b) sum_{j in xi} [1/2 (a_j.x - y_j)^2 +
+    (lam/2) ||x||^2]`` is a quadratic in ``x`` with Hessian ``A_xi = (1/b) sum_{j in xi} a_j a_j^T
+    + lam I`` (the batch Gram matrix plus the regularisation) and gradient ``g_xi = A_xi x -
+    (1/b) sum_{j in xi} y_j a_j``. With ``A_j = a_j a_j^T + lam I`` and the shard mean ``A_bar =
+    S + lam I``, ``S = (1/m) sum_j a_j a_j^T``, the same without-replacement identity as
+    :func:`quadratic_batch_beta_mean` gives::
+
+        E beta(A_xi) = beta(A_bar) + (m-b)/(b(m-1)) * (1/m) sum_j beta(a_j a_j^T - S),
+        beta(a a^T - S) = (||a||^2 - tr S)^2 + 2 (||a||^4 - 2 a^T S a + tr S^2)
+
+    (``lam I`` cancels in ``A_j - A_bar``; it enters through ``beta(A_bar)`` only).
+    """
+    if objective.kind != KIND_LEAST_SQUARES:
+        raise HDOInputError(f"this closed form needs the least-squares objective, "
+                            f"got {objective.name}")
+    shard = objective.shard(node)
+    m = shard.shape[0]
+    b = check_int("batch", batch, 1, m)
+    feats, lam = objective.data[2][shard], float(objective.data[1][0])
+    S = feats.T @ feats / m
+    A_bar = S + lam * np.eye(objective.d)
+    sq = np.einsum("ij,ij->i", feats, feats)
+    trS = float(np.trace(S))
+    aSa = np.einsum("ij,jk,ik->i", feats, S, feats)
+    pop = float(np.mean((sq - trS) ** 2 + 2.0 * (sq**2 - 2.0 * aSa + np.sum(S * S))))
+    return hessian_beta(A_bar) + finite_population_factor(m, b) * pop
+
+
+def batch_beta_mean(objective, node: int, batch: int) -> float:
+    """``E beta(A_xi)`` for the kinds of :data:`QUADRATIC_LOSS_KINDS` (quadratic, least
+    squares): :func:`quadratic_batch_beta_mean` or :func:`least_squares_batch_beta_mean`."""
+    if objective.kind == KIND_LEAST_SQUARES:
+        return least_squares_batch_beta_mean(objective, node, batch)
+    return quadratic_batch_beta_mean(objective, node, batch)
+
+
 def _require_quadratic(objective):
     if objective.kind != KIND_QUADRATIC:
         raise HDOInputError(f"this closed form needs the quadratic objective, got {objective.name}")
@@ -186,8 +236,9 @@ def exact_moments(objective, node: int, x, kind: str, rv: int, nu: float, batch:
 
     The estimator's row in :data:`hdo_theory.estimators.ESTIMATORS` names its moments function
     (``moments``; None: nothing known). Known for the built-ins: every kind on the quadratic
-    objective; ``fo`` and ``zo-directional`` on every objective; the mean of ``coord-fd`` on
-    every objective (it is linear in ``F``).
+    and least-squares objectives (both have a quadratic minibatch loss); ``fo`` and
+    ``zo-directional`` on every objective; the mean of ``coord-fd`` on every objective (it is
+    linear in ``F``).
     """
     from hdo_theory.estimators import estimator_info
 
@@ -206,18 +257,19 @@ def node_moments(objective, node: int, x, rv: int, nu: float, batch: int, condit
     """The node formulas for an estimator that is conditionally unbiased on quadratics.
 
     ``conditional(eg2, ebeta, nu, d)`` is its one-direction conditional second moment ``E_xi
-    C(xi)`` given ``E ||g_xi||^2 = eg2`` and ``E beta(A_xi) = ebeta`` (NaN off the quadratic);
+    C(xi)`` given ``E ||g_xi||^2 = eg2`` and ``E beta(A_xi) = ebeta`` (:func:`batch_beta_mean`
+    on the kinds of :data:`QUADRATIC_LOSS_KINDS`, NaN off them);
     ``averaged``: ``rv`` directions are averaged (False: ``rv`` is ignored); ``universal``: the
-    formulas hold on every objective (else ``None`` off the quadratic).
+    formulas hold on every objective (else ``None`` off :data:`QUADRATIC_LOSS_KINDS`).
     """
     d = objective.d
-    quadratic = objective.kind == KIND_QUADRATIC
+    quadratic = objective.kind in QUADRATIC_LOSS_KINDS
     if not universal and not quadratic:
         return None
     g = objective.node_grad(node, x)
     g2 = float(g @ g)
     eg2 = g2 + node_gradient_variance(objective, node, x, batch)  # E ||g_xi||^2
-    ebeta = quadratic_batch_beta_mean(objective, node, batch) if quadratic else float("nan")
+    ebeta = batch_beta_mean(objective, node, batch) if quadratic else float("nan")
     cond, eff_rv = conditional(eg2, ebeta, nu, d), (rv if averaged else 1)
     second = averaged_second_moment(eg2, cond, eff_rv)
     variance = second - g2
@@ -243,25 +295,32 @@ def directional_moments(objective, node, x, rv, nu, batch):
 
 
 def central_moments(objective, node, x, rv, nu, batch):
-    """Quadratic only: the central difference is ``(u.g) u``."""
+    """Quadratic losses only (quadratic, least squares): the central difference is ``(u.g) u``,
+    so ``E[G G^T | xi] = E[u u^T g g^T u u^T] = 2 g g^T + ||g||^2 I`` (the Gaussian identity
+    ``E[u u^T M u u^T] = M + M^T + tr(M) I``), trace ``(d+2) ||g_xi||^2``."""
     return node_moments(objective, node, x, rv, nu, batch,
                         lambda eg2, eb, nu, d: directional_second_moment(eg2, d))
 
 
 def forward_moments(objective, node, x, rv, nu, batch):
-    """Quadratic only: :func:`forward_second_moment`."""
+    """Quadratic losses only (quadratic, least squares; the minibatch loss is exactly
+    quadratic, so ``G = u u^T g_xi + (nu/2)(u^T A_xi u) u``): :func:`forward_second_moment`,
+    from ``E[u u^T M u u^T] = M + M^T + tr(M) I`` and ``E[(u^T A u)^2 u u^T] = ((tr A)^2 +
+    2 tr A^2) I + 4 (tr A) A + 8 A^2`` (trace ``(d+4) beta(A)``)."""
     return node_moments(objective, node, x, rv, nu, batch, forward_second_moment)
 
 
 def sphere_moments(objective, node, x, rv, nu, batch):
-    """Quadratic only: :func:`sphere_second_moment`."""
+    """Quadratic losses only (quadratic, least squares): :func:`sphere_second_moment`, from
+    ``E[v_i^2 v_j^2] = 1/(d(d+2))`` (``i != j``) and ``E[v_i^4] = 3/(d(d+2))``."""
     return node_moments(objective, node, x, rv, nu, batch, sphere_second_moment)
 
 
 def coordinate_fd_moments(objective, node, x, rv, nu, batch):
-    """Every moment on the quadratic (central differences are exact there: ``G = g_xi``, ``rv``
-    ignored); the mean only (:func:`coordinate_fd_mean`) on every other objective."""
-    if objective.kind != KIND_QUADRATIC:
+    """Every moment on the quadratic losses (quadratic, least squares: central differences are
+    exact there, ``G = g_xi``, ``rv`` ignored); the mean only (:func:`coordinate_fd_mean`) on
+    every other objective."""
+    if objective.kind not in QUADRATIC_LOSS_KINDS:
         return {"mean": coordinate_fd_mean(objective, node, x, nu)}
     return fo_moments(objective, node, x, rv, nu, batch)
 

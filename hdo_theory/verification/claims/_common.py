@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from hdo_theory.objectives import kernels as K
+from hdo_theory.estimators.monte_carlo import antithetic_smoothing_bias  # noqa: F401 (claims)
 from hdo_theory.objectives import make_objective
 from hdo_theory.verification.stats import Estimate
 
@@ -36,27 +36,6 @@ def from_clt_entry(entry: dict, n: int, level: float = 0.95) -> Estimate:
     z = _Z95 if level == 0.95 else float(__import__("scipy.stats").stats.norm.ppf(0.5 + level / 2))
     lo, hi = entry["ci"]
     return Estimate(float(entry["value"]), (hi - lo) / (2 * z), math.inf, int(n), "mean")
-
-
-def antithetic_smoothing_bias(obj, node, x, nu, draws, rng):
-    """Rows ``(grad f^i(x + nu u) + grad f^i(x - nu u))/2 - grad f^i(x)``, ``u ~ N(0, I)``.
-
-    Their mean is exactly ``grad f^i_nu(x) - grad f^i(x)`` (``u`` is symmetric), the mean of the
-    forward-difference estimator minus the gradient, i.e. node ``i``'s bias ``b_i``. The
-    antithetic pair cancels the odd (order ``nu``) part, so the spread is ``O(nu^2)``.
-    """
-    shard = np.ascontiguousarray(obj.shard(node), dtype=np.int64)
-    d = obj.d
-    g0 = np.empty(d)
-    K.batch_grad(obj.data, shard, x, g0)
-    gp, gm = np.empty(d), np.empty(d)
-    out = np.empty((draws, d))
-    U = rng.standard_normal((draws, d))
-    for r in range(draws):
-        K.batch_grad(obj.data, shard, x + nu * U[r], gp)
-        K.batch_grad(obj.data, shard, x - nu * U[r], gm)
-        out[r] = 0.5 * (gp + gm) - g0
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
