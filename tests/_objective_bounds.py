@@ -36,9 +36,10 @@ def unpack(obj):
 def third_derivative_bound(obj, j: int) -> float:
     """``M3 >= sup_{x, ||u|| = 1} |d^3/dt^3 F(x + t u, j)|``.
 
-    quadratic, least squares, explicit quadratic: 0 (quadratic in x). logistic: ``|y|^3 ||a||^3 / (6 sqrt 3)``
-    (``d^3/dz^3 log(1 + e^{-yz}) = -y^3 sigma''``). non-convex logistic: ``+ 24 lam`` (the
-    regulariser's third derivative times ``sum_k |u_k|^3 <= 1``). robust: ``24 ||a||^3``.
+    quadratic, least squares, explicit quadratic: 0 (quadratic in x). logistic:
+    ``|y|^3 ||a||^3 / (6 sqrt 3)`` (``d^3/dz^3 log(1 + e^{-yz}) = -y^3 sigma''``). non-convex
+    logistic: ``+ 24 lam`` (the regulariser's third derivative times ``sum_k |u_k|^3 <= 1``).
+    robust: ``24 ||a||^3``.
     cosine wells: ``alpha beta^3 sum_k |u_k|^3 <= alpha beta^3``. softmax: the third derivative
     of log-sum-exp along ``v = U a`` is the third central moment of ``v`` under ``p``; ``|v_k| <=
     ||a||`` so the range is ``<= 2 ||a||`` and the moment ``<= 8 ||a||^3``.

@@ -34,8 +34,8 @@ from scipy.special import gammaln
 
 from hdo_theory.estimators import EstimatorSpec, estimators_where
 from hdo_theory.estimators.monte_carlo import estimator_stats, smoothed_value_gap, smoothing_bias
-from hdo_theory.objectives import kernels as K
 from hdo_theory.objectives import OBJECTIVES, make_objective, objectives_where
+from hdo_theory.objectives import kernels as K
 from hdo_theory.objectives.constants import node_gradient_variance
 from hdo_theory.verification import bounds
 
@@ -90,7 +90,8 @@ def _value_gap_max(obj, node, x, nu):
 
     f(x + nu u) - f(x) - nu u.grad f = (nu^2/2) u^T H u with H the Hessian at a point of the
     segment, so |f_nu - f| <= (nu^2/2) E u^T H_abs u = (nu^2/2) tr H_abs for any fixed H_abs
-    dominating every |Hessian| (the explicit quadratic: H = A, exact): the GLMs' data Hessians are sum_j phi''(.) a_j a_j^T / m with
+    dominating every |Hessian| (the explicit quadratic: H = A, exact): the GLMs' data
+    Hessians are sum_j phi''(.) a_j a_j^T / m with
     phi'' in [0, 1/4] (logistic kinds), [-1/2, 2] (robust, r^2/(1+r^2)), = 1 (least squares:
     then the value is exact); the regularisers add lam I (ridge) or lam * [-1/2, 2] I
     (sum x^2/(1+x^2)). Cosine wells have the exact

@@ -49,7 +49,7 @@ def _problem(d=4, n=5, seed=0, cond=8.0):
 
 
 def _grad_tol(A, B_i, x):
-    """Rounding bound on ``A x - b`` from a ``d``-term dot product: ``(d + 2) eps (|A||x| + |b|)``."""
+    """Rounding bound on ``A x - b`` (a ``d``-term dot product): ``(d + 2) eps (|A||x| + |b|)``."""
     d = x.shape[0]
     return (d + 2) * EPS * (np.abs(A) @ np.abs(x) + np.abs(B_i))
 
@@ -91,7 +91,8 @@ def test_values_and_gradients_against_numpy():
             4 * obj.d**2 * EPS * _loss_abs(A, B[i], x, 0))
     assert abs(obj.value(x) - (0.5 * x @ A @ x - Bbar @ x)) <= (
         8 * obj.n * obj.d**2 * EPS * max(_loss_abs(A, b, x, 0) for b in B))
-    assert np.all(np.abs(obj.grad(x) - (A @ x - Bbar)) <= 2 * obj.n * _grad_tol(A, np.abs(B).max(0), x))
+    gtol = 2 * obj.n * _grad_tol(A, np.abs(B).max(0), x)
+    assert np.all(np.abs(obj.grad(x) - (A @ x - Bbar)) <= gtol)
     assert (obj.n0, obj.n1, obj.n, obj.convex) == (2, 3, 5, True)
     parts = explicit_quadratic_parts(obj)
     assert isinstance(parts, ExplicitQuadratic)
