@@ -429,3 +429,21 @@ def test_constants_function_math():
     obj = explicit_quadratic(A, B, n0=1)
     c = obj.constants
     assert math.isclose(c.f_star, obj.value(c.x_star), rel_tol=1e-13, abs_tol=1e-15)
+
+
+def test_command_line_builds_it_from_the_table_row(tmp_path, capsys):
+    import json
+
+    from hdo_theory.cli import main
+
+    out = tmp_path / "run.npz"
+    assert main(["run", "--objective", "explicit-quadratic", "--d", "3", "--n0", "2", "--n1",
+                 "2", "--heterogeneity", "0.5", "--noise", "0.2", "--T", "200", "--replicas",
+                 "2", "--no-progress", "--json", "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert out.exists() and isinstance(summary, dict)
+    # a minibatch of 2 is refused in one line (exit status 2, no traceback)
+    assert main(["run", "--objective", "explicit-quadratic", "--d", "3", "--fo-batch", "2",
+                 "--T", "5", "--no-progress", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "fo_batch must be <=" in err and "Traceback" not in err
