@@ -55,11 +55,17 @@ import numpy as np
 
 from hdo_theory.errors import HDOInputError, check_int, check_point
 from hdo_theory.objectives.constants import node_gradient_variance
-from hdo_theory.objectives.kernels import KIND_LEAST_SQUARES, KIND_QUADRATIC
+from hdo_theory.objectives.kernels import (
+    KIND_EXPLICIT_QUADRATIC,
+    KIND_LEAST_SQUARES,
+    KIND_QUADRATIC,
+)
 
 #: Loss kinds whose minibatch loss ``F(., xi)`` is a quadratic in ``x`` (the closed forms of the
 #: zeroth-order estimators hold exactly on them): the grouped quadratic and least squares.
-QUADRATIC_LOSS_KINDS = (KIND_QUADRATIC, KIND_LEAST_SQUARES)
+# The explicit quadratic's oracle F^i(x, xi) = 1/2 x^T A x - B_i.x + xi.x is a quadratic with the
+# fixed Hessian A: its additive noise only moves the gradient (E ||g_xi||^2 gains d noise^2).
+QUADRATIC_LOSS_KINDS = (KIND_QUADRATIC, KIND_LEAST_SQUARES, KIND_EXPLICIT_QUADRATIC)
 
 # ---------------------------------------------------------------------------------------------
 # Gaussian direction moments
@@ -215,9 +221,12 @@ def least_squares_batch_beta_mean(objective, node: int, batch: int) -> float:
 
 def batch_beta_mean(objective, node: int, batch: int) -> float:
     """``E beta(A_xi)`` for the kinds of :data:`QUADRATIC_LOSS_KINDS` (quadratic, least
-    squares): :func:`quadratic_batch_beta_mean` or :func:`least_squares_batch_beta_mean`."""
+    squares, explicit quadratic: ``beta(A)``): :func:`quadratic_batch_beta_mean` or :func:`least_squares_batch_beta_mean`."""
     if objective.kind == KIND_LEAST_SQUARES:
         return least_squares_batch_beta_mean(objective, node, batch)
+    if objective.kind == KIND_EXPLICIT_QUADRATIC:  # one fixed Hessian, no minibatch to average
+        check_int("batch", batch, 1, 1)
+        return hessian_beta(objective.data[5][0])
     return quadratic_batch_beta_mean(objective, node, batch)
 
 

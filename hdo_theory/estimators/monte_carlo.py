@@ -72,6 +72,7 @@ from hdo_theory.estimators import (
 from hdo_theory.estimators.closed_forms import exact_moments
 from hdo_theory.objectives.constants import node_gradient_variance
 from hdo_theory.objectives.kernels import (
+    KIND_EXPLICIT_QUADRATIC,
     KIND_LEAST_SQUARES,
     KIND_QUADRATIC,
     batch_grad,
@@ -622,7 +623,7 @@ def smoothing_bias(objective, node: int, x, nu: float, draws: int, seed: int, ba
     else:
         bound, name = bounds.lemma1_smoothing_bias(nu, L, d), "Lemma 1 item 4"
         sharper = bounds.sharper_smoothing_bias(nu, L, d)
-    quadratic_loss = objective.kind in (KIND_QUADRATIC, KIND_LEAST_SQUARES)
+    quadratic_loss = objective.kind in (KIND_QUADRATIC, KIND_LEAST_SQUARES, KIND_EXPLICIT_QUADRATIC)
     # the antithetic rows are O(nu^2): on a quadratic loss they are exactly 0 but for rounding,
     # so the ball is widened to the rounding of one row (the systematic part survives the mean)
     m = objective.shard_size(node)
@@ -757,7 +758,8 @@ def _bias_bound(kind, nu, L, d):
 
 def _target(objective, node, x, kind, nu, g, exact, ref_draws, ref_ss, level, chunk, progress):
     """The estimator's theoretical mean and how it is known."""
-    quadratic = objective.kind == KIND_QUADRATIC
+    # (the explicit quadratic's noise term xi.x is linear: smoothing leaves its gradient alone too)
+    quadratic = objective.kind in (KIND_QUADRATIC, KIND_EXPLICIT_QUADRATIC)
     info = estimator_info(kind)
     if info.mean == "grad f":
         return {"name": info.mean_label, "source": "exact", "vector": g, "trace_cov_of_mean": 0.0}
@@ -802,6 +804,8 @@ def _exact_source(objective, kind, exact):
         return None
     if objective.kind == KIND_QUADRATIC:
         return "closed form on the quadratic (unconditional over the minibatch)"
+    if objective.kind == KIND_EXPLICIT_QUADRATIC:
+        return "closed form on the explicit quadratic (unconditional over the oracle noise)"
     if objective.kind == KIND_LEAST_SQUARES and not estimator_info(kind).mean == "grad f":
         return ("closed form on least squares, a quadratic minibatch loss (unconditional over "
                 "the minibatch)")
