@@ -221,7 +221,8 @@ def least_squares_batch_beta_mean(objective, node: int, batch: int) -> float:
 
 def batch_beta_mean(objective, node: int, batch: int) -> float:
     """``E beta(A_xi)`` for the kinds of :data:`QUADRATIC_LOSS_KINDS` (quadratic, least
-    squares, explicit quadratic: ``beta(A)``): :func:`quadratic_batch_beta_mean` or :func:`least_squares_batch_beta_mean`."""
+    squares, explicit quadratic: ``beta(A)``): :func:`quadratic_batch_beta_mean` or
+    :func:`least_squares_batch_beta_mean`."""
     if objective.kind == KIND_LEAST_SQUARES:
         return least_squares_batch_beta_mean(objective, node, batch)
     if objective.kind == KIND_EXPLICIT_QUADRATIC:  # one fixed Hessian, no minibatch to average
