@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hdo_theory.commands import add_progress, progress_wanted
+from hdo_theory.commands import add_plugin, add_progress, plugin_list, progress_wanted
 from hdo_theory.errors import HDOInputError, check_float, check_int
 
 NAME = "sweep"
@@ -63,6 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "files (cells shared with this sweep are reused)")
     g.add_argument("--retries", type=int, default=None, metavar="K",
                    help="extra attempts per failing cell (default: [sweep] retries, else 2)")
+    add_plugin(g)
     add_progress(g)
     c = p.add_argument_group("collect")
     c.add_argument("--format", choices=("auto", "parquet", "csv"), default=None,
