@@ -134,6 +134,7 @@ class CellTask:
     values: dict
     threads: int = 1
     save_path: str | None = None  # set when workers share the driver's file system
+    plugins: tuple = ()  # plugins the worker loads before running (hdo_theory.plugins)
 
 
 @dataclass
@@ -196,6 +197,10 @@ def run_cell(task: CellTask) -> CellOutput:
     from hdo_theory.process import simulate
 
     t0 = time.perf_counter()
+    if task.plugins:  # a fresh worker (local pool or Dask) has not imported them yet
+        from hdo_theory.plugins import load_plugins
+
+        load_plugins(task.plugins)
     obj, cfg = build(task.values)
     obj = _shared_objective(obj)
     res = simulate(obj, cfg, **simulate_kwargs(task.values, seed=task.seed,
