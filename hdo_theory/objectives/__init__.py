@@ -795,7 +795,7 @@ def from_arrays(kind: str, features, targets, n0: int = 4, n1: int = 4, *, parti
     label = name or f"{kind} (arrays)"
     meta = dict(name=label, kind=kind, d=d, n0=n0, n1=n1, n_samples=N, seed=seed, lam=lam,
                 heterogeneity=heterogeneity, partition="given" if partition is not None
-                else "make_shards", data_sha256=digest, noise=0.0, condition=float("nan"))
+                else "make_shards", data_sha256=digest)
     if classes and kind == "softmax":
         meta["classes"] = classes
     return Objective(label, d, n0, n1, data, shard_ptr, shard_idx, weights, True, meta)

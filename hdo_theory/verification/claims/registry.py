@@ -306,7 +306,9 @@ def estimate_from_interval(value: float, ci, level: float = 0.95, n: int = 0) ->
 def estimate_from_stats(result: dict, entry: str) -> Estimate:
     """The :class:`~..stats.Estimate` of entry ``entry`` of an ``estimator_stats`` result, with
     its own interval method (``"norm"``: confidence ball; ``"mean"``: CLT, Student t when it
-    has degrees of freedom)."""
+    has degrees of freedom). At the entry's own level a CLT interval comes back as printed; a
+    ball comes back wider, since the verification spends ``alpha/2`` on each side (radius
+    factor ``1 + sqrt(2 ln(2/alpha))``, :mod:`..stats`)."""
     from hdo_theory.errors import HDOInputError
 
     e = result.get(entry) if isinstance(result, dict) else None
