@@ -207,7 +207,7 @@ def test_help_lists_a_plugins_names(tmp_path, capsys, clean_tables):
         "from dataclasses import replace\n"
         "from hdo_theory.objectives import objective_info, register_objective\n"
         "register_objective(replace(objective_info('least-squares'), name='my-ls'))\n")
-    for command in ("run", "estimator-stats"):
+    for command in ("estimator-stats",):
         with pytest.raises(SystemExit):
             main([command, "--plugin", str(tmp_path / "my_obj.py"), "--help"])
         assert "my-ls" in capsys.readouterr().out
