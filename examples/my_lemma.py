@@ -24,9 +24,10 @@ def sharper_bias(ctx):
     obj = make_objective("logistic", d=8, seed=ctx.seed)
     draws = ctx.pick(20_000, 200_000)
     records = []
+    x = obj.random_point(ctx.seed)
     for nu in (0.05, 0.2):
-        res = estimator_stats(obj, 0, obj.random_point(ctx.seed), EstimatorSpec("zo-forward", 1, nu),
-                              draws, ctx.seed_for("my.sharper-bias", nu))
+        res = estimator_stats(obj, 0, x, EstimatorSpec("zo-forward", 1, nu), draws,
+                              ctx.seed_for("my.sharper-bias", nu))
         bound = sharper_bias_bound(nu, obj.constants.L, obj.d)
         records.append(Record.from_stats(res, "bias", bound, "My Lemma 1: nu L sqrt(d)"))
     return records

@@ -38,5 +38,6 @@ def test_example_runs(path, tmp_path):
                            timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
         pytest.fail(f"examples/{path.name} took more than {TIMEOUT_S} s")
-    assert p.returncode == 0, f"examples/{path.name} failed:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    tail = f"{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    assert p.returncode == 0, f"examples/{path.name} failed:\n{tail}"
     assert "Traceback" not in p.stderr

@@ -13,9 +13,8 @@ import pytest
 from hdo_theory import plugins
 from hdo_theory.errors import HDOInputError
 from hdo_theory.verification import REGISTRY, Claim, Estimate, Record, claim, register
-from hdo_theory.verification.claims import estimate_from_interval, estimate_from_stats
+from hdo_theory.verification.claims import Context, estimate_from_interval, estimate_from_stats
 from hdo_theory.verification.runner import decide_families, run_claim, run_verification
-from hdo_theory.verification.claims import Context
 
 
 @pytest.fixture(autouse=True)

@@ -695,8 +695,9 @@ def _check_partition(partition, n0: int, n1: int, N: int) -> list[np.ndarray]:
             raise HDOInputError(f"partition[{i}] must be a non-empty vector of integer sample "
                                 f"indices, got {a.dtype} of shape {a.shape}")
         if a.min() < 0 or a.max() >= N:
-            raise HDOInputError(f"partition[{i}] holds index {int(a.min() if a.min() < 0 else a.max())}"
-                                f"; sample indices are 0..{N - 1}")
+            bad = int(a.min() if a.min() < 0 else a.max())
+            raise HDOInputError(f"partition[{i}] holds index {bad}; sample indices are "
+                                f"0..{N - 1}")
         shards.append(np.sort(a.astype(np.int64)))
     for pop, lo, hi in (("ZO", 0, n0), ("FO", n0, n0 + n1)):
         if hi == lo:

@@ -27,7 +27,6 @@ from hdo_theory.runs.options import build, resolve, simulate_kwargs
 from hdo_theory.runs.sweep.spec import RUN_ONLY, SweepSpec, _check_finite
 from hdo_theory.serialize import content_hash
 
-
 _DATA_OPTIONS = ("data", "data_kind", "data_features", "data_targets")
 
 
