@@ -228,3 +228,40 @@ def test_a_users_estimator_through_estimator_stats_and_verify(user_dir):
     assert v.returncode == 0, v.stderr
     (c,) = json.loads(v.stdout)["claims"]
     assert c["family"] == "my_est" and c["verdict"] == "holds"
+
+
+MY_OBJ = """
+from dataclasses import replace
+from hdo_theory.objectives import objective_info, register_objective
+register_objective(replace(objective_info("least-squares"), name="my-ls"))
+"""
+
+
+def test_a_sweep_names_its_plugins_and_its_workers_load_them(tmp_path, capsys, monkeypatch,
+                                                              clean_tables):
+    """``plugins = [...]`` relative to the sweep file; the local pool's workers start from a
+    clean forkserver, so a cell on the plugin objective runs only if the worker loaded it; the
+    list is stored in sweep.json and a resume finds the same."""
+    import numpy as np
+
+    monkeypatch.setenv("HDO_THEORY_NO_ENTRY_POINTS", "1")
+    sub = tmp_path / "study"
+    sub.mkdir()
+    (sub / "my_obj.py").write_text(MY_OBJ)
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((16, 2))
+    np.savez(sub / "mine.npz", X=A, y=A @ [1.0, -1.0])
+    (sub / "s.toml").write_text('plugins = ["my_obj.py"]\n[base]\nd = 3\nn = 4\nT = 20\n'
+                                '[axes]\nobjective = ["my-ls", "least-squares"]\n')
+    monkeypatch.chdir(tmp_path)  # not the sweep file's folder: paths are relative to the file
+    assert main(["sweep", "study/s.toml", "--workers", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "2 cells: 2 done" in out, out
+    meta = json.loads((sub / "s-sweep" / "sweep.json").read_text())
+    assert meta["spec"]["plugins"] == [str((sub / "my_obj.py").resolve())]
+    assert main(["sweep", "study/s.toml", "--resume", "--workers", "0", "--no-progress"]) == 0
+    assert "2 already finished" in capsys.readouterr().out
+    # a run config file's data path is relative to it too
+    (sub / "r.toml").write_text('data = "mine.npz"\nT = 20\nn = 4\n')
+    assert main(["run", "--config", "study/r.toml", "--out", "r.npz", "--no-progress"]) == 0
+    assert "least-squares on mine.npz (d=2" in capsys.readouterr().out

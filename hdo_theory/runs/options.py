@@ -439,7 +439,10 @@ def load_toml(path) -> dict:
     """A run config file -> option name -> value (only what the file sets; layout in the
     module docstring). Errors name the file, the line, the key and the allowed values."""
     doc, text, path = read_toml(path, "config file")
-    return flatten_options(doc, None, f"config file {path}", Locator(text))
+    out = flatten_options(doc, None, f"config file {path}", Locator(text))
+    if out.get("data") is not None and not Path(out["data"]).is_absolute():
+        out["data"] = str((Path(path).parent / out["data"]).resolve())  # relative to the file
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
