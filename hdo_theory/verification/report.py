@@ -51,12 +51,19 @@ def record_rows(res: VerifyResult):
     rows = []
     for run in res.runs:
         for r in run.records:
-            d = r.as_dict()
-            lo, hi = d["ci"]
             rows.append([r.claim, r.reference, r.quantity + _cfg_short(r.config),
-                         f"{fmt(r.estimate.value)} [{fmt(lo)}, {fmt(hi)}]",
+                         empirical_cell(r),
                          _rel(r.relation) + fmt(r.bound), fmt(r.ratio), r.decision.verdict])
     return rows
+
+
+def empirical_cell(r) -> str:
+    """The "empirical [CI]" cell: ``value [lo, hi]``, or ``value (exact)`` for a record decided
+    on an exact value (method "exact": no sampling error, so no interval)."""
+    if r.exact:
+        return f"{fmt(r.estimate.value, 6)} (exact)"
+    lo, hi = r.as_dict()["ci"]
+    return f"{fmt(r.estimate.value)} [{fmt(lo)}, {fmt(hi)}]"
 
 
 def _cfg_short(cfg):
@@ -124,10 +131,8 @@ def text_rows(res: VerifyResult):
     rows = []
     for run in res.runs:
         for r, label in zip(run.records, config_labels(run.records), strict=True):
-            d = r.as_dict()
-            lo, hi = d["ci"]
             rows.append([r.claim, r.reference, label or "-", r.quantity,
-                         f"{fmt(r.estimate.value)} [{fmt(lo)}, {fmt(hi)}]",
+                         empirical_cell(r),
                          _rel(r.relation) + fmt(r.bound), fmt(r.ratio), r.decision.verdict])
     return rows
 
@@ -282,6 +287,9 @@ def _md_intro(res: VerifyResult) -> list[str]:
             "Decision rule: **holds** when the upper confidence limit is below the bound, "
             "**violated** when the lower limit is above it, **inconclusive** otherwise (for "
             "exact identities, relation `=`: holds when the interval contains the exact value). "
+            "A record marked **(exact)** (method `exact`: a closed form or the exact expected "
+            "dynamics on a quadratic) has no interval: it holds or is violated on its value, "
+            "and its ratio is the exact tightness ratio; it is not counted in m. "
             + CORRECTION.format(alpha=res.alpha, a=res.per_record_alpha), ""]
 
 
@@ -397,15 +405,12 @@ def html_doc(res: VerifyResult, md: str, figs, out_dir=None) -> str:
         verdict = res.claim_verdict(run)
         recs = []
         for r, label in zip(run.records, config_labels(run.records), strict=True):
-            row = r.as_dict()
-            lo, hi = row["ci"]
             css = _css(r.decision.verdict)
             totals[css] = totals.get(css, 0) + 1
             recs.append({"css": css, "verdict": r.decision.verdict,
                          "title": f"{r.decision.reason}; seed {r.seed}; config "
                                   + json.dumps(jsonable(r.config), sort_keys=True),
-                         "cells": [label or "-", r.quantity,
-                                   f"{fmt(r.estimate.value)} [{fmt(lo)}, {fmt(hi)}]",
+                         "cells": [label or "-", r.quantity, empirical_cell(r),
                                    _rel(r.relation) + fmt(r.bound) + f" ({r.bound_label})",
                                    fmt(r.ratio)]})
         err = None
@@ -483,9 +488,8 @@ def latex(res: VerifyResult) -> str:
         L += [r"{\small", r"\begin{tabular}{lp{7cm}lllp{2.2cm}}", r"\toprule",
               " & ".join(e(h) for h in LATEX_HEAD) + r" \\", r"\midrule"]
         for r, label in zip(run.records, config_labels(run.records), strict=True):
-            lo, hi = r.as_dict()["ci"]
             cells = [r.claim, r.quantity + (f" ({label})" if label else ""),
-                     f"{fmt(r.estimate.value)} [{fmt(lo)}, {fmt(hi)}]",
+                     empirical_cell(r),
                      _rel(r.relation) + fmt(r.bound), fmt(r.ratio), r.decision.verdict]
             L += [" & ".join(e(x) for x in cells) + r" \\"]
         L += [r"\bottomrule", r"\end{tabular}", "}", ""]

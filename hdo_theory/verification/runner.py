@@ -1,7 +1,8 @@
 """Run claims, decide every record at the family-wise corrected level, and summarise.
 
 Decision procedure (see :mod:`.stats`): all records of a run are decided together.
-With ``m`` decided records (those inside their statement's assumptions) each interval is
+With ``m`` decided records (those inside their statement's assumptions, exact ones left out:
+they are decided on their value, see :func:`.stats.decide`) each interval is
 two-sided at level ``1 - alpha/m`` (**Bonferroni**, family-wise ``alpha = 0.05`` by default), so
 the probability that any true one-sided claim is reported "violated" is at most ``alpha/2``
 (at most ``alpha`` counting equality claims). Records outside a statement's assumptions are
@@ -90,7 +91,9 @@ def resolve_ids(ids) -> list[str]:
 
 def decide_all(records, alpha: float) -> float:
     """Decide every record in place; returns the per-record level used."""
-    m = sum(1 for r in records if not r.outside)
+    # exact records (method "exact", no sampling error) spend no error probability
+    m = S.counted_decisions((r.margin if r.margin is not None else r.estimate, r.outside)
+                            for r in records)
     a = S.bonferroni_alpha(alpha, m)
     for r in records:
         if r.margin is not None:
@@ -120,7 +123,8 @@ def check_planned(ctx, planned) -> None:
     from hdo_theory.process import ProcessConfig, check_config
     from hdo_theory.verification.claims import _common as C
 
-    obj = C.objective(ctx, planned.objective, **planned.objective_kwargs)
+    obj = (planned.build() if planned.build is not None
+           else C.objective(ctx, planned.objective, **planned.objective_kwargs))
     cfg = planned.config
     if isinstance(cfg, ProcessConfig):
         check_config(obj, cfg)
