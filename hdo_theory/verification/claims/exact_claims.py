@@ -14,10 +14,11 @@ average over steps: each record reports the recorded step with the largest
 ``LHS / RHS`` (the tightest step), so it holds exactly when the inequality holds at every
 recorded step, and its ratio is the lemma's exact tightness on the run.
 
-The explicit quadratics (:func:`explicit_problem`): ``A = Q diag(lambda) Q^T`` with a random
+The explicit quadratics are rows of the objective table (``make_objective("explicit-quadratic",
+d, n0, n1, condition, heterogeneity, noise, seed)``): ``A = Q diag(lambda) Q^T`` with a random
 rotation ``Q`` and ``lambda`` log-spaced in ``[1/condition, 1]`` (so ``L = 1``,
-``ell = 1/condition``), ``B[i] = A c + heterogeneity z_i`` (``z_i ~ N(0, I_d)``, centred over
-the nodes, so ``x* = c``), additive oracle noise ``N(0, noise^2 I_d)``; all drawn from one seed.
+``ell = 1/condition``), node centres spread by ``heterogeneity``, additive oracle noise
+``N(0, noise^2 I_d)``; their constants are exact over all of ``R^d`` (no ball to stay in).
 """
 
 from __future__ import annotations
@@ -44,41 +45,13 @@ THEOREM_PROBLEM = dict(d=4, n0=2, n1=2, condition=2.0, heterogeneity=0.5, noise=
 # ---------------------------------------------------------------------------------------------
 
 
-def explicit_arrays(d, n0, n1, condition, heterogeneity, noise, seed):
-    """``(A, B, x_star)`` of :func:`explicit_problem` (see the module docstring)."""
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xE8AC7]))
-    n = n0 + n1
-    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
-    lam = np.geomspace(1.0 / condition, 1.0, d)
-    A = (Q * lam) @ Q.T
-    A = 0.5 * (A + A.T)
-    c = rng.standard_normal(d)
-    Z = rng.standard_normal((n, d))
-    Z -= Z.mean(axis=0)  # x* = A^{-1} mean(B) = c
-    Bm = A @ c + heterogeneity * Z
-    return A, Bm, c
-
-
-def explicit_problem(d, n0, n1, condition, heterogeneity, noise, seed):
-    """The explicit quadratic ``explicit_quadratic(A, B, n0, noise)`` of the module docstring."""
-    from hdo_theory.objectives import explicit_quadratic
-
-    A, Bm, _ = explicit_arrays(d, n0, n1, condition, heterogeneity, noise, seed)
-    return explicit_quadratic(A, Bm, n0, noise=noise)
-
-
 def problem(ctx, **kw):
-    """:func:`explicit_problem` cached per run."""
-    key = ("explicit", tuple(sorted(kw.items())))
-    if key not in ctx.cache:
-        ctx.current = {"objective": "explicit-quadratic", **kw}
-        ctx.cache[key] = explicit_problem(**kw)
-    return ctx.cache[key]
+    """The explicit quadratic ``make_objective("explicit-quadratic", **kw)``, cached per run."""
+    return C.objective(ctx, "explicit-quadratic", **kw)
 
 
 def planned_explicit(kw, config, label="") -> Planned:
-    return Planned("explicit-quadratic", dict(kw), config, 0, label,
-                   build=lambda kw=dict(kw): explicit_problem(**kw))
+    return C.planned("explicit-quadratic", kw, config, label=label)
 
 
 def expected(ctx, obj, cfg, at):
@@ -244,15 +217,25 @@ def _one_step_configs(ctx):
             for eta in _ONE_STEP_ETAS]
 
 
-def mean_step(r, mu0, x_star):
-    """``(E||mu_1 - mu_0||^2, E mu_1 - mu_0)`` from the engine's expectations at steps 0, 1:
-    ``E||mu_1 - mu_0||^2 = E||mu_1 - x*||^2 - 2 <mu_0 - x*, E mu_1 - x*> + ||mu_0 - x*||^2``
-    (``mu_0`` is deterministic)."""
-    m1 = np.asarray(r.mean_model(1), dtype=float)
-    e1 = m1 - x_star
-    e0 = mu0 - x_star
-    sq = float(metric(r, "dist_sq")[-1]) - 2 * float(e0 @ e1) + float(e0 @ e0)
-    return sq, m1 - mu0
+def expected_mean_step(obj, X0, eta) -> np.ndarray:
+    """``E mu_1 - mu_0`` after one pairwise interaction from the deterministic state ``X0``.
+
+    The pair ``{i, j}`` gives ``mu_1 - mu_0 = -(eta/n)(G^i + G^j)``; each node is in the pair
+    with probability ``2/n``, and on a quadratic every estimator of the twins is unbiased
+    (the forward difference's bias ``(nu/2) E[(u'Au) u]`` is an odd moment), so
+    ``E mu_1 - mu_0 = -(2 eta/n) (1/n) sum_k grad f^k(X^k_0) = -(2 eta/n) grad f(mu_0)``: the
+    explicit quadratic's Hessian is shared, so the node gradients average to the gradient at
+    the mean. (The engine reports quadratic forms of the state, not its mean.)
+    """
+    return -(2.0 * eta / obj.n) * np.asarray(obj.grad(X0.mean(axis=0)), dtype=float)
+
+
+def mean_step_sq(r, obj, X0, eta, x_star) -> float:
+    """``E||mu_1 - mu_0||^2 = E||mu_1 - x*||^2 - ||mu_0 - x*||^2 - 2 <mu_0 - x*, E mu_1 - mu_0>``
+    (``mu_0`` deterministic) from the engine's exact ``dist_sq`` at step 1."""
+    e0 = X0.mean(axis=0) - x_star
+    step = expected_mean_step(obj, X0, eta)
+    return float(metric(r, "dist_sq")[-1]) - float(e0 @ e0) - 2.0 * float(e0 @ step)
 
 
 def _one_step_records(ctx, which):
@@ -262,9 +245,24 @@ def _one_step_records(ctx, which):
     xs, _ = C.x_star(obj)
     recs = []
     for eta in _ONE_STEP_ETAS:
+        if which == "lemma19":  # linear in the state's mean: closed form, no engine needed
+            p = params(obj, eta)
+            g = obj.grad(mu0)
+            gamma0 = float(np.mean(np.sum((X0 - mu0) ** 2, axis=1)))
+            rhs = B.lemma19_inner(p, float(g @ g), 0.0, gamma0)
+            conf = {**_problem_conf(obj, LEMMA_PROBLEM, p), "n0": obj.n0, "n1": obj.n1,
+                    "eta": eta, "nu": eta / math.sqrt(obj.d), "steps": 1}
+            recs.append(exact_record("lemma19.exact", "Lemma 19 (exact)",
+                                     "E<grad f(mu_0), mu_1 - mu_0>",
+                                     float(g @ expected_mean_step(obj, X0, eta)), rhs,
+                                     "-(eta/n)||grad f||^2 + (2eta/n)B^2 + (2L^2 eta/n)Gamma "
+                                     "(B = 0 on a quadratic)",
+                                     config=dict(conf, B=0.0, gamma0=gamma0),
+                                     outside=B.violated_conditions(p, "lemma19")))
+            continue
         r = expected(ctx, obj, _one_step_cfg(eta, X0), [0, 1])
         p = params(obj, eta)
-        sq, step = mean_step(r, mu0, xs)
+        sq = mean_step_sq(r, obj, X0, eta, xs)
         mg0 = float(metric(r, "mg")[0])
         conf = {**_problem_conf(obj, LEMMA_PROBLEM, p), "n0": obj.n0, "n1": obj.n1, "eta": eta,
                 "nu": eta / math.sqrt(obj.d), "steps": 1}
@@ -273,18 +271,6 @@ def _one_step_records(ctx, which):
                                      sq, B.lemma14_mean_step(p, mg0), "4 eta^2 E M^G_0 / n^2",
                                      config=dict(conf, mg0=mg0),
                                      outside=B.violated_conditions(p, "lemma14")))
-        else:
-            g = obj.grad(mu0)
-            gamma0 = float(np.mean(np.sum((X0 - mu0) ** 2, axis=1)))
-            # on a quadratic the forward difference's mean is the gradient ((nu/2) E[(u'Au) u]
-            # is an odd moment): the bias B of Lemma 19 is exactly 0
-            rhs = B.lemma19_inner(p, float(g @ g), 0.0, gamma0)
-            recs.append(exact_record("lemma19.exact", "Lemma 19 (exact)",
-                                     "E<grad f(mu_0), mu_1 - mu_0>", float(g @ step), rhs,
-                                     "-(eta/n)||grad f||^2 + (2eta/n)B^2 + (2L^2 eta/n)Gamma "
-                                     "(B = 0 on a quadratic)",
-                                     config=dict(conf, B=0.0, gamma0=gamma0),
-                                     outside=B.violated_conditions(p, "lemma19")))
     return recs
 
 
@@ -468,26 +454,24 @@ def _claim3_kw(n0, n=16, d=4):
     return dict(d=d, n0=n0, n1=n - n0, condition=2.0, heterogeneity=0.5, noise=0.5, seed=15)
 
 
-def _claim3_problem(ctx, n0):
-    # the same A, B (data) for both populations: only which nodes are ZO differs
-    from hdo_theory.objectives import explicit_quadratic
-
-    key = ("explicit-claim3", n0)
-    if key not in ctx.cache:
-        kw = _claim3_kw(4)
-        A, Bm, _ = explicit_arrays(**kw)
-        ctx.cache[key] = explicit_quadratic(A, Bm, n0, noise=kw["noise"])
-    return ctx.cache[key]
-
 
 def _claim3_build(n0):
+    """The claim-3 problem with ``n0`` ZO nodes: the ``A``, ``B`` (data) of the ``n0 = 4`` row
+    for both populations, so only which nodes are ZO differs."""
     def build():
-        from hdo_theory.objectives import explicit_quadratic
+        from hdo_theory.objectives import explicit_quadratic, explicit_quadratic_parts, make_objective
 
         kw = _claim3_kw(4)
-        A, Bm, _ = explicit_arrays(**kw)
-        return explicit_quadratic(A, Bm, n0, noise=kw["noise"])
+        parts = explicit_quadratic_parts(make_objective("explicit-quadratic", **kw))
+        return explicit_quadratic(parts.A, parts.B, n0, noise=parts.noise)
     return build
+
+
+def _claim3_problem(ctx, n0):
+    key = ("explicit-claim3", n0)
+    if key not in ctx.cache:
+        ctx.cache[key] = _claim3_build(n0)()
+    return ctx.cache[key]
 
 
 def _claim3_configs(ctx):
@@ -497,7 +481,7 @@ def _claim3_configs(ctx):
         ell = C.strong_convexity(obj)
         for T in _claim3_grid(ctx):
             cfg = _theorem1_cfg(T, B.theorem1_convex_eta(16, T, ell), ell, obj.random_point(0))
-            out.append(Planned("explicit-quadratic", _claim3_kw(n0), cfg, 0,
+            out.append(Planned("explicit-quadratic", dict(_claim3_kw(4), n0_zo=n0), cfg, 0,
                                f"n0={n0}, T={T}", build=_claim3_build(n0)))
     return out
 
