@@ -131,17 +131,12 @@ def check_at(at, T: int) -> np.ndarray:
 def _explicit_arrays(objective):
     """``(A, B, n0, noise)`` of an explicit quadratic objective, else None."""
     from hdo_theory.objectives import kernels as K
+    from hdo_theory.objectives.explicit import explicit_quadratic_parts
 
-    kind = getattr(K, "KIND_EXPLICIT_QUADRATIC", None)
-    data = getattr(objective, "data", None)
-    if kind is None or data is None or int(data[0]) != kind:
+    if getattr(objective, "kind", None) != K.KIND_EXPLICIT_QUADRATIC:
         return None
-    A = np.asarray(data[5][0], dtype=float)
-    centers = np.asarray(data[6], dtype=float)
-    n = objective.n
-    B = np.stack([centers[objective.shard(i)].mean(axis=0) for i in range(n)])
-    noise = float(data[1][0])
-    return A, B, objective.n0, noise
+    p = explicit_quadratic_parts(objective)
+    return p.A, p.B, p.n0, p.noise
 
 
 def _check_scope(config, n: int, n0: int) -> None:
