@@ -5,8 +5,10 @@ Setting (docs/theory.md#exact-expected-dynamics): node ``i`` has the gradient or
 symmetric positive definite and shared. Gaussian and sphere directions are rotation
 invariant and so is ``xi``, so in the eigenbasis ``A = Q diag(lam) Q^T`` the process is the
 same process with ``A = diag(lam)``, ``b_i -> Q^T b_i``, ``x -> Q^T x``; every metric the
-engine reports is rotation invariant (or rotated back: ``x*``, ``b`` enter only through
-``Q^T``).
+engine reports is rotation invariant. The engine also centres at the optimum
+``x* = A^{-1} bbar`` (``bbar`` the node mean of ``b_i``): in ``z = Q^T (x - x*)`` node ``i``'s
+gradient is ``diag(lam) z - Q^T (b_i - bbar)``, and ``f(x) - f* = 1/2 z^T diag(lam) z`` has
+no cancellation. Below, ``b_i`` means ``Q^T (b_i - bbar)``.
 
 State, per coordinate ``k`` of the eigenbasis: the mean ``m_k`` and second moment ``S_k``
 (``E[x_k x_k^T]``, ``(n+1) x (n+1)``) of the vector of the ``n`` node coordinates plus one
@@ -111,7 +113,12 @@ class FastModel:
         self.c2_s = np.r_[self.c2[pop], 0.0]
         self.K_s = np.concatenate([self.K[pop].T, np.zeros((d, 1))], axis=1)  # (d, n+1)
         self.lr_s = np.r_[self.lrs[pop], 0.0]
-        self.b_s = np.concatenate([self.Bt.T, np.zeros((d, 1))], axis=1)  # (d, n+1)
+        # centred at the optimum: z = Q^T (x - x*), so g_i = lam z - (b_i - bbar) and every
+        # metric is a quadratic form of z without the cancellation f(mu) - f* would bring
+        self.bbar = self.Bt.mean(axis=0)
+        self.xs = self.bbar / self.lam
+        self.fstar = -0.5 * float(np.dot(self.bbar, self.xs))
+        self.b_s = np.concatenate([(self.Bt - self.bbar).T, np.zeros((d, 1))], axis=1)
         self.code = schedule_code(self.sched)
         if self.model == "graph":
             P = np.zeros((npr, npr))
@@ -158,8 +165,8 @@ class FastModel:
 
 def initial_state(fm: FastModel, X0: np.ndarray):
     """``(m, S)`` of the deterministic start ``X0`` (``(n, d)``, original basis) in the
-    eigenbasis; the y slot starts at 0 (``Ytilde_0 = 0``, no weight yet)."""
-    Xt = X0 @ fm.Q  # (n, d): rows are Q^T x_i
+    eigenbasis, centred at ``x*``; the y slot starts at 0 (``Ytilde_0 = 0``, no weight yet)."""
+    Xt = X0 @ fm.Q - fm.xs  # (n, d): rows are Q^T (x_i - x*)
     m = np.concatenate([Xt.T, np.zeros((fm.d, 1))], axis=1)  # (d, n+1)
     S = m[:, :, None] * m[:, None, :]
     return m, S
