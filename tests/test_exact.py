@@ -299,3 +299,46 @@ def test_out_of_scope_inputs_are_one_line_errors():
 def test_check_at_accepts_scalars_and_numpy():
     assert check_at(5, 10).tolist() == [5]
     assert check_at(np.array([0, 10]), 10).tolist() == [0, 10]
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+_CLI = ["exact", "--objective", "explicit-quadratic", "--d", "3", "--n0", "2", "--n1", "2",
+        "--noise", "0.2", "--T", "50", "--zo-lr", "0.05", "--fo-lr", "0.05"]
+
+
+def test_cli_table_and_json_agree_with_the_api(capsys):
+    import json
+
+    from hdo_theory.cli import main
+    from hdo_theory.runs.options import build, resolve
+
+    assert main(_CLI + ["--at", "0,10,50", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    values = resolve({"objective": "explicit-quadratic", "d": 3, "n0": 2, "n1": 2, "noise": 0.2,
+                      "T": 50, "zo_lr": 0.05, "fo_lr": 0.05})
+    obj, cfg = build(values)
+    r = expected_dynamics(obj, cfg, at=[0, 10, 50])
+    assert out["t"] == [0, 10, 50]
+    for k in r.metrics:
+        np.testing.assert_allclose(out["metrics"][k], r[k], rtol=1e-12)
+    assert main(_CLI + ["--at", "0,10,50"]) == 0
+    text = capsys.readouterr().out
+    assert "lemma2_cond" in text and text.count("\n") >= 5
+
+
+@pytest.mark.parametrize("extra,msg", [
+    (["--at", "10,5"], "strictly increasing"),
+    (["--at", "0,51"], "at must be an integer in \\[0, 50\\]"),
+    (["--at", "1,x"], "comma-separated integers"),
+    (["--zo-momentum", "0.5"], "momentum"),
+])
+def test_cli_bad_input_is_one_line(extra, msg, capsys):
+    from hdo_theory.cli import main
+
+    assert main(_CLI + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert __import__("re").search(msg, err), err
