@@ -1,6 +1,6 @@
 """Fast path of the exact engine: shared Hessian, isotropic additive noise, O(n^2 d) per step.
 
-Setting (docs/theory.md#exact-expected-dynamics): node ``i`` has the gradient oracle
+Setting (docs/theory.md section 9): node ``i`` has the gradient oracle
 ``g_i(x) = A x - b_i + xi`` with ``xi ~ N(0, sigma^2 I)`` drawn once per estimate, ``A``
 symmetric positive definite and shared. Gaussian and sphere directions are rotation
 invariant and so is ``xi``, so in the eigenbasis ``A = Q diag(lam) Q^T`` the process is the
