@@ -225,7 +225,9 @@ def test_jump_by_repeated_squaring_equals_stepping():
         fm = build_fast_model(A, B, 2, 0.3, cfg, [info["lr_zo"], info["lr_fo"]],
                               [info["nu_zo"], info["nu_fo"]], float(fpar[1]), edges)
         slow = engine.run(fm, X0, np.array(at), 0, jump=False)
+        fast = engine.run(fm, X0, np.array(at), 0, jump=True)
         for k in r.metrics:
+            np.testing.assert_allclose(fast[k], slow[k], rtol=1e-9, atol=1e-13, err_msg=k)
             np.testing.assert_allclose(r[k], slow[k], rtol=1e-9, atol=1e-13, err_msg=k)
 
 

@@ -242,7 +242,13 @@ def _pm_times(fm: FastModel, V):
         out = np.zeros_like(V)
         out[..., :n, :] = (V[..., :n, :].sum(axis=-2, keepdims=True) - V[..., :n, :]) / P
         return out
-    return np.einsum("ij,...jb->...ib", fm.pm, V)
+    # graph: sum over the edge list (both directions), O(|E| n) per coordinate
+    Vm = np.moveaxis(V, -2, 0)
+    out = np.zeros_like(Vm)
+    E = fm.edges.shape[0]
+    np.add.at(out, fm.edges[:, 0], Vm[fm.edges[:, 1]] / E)
+    np.add.at(out, fm.edges[:, 1], Vm[fm.edges[:, 0]] / E)
+    return np.moveaxis(out, 0, -2)
 
 
 def _pairs(fm: FastModel, m, S, ym, T, U, communicate):
