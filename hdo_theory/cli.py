@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "verify",
     "estimator_stats",
     "run",
+    "exact",
     "figures",
     "sweep",
 )

@@ -4,7 +4,7 @@ On a quadratic objective every estimator of :mod:`hdo_theory.estimators` is an a
 of the node model plus noise whose second moment is an affine function of the model's second
 moment, so the mean ``m`` and second moment ``S`` of the stacked node models evolve by an
 exact affine map, averaged in closed form over the pair (matching, edge) draw
-(docs/theory.md#exact-expected-dynamics). :func:`expected_dynamics` runs that map and reports
+(docs/theory.md section 9). :func:`expected_dynamics` runs that map and reports
 the expectations that :func:`hdo_theory.process.simulate` estimates by replicas.
 
 Scope (anything else is refused with a one-line :class:`~hdo_theory.errors.HDOInputError`):
@@ -38,6 +38,7 @@ __all__ = [
     "ExactDynamics",
     "expected_dynamics",
     "check_at",
+    "build_fast_model",
 ]
 
 #: Metrics the engine computes exactly (expectations of quadratic forms of the state).

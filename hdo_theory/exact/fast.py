@@ -1,12 +1,14 @@
 """Fast path of the exact engine: shared Hessian, isotropic additive noise, O(n^2 d) per step.
 
-Setting (docs/theory.md#exact-expected-dynamics): node ``i`` has the gradient oracle
+Setting (docs/theory.md section 9): node ``i`` has the gradient oracle
 ``g_i(x) = A x - b_i + xi`` with ``xi ~ N(0, sigma^2 I)`` drawn once per estimate, ``A``
 symmetric positive definite and shared. Gaussian and sphere directions are rotation
 invariant and so is ``xi``, so in the eigenbasis ``A = Q diag(lam) Q^T`` the process is the
 same process with ``A = diag(lam)``, ``b_i -> Q^T b_i``, ``x -> Q^T x``; every metric the
-engine reports is rotation invariant (or rotated back: ``x*``, ``b`` enter only through
-``Q^T``).
+engine reports is rotation invariant. The engine also centres at the optimum
+``x* = A^{-1} bbar`` (``bbar`` the node mean of ``b_i``): in ``z = Q^T (x - x*)`` node ``i``'s
+gradient is ``diag(lam) z - Q^T (b_i - bbar)``, and ``f(x) - f* = 1/2 z^T diag(lam) z`` has
+no cancellation. Below, ``b_i`` means ``Q^T (b_i - bbar)``.
 
 State, per coordinate ``k`` of the eigenbasis: the mean ``m_k`` and second moment ``S_k``
 (``E[x_k x_k^T]``, ``(n+1) x (n+1)``) of the vector of the ``n`` node coordinates plus one
@@ -99,6 +101,7 @@ class FastModel:
     T: int
     warmup: int
     ycoef: float | None
+    use_kernel: bool = True  # the Numba pairwise kernel for unbatched states (else NumPy)
 
     def __post_init__(self):
         n, d = self.Bt.shape
@@ -111,7 +114,12 @@ class FastModel:
         self.c2_s = np.r_[self.c2[pop], 0.0]
         self.K_s = np.concatenate([self.K[pop].T, np.zeros((d, 1))], axis=1)  # (d, n+1)
         self.lr_s = np.r_[self.lrs[pop], 0.0]
-        self.b_s = np.concatenate([self.Bt.T, np.zeros((d, 1))], axis=1)  # (d, n+1)
+        # centred at the optimum: z = Q^T (x - x*), so g_i = lam z - (b_i - bbar) and every
+        # metric is a quadratic form of z without the cancellation f(mu) - f* would bring
+        self.bbar = self.Bt.mean(axis=0)
+        self.xs = self.bbar / self.lam
+        self.fstar = -0.5 * float(np.dot(self.bbar, self.xs))
+        self.b_s = np.concatenate([(self.Bt - self.bbar).T, np.zeros((d, 1))], axis=1)
         self.code = schedule_code(self.sched)
         if self.model == "graph":
             P = np.zeros((npr, npr))
@@ -158,8 +166,8 @@ class FastModel:
 
 def initial_state(fm: FastModel, X0: np.ndarray):
     """``(m, S)`` of the deterministic start ``X0`` (``(n, d)``, original basis) in the
-    eigenbasis; the y slot starts at 0 (``Ytilde_0 = 0``, no weight yet)."""
-    Xt = X0 @ fm.Q  # (n, d): rows are Q^T x_i
+    eigenbasis, centred at ``x*``; the y slot starts at 0 (``Ytilde_0 = 0``, no weight yet)."""
+    Xt = X0 @ fm.Q - fm.xs  # (n, d): rows are Q^T (x_i - x*)
     m = np.concatenate([Xt.T, np.zeros((fm.d, 1))], axis=1)  # (d, n+1)
     S = m[:, :, None] * m[:, None, :]
     return m, S
@@ -206,6 +214,11 @@ def step(fm: FastModel, m, S, t: int):
         m, S = fold_y(fm, m, S, max(0.0, fm.y_rho(fac)))
     communicate = t >= fm.local
     eta = fm.lr_s * fac  # (n+1,)
+    if fm.model == "pairwise" and m.ndim == 2 and fm.use_kernel:
+        m2, S2 = np.empty_like(m), np.empty_like(S)
+        _pairwise_step_kernel(fm.lam, fm.b_s, eta, fm.c1_s, fm.c2_s, fm.K_s, fm.sigma2, m, S,
+                              communicate, m2, S2)
+        return m2, S2
     lam = fm.lam[:, None]
     l = 1.0 - eta * lam  # (d, n+1)
     c = eta * fm.b_s
@@ -229,7 +242,13 @@ def _pm_times(fm: FastModel, V):
         out = np.zeros_like(V)
         out[..., :n, :] = (V[..., :n, :].sum(axis=-2, keepdims=True) - V[..., :n, :]) / P
         return out
-    return np.einsum("ij,...jb->...ib", fm.pm, V)
+    # graph: sum over the edge list (both directions), O(|E| n) per coordinate
+    Vm = np.moveaxis(V, -2, 0)
+    out = np.zeros_like(Vm)
+    E = fm.edges.shape[0]
+    np.add.at(out, fm.edges[:, 0], Vm[fm.edges[:, 1]] / E)
+    np.add.at(out, fm.edges[:, 1], Vm[fm.edges[:, 0]] / E)
+    return np.moveaxis(out, 0, -2)
 
 
 def _pairs(fm: FastModel, m, S, ym, T, U, communicate):
@@ -301,3 +320,103 @@ def constant_rate_y_weight(rho: float, t: int) -> float:
         return float(t)
     return (1.0 - rho**t) / (1.0 - rho) if rho < 1.0 else float(t)
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Numba kernel of the uniform pairwise step (the closed form above, specialised to
+# p_ab = 1/P on the nodes, pi = 2/n, with the y slot as the last entry), in place
+# ---------------------------------------------------------------------------------------------
+
+import numba  # noqa: E402
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
+def _pairwise_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate,
+                          m2, S2):  # pragma: no cover
+    """One uniform pairwise step from ``(m, S)`` (shapes ``(d, n+1)``, ``(d, n+1, n+1)``) into
+    ``(m2, S2)``: the formulas of :func:`_pairs` with ``p_ab = 1/P`` on the nodes,
+    ``pi = 2/n``, the y slot last; the column sums ``sum_j T_jb`` once per coordinate, then
+    one row-major pass over ``S`` (``O(n^2 d)``)."""
+    d, npr = m.shape
+    n = npr - 1
+    P = n * (n - 1) / 2.0
+    p = 1.0 / P
+    pi = 2.0 / n
+    # E gbar^2 and its sum over coordinates (the tr coupling)
+    g2 = np.empty((d, n))
+    tot = np.zeros(n)
+    for k in range(d):
+        for a in range(n):
+            bb = b_s[k, a]
+            v = lam[k] * lam[k] * S[k, a, a] - 2.0 * lam[k] * bb * m[k, a] + bb * bb
+            g2[k, a] = v
+            tot[a] += v
+    l = np.ones(npr)
+    c = np.zeros(npr)
+    ym = np.empty(npr)
+    Td = np.empty(npr)
+    Ud = np.empty(npr)
+    CT = np.empty(npr)
+    for k in range(d):
+        mk = m[k]
+        Sk = S[k]
+        S2k = S2[k]
+        sum_c = 0.0
+        sum_ym = 0.0
+        sum_ud = 0.0
+        for a in range(npr):
+            noise = 0.0
+            if a < n:
+                l[a] = 1.0 - eta[a] * lam[k]
+                c[a] = eta[a] * b_s[k, a]
+                noise = eta[a] * eta[a] * ((c1[a] - 1.0) * g2[k, a] + c1[a] * sigma2
+                                           + c2[a] * (tot[a] + d * sigma2) + K[k, a])
+            ym[a] = l[a] * mk[a] + c[a]
+            Td[a] = l[a] * Sk[a, a] + c[a] * mk[a]
+            Ud[a] = l[a] * l[a] * Sk[a, a] + 2.0 * l[a] * c[a] * mk[a] + c[a] * c[a] + noise
+            if a < n:
+                sum_c += c[a]
+                sum_ym += ym[a]
+                sum_ud += Ud[a]
+        for b in range(npr):
+            CT[b] = sum_c * mk[b]
+        for j in range(n):
+            lj = l[j]
+            for b in range(npr):
+                CT[b] += lj * Sk[j, b]
+        coef = 1.0 - 2.0 * pi + p
+        for a in range(n):
+            la, ca, ma = l[a], c[a], mk[a]
+            if communicate:
+                rest_a = 0.5 * ((pi - p) * 0.0 + CT[a] * p - p * Td[a])
+                for b in range(n):
+                    sab = Sk[a, b]
+                    Tab = la * sab + ca * mk[b]
+                    Tba = l[b] * sab + c[b] * ma
+                    Uab = la * Tba + ca * ym[b]
+                    S2k[a, b] = (coef * sab + 0.5 * (pi - 2.0 * p) * (Tab + Tba)
+                                 + 0.5 * p * (CT[b] - Td[b]) + rest_a
+                                 + 0.25 * p * (Ud[a] + Ud[b] + 2.0 * Uab))
+                # the y column: neither p nor pi for y; pmt_ay = (CT_y - T_ay) p
+                say = Sk[a, n]
+                Tay = la * say + ca * mk[n]
+                S2k[a, n] = (1.0 - pi) * say + 0.5 * (pi * Tay + (CT[n] - Tay) * p)
+                sum_u = la * (CT[a] - Td[a]) + ca * (sum_ym - ym[a])
+                S2k[a, a] = (1.0 - pi) * Sk[a, a] + 0.25 * p * (
+                    (n - 1) * Ud[a] + (sum_ud - Ud[a]) + 2.0 * sum_u)
+                m2[k, a] = (1.0 - pi) * ma + 0.5 * (pi * ym[a] + p * (sum_ym - ym[a]))
+            else:
+                for b in range(n):
+                    sab = Sk[a, b]
+                    Tab = la * sab + ca * mk[b]
+                    Tba = l[b] * sab + c[b] * ma
+                    Uab = la * Tba + ca * ym[b]
+                    S2k[a, b] = coef * sab + (pi - p) * (Tab + Tba) + p * Uab
+                say = Sk[a, n]
+                S2k[a, n] = (1.0 - pi) * say + pi * (la * say + ca * mk[n])
+                S2k[a, a] = (1.0 - pi) * Sk[a, a] + pi * Ud[a]
+                m2[k, a] = (1.0 - pi) * ma + pi * ym[a]
+        for a in range(n):
+            S2k[n, a] = S2k[a, n]
+        S2k[n, n] = Sk[n, n]
+        m2[k, n] = mk[n]

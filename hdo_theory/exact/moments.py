@@ -1,4 +1,4 @@
-"""Exact direction moments of the estimators on a quadratic (docs/theory.md#exact-expected-dynamics).
+"""Exact direction moments of the estimators on a quadratic (docs/theory.md section 9).
 
 On a quadratic minibatch loss ``F(x) = 1/2 x^T H x - h^T x`` with gradient ``g = H x - h``
 every estimator of :mod:`hdo_theory.estimators` is exactly
