@@ -31,7 +31,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -692,8 +692,13 @@ def simulate(
     try:
         futures = ([ex.submit(work, r) for r in range(R)] if parallel
                    else [ex.submit(lambda: [work(r) for r in range(R)])])
-        for f in futures:
-            f.result()
+        # wait in short slices: a signal that the OS delivered to a worker thread instead
+        # of the main one is still acted on within one slice
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
+            for f in done:
+                f.result()  # a worker's error is raised here
     except BaseException:
         stop.set()
         ipar[PK.I_STOP] = 1

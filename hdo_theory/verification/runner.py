@@ -342,10 +342,51 @@ def fmt(x, digits=3) -> str:
     return f"{x:.{digits}g}"
 
 
+INTERRUPTED_FILE = "interrupted.json"  # <out>/interrupted.json: what an interrupted verify did
+
+
+def interrupted_path(out_dir) -> Path:
+    return Path(out_dir) / INTERRUPTED_FILE
+
+
+def _save_interrupted(out_dir, ids, runs, current, scale, seed) -> Path:
+    """The summary of a verify stopped by Ctrl-C: the claims it finished (each saved in
+    ``claims/<id>.json``), the one it was running (lost) and those it never reached, plus the
+    command that continues it (``--resume`` runs only the unfinished ones)."""
+    done = [run.claim.id for run in runs]
+    data = {"format": "hdo-theory-verify-interrupted/1", "version": __version__,
+            "interrupted": True, "scale": scale, "seed": int(seed), "finished": done,
+            "seconds": {run.claim.id: run.seconds for run in runs},
+            "interrupted_claim": current,
+            "not_run": [c for c in ids if c not in done and c != current],
+            "resume": f"hdo-theory verify --{scale} --resume --seed {int(seed)} "
+                      f"--out {str(out_dir)!r} (with the same --claims)"}
+    return write_text_atomic(interrupted_path(out_dir), json.dumps(data, indent=1))
+
+
 def _run_claims(ids, ctx, failed, scale, seed, log, out_dir, resume, bar) -> list:
-    """Run (or resume) every claim in order, saving each as it finishes."""
-    runs = []
+    """Run (or resume) every claim in order, saving each as it finishes; on Ctrl-C write the
+    interrupted summary (:func:`_save_interrupted`) and raise it again."""
+    runs: list = []
+    current = [None]
+    try:
+        _run_claims_into(runs, current, ids, ctx, failed, scale, seed, log, out_dir, resume,
+                         bar)
+    except KeyboardInterrupt:
+        if out_dir is not None:
+            path = _save_interrupted(out_dir, ids, runs, current[0], scale, seed)
+            log(f"interrupted during {current[0]}: {len(runs)} finished claim(s) kept in "
+                f"{Path(out_dir) / 'claims'}, summary {path}; --resume continues")
+        raise
+    if out_dir is not None:  # the run finished: an older interrupted summary no longer holds
+        interrupted_path(out_dir).unlink(missing_ok=True)
+    return runs
+
+
+def _run_claims_into(runs, current, ids, ctx, failed, scale, seed, log, out_dir, resume,
+                     bar) -> None:
     for k, cid in enumerate(ids, 1):
+        current[0] = cid
         claim = REGISTRY[cid]
         old = load_claim_run(out_dir, claim, scale, seed) if (resume and out_dir) else None
         if old is not None:
@@ -367,4 +408,4 @@ def _run_claims(ids, ctx, failed, scale, seed, log, out_dir, resume, bar) -> lis
             + (f"  ERROR {run.error}" if run.error else ""))
         if bar is not None:
             bar.update(1)
-    return runs
+    current[0] = None
