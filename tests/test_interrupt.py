@@ -116,3 +116,75 @@ def test_simulate_raises_keyboard_interrupt_promptly():
     latency = time.monotonic() - sent[0]
     timer.join()
     assert latency < LATENCY_BOUND_S, f"{latency:.2f} s from SIGINT to KeyboardInterrupt"
+
+
+def _descendants(pid: int) -> set[int]:
+    kids: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            kids.setdefault(ppid, []).append(int(d.name))
+    out, todo = set(), [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            if k not in out:
+                out.add(k)
+                todo.append(k)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_sweep_local_pool_interrupted_keeps_finished_cells(tmp_path):
+    spec = tmp_path / "sweep.toml"
+    spec.write_text('[sweep]\nseed = 3\nseeds = 2\n[base]\nobjective = "least-squares"\n'
+                    'd = 20\nn = 8\nrecord_points = 50\n[axes]\nT = [50, 100000000]\n')
+    out = tmp_path / "out"
+    proc, log = _launch(["sweep", str(spec), "--out", str(out), "--workers", "2"], tmp_path)
+    cells = lambda: sorted(out.rglob("*.npz")) if out.exists() else []
+    # both workers have run a small cell (compiled) and now run the two long ones
+    _wait_for(proc, lambda: len(cells()) >= 2, "two cells finished")
+    time.sleep(1.5)
+    workers = _descendants(proc.pid)
+    finished = cells()
+    rc, latency, text = _interrupt(proc, log)  # the driver alone: it must stop its workers
+    assert rc == 130, text
+    assert latency < LATENCY_BOUND_S, f"{latency:.2f} s from SIGINT to exit"
+    assert cells() == finished and len(finished) == 2
+    assert not _leftovers(tmp_path)
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in workers), "sweep workers outlived the driver"
+
+
+def test_verify_interrupted_keeps_finished_claims_and_resumes(tmp_path):
+    out = tmp_path / "report"
+    argv = ["verify", "--quick", "--claims", "lemma5", "lemma13", "--out", str(out)]
+    proc, log = _launch(argv, tmp_path)
+    _wait_for(proc, lambda: (out / "claims" / "lemma5.json").exists(), "lemma5 finished")
+    time.sleep(2.0)  # inside lemma13 (10-30 s on 2 busy cores)
+    rc, latency, text = _interrupt(proc, log)
+    assert rc == 130, text
+    assert latency < LATENCY_BOUND_S, f"{latency:.2f} s from SIGINT to exit"
+    assert not _leftovers(tmp_path)
+    summary = json.loads((out / "interrupted.json").read_text())
+    assert summary["interrupted"] is True and summary["finished"] == ["lemma5"]
+    assert summary["interrupted_claim"] == "lemma13" and summary["not_run"] == []
+    assert not (out / "claims" / "lemma13.json").exists()
+    # --resume reuses the finished claim; a run that completes drops the interrupted summary
+    done = subprocess.run([sys.executable, "-m", "hdo_theory.cli", "verify", "--quick",
+                           "--claims", "lemma5", "--resume", "--out", str(out)],
+                          cwd=tmp_path, capture_output=True, text=True, env=_env(), timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "lemma5: resumed" in done.stdout
+    assert not (out / "interrupted.json").exists()
