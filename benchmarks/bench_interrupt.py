@@ -29,10 +29,11 @@ _COUNT = re.compile(r"\|\s*([0-9.]+)([kMG]?)/")
 
 CASES = {
     "small d=20 n=8": ["--objective", "least-squares", "--d", "20", "--n", "8"],
+    # small rates: with the default 0.01 this run diverges within a minute and ends by itself
     "d=784 n=8 N=6000": ["--objective", "least-squares", "--d", "784", "--n", "8",
-                         "--n-samples", "6000"],
+                         "--n-samples", "6000", "--zo-lr", "1e-4", "--fo-lr", "1e-4"],
     "large d=784 n=8 N=60000": ["--objective", "least-squares", "--d", "784", "--n", "8",
-                                "--n-samples", "60000"],
+                                "--n-samples", "60000", "--zo-lr", "1e-4", "--fo-lr", "1e-4"],
     "matching n=1000 d=100": ["--objective", "least-squares", "--model", "matching", "--d",
                               "100", "--n", "1000", "--n-samples", "20000"],
 }
