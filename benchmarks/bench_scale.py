@@ -10,6 +10,12 @@ over every repeat and gives its 95% t interval (slope 1 = linear). Node losses a
 recorded (``record_nodes=False``): a record of them costs n passes over the data, which at
 n = 10,000 is 4.7e11 multiply-adds per record.
 
+Memory: building the least-squares objective's constants
+(``hdo_theory/objectives/constants.py``) holds two ``(n, d, d)`` float64 stacks (per-node
+heterogeneity matrices and quadratic forms): 9.8 GB at n = 1,000 and d = 784, 98 GB at
+n = 10,000. Until that is streamed, ``--d`` smaller (e.g. 100: 1.6 GB at n = 10,000) measures
+the process itself.
+
     python benchmarks/bench_scale.py --quick    # 2 repeats, ~100k interactions per run
     python benchmarks/bench_scale.py            # 3 repeats, ~400k interactions per run
 """
@@ -63,6 +69,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--ns", type=int, nargs="+", default=[1000, 3000, 10000])
+    ap.add_argument("--d", type=int, default=784)
+    ap.add_argument("--n-samples", type=int, default=60_000)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     reps = 2 if a.quick else 3
@@ -70,8 +78,8 @@ def main(argv=None) -> int:
     rows = []
     for n in a.ns:
         tb = time.perf_counter()
-        obj = make_objective("least-squares", d=784, n0=n // 2, n1=n - n // 2,
-                             n_samples=60_000, seed=0)
+        obj = make_objective("least-squares", d=a.d, n0=n // 2, n1=n - n // 2,
+                             n_samples=a.n_samples, seed=0)
         build = time.perf_counter() - tb
         simulate(obj, ProcessConfig(model="matching", T=1, record_points=2,
                                     record_nodes=False))  # compile, constants, caches
