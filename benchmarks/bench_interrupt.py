@@ -7,8 +7,8 @@ compiled) plus ``--settle`` seconds, sends SIGINT to the process alone and times
 ``wait()``. The exit code must be 130 and no ``*.tmp`` or results file may be left. The
 latency includes interpreter teardown (Numba, thread pools), which a user waits for too.
 
-    python benchmarks/bench_interrupt.py --quick   # d = 20, and d = 784 with 6,000 samples; 1 and 2 threads
-    python benchmarks/bench_interrupt.py           # also 60,000 samples, and matching over n = 1,000 nodes
+    python benchmarks/bench_interrupt.py --quick  # d = 20; d = 784, 6,000 samples; 1, 2 threads
+    python benchmarks/bench_interrupt.py          # also 60,000 samples, matching n = 1,000
 """
 
 from __future__ import annotations
