@@ -574,8 +574,8 @@ def _run_bounded(problem, params, st, recording, t0: int, t1: int, stop, bar,
     """Run steps ``t0 .. t1`` of one replica in kernel calls of about :data:`CHUNK_TARGET_S`.
 
     The first call does ``steps`` steps (one at the start of a replica); each next call is
-    sized from the steps per second the previous one measured (at most 4 times larger, so a call that included compilation or a
-    slow record does not mislead it). ``run_chunk`` keeps all state in the replica's arrays,
+    sized from the steps per second the previous one measured (at most 4 times larger, so a
+    call that included compilation or a slow record does not mislead it). ``run_chunk`` keeps all state in the replica's arrays,
     so the split changes no bit of the result. Returns the size for the next call.
     """
     t = t0
