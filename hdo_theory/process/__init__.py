@@ -575,8 +575,9 @@ def _run_bounded(problem, params, st, recording, t0: int, t1: int, stop, bar,
 
     The first call does ``steps`` steps (one at the start of a replica); each next call is
     sized from the steps per second the previous one measured (at most 4 times larger, so a
-    call that included compilation or a slow record does not mislead it). ``run_chunk`` keeps all state in the replica's arrays,
-    so the split changes no bit of the result. Returns the size for the next call.
+    call that included compilation or a slow record does not mislead it). ``run_chunk`` keeps
+    all state in the replica's arrays, so the split changes no bit of the result. Returns the
+    size for the next call.
     """
     t = t0
     while t < t1 and not stop.is_set():
