@@ -28,9 +28,10 @@ Conventions that the paper leaves open, fixed here:
 
 from __future__ import annotations
 
+import threading
 import time
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -562,6 +563,40 @@ def _start_nodes(objective, config):
     return np.ascontiguousarray(nodes)
 
 
+#: Wall time one kernel call aims at: the stop word is checked at every step, and between
+#: calls the worker also checks for Ctrl-C, so a call this short bounds the latency even
+#: where a single step is long (matching rounds over many nodes).
+CHUNK_TARGET_S = 0.1
+
+
+def _run_bounded(problem, params, st, recording, t0: int, t1: int, stop, bar,
+                 steps: int = 1) -> int:
+    """Run steps ``t0 .. t1`` of one replica in kernel calls of about :data:`CHUNK_TARGET_S`.
+
+    The first call does ``steps`` steps (one at the start of a replica); each next call is
+    sized from the steps per second the previous one measured (at most 4 times larger, so a
+    call that included compilation or a slow record does not mislead it). ``run_chunk`` keeps
+    all state in the replica's arrays, so the split changes no bit of the result. Returns the
+    size for the next call.
+    """
+    t = t0
+    while t < t1 and not stop.is_set():
+        t_end = min(t1, t + steps)
+        tic = time.perf_counter()
+        PK.run_chunk(problem, params, st.state, st.streams, st.workspace, recording, t, t_end)
+        elapsed = time.perf_counter() - tic
+        if bar is not None:  # the steps this call did (tqdm's update is thread-safe)
+            bar.update(t_end - t)
+        if st.istate[PK.S_DIVERGED] >= 0:  # a diverged replica does nothing more
+            if bar is not None:
+                bar.update(t1 - t_end)
+            return steps
+        done = t_end - t
+        t = t_end
+        steps = max(1, min(4 * done, int(done * CHUNK_TARGET_S / max(elapsed, 1e-9))))
+    return steps
+
+
 def simulate(
     objective,
     config: ProcessConfig,
@@ -578,8 +613,15 @@ def simulate(
     progress: show a tqdm bar on stderr counting steps (interactions, or rounds for
         ``model="matching"``) over all replicas: ``replicas * T`` in all.
     keep_state: store the final node models ``X`` (``(R, n, d)``) in ``results.state``.
-    chunks: split each replica's ``T`` steps into this many kernel calls (default 1, or 50 with
-        a progress bar); the result does not depend on it.
+    chunks: split each replica's ``T`` steps into at least this many parts (default 1, or 50
+        with a progress bar); inside each part the kernel calls are sized to about
+        :data:`CHUNK_TARGET_S` of wall time, so Ctrl-C stops a run within a fraction of a
+        second. The result does not depend on either split.
+
+    Ctrl-C (``KeyboardInterrupt``) stops every replica within one step (the kernels' stop
+    word) and is raised again; nothing of the interrupted run is returned. The returned
+    metrics are views of one metric-major buffer ``(len(METRICS), R, n_rec)``: no copy is made
+    after the run.
     """
     from hdo_theory.objectives import Objective
 
@@ -609,7 +651,10 @@ def simulate(
     x_nodes = _start_nodes(objective, config)
     rec_t = record_steps(config.T, config.record, config.record_points)
     n_rec = rec_t.shape[0]
-    out = np.full((R, len(PK.METRICS), n_rec), np.nan)
+    # metric-major: metric k of every replica is the contiguous block out[k], so the Results
+    # metrics are views of this one buffer and nothing is copied after the run (a copy would
+    # double the peak memory at the very end, where a run that fitted would die)
+    out = np.full((len(PK.METRICS), R, n_rec), np.nan)
     x_star = np.ascontiguousarray(facts["x_star"], dtype=np.float64)
     need_B = bool(np.any(pop_f[:, PK.P_MOM] > 0))
     need_D = config.model == "graph" and config.record_lemma2
@@ -627,38 +672,47 @@ def simulate(
     states: list = [None] * R
     seed_seqs = np.random.SeedSequence(seed).spawn(R)
 
+    stop = threading.Event()
+
     def work(r: int):
         st = _Replica(objective, x_nodes, seed_seqs[r], need_B, need_D)
+        steps = 1
         for c in range(n_chunks):
-            PK.run_chunk(
-                problem,
-                params,
-                st.state,
-                st.streams,
-                st.workspace,
-                (rec_t, out[r]),
-                int(bounds[c]),
-                int(bounds[c + 1]),
-            )
-            if bar is not None:  # the steps this chunk did (tqdm's update is thread-safe)
-                bar.update(int(bounds[c + 1] - bounds[c]))
+            steps = _run_bounded(problem, params, st, (rec_t, out[:, r, :]), int(bounds[c]),
+                                 int(bounds[c + 1]), stop, bar, steps)
+            if stop.is_set():
+                return
         states[r] = (int(st.istate[PK.S_DIVERGED]), st.X if keep_state else None)
 
     t_start = time.perf_counter()
+    # the replicas run on worker threads even with threads=1: the main thread only waits, so
+    # Ctrl-C reaches it at once (a signal is handled between bytecodes, never inside a kernel
+    # call) and it can raise the kernels' stop word (ipar[I_STOP], read every step)
+    parallel = threads > 1 and R > 1
+    ex = ThreadPoolExecutor(max_workers=threads if parallel else 1)
     try:
-        if threads == 1 or R == 1:
-            for r in range(R):
-                work(r)
-        else:
-            with ThreadPoolExecutor(max_workers=threads) as ex:
-                list(ex.map(work, range(R)))
+        futures = ([ex.submit(work, r) for r in range(R)] if parallel
+                   else [ex.submit(lambda: [work(r) for r in range(R)])])
+        # wait in short slices: a signal that the OS delivered to a worker thread instead
+        # of the main one is still acted on within one slice
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
+            for f in done:
+                f.result()  # a worker's error is raised here
+    except BaseException:
+        stop.set()
+        ipar[PK.I_STOP] = 1
+        ex.shutdown(wait=True, cancel_futures=True)  # each kernel returns within one step
+        raise
     finally:
+        ex.shutdown(wait=True)
         if bar is not None:
             bar.close()
     wall = time.perf_counter() - t_start
 
     diverged = np.array([s[0] for s in states], dtype=np.int64)
-    metrics = {name: np.ascontiguousarray(out[:, k, :]) for k, name in enumerate(PK.METRICS)}
+    metrics = {name: out[k] for k, name in enumerate(PK.METRICS)}  # views, no copy
     info.update(wall_time_s=wall, threads=threads, replicas=R, chunks=n_chunks)
     state = {"X": np.stack([s[1] for s in states])} if keep_state else {}
     return Results(

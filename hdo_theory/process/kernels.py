@@ -147,7 +147,10 @@ METRICS: tuple[str, ...] = (
     I_DO_L2,
     I_DO_HELD,
 ) = range(12)
-N_IPAR = 12
+# the stop word: the one ipar entry written while kernels run (simulate sets it on Ctrl-C so
+# every replica's kernel returns within one step; read once per step, it costs one load)
+I_STOP = 12
+N_IPAR = 13
 # pop_i[p] layout (int64): estimator code, rv, batch, momentum is EMA
 P_CODE, P_RV, P_BATCH, P_EMA = range(4)
 # pop_f[p] layout (float64): nu, base learning rate, momentum
@@ -592,6 +595,8 @@ def run_chunk(problem, params, state, streams, workspace, recording, t0, t1):
         istate[S_REC] += 1
     done = 0
     for t in range(t0, t1):
+        if ipar[I_STOP] != 0:  # asked to stop (Ctrl-C): the caller discards this replica
+            return done
         fac = schedule_factor(sched, t, T, warm)
         if do_y:
             a = fac * fpar[F_YCOEF]

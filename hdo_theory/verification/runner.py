@@ -307,7 +307,10 @@ def run_verification(ids=None, scale: str = "quick", seed: int = 0, alpha: float
     on. With ``out_dir`` every finished claim is saved as it completes
     (``<out>/claims/<id>.json``, atomic); ``resume`` reuses the saved claims of a run with the
     same scale and seed instead of running them again. All records are decided together at the
-    end either way. ``progress`` shows a tqdm bar on stderr counting finished claims."""
+    end either way. ``progress`` shows a tqdm bar on stderr counting finished claims.
+
+    Ctrl-C (KeyboardInterrupt) is raised again after writing ``<out>/interrupted.json``
+    (:func:`_save_interrupted`): the finished claims stay saved and ``resume`` continues."""
     ids = resolve_ids(ids)
     ctx = Context(scale=scale, seed=seed, log=log)
     t0 = time.perf_counter()
@@ -327,18 +330,31 @@ def run_verification(ids=None, scale: str = "quick", seed: int = 0, alpha: float
         from tqdm import tqdm
 
         bar = tqdm(total=len(ids), desc="claims", unit="claim", leave=False)
+    runs: list = []  # filled as claims finish (each also saved at once)
+    current = [None]  # the claim running now
     try:
-        runs = _run_claims(ids, ctx, failed, scale, seed, log, out_dir, resume, bar)
-    finally:
-        if bar is not None:
-            bar.close()
-    records = [r for run in runs for r in run.records]
-    families = decide_families(records, alpha)
-    a = families.get("builtin", next(iter(families.values()), (0, alpha)))[1]
-    figures = {}
-    for run in runs:
-        _merge_figures(figures, run.figures)
-    findings = [f for run in runs for f in run.findings] + auto_findings(runs)
+        try:
+            _run_claims_into(runs, current, ids, ctx, failed, scale, seed, log, out_dir,
+                             resume, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        records = [r for run in runs for r in run.records]
+        families = decide_families(records, alpha)
+        a = families.get("builtin", next(iter(families.values()), (0, alpha)))[1]
+        figures = {}
+        for run in runs:
+            _merge_figures(figures, run.figures)
+        findings = [f for run in runs for f in run.findings] + auto_findings(runs)
+    except KeyboardInterrupt:  # keep what finished, say what did not, then stop (exit 130)
+        if out_dir is not None:
+            path = _save_interrupted(out_dir, ids, runs, current[0], scale, seed)
+            log(f"interrupted{f' during {current[0]}' if current[0] else ''}: "
+                f"{len(runs)} finished claim(s) kept in {Path(out_dir) / 'claims'}, "
+                f"summary {path}; --resume continues")
+        raise
+    if out_dir is not None:  # this run finished: an older interrupted summary no longer holds
+        interrupted_path(out_dir).unlink(missing_ok=True)
     return VerifyResult(scale, seed, alpha, a, runs, figures, findings,
                         time.perf_counter() - t0, families)
 
@@ -401,10 +417,34 @@ def fmt(x, digits=3) -> str:
     return f"{x:.{digits}g}"
 
 
-def _run_claims(ids, ctx, failed, scale, seed, log, out_dir, resume, bar) -> list:
-    """Run (or resume) every claim in order, saving each as it finishes."""
-    runs = []
+INTERRUPTED_FILE = "interrupted.json"  # <out>/interrupted.json: what an interrupted verify did
+
+
+def interrupted_path(out_dir) -> Path:
+    return Path(out_dir) / INTERRUPTED_FILE
+
+
+def _save_interrupted(out_dir, ids, runs, current, scale, seed) -> Path:
+    """The summary of a verify stopped by Ctrl-C: the claims it finished (each saved in
+    ``claims/<id>.json``), the one it was running (lost) and those it never reached, plus the
+    command that continues it (``--resume`` runs only the unfinished ones)."""
+    done = [run.claim.id for run in runs]
+    data = {"format": "hdo-theory-verify-interrupted/1", "version": __version__,
+            "interrupted": True, "scale": scale, "seed": int(seed), "finished": done,
+            "seconds": {run.claim.id: run.seconds for run in runs},
+            "interrupted_claim": current,
+            "not_run": [c for c in ids if c not in done and c != current],
+            "resume": f"hdo-theory verify --{scale} --resume --seed {int(seed)} "
+                      f"--out {str(out_dir)!r} (with the same --claims)"}
+    return write_text_atomic(interrupted_path(out_dir), json.dumps(data, indent=1))
+
+
+def _run_claims_into(runs, current, ids, ctx, failed, scale, seed, log, out_dir, resume,
+                     bar) -> None:
+    """Run (or resume) every claim in order into ``runs``, saving each as it finishes;
+    ``current[0]`` names the claim running (``None`` once all are done)."""
     for k, cid in enumerate(ids, 1):
+        current[0] = cid
         claim = REGISTRY[cid]
         old = load_claim_run(out_dir, claim, scale, seed) if (resume and out_dir) else None
         if old is not None:
@@ -426,4 +466,4 @@ def _run_claims(ids, ctx, failed, scale, seed, log, out_dir, resume, bar) -> lis
             + (f"  ERROR {run.error}" if run.error else ""))
         if bar is not None:
             bar.update(1)
-    return runs
+    current[0] = None

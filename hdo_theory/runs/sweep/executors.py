@@ -8,6 +8,7 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
+import signal
 import socket
 import struct
 import threading
@@ -85,11 +86,34 @@ def _parent_watchdog(driver_pid: int, parent_pid: int) -> None:
             os._exit(3)
 
 
+_IN_CELL = threading.Event()  # set in a pool worker while it runs a cell
+
+
+def _worker_sigint(signum, frame) -> None:
+    """SIGINT in a pool worker: stop the running cell (its simulate returns within a step and
+    its atomic writes remove their temporary files); an idle worker ignores it, the pool's
+    shutdown ends it (a KeyboardInterrupt in the pool's own loop would only print a
+    traceback)."""
+    if _IN_CELL.is_set():
+        _IN_CELL.clear()  # once: a second SIGINT must not land in the cell's clean-up
+        raise KeyboardInterrupt
+
+
 def _worker_init(driver_pid: int) -> None:
     threading.Thread(
         target=_parent_watchdog, args=(driver_pid, os.getppid()), daemon=True,
         name="hdo-sweep-watchdog",
     ).start()
+    signal.signal(signal.SIGINT, _worker_sigint)
+
+
+def _in_cell(fn, *args):
+    """Run ``fn(*args)`` in a pool worker with Ctrl-C armed (see :func:`_worker_sigint`)."""
+    _IN_CELL.set()
+    try:
+        return fn(*args)
+    finally:
+        _IN_CELL.clear()
 
 
 def _mp_context():
@@ -131,13 +155,19 @@ class LocalPoolExecutor(CellExecutor):
         )
 
     def submit(self, fn, *args) -> cf.Future:
-        return self._pool.submit(fn, *args)
+        return self._pool.submit(_in_cell, fn, *args)
 
     def reset(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = self._new()
 
     def close(self, cancel: bool = False) -> None:
+        if cancel:  # interrupted: stop the running cells now instead of waiting for them
+            # (Ctrl-C at a terminal reaches the workers too; a SIGINT sent to the driver alone
+            # does not, so pass it on; a worker that is idle ignores it)
+            for pid in list(getattr(self._pool, "_processes", None) or ()):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGINT)
         self._pool.shutdown(wait=True, cancel_futures=cancel)
 
     @property
