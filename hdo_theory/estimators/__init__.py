@@ -13,7 +13,6 @@ statistics (bias, moments, intervals) against closed forms and the paper's bound
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -37,10 +36,6 @@ from hdo_theory.limits import MAX_RV
 from hdo_theory.objectives.kernels import batch_grad, batch_jvp, batch_loss
 from hdo_theory.rng import bounded_index, standard_normals
 from hdo_theory.verification import bounds
-
-# A plugin's dispatcher inside the objective data tuple is typed by Numba's first-class
-# function machinery, which warns on every compile; the feature is what plugins rely on.
-warnings.filterwarnings("ignore", message="First-class function type feature is experimental")
 
 __all__ = [
     "DIRECTION_BLOCK",
@@ -301,7 +296,7 @@ def _trial_compile(row: EstimatorInfo) -> None:
     rng = kernel_generator(np.random.SeedSequence(0))
     try:
         evals = row.kernel(obj, batch, x, rng, 1e-3, 2, out, direction_buffer(d), np.empty(d))
-    except numba.core.errors.TypingError as exc:
+    except (numba.core.errors.TypingError, TypeError) as exc:  # TypeError: wrong arity
         first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "typing error")
         raise HDOInputError(f"estimator plugin {row.name!r}: the kernel {_fn_name(row.kernel)} "
                             f"does not compile with the plugin signature {_SIGNATURE} "

@@ -35,6 +35,7 @@ of one function evaluation and without forming the gradient.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numba
 import numpy as np
@@ -61,6 +62,10 @@ KIND_USER = 100
 _FASTMATH = {"reassoc", "contract", "nsz"}
 _JIT = dict(nogil=True, cache=True, fastmath=_FASTMATH)
 
+
+# A user function's dispatcher inside the data tuple is typed by Numba's first-class function
+# machinery, which warns on every compile; that machinery is what the extension slot relies on.
+warnings.filterwarnings("ignore", message="First-class function type feature is experimental")
 
 # ---------------------------------------------------------------------------------------------
 # The extension slot. Built-in data is the 7-tuple above; data that carries user Numba
