@@ -30,15 +30,16 @@ from hdo_theory.estimators import (
     estimator_info,
     estimator_names,
     register_estimator,
+    unregister_estimator,
 )
 from hdo_theory.estimators.monte_carlo import estimator_stats
-from hdo_theory.objectives import make_objective, register_objective_kind
+from hdo_theory.objectives import make_objective, register_objective_kind, unregister_objective
 from hdo_theory.process import PopulationConfig, ProcessConfig, simulate
 from hdo_theory.rng import kernel_generator
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import plugin_kernels  # noqa: E402  (registers "test-zo-forward-copy")
+import plugin_kernels  # noqa: E402
 import plugin_objectives  # noqa: E402
 
 COPY = "test-zo-forward-copy"
@@ -50,6 +51,14 @@ def _load_example(name):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture(scope="module", autouse=True)
+def copy_registered():
+    """The plugin is in the table for this module's tests only."""
+    plugin_kernels.register()
+    yield
+    unregister_estimator(COPY)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +134,14 @@ def test_authors_jvp_mean_is_M_grad():
     CLT error, negligible at n = 20000 for these bounded summands). Power: ||M g - g|| is over
     50 standard errors here, so the Gaussian mean (g) would fail."""
     mod = _load_example("authors_jvp")
-    _load_example("authors_jvp")  # a second import is a no-op, not a clash
+    try:
+        _load_example("authors_jvp")  # a second import is a no-op, not a clash
+        _check_authors_mean(mod)
+    finally:
+        unregister_estimator(mod.NAME)
+
+
+def _check_authors_mean(mod):
     obj = make_objective("least-squares", d=4, n0=2, n1=2, seed=0, n_samples=16)
     x = obj.random_point(1)
     shard = obj.shard(0)
@@ -144,6 +160,13 @@ def test_authors_jvp_mean_is_M_grad():
 
 def test_user_kind_least_squares_matches_builtin():
     ref = make_objective("least-squares", d=5, n0=2, n1=2, seed=0, lam=0.1)
+    try:
+        _check_user_ls(ref)
+    finally:
+        unregister_objective("test-user-ls")
+
+
+def _check_user_ls(ref):
     register_objective_kind("test-user-ls", plugin_objectives.ls_loss,
                             plugin_objectives.ls_grad_add, plugin_objectives.ls_jvp,
                             features=ref.data[2], targets=ref.data[3], params=[0.1],

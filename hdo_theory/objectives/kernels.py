@@ -13,7 +13,10 @@ Every objective is packed into one Numba-friendly tuple, the *objective data*::
     centers  float64[N, d]         quadratic: the sample centres c_j
 
 Unused slots hold empty arrays of the right dtype and rank, so that every kind has one Numba
-type and every kernel compiles once. Samples are addressed by their global index ``j``; node
+type and every kernel compiles once. Data that carries user Numba functions (a ``KIND_USER``
+objective's per-sample functions, or the estimator plugins of a run) has an 8th element, the
+extension slot ``(user_fns, estimator_plugins)`` described below; each such set of functions
+is one more specialisation. Samples are addressed by their global index ``j``; node
 shards and minibatches are index arrays into the data set (see :mod:`hdo_theory.objectives`).
 
 The per-sample losses (x in R^d):
@@ -27,6 +30,8 @@ The per-sample losses (x in R^d):
   (alpha beta^2 > 1 gives several minima per coordinate and saddle points between them)
 * ``KIND_SOFTMAX``:        F(x, j) = -log softmax(W a_j)_{y_j} + (lam/2)||W||^2,
   x = vec(W) with W in R^{K x p} (row-major: x[k p + q] = W[k, q])
+* ``KIND_USER``:           the user's ``loss(x, j, params, feats, targets)`` (and its gradient
+  and JVP) from the extension slot (:func:`hdo_theory.objectives.register_objective_kind`)
 
 The directional derivative ``u . grad F(x, j)`` is computed directly (forward mode), at the cost
 of one function evaluation and without forming the gradient.
