@@ -180,6 +180,9 @@ def _check_user_ls(ref):
     # minibatch means: the built-in GLM fast path sums the regulariser once (rounding only)
     assert user.batch_value(S, x) == pytest.approx(ref.batch_value(S, x), rel=1e-13)
     assert user.batch_jvp(S, x, u) == pytest.approx(ref.batch_jvp(S, x, u), rel=1e-13)
+    from hdo_theory.objectives import objective_info
+
+    assert objective_info("test-user-ls").source == "plugin_objectives"
     c = user.constants
     assert c.L == 2.0 and c.L_how.startswith("given")
     assert c.varsigma_how.startswith("measured") and c.star_how.startswith("measured")

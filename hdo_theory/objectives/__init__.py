@@ -390,6 +390,9 @@ class ObjectiveInfo:
     extra_params: the names of the kind-specific ``**params`` the row accepts; any other
         keyword to :func:`make_objective` is refused (with a "did you mean").
     description: one line for docs and ``--help``.
+    source: a user kind's origin (:func:`register_objective_kind`), for sweep workers to
+        re-import it: the module name of its loss function when importable by name, else the
+        absolute path of its file; None for the built-ins.
     """
 
     name: str
@@ -404,6 +407,7 @@ class ObjectiveInfo:
     check_params: Callable[[dict], None] | None = None
     description: str = ""
     extra_params: tuple[str, ...] = ()
+    source: str | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -680,6 +684,8 @@ def register_objective_kind(name: str, loss, grad_add, jvp, *, features, targets
     """
     import numba.core.dispatcher
 
+    from hdo_theory.estimators import _plugin_source
+
     if not isinstance(name, str) or not name:
         raise HDOInputError(f"objective name must be a non-empty string, got {name!r}")
     for fn, sig in zip((loss, grad_add, jvp), _USER_SIGNATURES):
@@ -720,7 +726,8 @@ def register_objective_kind(name: str, loss, grad_add, jvp, *, features, targets
     info = ObjectiveInfo(name, generator, K.KIND_USER, bool(convex),
                          _user_constants_function(constants, radius), real_data=True, lam=0.0,
                          noise=0.0, shape=(d, int(y.shape[0])),
-                         description=description or f"user kind {name}")
+                         description=description or f"user kind {name}",
+                         source=_plugin_source(loss))
     return register_objective(info)
 
 
