@@ -23,6 +23,7 @@ from hdo_theory.estimators import closed_forms as cf
 from hdo_theory.estimators.kernels import (
     DIRECTION_BLOCK,
     EST_COORD_FD,
+    EST_PLUGIN_BASE,
     EST_FO,
     EST_ZO_CENTRAL,
     EST_ZO_DIRECTIONAL,
@@ -32,10 +33,20 @@ from hdo_theory.estimators.kernels import (
     estimate,
 )
 from hdo_theory.limits import MAX_RV
+from hdo_theory.objectives.kernels import batch_grad, batch_jvp, batch_loss
+from hdo_theory.rng import bounded_index, standard_normals
 from hdo_theory.verification import bounds
 
 __all__ = [
     "DIRECTION_BLOCK",
+    "EST_PLUGIN_BASE",
+    "MEANS",
+    "batch_grad",
+    "batch_jvp",
+    "batch_loss",
+    "bounded_index",
+    "kernel_data",
+    "standard_normals",
     "ESTIMATORS",
     "ESTIMATOR_CODES",
     "ESTIMATOR_NAMES",
@@ -102,6 +113,11 @@ class EstimatorInfo:
     moments: closed-form moments ``moments(objective, node, x, rv, nu, batch) -> dict | None``
         (see :func:`.closed_forms.exact_moments`), or None.
     description: one line for docs and ``--help``.
+    kernel: a plugin's Numba kernel (``code >= EST_PLUGIN_BASE``; see :func:`register_estimator`),
+        None for the built-ins.
+    source: where a plugin comes from, for sweep workers to re-import it: a module name when
+        the kernel's module is importable by name, else the absolute path of its file (None for
+        the built-ins).
     """
 
     name: str
@@ -114,6 +130,8 @@ class EstimatorInfo:
     description: str
     random_directions: bool = True
     mean_label: str = ""
+    kernel: Callable | None = None
+    source: str | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -131,13 +149,62 @@ class EstimatorInfo:
 ESTIMATORS: dict[str, EstimatorInfo] = {}
 
 
-def register_estimator(info: EstimatorInfo) -> EstimatorInfo:
-    """Add ``info`` to :data:`ESTIMATORS` (run time or import time; the built-ins use this too).
+def register_estimator(info, kernel=None, *, zero_order: bool = True, mean: str = "unknown",
+                       random_directions: bool = True, bias_bound: BiasBound | None = None,
+                       lemma5: bool = False, moments: Callable | None = None,
+                       description: str = "", mean_label: str = "") -> EstimatorInfo:
+    """Add an estimator to :data:`ESTIMATORS` (run time or import time).
 
-    Raises :class:`HDOInputError` if the name or the kernel code is already registered.
+    Two forms:
+
+    * ``register_estimator(EstimatorInfo(...))``: a row with a built-in kernel code (the
+      built-ins use this);
+    * ``register_estimator("my-est", kernel, zero_order=True, mean="grad f_nu", ...)``: an
+      estimator plugin, ``kernel`` a Numba-compiled function (``@numba.njit``) with the plugin
+      signature (docs/api.md, "Estimator plugins")::
+
+          kernel(obj, batch, x, rng, nu, rv, out, U, xtmp) -> evaluations
+
+      It writes one draw, the average over its own ``rv`` directions, into ``out``, draws its
+      randomness only from ``rng`` (:func:`standard_normals`, :func:`bounded_index` or the
+      Numba-supported methods of the generator), may use ``U`` (a ``(DIRECTION_BLOCK, d)``
+      array) and ``xtmp`` (length ``d``) as scratch, evaluates the minibatch loss only through
+      :func:`batch_loss`, :func:`batch_grad`, :func:`batch_jvp` on ``obj`` and ``batch``, and
+      returns how many of those evaluations it used. ``mean`` is one of :data:`MEANS`.
+
+    The kernel is compiled once on a tiny least-squares input at registration, so a wrong
+    signature fails here with one line. Registering the same function (same file, same name)
+    under the same name again is a no-op (a plugin file imported twice); any other name that is
+    already registered raises :class:`HDOInputError`, as does a kernel code already in use.
     """
-    if not isinstance(info, EstimatorInfo):
-        raise HDOInputError(f"register_estimator takes an EstimatorInfo, got {type(info).__name__}")
+    if isinstance(info, EstimatorInfo):
+        if kernel is not None:
+            raise HDOInputError("register_estimator(EstimatorInfo(...)) takes no kernel argument")
+        return _add_row(info)
+    if not isinstance(info, str) or not info:
+        raise HDOInputError("register_estimator takes an EstimatorInfo, or a name and a Numba "
+                            f"kernel; got {type(info).__name__}")
+    name = info
+    check_choice(f"mean of estimator {name!r}", mean, MEANS)
+    _check_kernel_object(name, kernel)
+    old = ESTIMATORS.get(name)
+    if old is not None:
+        if old.kernel is not None and _same_function(old.kernel, kernel):
+            return old  # the same plugin file imported again
+        what = "a built-in" if name in _BUILTIN else "an estimator already registered"
+        raise HDOInputError(f"estimator plugin {name!r}: the name clashes with {what}; "
+                            "choose another name")
+    code = EST_PLUGIN_BASE + sum(1 for e in ESTIMATORS.values() if e.kernel is not None)
+    while any(e.code == code for e in ESTIMATORS.values()):
+        code += 1
+    row = EstimatorInfo(name, code, bool(zero_order), mean, bias_bound, bool(lemma5), moments,
+                        description or f"plugin {name}", random_directions=bool(random_directions),
+                        mean_label=mean_label, kernel=kernel, source=_plugin_source(kernel))
+    _trial_compile(row)
+    return _add_row(row)
+
+
+def _add_row(info: EstimatorInfo) -> EstimatorInfo:
     if info.name in ESTIMATORS:
         raise HDOInputError(f"estimator {info.name!r} is already registered")
     for other in ESTIMATORS.values():
@@ -146,6 +213,127 @@ def register_estimator(info: EstimatorInfo) -> EstimatorInfo:
                                 f"used by estimator {other.name!r}")
     ESTIMATORS[info.name] = info
     return info
+
+
+_SIGNATURE = "kernel(obj, batch, x, rng, nu, rv, out, U, xtmp) -> int"
+
+
+def _check_kernel_object(name, kernel):
+    import numba.core.dispatcher
+
+    if isinstance(kernel, numba.core.dispatcher.Dispatcher):
+        return
+    if callable(kernel):
+        raise HDOInputError(f"estimator plugin {name!r}: the kernel {_fn_name(kernel)} is a plain "
+                            "Python function; it must be Numba-compiled (decorate it with "
+                            f"@numba.njit), with the signature {_SIGNATURE}")
+    raise HDOInputError(f"estimator plugin {name!r}: the kernel must be a Numba-compiled function "
+                        f"{_SIGNATURE}, got {type(kernel).__name__}")
+
+
+def _fn_name(fn) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+def _identity(fn):
+    py = getattr(fn, "py_func", fn)
+    code = getattr(py, "__code__", None)
+    if code is None:
+        return (id(fn),)
+    import os
+
+    return (os.path.realpath(code.co_filename), py.__qualname__, code.co_firstlineno)
+
+
+def _same_function(a, b) -> bool:
+    return a is b or _identity(a) == _identity(b)
+
+
+def _plugin_source(fn) -> str | None:
+    """A module name the kernel's module can be imported by, else the absolute file path."""
+    import importlib.util
+    import inspect
+    import os
+
+    mod = getattr(fn, "__module__", None) or getattr(getattr(fn, "py_func", None), "__module__", "")
+    if mod and mod != "__main__":
+        try:
+            spec = importlib.util.find_spec(mod)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None:
+            return mod
+    try:
+        path = inspect.getsourcefile(getattr(fn, "py_func", fn))
+    except TypeError:
+        path = None
+    return os.path.abspath(path) if path else None
+
+
+def _tiny_problem(d: int = 3, N: int = 4):
+    """A least-squares data tuple with ``N`` samples in dimension ``d`` (trial compiles)."""
+    from hdo_theory.objectives import _pack
+    from hdo_theory.objectives.kernels import KIND_LEAST_SQUARES
+
+    feats = np.linspace(-1.0, 1.0, N * d).reshape(N, d)
+    return _pack(KIND_LEAST_SQUARES, [0.0], feats=feats, targets=np.linspace(0.0, 1.0, N))
+
+
+def _trial_compile(row: EstimatorInfo) -> None:
+    """Compile and run ``row.kernel`` once on a tiny problem; one-line error if it does not fit."""
+    import numba.core.errors
+
+    from hdo_theory.rng import kernel_generator
+
+    d = 3
+    # the kernel receives the data without its plugin slot (estimators.kernels._call_plugin):
+    # plain float64/int64 arrays, the type of every built-in objective's data, so this compile
+    # is the one a run uses (and, for a module-level kernel with cache=True, cached on disk)
+    obj = _tiny_problem(d)
+    x = np.full(d, 0.5)
+    out = np.full(d, np.nan)
+    batch = np.arange(2, dtype=np.int64)
+    rng = kernel_generator(np.random.SeedSequence(0))
+    try:
+        evals = row.kernel(obj, batch, x, rng, 1e-3, 2, out, direction_buffer(d), np.empty(d))
+    except (numba.core.errors.TypingError, TypeError) as exc:  # TypeError: wrong arity
+        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "typing error")
+        raise HDOInputError(f"estimator plugin {row.name!r}: the kernel {_fn_name(row.kernel)} "
+                            f"does not compile with the plugin signature {_SIGNATURE} "
+                            f"({first})") from None
+    except Exception as exc:  # noqa: BLE001 - any failure of the trial run is the plugin's
+        raise HDOInputError(f"estimator plugin {row.name!r}: the kernel {_fn_name(row.kernel)} "
+                            f"failed on a tiny input: {type(exc).__name__}: {exc}") from None
+    if isinstance(evals, bool) or not isinstance(evals, (int, np.integer)) or evals < 0:
+        raise HDOInputError(f"estimator plugin {row.name!r}: the kernel must return the number of "
+                            f"loss evaluations it used (an int >= 0), got {evals!r}")
+    if not np.all(np.isfinite(out)):
+        raise HDOInputError(f"estimator plugin {row.name!r}: the kernel left non-finite values in "
+                            "out on a tiny least-squares input (it must write all d entries)")
+
+
+def kernel_data(data: tuple, *codes: int, rows: dict | None = None) -> tuple:
+    """The objective data tuple ``data`` extended with the kernels of the plugin estimators
+    among ``codes`` (the built-in codes need nothing: ``data`` itself is returned).
+
+    Every Numba kernel that takes an objective data tuple accepts the result; the plugins'
+    dispatchers ride in its extension slot (:mod:`hdo_theory.objectives.kernels`), so a run
+    without plugins compiles and caches exactly as before and each plugin set is one more
+    specialisation.
+    """
+    by_code = rows if rows is not None else {e.code: e for e in ESTIMATORS.values()}
+    plugins = []
+    for c in dict.fromkeys(int(c) for c in codes):
+        if c < EST_PLUGIN_BASE:
+            continue
+        row = by_code.get(c)
+        if row is None or row.kernel is None:
+            raise HDOInputError(f"no estimator plugin has kernel code {c}")
+        plugins.append((np.int64(c), row.kernel))
+    if not plugins:
+        return data
+    user = data[7][0] if len(data) > 7 else ()
+    return (*data[:7], (user, tuple(plugins)))
 
 
 def unregister_estimator(name: str) -> None:
@@ -283,7 +471,7 @@ def estimate_once(objective, spec: EstimatorSpec, node: int, x, rng, batch=None,
     batch = np.ascontiguousarray(batch, dtype=np.int64)
     out = np.empty(objective.d)
     estimate(
-        objective.data, spec.code, spec.rv, nu, batch, x, rng, out,
+        kernel_data(objective.data, spec.code), spec.code, spec.rv, nu, batch, x, rng, out,
         direction_buffer(objective.d), np.empty(objective.d),
     )
     return out

@@ -38,6 +38,9 @@ import math
 
 import numba
 import numpy as np
+from numba import literal_unroll
+from numba.core import types
+from numba.extending import overload
 
 from hdo_theory.objectives.kernels import (
     KIND_LOGISTIC_NONCVX,
@@ -48,6 +51,7 @@ from hdo_theory.objectives.kernels import (
     _is_glm,
     batch_grad,
     batch_jvp,
+    _without_plugins,
     batch_loss,
     oracle_noise,
 )
@@ -59,6 +63,10 @@ EST_ZO_CENTRAL = 2
 EST_ZO_DIRECTIONAL = 3
 EST_ZO_SPHERE = 4
 EST_COORD_FD = 5
+#: Codes from here on are estimator plugins (:func:`hdo_theory.estimators.register_estimator`
+#: with a kernel): ``estimate`` calls the plugin's kernel carried in the objective data's
+#: extension slot (:func:`hdo_theory.estimators.kernel_data`).
+EST_PLUGIN_BASE = 1000
 
 
 # Same floating-point flags as the objective kernels (vectorised sums; NaN/inf preserved).
@@ -95,6 +103,14 @@ def estimate(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
     directions are those of ``rng.standard_normal((rv, d))`` after ``d`` normals). With
     ``noise == 0`` (every other kind) nothing is drawn and the stream is unchanged.
     """
+    if est >= EST_PLUGIN_BASE:
+        return _call_plugin(obj, est, rv, nu, batch, x, rng, out, U, xtmp)
+    # the built-ins never read the plugins: their cached specialisation for plain data serves
+    return _estimate_builtin(_without_plugins(obj), est, rv, nu, batch, x, rng, out, U, xtmp)
+
+
+@numba.njit(**_JIT)
+def _estimate_builtin(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
     d = x.shape[0]
     noise = oracle_noise(obj)
     if est == EST_FO:
@@ -164,6 +180,45 @@ def estimate(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
         for k in range(d):
             out[k] += inv_rv * coef * u[k]
     return evals
+
+
+def _call_plugin(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
+    """Call the plugin kernel of code ``est`` carried in ``obj[7][1]`` (nopython only)."""
+    raise NotImplementedError("nopython only")
+
+
+def _plugins_type(obj):
+    if not isinstance(obj, types.BaseTuple) or len(obj) < 8:
+        return None
+    ext = obj[7]
+    if not isinstance(ext, types.BaseTuple) or len(ext) < 2:
+        return None
+    plugins = ext[1]
+    return plugins if isinstance(plugins, types.BaseTuple) and len(plugins) > 0 else None
+
+
+@overload(_call_plugin, jit_options=dict(nogil=True))
+def _call_plugin_impl(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
+    if _plugins_type(obj) is None:
+        # built-in data: no plugin can be called (resolved at compile time, nothing emitted)
+        def no_plugins(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
+            if est >= 0:
+                raise ValueError("estimate: a plugin estimator code, but the objective data "
+                                 "carries no plugin kernels (use estimators.kernel_data)")
+            return 0
+        return no_plugins
+
+    def impl(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
+        plugins = obj[7][1]
+        evals = -1
+        for item in literal_unroll(plugins):
+            if item[0] == est:
+                evals = item[1](_without_plugins(obj), batch, x, rng, nu, rv, out, U, xtmp)
+        if evals < 0:
+            raise ValueError("estimate: plugin estimator code not in the objective data "
+                             "(or its kernel returned a negative evaluation count)")
+        return evals
+    return impl
 
 
 @numba.njit(**_JIT)

@@ -69,6 +69,7 @@ from hdo_theory.estimators import (
     estimator_info,
     resolve_nu,
 )
+from hdo_theory.estimators import kernel_data
 from hdo_theory.estimators.closed_forms import exact_moments
 from hdo_theory.objectives.constants import node_gradient_variance
 from hdo_theory.objectives.kernels import (
@@ -380,8 +381,10 @@ def estimator_stats(objective, node: int, x, spec: EstimatorSpec, draws: int, se
     U = direction_buffer(d)
     evals = [0]
 
+    obj = kernel_data(objective.data, spec.code)  # a plugin's kernel rides in the data tuple
+
     def fn(row, n):
-        evals[0] += draw_estimator_chunk(objective.data, spec.code, spec.rv, nu, perm, b, x, g,
+        evals[0] += draw_estimator_chunk(obj, spec.code, spec.rv, nu, perm, b, x, g,
                                          rng, n, work[0], U, work[1], sum_dev[row], acc[row])
 
     t0 = time.perf_counter()

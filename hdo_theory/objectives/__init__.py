@@ -64,7 +64,9 @@ __all__ = [
     "objective_names",
     "objectives_where",
     "real_data_shapes",
+    "USER_CONSTANTS",
     "register_objective",
+    "register_objective_kind",
     "unregister_objective",
 ]
 
@@ -406,6 +408,9 @@ class ObjectiveInfo:
         is ignored) instead of the two-copy split; the generator then also gets
         ``params["heterogeneity"]`` (the explicit quadratic: heterogeneity spreads the
         nodes' functions, not a shard split).
+    source: a user kind's origin (:func:`register_objective_kind`), for sweep workers to
+        re-import it: the module name of its loss function when importable by name, else the
+        absolute path of its file; None for the built-ins.
     """
 
     name: str
@@ -421,6 +426,7 @@ class ObjectiveInfo:
     description: str = ""
     extra_params: tuple[str, ...] = ()
     one_sample_per_node: bool = False
+    source: str | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -925,3 +931,206 @@ def load_data_file(path, features: str | None = None, targets: str | None = None
 
 
 __all__ += ["load_data_file"]
+# User-defined objective kinds: per-sample loss, gradient and JVP as Numba functions
+# ---------------------------------------------------------------------------------------------
+
+_USER_SIGNATURES = ("loss(x, j, params, feats, targets) -> float",
+                    "grad_add(x, j, params, feats, targets, scale, out) -> None "
+                    "(out += scale * grad F(x, j))",
+                    "jvp(x, j, params, feats, targets, u) -> float (u . grad F(x, j))")
+#: Constants of a user kind that may be given; the rest are measured on the stated ball.
+USER_CONSTANTS = ("L", "ell", "x_star")
+
+
+def register_objective_kind(name: str, loss, grad_add, jvp, *, features, targets,
+                            params=(), d: int | None = None, convex: bool = False,
+                            constants: dict | None = None, radius: float = 1.0,
+                            description: str = "") -> ObjectiveInfo:
+    """Register a fully user-defined objective ``name`` over the user's data arrays, in one call.
+
+    ``loss``, ``grad_add``, ``jvp``: Numba-compiled (``@numba.njit``) per-sample functions::
+
+        loss(x, j, params, feats, targets) -> float                  # F(x, j)
+        grad_add(x, j, params, feats, targets, scale, out) -> None   # out += scale grad F(x, j)
+        jvp(x, j, params, feats, targets, u) -> float                # u . grad F(x, j)
+
+    with ``j`` the sample's row, ``feats = features`` (``float64[N, p]``), ``targets``
+    (``float64[N]``) and ``params`` (``float64[:]``). ``d``: the dimension of ``x`` (default:
+    the length of a given ``x_star``, else the feature count ``p``). ``make_objective(name, n0=, n1=, seed=,
+    heterogeneity=)`` then splits the ``N`` samples among the nodes (shard keys: the targets)
+    and every estimator, ``simulate`` and ``estimator_stats`` run on it.
+
+    ``constants``: any of :data:`USER_CONSTANTS` given by the user (``L``: smoothness of every
+    ``F(., j)`` on the ball; ``ell``: strong convexity, or None; ``x_star``: a minimiser). The rest
+    is **measured** on the stated ball ``||x - x*|| <= radius`` and labelled so in the
+    constants' ``*_how`` strings (``"measured: ..."``, which ``problem_facts`` and every result
+    that records the constants carry): ``x*`` by L-BFGS on ``f`` from
+    ``random_point(0, 0.1 / sqrt(d))`` (a stationary point when ``f`` is not convex), ``L`` as the largest per-sample gradient-difference quotient over sampled
+    pairs in the ball (a lower estimate of the true constant, not a bound), the heterogeneity
+    and the per-node variance as their largest values at sampled points of the ball.
+    """
+    import numba.core.dispatcher
+
+    from hdo_theory.estimators import _plugin_source
+
+    if not isinstance(name, str) or not name:
+        raise HDOInputError(f"objective name must be a non-empty string, got {name!r}")
+    for fn, sig in zip((loss, grad_add, jvp), _USER_SIGNATURES):
+        if not isinstance(fn, numba.core.dispatcher.Dispatcher):
+            what = "a plain Python function" if callable(fn) else type(fn).__name__
+            raise HDOInputError(f"objective kind {name!r}: {sig.split('(')[0]} is {what}; it must "
+                                f"be Numba-compiled (@numba.njit) with the signature {sig}")
+    feats = np.ascontiguousarray(features, dtype=np.float64)
+    y = np.ascontiguousarray(targets, dtype=np.float64)
+    if feats.ndim != 2 or y.ndim != 1 or feats.shape[0] != y.shape[0] or y.shape[0] < 2:
+        raise HDOInputError(f"objective kind {name!r}: features must be (N, p) and targets (N,) "
+                            f"with N >= 2, got {feats.shape} and {y.shape}")
+    if not (np.all(np.isfinite(feats)) and np.all(np.isfinite(y))):
+        raise HDOInputError(f"objective kind {name!r}: features and targets must be finite")
+    pars = np.ascontiguousarray(params, dtype=np.float64).reshape(-1)
+    constants = dict(constants or {})
+    unknown = [k for k in constants if k not in USER_CONSTANTS]
+    if unknown:
+        raise HDOInputError(f"objective kind {name!r}: unknown constant {unknown[0]!r}; given "
+                            f"constants may be {', '.join(USER_CONSTANTS)} (the rest is measured)")
+    radius = check_float("radius", radius, 0.0, lo_open=True)
+    fns = (loss, grad_add, jvp)
+    data = (*_pack(K.KIND_USER, pars, feats=feats, targets=y), (fns, ()))
+    d = _user_dimension(name, constants, data) if d is None else check_int("d", d, 1, MAX_D)
+    old = OBJECTIVES.get(name)
+    if old is not None:
+        if getattr(old.generator, "user_fns", None) is not None and all(
+                _same_numba_function(a, b) for a, b in zip(old.generator.user_fns, fns)):
+            return old
+        what = "a built-in" if name in _BUILTIN else "an objective already registered"
+        raise HDOInputError(f"objective kind {name!r}: the name clashes with {what}")
+    _trial_user_kind(name, data, d)
+
+    def generator(rng, d_, N, condition, noise, lam, params_):
+        return data, y.copy(), {"user_kind": True}
+
+    generator.user_fns = fns
+    info = ObjectiveInfo(name, generator, K.KIND_USER, bool(convex),
+                         _user_constants_function(constants, radius), real_data=True, lam=0.0,
+                         noise=0.0, shape=(d, int(y.shape[0])),
+                         description=description or f"user kind {name}",
+                         source=_plugin_source(loss))
+    return register_objective(info)
+
+
+def _same_numba_function(a, b) -> bool:
+    import os
+
+    pa, pb = getattr(a, "py_func", a), getattr(b, "py_func", b)
+    ca, cb = getattr(pa, "__code__", None), getattr(pb, "__code__", None)
+    if a is b:
+        return True
+    if ca is None or cb is None:
+        return False
+    return (os.path.realpath(ca.co_filename), pa.__qualname__, ca.co_firstlineno) == (
+        os.path.realpath(cb.co_filename), pb.__qualname__, cb.co_firstlineno)
+
+
+def _user_dimension(name, constants, data) -> int:
+    """The dimension of x: from a given x_star, else the data's feature count."""
+    if "x_star" in constants:
+        xs = np.asarray(constants["x_star"], dtype=float).reshape(-1)
+        return check_int("dimension of x_star", xs.shape[0], 1, MAX_D)
+    return check_int(f"dimension of objective kind {name!r} (the feature count; give x_star "
+                     "for another dimension)", data[2].shape[1], 1, MAX_D)
+
+
+def _trial_user_kind(name, data, d):
+    """Compile and run the user functions once on the first two samples (one-line errors)."""
+    import numba.core.errors
+
+    x = np.full(d, 0.1)
+    u = np.full(d, 1.0 / d)
+    batch = np.arange(2, dtype=np.int64)
+    out = np.zeros(d)
+    for what, call in (("loss", lambda: K.batch_loss(data, batch, x)),
+                       ("grad_add", lambda: K.batch_grad(data, batch, x, out)),
+                       ("jvp", lambda: K.batch_jvp(data, batch, x, u))):
+        try:
+            val = call()
+        except numba.core.errors.TypingError as exc:
+            first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+            sig = _USER_SIGNATURES[("loss", "grad_add", "jvp").index(what)]
+            raise HDOInputError(f"objective kind {name!r}: {what} does not compile with the "
+                                f"signature {sig} ({first})") from None
+        except Exception as exc:  # noqa: BLE001 - the trial run failing is the user's function's
+            raise HDOInputError(f"objective kind {name!r}: {what} failed on the first two samples "
+                                f"at x = 0.1: {type(exc).__name__}: {exc}") from None
+        if what != "grad_add" and not np.isfinite(val):
+            raise HDOInputError(f"objective kind {name!r}: {what} is not finite on the first two "
+                                "samples at x = 0.1")
+    if not np.all(np.isfinite(out)):
+        raise HDOInputError(f"objective kind {name!r}: grad_add left non-finite values at x = 0.1")
+
+
+def _user_constants_function(given: dict, radius: float):
+    """``constants(P, radius)`` of a user kind: given values, the rest measured on the ball."""
+
+    def constants(P, r=None):
+        from hdo_theory.objectives import constants as C
+
+        r = radius if r is None else r
+        obj = P.obj
+        d = obj.d
+        if "x_star" in given:
+            x_star = np.asarray(given["x_star"], dtype=float).reshape(-1).copy()
+            star_how = "given"
+        else:
+            import scipy.optimize
+
+            # from a small seeded point, not 0: 0 is a saddle of many networks
+            start = obj.random_point(0, scale=0.1 / math.sqrt(d))
+            res = scipy.optimize.minimize(lambda x: (obj.value(x), obj.grad(x)), start,
+                                          jac=True, method="L-BFGS-B",
+                                          options=dict(maxiter=5000, gtol=1e-9))
+            x_star = res.x
+            star_how = ("measured: L-BFGS from random_point(0, 0.1 / sqrt(d)) (a stationary "
+                        "point of f; "
+                        f"||grad f|| = {float(np.linalg.norm(obj.grad(x_star))):.1e})")
+        rng = np.random.default_rng(np.random.SeedSequence([int(obj.meta.get("seed", 0)), 0x1A7]))
+        if "L" in given:
+            L = check_float("L", given["L"], 0.0, lo_open=True)
+            L_how = f"given by the user (on the ball ||x - x*|| <= {r:g})"
+        else:
+            L = _measured_smoothness(obj, x_star, r, rng)
+            L_how = (f"measured: largest per-sample gradient-difference quotient over 16 random "
+                     f"pairs in the ball ||x - x*|| <= {r:g} (a lower estimate, not a bound)")
+        ell = given.get("ell")
+        ell = None if ell is None else check_float("ell", ell, 0.0)
+        ell_how = "given by the user" if "ell" in given else "unknown (not given; not measured)"
+        het, var = C._sampled_maxima(P, x_star, r, {})
+        how = (f"measured: largest value at x* and {C._N_SAMPLED} random points of the ball "
+               f"||x - x*|| <= {r:g} (a lower estimate, not a bound)")
+        return C._finish(P, x_star, star_how, L=L, L_how=L_how, ell=ell, ell_how=ell_how,
+                         varsigma0_sq=het[0], varsigma1_sq=het[1], varsigma_how=how,
+                         varsigma_exact=False, radius=r, node_var_pop=var, s_how=how,
+                         s_exact=False, witnesses={"varsigma0_sq": None, "varsigma1_sq": None,
+                                                   "s_node": None})
+
+    return constants
+
+
+def _measured_smoothness(obj, x_star, radius, rng, pairs: int = 16) -> float:
+    """max over sampled pairs (x, y) of the ball and samples j of
+    ``||grad F(x, j) - grad F(y, j)|| / ||x - y||``."""
+    d = obj.d
+    samples = np.arange(obj.n_samples, dtype=np.int64)
+    best = 0.0
+
+    def point():
+        u = rng.standard_normal(d)
+        return x_star + radius * rng.random() ** (1.0 / d) * u / np.linalg.norm(u)
+
+    for _ in range(pairs):
+        x, y = point(), point()
+        dist = float(np.linalg.norm(x - y))
+        if dist == 0.0:
+            continue
+        gx, gy = obj.sample_grads(samples, x), obj.sample_grads(samples, y)
+        best = max(best, float(np.max(np.linalg.norm(gx - gy, axis=1))) / dist)
+    return best

@@ -373,7 +373,7 @@ class _Prob:
 
     def __init__(self, objective):
         self.obj = objective
-        kind, params, feats, targets, groups, mats, centers = objective.data
+        kind, params, feats, targets, groups, mats, centers = objective.data[:7]
         self.kind = int(kind)
         self.params = params
         self.A = feats

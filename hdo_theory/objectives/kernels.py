@@ -13,7 +13,10 @@ Every objective is packed into one Numba-friendly tuple, the *objective data*::
     centers  float64[N, d]         quadratic: the sample centres c_j; explicit quadratic: b_j = B[j]
 
 Unused slots hold empty arrays of the right dtype and rank, so that every kind has one Numba
-type and every kernel compiles once. Samples are addressed by their global index ``j``; node
+type and every kernel compiles once. Data that carries user Numba functions (a ``KIND_USER``
+objective's per-sample functions, or the estimator plugins of a run) has an 8th element, the
+extension slot ``(user_fns, estimator_plugins)`` described below; each such set of functions
+is one more specialisation. Samples are addressed by their global index ``j``; node
 shards and minibatches are index arrays into the data set (see :mod:`hdo_theory.objectives`).
 
 The per-sample losses (x in R^d):
@@ -31,6 +34,8 @@ The per-sample losses (x in R^d):
   b_j = centers[j]; params = [noise]. These kernels give the noise-free loss (the mean over
   the oracle noise); the additive oracle noise ``xi.x``, ``xi ~ N(0, noise^2 I_d)``, is drawn
   by the estimator kernel (:func:`hdo_theory.estimators.kernels.estimate`), once per estimate.
+* ``KIND_USER``:           the user's ``loss(x, j, params, feats, targets)`` (and its gradient
+  and JVP) from the extension slot (:func:`hdo_theory.objectives.register_objective_kind`)
 
 The directional derivative ``u . grad F(x, j)`` is computed directly (forward mode), at the cost
 of one function evaluation and without forming the gradient.
@@ -39,9 +44,12 @@ of one function evaluation and without forming the gradient.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numba
 import numpy as np
+from numba.core import types
+from numba.extending import overload
 
 from hdo_theory.rng import bounded_index
 
@@ -53,6 +61,9 @@ KIND_ROBUST = 4
 KIND_COSINE_WELLS = 5
 KIND_SOFTMAX = 6
 KIND_EXPLICIT_QUADRATIC = 7
+#: A user-registered kind (:func:`hdo_theory.objectives.register_objective_kind`): its per-sample
+#: loss, gradient and JVP are Numba functions carried in the objective data's extension slot.
+KIND_USER = 100
 
 # Reassociation and contraction let LLVM vectorise the dot products (about 4x at d = 100). We
 # deliberately leave out 'nnan' / 'ninf': divergence detection relies on NaN and inf surviving.
@@ -60,6 +71,98 @@ KIND_EXPLICIT_QUADRATIC = 7
 # strictly sequential sum.
 _FASTMATH = {"reassoc", "contract", "nsz"}
 _JIT = dict(nogil=True, cache=True, fastmath=_FASTMATH)
+
+
+# A user function's dispatcher inside the data tuple is typed by Numba's first-class function
+# machinery, which warns on every compile; that machinery is what the extension slot relies on.
+warnings.filterwarnings("ignore", message="First-class function type feature is experimental")
+
+# ---------------------------------------------------------------------------------------------
+# The extension slot. Built-in data is the 7-tuple above; data that carries user Numba
+# functions has an 8th element ``ext = (user_fns, estimator_plugins)``:
+#   user_fns           () or (loss, grad_add, jvp), the per-sample functions of a KIND_USER
+#                      objective (signatures in hdo_theory.objectives.register_objective_kind)
+#   estimator_plugins  () or ((code, kernel), ...), the estimator plugins a run uses
+#                      (hdo_theory.estimators.register_estimator)
+# The functions are Numba dispatchers, so their types are part of the data's Numba type: data
+# without an extension compiles (and caches) exactly as before, and each set of user functions
+# gets its own specialisation. The helpers below are resolved at compile time from the type.
+# ---------------------------------------------------------------------------------------------
+
+
+def _unpack(obj):
+    """The seven built-in members of the objective data (whether or not it has an extension)."""
+    raise NotImplementedError("nopython only")
+
+
+@overload(_unpack, jit_options=dict(nogil=True))
+def _unpack_impl(obj):
+    return lambda obj: (obj[0], obj[1], obj[2], obj[3], obj[4], obj[5], obj[6])
+
+
+def _user_fns_type(obj):
+    """The Numba type of ``(loss, grad_add, jvp)`` in ``obj``'s extension slot, or None."""
+    if not isinstance(obj, types.BaseTuple) or len(obj) < 8:
+        return None
+    ext = obj[7]
+    if not isinstance(ext, types.BaseTuple) or len(ext) < 1:
+        return None
+    fns = ext[0]
+    return fns if isinstance(fns, types.BaseTuple) and len(fns) == 3 else None
+
+
+def _without_plugins(obj):
+    """``obj`` without the estimator plugins of its extension slot (the 7 built-in members, plus
+    the user functions of a KIND_USER objective). Kernels that evaluate losses call their
+    bodies on this, so the loss kernels' cached specialisations for plain data are reused
+    whatever plugins a run carries."""
+    raise NotImplementedError("nopython only")
+
+
+@overload(_without_plugins, jit_options=dict(nogil=True))
+def _without_plugins_impl(obj):
+    if not isinstance(obj, types.BaseTuple) or len(obj) < 8:
+        return lambda obj: obj
+    if _user_fns_type(obj) is None:
+        return lambda obj: (obj[0], obj[1], obj[2], obj[3], obj[4], obj[5], obj[6])
+    return lambda obj: (obj[0], obj[1], obj[2], obj[3], obj[4], obj[5], obj[6], (obj[7][0], ()))
+
+
+def _user_loss(obj, j, x):
+    raise NotImplementedError("nopython only")
+
+
+def _user_grad_add(obj, j, x, scale, out):
+    raise NotImplementedError("nopython only")
+
+
+def _user_jvp(obj, j, x, u):
+    raise NotImplementedError("nopython only")
+
+
+@overload(_user_loss, jit_options=dict(nogil=True))
+def _user_loss_impl(obj, j, x):
+    if _user_fns_type(obj) is None:
+        return lambda obj, j, x: np.nan
+    return lambda obj, j, x: obj[7][0][0](x, j, obj[1], obj[2], obj[3])
+
+
+@overload(_user_grad_add, jit_options=dict(nogil=True))
+def _user_grad_add_impl(obj, j, x, scale, out):
+    if _user_fns_type(obj) is None:
+        def no_user(obj, j, x, scale, out):
+            out[:] = np.nan
+        return no_user
+    def impl(obj, j, x, scale, out):
+        obj[7][0][1](x, j, obj[1], obj[2], obj[3], scale, out)
+    return impl
+
+
+@overload(_user_jvp, jit_options=dict(nogil=True))
+def _user_jvp_impl(obj, j, x, u):
+    if _user_fns_type(obj) is None:
+        return lambda obj, j, x, u: np.nan
+    return lambda obj, j, x, u: obj[7][0][2](x, j, obj[1], obj[2], obj[3], u)
 
 
 @numba.njit(**_JIT)
@@ -172,10 +275,12 @@ def oracle_noise(obj):
 @numba.njit(**_JIT)
 def sample_loss(obj, j, x):
     """F(x, j) for one sample j."""
-    kind, params, feats, targets, groups, mats, centers = obj
+    kind, params, feats, targets, groups, mats, centers = _unpack(obj)
     d = x.shape[0]
     if kind == KIND_EXPLICIT_QUADRATIC:
         return _explicit_quadratic_loss(mats[0], centers[j], x)
+    if kind == KIND_USER:
+        return _user_loss(obj, j, x)
     if kind == KIND_QUADRATIC:
         c = centers[j]
         A = mats[groups[j]]
@@ -227,10 +332,13 @@ def sample_loss(obj, j, x):
 @numba.njit(**_JIT)
 def sample_grad_add(obj, j, x, scale, out):
     """out += scale * grad F(x, j)."""
-    kind, params, feats, targets, groups, mats, centers = obj
+    kind, params, feats, targets, groups, mats, centers = _unpack(obj)
     d = x.shape[0]
     if kind == KIND_EXPLICIT_QUADRATIC:
         _explicit_quadratic_grad_add(mats[0], centers[j], x, scale, out)
+        return
+    if kind == KIND_USER:
+        _user_grad_add(obj, j, x, scale, out)
         return
     if kind == KIND_QUADRATIC:
         c = centers[j]
@@ -292,10 +400,12 @@ def sample_grad_add(obj, j, x, scale, out):
 @numba.njit(**_JIT)
 def sample_jvp(obj, j, x, u):
     """u . grad F(x, j), computed in forward mode (one pass, no gradient formed)."""
-    kind, params, feats, targets, groups, mats, centers = obj
+    kind, params, feats, targets, groups, mats, centers = _unpack(obj)
     d = x.shape[0]
     if kind == KIND_EXPLICIT_QUADRATIC:
         return _explicit_quadratic_jvp(mats[0], centers[j], x, u)
+    if kind == KIND_USER:
+        return _user_jvp(obj, j, x, u)
     if kind == KIND_QUADRATIC:
         return _quad_form(mats[groups[j]], x, centers[j], u)
     if kind == KIND_COSINE_WELLS:
@@ -513,6 +623,11 @@ def batch_jvp(obj, batch, x, u):
 @numba.njit(**_JIT)
 def weighted_loss(obj, weights, x):
     """sum_j w_j F(x, j): the global objective f when ``weights`` are the sample weights."""
+    return _weighted_loss(_without_plugins(obj), weights, x)
+
+
+@numba.njit(**_JIT)
+def _weighted_loss(obj, weights, x):
     s = 0.0
     for j in range(weights.shape[0]):
         if weights[j] != 0.0:
@@ -523,6 +638,11 @@ def weighted_loss(obj, weights, x):
 @numba.njit(**_JIT)
 def weighted_grad(obj, weights, x, out):
     """out = sum_j w_j grad F(x, j)."""
+    _weighted_grad(_without_plugins(obj), weights, x, out)
+
+
+@numba.njit(**_JIT)
+def _weighted_grad(obj, weights, x, out):
     out[:] = 0.0
     for j in range(weights.shape[0]):
         if weights[j] != 0.0:
@@ -561,7 +681,7 @@ def sample_correct(obj, j, x):
 
     Logistic kinds predict sign(a_j . x); softmax predicts argmax_k (W a_j)_k. Other kinds: NaN.
     """
-    kind, params, feats, targets, groups, mats, centers = obj
+    kind, params, feats, targets, groups, mats, centers = _unpack(obj)
     a = feats[j]
     if kind == KIND_LOGISTIC or kind == KIND_LOGISTIC_NONCVX:
         return 1.0 if _dot(a, x) * targets[j] > 0.0 else 0.0

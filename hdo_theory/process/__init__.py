@@ -38,7 +38,7 @@ import numpy as np
 
 from hdo_theory import __version__
 from hdo_theory.errors import HDOInputError, check_bool, check_choice, check_float, check_int
-from hdo_theory.estimators import EstimatorSpec, direction_buffer, resolve_nu
+from hdo_theory.estimators import EstimatorSpec, direction_buffer, kernel_data, resolve_nu
 from hdo_theory.limits import MAX_RECORD_POINTS, MAX_REPLICAS, MAX_T, MAX_THREADS
 from hdo_theory.process import kernels as PK
 from hdo_theory.process.results import Results
@@ -659,7 +659,9 @@ def simulate(
     need_B = bool(np.any(pop_f[:, PK.P_MOM] > 0))
     need_D = config.model == "graph" and config.record_lemma2
     bounds = np.linspace(0, config.T, n_chunks + 1).round().astype(np.int64)
-    problem = (objective.data, objective.weights, objective.shard_ptr, x_star, edges, held)
+    # estimator plugins ride in the objective data tuple (no plugin: the data itself)
+    obj = kernel_data(objective.data, *(int(c) for c in pop_i[:, PK.P_CODE]))
+    problem = (obj, objective.weights, objective.shard_ptr, x_star, edges, held)
     params = (ipar, pop_i, pop_f, fpar)
 
     bar = None
