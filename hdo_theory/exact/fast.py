@@ -156,6 +156,20 @@ class FastModel:
         return max(self.warmup, self.local)
 
     # -- the y fold ------------------------------------------------------------------------
+    def state_dim(self) -> int:
+        return self.d * (self.n + 1) * (self.n + 2) + 1
+
+    def initial_state(self, X0):
+        return initial_state(self, X0)
+
+    def step(self, m, S, t):
+        return step(self, m, S, t)
+
+    def metrics(self, m, S, W, t, fixed_node):
+        from hdo_theory.exact.engine import metrics_of
+
+        return metrics_of(self, m, S, W, t, fixed_node)
+
     def y_rho(self, fac: float) -> float:
         """``1 - a_t`` of ``Ytilde <- (1 - a_t) Ytilde + mu`` (matching: a round compounds)."""
         a = fac * self.ycoef
