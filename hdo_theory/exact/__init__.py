@@ -10,9 +10,13 @@ the expectations that :func:`hdo_theory.process.simulate` estimates by replicas.
 Scope (anything else is refused with a one-line :class:`~hdo_theory.errors.HDOInputError`):
 
 * objective: the explicit quadratic (``hdo_theory.objectives.explicit_quadratic``: shared
-  Hessian, isotropic additive noise; the fast path, ``O(n^2 d)`` per interaction);
+  Hessian, isotropic additive noise; the fast path, ``O(n^2 d)`` per interaction), or the
+  built-in ``quadratic`` and ``least-squares`` kinds (the dense path of
+  :mod:`hdo_theory.exact.dense`: per-sample Hessians, minibatches without replacement,
+  ``O(n^2 d^3 + n d^4)`` per step, ``n d <= 512``);
 * estimators: ``fo``, ``coord-fd``, ``zo-forward``, ``zo-central``, ``zo-directional``,
-  ``zo-sphere`` (any ``rv``, ``batch = 1``);
+  ``zo-sphere`` (any ``rv``; ``batch = 1`` on the explicit quadratic, any batch on the dense
+  kinds);
 * models ``pairwise``, ``matching``, ``graph`` (every topology), local warm-up steps;
 * schedules ``constant``, ``cosine``, ``theorem-convex``, ``theorem-nonconvex``, with a linear
   warm-up;
