@@ -24,6 +24,12 @@ With ``u ~ N(0, I_d)``, ``v`` uniform on the unit sphere, ``F = F(., xi)`` the m
 
 The theorem's smoothing radius ``nu = eta / sqrt(d)`` (Theorem 1) is available as
 ``nu="theorem"`` through :func:`resolve_nu`.
+
+The explicit quadratic (:mod:`hdo_theory.objectives.explicit`) has an additive-noise oracle,
+``F(x, xi) = F(x) + xi . x``: :func:`estimate` draws ``xi`` first (``d`` normals times the
+noise) and adds its exact contribution, ``xi`` to a gradient or coordinate difference and
+``xi . u`` (sphere: ``d xi . v``) to each direction's coefficient. Every other kind draws nothing
+extra, so their streams are unchanged.
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ __all__ = [
     "EXPLICIT_QUADRATIC_SYMMETRY_RTOL",
     "ExplicitQuadratic",
     "explicit_quadratic",
+    "explicit_quadratic_constants",
     "explicit_quadratic_parts",
     "generate_explicit_quadratic",
 ]
