@@ -145,7 +145,7 @@ def run(fm, X0: np.ndarray, at: np.ndarray, fixed_node: int,
             fac = fm.factor(t)
             if fm.ycoef is not None:
                 W = max(0.0, fm.y_rho(fac)) * W + 1.0
-            m, S = fm.step(m, S, t)
+            m, S = fm.step_inplace(m, S, t) if hasattr(fm, "step_inplace") else fm.step(m, S, t)
             t += 1
         rows.append(fm.metrics(m, S, W, t, fixed_node))
     names = rows[0].keys() if rows else ()

@@ -168,6 +168,18 @@ class FastModel:
     def step(self, m, S, t):
         return step(self, m, S, t)
 
+    def step_inplace(self, m, S, t):
+        """:meth:`step` writing into ``(m, S)`` (the engine owns its state; saves two
+        state-sized allocations per step on the Numba route)."""
+        if self.model == "pairwise" and m.ndim == 2 and self.use_kernel:
+            fac = self.factor(t)
+            if self.ycoef is not None:
+                fold_y(self, m, S, max(0.0, self.y_rho(fac)), inplace=True)
+            _pairwise_step_kernel(self.lam, self.b_s, self.lr_s * fac, self.c1_s, self.c2_s,
+                                  self.K_s, self.sigma2, m, S, t >= self.local)
+            return m, S
+        return step(self, m, S, t)
+
     def metrics(self, m, S, W, t, fixed_node):
         from hdo_theory.exact.engine import metrics_of
 
@@ -190,14 +202,15 @@ def initial_state(fm: FastModel, X0: np.ndarray):
     return m, S
 
 
-def fold_y(fm: FastModel, m, S, rho: float):
+def fold_y(fm: FastModel, m, S, rho: float, inplace: bool = False):
     """``Ytilde <- rho Ytilde + mean_i X_i`` applied to ``(m, S)`` (a linear map ``F``:
     ``m <- F m``, ``S <- F S F^T``). ``Ytilde_t = sum_s (w_s / w_t) mu_{s-1}`` with the kernel's
     weights ``w_s = w_{s-1} / (1 - a_s)``, so ``y_t = Ytilde_t / Wtilde_t`` with ``Wtilde`` the
     same recursion on 1 (deterministic)."""
     n = fm.n
-    m = m.copy()
-    S = S.copy()
+    if not inplace:
+        m = m.copy()
+        S = S.copy()
     m[..., n] = rho * m[..., n] + m[..., :n].mean(axis=-1)
     S[..., n, :] = rho * S[..., n, :] + S[..., :n, :].mean(axis=-2)
     S[..., :, n] = rho * S[..., :, n] + S[..., :, :n].mean(axis=-1)
@@ -232,9 +245,9 @@ def step(fm: FastModel, m, S, t: int):
     communicate = t >= fm.local
     eta = fm.lr_s * fac  # (n+1,)
     if fm.model == "pairwise" and m.ndim == 2 and fm.use_kernel:
-        m2, S2 = np.empty_like(m), np.empty_like(S)
-        _pairwise_step_kernel(fm.lam, fm.b_s, eta, fm.c1_s, fm.c2_s, fm.K_s, fm.sigma2, m, S,
-                              communicate, m2, S2)
+        m2, S2 = m.copy(), S.copy()
+        _pairwise_step_kernel(fm.lam, fm.b_s, eta, fm.c1_s, fm.c2_s, fm.K_s, fm.sigma2, m2, S2,
+                              communicate)
         return m2, S2
     lam = fm.lam[:, None]
     l = 1.0 - eta * lam  # (d, n+1)
@@ -345,12 +358,20 @@ import numba  # noqa: E402
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
-def _pairwise_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate,
-                          m2, S2):  # pragma: no cover
-    """One uniform pairwise step from ``(m, S)`` (shapes ``(d, n+1)``, ``(d, n+1, n+1)``) into
-    ``(m2, S2)``: the formulas of :func:`_pairs` with ``p_ab = 1/P`` on the nodes,
-    ``pi = 2/n``, the y slot last; the column sums ``sum_j T_jb`` once per coordinate, then
-    one row-major pass over ``S`` (``O(n^2 d)``)."""
+def _pairwise_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate):  # pragma: no cover
+    """One uniform pairwise step on ``(m, S)`` (shapes ``(d, n+1)``, ``(d, n+1, n+1)``), in
+    place: the formulas of :func:`_pairs` with ``p_ab = 1/P`` on the nodes, ``pi = 2/n``, the
+    y slot last. Per coordinate: the column sums ``sum_j T_jb`` once, then one row-major pass
+    writing a per-coordinate scratch block (it stays in cache), copied back (``O(n^2 d)``).
+
+    Collecting the terms of ``S'_ab`` (``a != b`` nodes, communicating) by what they multiply:
+    ``S'_ab = S_ab (alpha_a + beta_a l_b) + u_a + v_b + w_a c_b + x_a m_b + y_a EY_b`` with
+    ``alpha_a = coef + (pi - 2p) l_a / 2``, ``beta_a = (pi - 2p)/2 + p l_a / 2``,
+    ``u_a = p (CT_a - T_aa)/2 + p U_aa/4``, ``v_b = p (CT_b - T_bb)/2 + p U_bb/4``,
+    ``w_a = ((pi - 2p) + p l_a) m_a / 2``, ``x_a = (pi - 2p) c_a / 2``, ``y_a = p c_a / 2``;
+    without averaging ``alpha_a = coef + (pi - p) l_a``, ``beta_a = (pi - p) + p l_a``,
+    ``u = v = 0``, ``w_a = (pi - p + p l_a) m_a``, ``x_a = (pi - p) c_a``, ``y_a = p c_a``.
+    """
     d, npr = m.shape
     n = npr - 1
     P = n * (n - 1) / 2.0
@@ -371,10 +392,13 @@ def _pairwise_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate,
     Td = np.empty(npr)
     Ud = np.empty(npr)
     CT = np.empty(npr)
+    vb = np.empty(npr)
+    blk = np.empty((npr, npr))
+    mnew = np.empty(npr)
+    coef = 1.0 - 2.0 * pi + p
     for k in range(d):
         mk = m[k]
         Sk = S[k]
-        S2k = S2[k]
         sum_c = 0.0
         sum_ym = 0.0
         sum_ud = 0.0
@@ -398,39 +422,51 @@ def _pairwise_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate,
             lj = l[j]
             for b in range(npr):
                 CT[b] += lj * Sk[j, b]
-        coef = 1.0 - 2.0 * pi + p
+        if communicate:
+            for b in range(n):
+                vb[b] = 0.5 * p * (CT[b] - Td[b]) + 0.25 * p * Ud[b]
+        else:
+            for b in range(n):
+                vb[b] = 0.0
         for a in range(n):
             la, ca, ma = l[a], c[a], mk[a]
             if communicate:
-                rest_a = 0.5 * ((pi - p) * 0.0 + CT[a] * p - p * Td[a])
-                for b in range(n):
-                    sab = Sk[a, b]
-                    Tab = la * sab + ca * mk[b]
-                    Tba = l[b] * sab + c[b] * ma
-                    Uab = la * Tba + ca * ym[b]
-                    S2k[a, b] = (coef * sab + 0.5 * (pi - 2.0 * p) * (Tab + Tba)
-                                 + 0.5 * p * (CT[b] - Td[b]) + rest_a
-                                 + 0.25 * p * (Ud[a] + Ud[b] + 2.0 * Uab))
-                # the y column: neither p nor pi for y; pmt_ay = (CT_y - T_ay) p
-                say = Sk[a, n]
-                Tay = la * say + ca * mk[n]
-                S2k[a, n] = (1.0 - pi) * say + 0.5 * (pi * Tay + (CT[n] - Tay) * p)
-                sum_u = la * (CT[a] - Td[a]) + ca * (sum_ym - ym[a])
-                S2k[a, a] = (1.0 - pi) * Sk[a, a] + 0.25 * p * (
-                    (n - 1) * Ud[a] + (sum_ud - Ud[a]) + 2.0 * sum_u)
-                m2[k, a] = (1.0 - pi) * ma + 0.5 * (pi * ym[a] + p * (sum_ym - ym[a]))
+                alpha = coef + 0.5 * (pi - 2.0 * p) * la
+                beta = 0.5 * (pi - 2.0 * p) + 0.5 * p * la
+                ua = vb[a]
+                wa = 0.5 * ((pi - 2.0 * p) + p * la) * ma
+                xa = 0.5 * (pi - 2.0 * p) * ca
+                ya = 0.5 * p * ca
             else:
-                for b in range(n):
-                    sab = Sk[a, b]
-                    Tab = la * sab + ca * mk[b]
-                    Tba = l[b] * sab + c[b] * ma
-                    Uab = la * Tba + ca * ym[b]
-                    S2k[a, b] = coef * sab + (pi - p) * (Tab + Tba) + p * Uab
-                say = Sk[a, n]
-                S2k[a, n] = (1.0 - pi) * say + pi * (la * say + ca * mk[n])
-                S2k[a, a] = (1.0 - pi) * Sk[a, a] + pi * Ud[a]
-                m2[k, a] = (1.0 - pi) * ma + pi * ym[a]
+                alpha = coef + (pi - p) * la
+                beta = (pi - p) + p * la
+                ua = 0.0
+                wa = (pi - p + p * la) * ma
+                xa = (pi - p) * ca
+                ya = p * ca
+            row = Sk[a]
+            out = blk[a]
+            for b in range(n):
+                out[b] = (row[b] * (alpha + beta * l[b]) + ua + vb[b] + wa * c[b]
+                          + xa * mk[b] + ya * ym[b])
+            # the y column: neither p nor pi for y
+            say = row[n]
+            Tay = la * say + ca * mk[n]
+            if communicate:
+                out[n] = (1.0 - pi) * say + 0.5 * (pi * Tay + (CT[n] - Tay) * p)
+                sum_u = la * (CT[a] - Td[a]) + ca * (sum_ym - ym[a])
+                out[a] = (1.0 - pi) * Sk[a, a] + 0.25 * p * (
+                    (n - 1) * Ud[a] + (sum_ud - Ud[a]) + 2.0 * sum_u)
+                mnew[a] = (1.0 - pi) * ma + 0.5 * (pi * ym[a] + p * (sum_ym - ym[a]))
+            else:
+                out[n] = (1.0 - pi) * say + pi * Tay
+                out[a] = (1.0 - pi) * Sk[a, a] + pi * Ud[a]
+                mnew[a] = (1.0 - pi) * ma + pi * ym[a]
         for a in range(n):
-            S2k[n, a] = S2k[a, n]
-        S2k[n, n] = Sk[n, n]
-        m2[k, n] = mk[n]
+            blk[n, a] = blk[a, n]
+        blk[n, n] = Sk[n, n]
+        for a in range(npr):
+            for b in range(npr):
+                Sk[a, b] = blk[a, b]
+        for a in range(n):
+            mk[a] = mnew[a]
