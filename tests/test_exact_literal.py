@@ -231,15 +231,17 @@ def test_jump_by_repeated_squaring_equals_stepping():
             np.testing.assert_allclose(r[k], slow[k], rtol=1e-9, atol=1e-13, err_msg=k)
 
 
-def test_numba_pairwise_kernel_equals_numpy_closed_form():
-    """The pairwise step has a Numba kernel (unbatched states) and the NumPy form (batched
-    states, the jump); both routes must agree to rounding, communicating or not."""
+@pytest.mark.parametrize("model,n", [("pairwise", 6), ("matching", 6), ("matching", 7)])
+def test_numba_kernels_equal_numpy_closed_form(model, n):
+    """The pairwise and matching steps have Numba kernels (unbatched states) and the NumPy
+    form (batched states, the jump); both routes must agree to rounding, communicating or
+    not, in place or not."""
     from hdo_theory.exact import build_fast_model
     from hdo_theory.exact import fast as F
 
-    n, d = 6, 4
+    d = 4
     A, B, X0 = _problem(n, d, seed=9)
-    cfg = ProcessConfig(model="pairwise", T=50, local_steps_warmup=2,
+    cfg = ProcessConfig(model=model, T=50, local_steps_warmup=2,
                         zo=_pop("zo-sphere", 0.1, rv=2, nu=0.5), fo=_pop("fo", 0.2))
     fm = build_fast_model(A, B, 3, 0.4, cfg, [0.1, 0.2], [0.5, 0.5], 0.01, np.zeros((0, 2)))
     m, S = F.initial_state(fm, X0)
@@ -250,4 +252,8 @@ def test_numba_pairwise_kernel_equals_numpy_closed_form():
         mn, Sn = F.step(fm, m, S, t)
         np.testing.assert_allclose(mk, mn, rtol=1e-13, atol=1e-14)
         np.testing.assert_allclose(Sk, Sn, rtol=1e-13, atol=1e-14)
+        fm.use_kernel = True
+        mi, Si = fm.step_inplace(m.copy(), S.copy(), t)
+        np.testing.assert_allclose(mi, mn, rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(Si, Sn, rtol=1e-13, atol=1e-14)
         m, S = mk, Sk

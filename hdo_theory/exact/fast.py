@@ -101,7 +101,7 @@ class FastModel:
     T: int
     warmup: int
     ycoef: float | None
-    use_kernel: bool = True  # the Numba pairwise kernel for unbatched states (else NumPy)
+    use_kernel: bool = True  # the Numba pairwise / matching kernels for unbatched states
 
     def __post_init__(self):
         n, d = self.Bt.shape
@@ -172,11 +172,19 @@ class FastModel:
         """:meth:`step` writing into ``(m, S)`` (the engine owns its state; saves two
         state-sized allocations per step on the Numba route)."""
         if self.model == "pairwise" and m.ndim == 2 and self.use_kernel:
-            fac = self.factor(t)
+            fac = self.factor(t)  # (the matching kernel below likewise)
             if self.ycoef is not None:
                 fold_y(self, m, S, max(0.0, self.y_rho(fac)), inplace=True)
             _pairwise_step_kernel(self.lam, self.b_s, self.lr_s * fac, self.c1_s, self.c2_s,
                                   self.K_s, self.sigma2, m, S, t >= self.local)
+            return m, S
+        if self.model == "matching" and m.ndim == 2 and self.use_kernel:
+            fac = self.factor(t)
+            if self.ycoef is not None:
+                fold_y(self, m, S, max(0.0, self.y_rho(fac)), inplace=True)
+            _matching_step_kernel(self.lam, self.b_s, self.lr_s * fac, self.c1_s, self.c2_s,
+                                  self.K_s, self.sigma2, m, S, t >= self.local, self.q_match,
+                                  self.s_match, self.r4, self.r3)
             return m, S
         return step(self, m, S, t)
 
@@ -244,6 +252,11 @@ def step(fm: FastModel, m, S, t: int):
         m, S = fold_y(fm, m, S, max(0.0, fm.y_rho(fac)))
     communicate = t >= fm.local
     eta = fm.lr_s * fac  # (n+1,)
+    if fm.model == "matching" and m.ndim == 2 and fm.use_kernel:
+        m2, S2 = m.copy(), S.copy()
+        _matching_step_kernel(fm.lam, fm.b_s, eta, fm.c1_s, fm.c2_s, fm.K_s, fm.sigma2, m2, S2,
+                              communicate, fm.q_match, fm.s_match, fm.r4, fm.r3)
+        return m2, S2
     if fm.model == "pairwise" and m.ndim == 2 and fm.use_kernel:
         m2, S2 = m.copy(), S.copy()
         _pairwise_step_kernel(fm.lam, fm.b_s, eta, fm.c1_s, fm.c2_s, fm.K_s, fm.sigma2, m2, S2,
@@ -470,3 +483,93 @@ def _pairwise_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate): 
                 Sk[a, b] = blk[a, b]
         for a in range(n):
             mk[a] = mnew[a]
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
+def _matching_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate,
+                          q, s, r4, r3):  # pragma: no cover
+    """One uniform matching round on ``(m, S)`` in place: the formulas of :func:`_matching`.
+    With ``U`` the all-nodes-step second moment, ``R_a = sum_b U_ab``, ``Z = sum_a R_a``,
+    ``tr = sum_a U_aa``, collecting the terms of ``(U + E[Pi]U + U E[Pi] + E[Pi U Pi]) / 4``
+    for ``a != b``::
+
+        4 S'_ab = (1 + 2(s - q) + q + 2 r4 - 2 r3) U_ab + (q - 2 r4 + r3)(R_a + R_b)
+                  + (2 r4 - r3)(U_aa + U_bb) + r4 (Z - tr)
+        4 S'_aa = (1 + 2(s - q) + s - q) U_aa + 2 q R_a + q tr
+
+    and ``S'_ay = ((1 + s - q) U_ay + q sum_c U_cy) / 2`` for the y slot."""
+    d, npr = m.shape
+    n = npr - 1
+    g2 = np.empty((d, n))
+    tot = np.zeros(n)
+    for k in range(d):
+        for a in range(n):
+            bb = b_s[k, a]
+            v = lam[k] * lam[k] * S[k, a, a] - 2.0 * lam[k] * bb * m[k, a] + bb * bb
+            g2[k, a] = v
+            tot[a] += v
+    l = np.ones(npr)
+    c = np.zeros(npr)
+    ym = np.empty(npr)
+    noise = np.zeros(npr)
+    R = np.empty(n)
+    Ud = np.empty(n)
+    blk = np.empty((npr, npr))
+    k_off = 0.25 * (1.0 + 2.0 * (s - q) + q + 2.0 * r4 - 2.0 * r3)
+    k_row = 0.25 * (q - 2.0 * r4 + r3)
+    k_dg = 0.25 * (2.0 * r4 - r3)
+    for k in range(d):
+        mk = m[k]
+        Sk = S[k]
+        for a in range(n):
+            l[a] = 1.0 - eta[a] * lam[k]
+            c[a] = eta[a] * b_s[k, a]
+            noise[a] = eta[a] * eta[a] * ((c1[a] - 1.0) * g2[k, a] + c1[a] * sigma2
+                                          + c2[a] * (tot[a] + d * sigma2) + K[k, a])
+        for a in range(npr):
+            ym[a] = l[a] * mk[a] + c[a]
+        # U over the nodes, its row sums; the y column
+        Z = 0.0
+        tr = 0.0
+        for a in range(n):
+            la, ca, ma = l[a], c[a], mk[a]
+            row = Sk[a]
+            out = blk[a]
+            ra = 0.0
+            for b in range(n):
+                u = la * (l[b] * row[b] + c[b] * ma) + ca * ym[b]
+                out[b] = u
+                ra += u
+            out[a] += noise[a]
+            ra += noise[a]
+            R[a] = ra
+            Z += ra
+            tr += out[a]
+            Ud[a] = out[a]
+            out[n] = la * row[n] + ca * mk[n]
+        if communicate:
+            sum_uy = 0.0
+            for a in range(n):
+                sum_uy += blk[a, n]
+            for a in range(n):
+                out = blk[a]
+                uaa = Ud[a]
+                for b in range(n):
+                    out[b] = (k_off * out[b] + k_row * (R[a] + R[b])
+                              + k_dg * (uaa + Ud[b]) + 0.25 * r4 * (Z - tr))
+                out[a] = 0.25 * ((1.0 + 2.0 * (s - q) + s - q) * uaa + 2.0 * q * R[a] + q * tr)
+                out[n] = 0.5 * ((1.0 + s - q) * out[n] + q * sum_uy)
+            sum_ym = 0.0
+            for a in range(n):
+                sum_ym += ym[a]
+            for a in range(n):
+                mk[a] = 0.5 * ((1.0 + s - q) * ym[a] + q * sum_ym)
+        else:
+            for a in range(n):
+                mk[a] = ym[a]
+        for a in range(n):
+            blk[n, a] = blk[a, n]
+        blk[n, n] = Sk[n, n]
+        for a in range(npr):
+            for b in range(npr):
+                Sk[a, b] = blk[a, b]
