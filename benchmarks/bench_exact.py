@@ -32,7 +32,8 @@ import numpy as np  # noqa: E402
 
 
 def _load() -> str:
-    return "load average %.2f %.2f %.2f" % os.getloadavg()
+    a, b, c = os.getloadavg()
+    return f"load average {a:.2f} {b:.2f} {c:.2f}"
 
 
 def _fm(n, d, model, seed=0):

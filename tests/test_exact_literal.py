@@ -61,7 +61,8 @@ class Literal:
             self.pops.append((pc.lr, _est_consts(e.kind, e.rv, float(e.nu), A)))
         n = self.n
         if cfg.model == "pairwise":
-            self.draws = [((i, j), 1 / math.comb(n, 2)) for i, j in itertools.combinations(range(n), 2)]
+            self.draws = [((i, j), 1 / math.comb(n, 2))
+                          for i, j in itertools.combinations(range(n), 2)]
         elif cfg.model == "graph":
             E = make_edges(cfg.topology, n)
             self.draws = [((int(i), int(j)), 1 / len(E)) for i, j in E]
@@ -81,7 +82,8 @@ class Literal:
         A, b, d = self.A, self.B[a], self.d
         ma, Saa = m[self.blk(a)], S[self.blk(a), self.blk(a)]
         Egg = A @ Saa @ A - np.outer(A @ ma, b) - np.outer(b, A @ ma) + np.outer(b, b)
-        cov = (c1 - 1) * Egg + c1 * self.s2 * np.eye(d) + c2 * (np.trace(Egg) + d * self.s2) * np.eye(d) + K
+        cov = ((c1 - 1) * Egg + c1 * self.s2 * np.eye(d)
+               + c2 * (np.trace(Egg) + d * self.s2) * np.eye(d) + K)
         return eta**2 * cov
 
     def step(self, m, S, W, t):
@@ -137,7 +139,8 @@ class Literal:
             "grad_norm_sq": np.trace(A @ A @ Emumu) - 2 * bbar @ A @ Emu + bbar @ bbar,
             "gamma": np.trace(Sx) / n - np.trace(Emumu),
         }
-        fs = [0.5 * np.trace(A @ S[self.blk(a), self.blk(a)]) - bbar @ m[self.blk(a)] for a in range(n)]
+        fs = [0.5 * np.trace(A @ S[self.blk(a), self.blk(a)]) - bbar @ m[self.blk(a)]
+              for a in range(n)]
         out["node_loss"] = fs[self.cfg.fixed_node]
         out["zo_loss"] = np.mean(fs[: self.n0])
         out["fo_loss"] = np.mean(fs[self.n0:])

@@ -8,7 +8,8 @@ drawn without replacement from its shard of ``m`` samples is ``H_b x - h_b`` wit
 means ``H_b``, ``h_b``. Simple random sampling without replacement gives exactly
 
 .. math:: E[H_b] = \\bar H, \\qquad
-          \\mathrm{Cov}(\\text{batch mean of } v_j) = \\kappa\\, \\frac1m \\sum_j (v_j - \\bar v)(v_j - \\bar v)^T,
+          \\mathrm{Cov}(\\text{batch mean of } v_j)
+          = \\kappa\\, \\frac1m \\sum_j (v_j - \\bar v)(v_j - \\bar v)^T,
           \\qquad \\kappa = \\frac{m - b}{b (m - 1)}
 
 (``kappa = 0`` for ``m = 1``), applied to ``v_j = H_j x - h_j``, so in the coordinates
@@ -22,8 +23,10 @@ whose expectation over the state is affine in ``(m_i, S_ii)``; the engine precom
 ``sum_j Delta_j (x) Delta_j`` as a ``d^2 x d^2`` matrix per node. The estimator's covariance is
 then (:mod:`hdo_theory.exact.moments`, the batch shared by all ``rv`` directions)
 
-.. math:: \\mathrm{Cov}(G | z) = (c_1 - 1)\\bar g \\bar g^T + c_1 C_i + c_2 (|\\bar g|^2 + \\mathrm{tr}\\, C_i) I
-          + \\frac{\\nu^2}{4}\\frac{s_6}{rv}\\Big[\\mathcal B(\\bar H_i) + \\kappa \\frac1m \\sum_j \\mathcal B(\\Delta_j)\\Big],
+.. math:: \\mathrm{Cov}(G | z) = (c_1 - 1)\\bar g \\bar g^T + c_1 C_i
+          + c_2 (|\\bar g|^2 + \\mathrm{tr}\\, C_i) I
+          + \\frac{\\nu^2}{4}\\frac{s_6}{rv}\\Big[\\mathcal B(\\bar H_i)
+          + \\kappa \\frac1m \\sum_j \\mathcal B(\\Delta_j)\\Big],
 
 ``B(H) = ((tr H)^2 + 2 tr H^2) I + 4 (tr H) H + 8 H^2`` being a quadratic form in ``H`` (so
 its batch mean is ``B(Hbar)`` plus ``kappa`` times its population mean over ``Delta_j``).

@@ -25,7 +25,8 @@ def metrics_of(fm: F.FastModel, m, S, W: float, t: int, fixed_node: int) -> dict
 
     The state is in ``z = Q^T (x - x*)``. With ``mu = (1/n) sum_i X_i``:
     ``E mu_k^2 = 1^T S_k 1 / n^2``; ``f(x) - f* = 1/2 z^T diag(lam) z`` (``f(x) = 1/2 x^T A x -
-    bbar . x``, ``x* = A^{-1} bbar``, ``f* = -1/2 bbar^T A^{-1} bbar``); ``E Gamma = sum_k (mean_i S_{k,ii} - E mu_k^2)``;
+    bbar . x``, ``x* = A^{-1} bbar``, ``f* = -1/2 bbar^T A^{-1} bbar``);
+    ``E Gamma = sum_k (mean_i S_{k,ii} - E mu_k^2)``;
     ``E M^G = (1/n) sum_i sum_k (E gbar_{i,k}^2 + v_{i,k})``; ``y = Ytilde / Wtilde`` (``y_0 =
     mu_0``).
     """

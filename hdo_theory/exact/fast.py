@@ -27,7 +27,8 @@ with ``E[eps | X] = 0`` and, per coordinate, ``E[eps_{a,k}^2] = eta_a^2 v_{a,k}`
 
 .. math:: v_{a,k} = (c_1 - 1) E\\bar g_{a,k}^2 + c_1 \\sigma^2
           + c_2 \\big(\\textstyle\\sum_l E\\bar g_{a,l}^2 + d \\sigma^2\\big) + K_k,
-          \\qquad E\\bar g_{a,k}^2 = \\lambda_k^2 S_{k,aa} - 2\\lambda_k b_{a,k} m_{k,a} + b_{a,k}^2,
+          \\qquad E\\bar g_{a,k}^2 = \\lambda_k^2 S_{k,aa} - 2\\lambda_k b_{a,k} m_{k,a}
+          + b_{a,k}^2,
 
 (``Cov(G | x) = E[P M P] - gbar gbar^T + (nu^2/4) E[q q^T]`` with
 ``M = gbar gbar^T + sigma^2 I``; ``c1, c2, K`` from :mod:`hdo_theory.exact.moments`).
@@ -57,7 +58,8 @@ odd), ``P(a ~ i, b solo) = r3`` (0 for even ``n``, ``1/(n(n-2))`` for odd). Henc
 ``E[Pi] = s I + q (J - I)`` and ``E[Pi U Pi]_aa = s U_aa + q (tr U - U_aa)``,
 
 .. math:: E[\\Pi U \\Pi]_{ab} = q U_{ab} + r_4 \\sum_{i \\ne j \\notin \\{a,b\\}} U_{ij}
-          + r_3 \\big(\\textstyle\\sum_{i \\notin\\{a,b\\}} U_{ib} + \\sum_{j \\notin\\{a,b\\}} U_{aj}\\big).
+          + r_3 \\big(\\textstyle\\sum_{i \\notin\\{a,b\\}} U_{ib}
+          + \\sum_{j \\notin\\{a,b\\}} U_{aj}\\big).
 
 Local warm-up steps (no averaging) use the same cases with ``X'_i = Y_i``.
 The ``Ytilde`` entry is a node that is never in a pair and never steps (``pi = 0``, ``l = 1``,
@@ -70,7 +72,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hdo_theory.exact import moments as MO
 from hdo_theory.process.schedules import schedule_code, schedule_factor
 
 
