@@ -381,3 +381,27 @@ def test_cli_bad_input_is_one_line(extra, msg, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err
     assert __import__("re").search(msg, err), err
+
+
+@pytest.mark.parametrize("schedule", ["theorem-convex", "theorem-nonconvex"])
+def test_theorem_schedules_equal_their_constant_rate(schedule):
+    """The theorem schedules are constant rates that replace both populations' rates
+    (process docstring); the exact values equal those of the constant schedule at that rate."""
+    import dataclasses
+
+    from hdo_theory.process.schedules import theorem_convex_lr, theorem_nonconvex_lr
+
+    obj, cfg = _small()
+    n, d = obj.n, obj.d
+    cfg = dataclasses.replace(cfg, T=200, schedule=schedule)
+    ell = float(np.linalg.eigvalsh(obj.data[5][0]).min())
+    eta = theorem_convex_lr(n, 200, ell) if schedule == "theorem-convex" else \
+        theorem_nonconvex_lr(n, d, 200)
+    const = dataclasses.replace(cfg, schedule="constant",
+                                zo=dataclasses.replace(cfg.zo, lr=eta),
+                                fo=dataclasses.replace(cfg.fo, lr=eta))
+    a = expected_dynamics(obj, cfg, at=[0, 50, 200])
+    b = expected_dynamics(obj, const, at=[0, 50, 200])
+    assert a.info["lr_zo"] == pytest.approx(eta, rel=1e-14)
+    for k in a.metrics:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-12, atol=1e-15, err_msg=k)
