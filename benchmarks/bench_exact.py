@@ -32,7 +32,8 @@ import numpy as np  # noqa: E402
 
 
 def _load() -> str:
-    return "load average %.2f %.2f %.2f" % os.getloadavg()
+    a, b, c = os.getloadavg()
+    return f"load average {a:.2f} {b:.2f} {c:.2f}"
 
 
 def _fm(n, d, model, seed=0):
@@ -61,20 +62,31 @@ def cost_per_interaction(ns, ds, models, min_time):
             for d in ds:
                 fm, X0 = _fm(n, d, model)
                 m, S = F.initial_state(fm, X0)
-                m, S = F.step(fm, m, S, 0)  # compile / warm up
+                m, S = fm.step_inplace(m, S, 0)  # compile / warm up
                 k, t0 = 0, time.perf_counter()
                 while True:
-                    m, S = F.step(fm, m, S, 1 + k)
+                    m, S = fm.step_inplace(m, S, 1 + k)  # as the engine's step loop
                     k += 1
                     el = time.perf_counter() - t0
                     if el >= min_time and k >= 3:
                         break
                 per_step = el / k
                 per_int = per_step / (n // 2 if model == "matching" else 1)
+                # a contention-independent yardstick: one copy of the state at the same moment
+                # (the step is bound by memory traffic, so its cost in copies is what carries
+                # over to a quiet machine)
+                kc, t0 = 0, time.perf_counter()
+                while time.perf_counter() - t0 < min_time / 3 or kc < 3:
+                    S.copy()
+                    kc += 1
+                copy = (time.perf_counter() - t0) / kc
                 rows.append(dict(model=model, n=n, d=d, us_per_step=per_step * 1e6,
-                                 us_per_interaction=per_int * 1e6, steps_timed=k, load=_load()))
+                                 us_per_interaction=per_int * 1e6, steps_timed=k,
+                                 us_state_copy=copy * 1e6, step_in_copies=per_step / copy,
+                                 load=_load()))
                 print(f"  {model:9s} n={n:3d} d={d:4d}: {per_int * 1e6:10.1f} us/interaction "
-                      f"({per_step * 1e6:.1f} us/step, {k} steps; {_load()})", flush=True)
+                      f"({per_step * 1e6:.1f} us/step = {per_step / copy:.1f} state copies, "
+                      f"{k} steps; {_load()})", flush=True)
     return rows
 
 

@@ -18,8 +18,8 @@ from hdo_theory.process import PopulationConfig, ProcessConfig, simulate
 from hdo_theory.verification.bounds import exact_matching_contraction, exact_pairwise_contraction
 
 
-def _pop(kind, lr, rv=1, nu=0.4, **kw):
-    return PopulationConfig(EstimatorSpec(kind, rv=rv, nu=nu, batch=1), lr=lr, **kw)
+def _pop(kind, lr, rv=1, nu=0.4, batch=1, **kw):
+    return PopulationConfig(EstimatorSpec(kind, rv=rv, nu=nu, batch=batch), lr=lr, **kw)
 
 
 def _rotated(d, eig, seed):
@@ -36,7 +36,7 @@ def _rotated(d, eig, seed):
 #: Family-wise false-failure probability of the whole Monte Carlo test (all cases, all values),
 #: split over the values by Bonferroni: each two-sided z-test uses alpha / K.
 FAMILY_ALPHA = 1e-4
-MC_REPLICAS = 3000
+MC_REPLICAS = 2000
 MC_METRICS = ("gap", "dist_sq", "grad_norm_sq", "gamma", "mg", "y_gap", "node_loss", "zo_loss",
               "fo_loss", "lemma2_cond")
 
@@ -61,12 +61,23 @@ def _mc_cases():
         ("ring-central-directional", obj, ProcessConfig(
             model="graph", topology="ring", T=50, record=25, record_lemma2=True, x0=X0,
             zo=_pop("zo-central", 0.1, rv=2, nu=0.5), fo=_pop("zo-directional", 0.1, rv=1))),
+        # the dense path: per-sample Hessians, minibatches without replacement from the shards
+        ("least-squares-minibatch", make_objective(
+            "least-squares", d=3, n0=3, n1=3, n_samples=24, noise=0.5, heterogeneity=0.5),
+            ProcessConfig(model="pairwise", T=30, record=15, record_lemma2=True,
+                          zo=_pop("zo-sphere", 0.05, rv=2, nu=0.5, batch=2),
+                          fo=_pop("fo", 0.05, batch=3))),
+        ("quadratic-minibatch-matching", make_objective(
+            "quadratic", d=3, n0=2, n1=3, n_samples=30, noise=0.5, heterogeneity=0.5),
+            ProcessConfig(model="matching", T=10, record=5, record_lemma2=True,
+                          zo=_pop("zo-forward", 0.1, rv=1, nu=1.0, batch=4),
+                          fo=_pop("fo", 0.1, batch=2))),
     ]
 
 
 def test_monte_carlo_agrees_with_exact_values():
     """Each value: ``z = (replica mean - exact) / (replica sd / sqrt(R))`` is asymptotically
-    standard normal (R = 3000 independent replicas, CLT); the test fails when
+    standard normal (R = 2000 independent replicas, CLT); the test fails when
     ``|z| > z_crit = Phi^{-1}(1 - alpha / (2K))`` with ``K`` the number of values tested and
     ``alpha = 1e-4`` the false-failure probability of the whole test (Bonferroni)."""
     cases = _mc_cases()
@@ -287,13 +298,41 @@ def test_out_of_scope_inputs_are_one_line_errors():
             r[name]
     with pytest.raises(HDOInputError, match="metric must be one of"):
         r["nope"]
-    quad = make_objective("logistic", d=3, n0=2, n1=2)
+    logi = make_objective("logistic", d=3, n0=2, n1=2)
     with pytest.raises(HDOInputError, match="outside the exact engine's scope"):
-        expected_dynamics(quad, cfg)
+        expected_dynamics(logi, cfg)
+    ls = make_objective("least-squares", d=3, n0=2, n1=2)
+    with pytest.raises(HDOInputError, match="path='fast' needs the explicit quadratic"):
+        expected_dynamics(ls, cfg, path="fast")
+    with pytest.raises(HDOInputError, match="path must be one of"):
+        expected_dynamics(obj, cfg, path="slow")
+    big = make_objective("least-squares", d=100, n0=4, n1=4, n_samples=16)
+    with pytest.raises(HDOInputError, match="the dense path supports n d <= 512"):
+        expected_dynamics(big, cfg)
     with pytest.raises(HDOInputError, match="config must be a ProcessConfig"):
         expected_dynamics(obj, {"T": 3})
     with pytest.raises(HDOInputError, match="x0 must have shape"):
         expected_dynamics(obj, dataclasses.replace(cfg, x0=(1.0, 2.0, 3.0)))
+
+
+@pytest.mark.parametrize("model,n", [("pairwise", 5), ("matching", 5), ("matching", 4),
+                                     ("graph", 5)])
+def test_dense_path_equals_fast_path_on_the_explicit_quadratic(model, n):
+    """Two routes to the same numbers: the dense path (full d x d blocks, the explicit
+    quadratic as one sample per node plus sigma^2 I) and the fast path (eigenbasis,
+    per-coordinate blocks) agree to rounding."""
+    d = 3
+    A, rng = _rotated(d, [1.0, 0.4, 0.15], seed=n)
+    obj = explicit_quadratic(A, rng.standard_normal((n, d)), 2, 0.6)
+    cfg = ProcessConfig(model=model, topology="ring", T=25, local_steps_warmup=2,
+                        schedule="cosine", warmup=3, x0=rng.standard_normal((n, d)),
+                        zo=_pop("zo-forward", 0.1, rv=2, nu=0.7), fo=_pop("zo-sphere", 0.15))
+    at = [0, 1, 2, 5, 25]
+    a = expected_dynamics(obj, cfg, at=at)
+    b = expected_dynamics(obj, cfg, at=at, path="dense")
+    assert a.info["path"] == "fast" and b.info["path"] == "dense"
+    for k in a.metrics:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-11, atol=1e-13, err_msg=k)
 
 
 def test_check_at_accepts_scalars_and_numpy():
@@ -342,3 +381,27 @@ def test_cli_bad_input_is_one_line(extra, msg, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err
     assert __import__("re").search(msg, err), err
+
+
+@pytest.mark.parametrize("schedule", ["theorem-convex", "theorem-nonconvex"])
+def test_theorem_schedules_equal_their_constant_rate(schedule):
+    """The theorem schedules are constant rates that replace both populations' rates
+    (process docstring); the exact values equal those of the constant schedule at that rate."""
+    import dataclasses
+
+    from hdo_theory.process.schedules import theorem_convex_lr, theorem_nonconvex_lr
+
+    obj, cfg = _small()
+    n, d = obj.n, obj.d
+    cfg = dataclasses.replace(cfg, T=200, schedule=schedule)
+    ell = float(np.linalg.eigvalsh(obj.data[5][0]).min())
+    eta = theorem_convex_lr(n, 200, ell) if schedule == "theorem-convex" else \
+        theorem_nonconvex_lr(n, d, 200)
+    const = dataclasses.replace(cfg, schedule="constant",
+                                zo=dataclasses.replace(cfg.zo, lr=eta),
+                                fo=dataclasses.replace(cfg.fo, lr=eta))
+    a = expected_dynamics(obj, cfg, at=[0, 50, 200])
+    b = expected_dynamics(obj, const, at=[0, 50, 200])
+    assert a.info["lr_zo"] == pytest.approx(eta, rel=1e-14)
+    for k in a.metrics:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-12, atol=1e-15, err_msg=k)

@@ -61,7 +61,8 @@ class Literal:
             self.pops.append((pc.lr, _est_consts(e.kind, e.rv, float(e.nu), A)))
         n = self.n
         if cfg.model == "pairwise":
-            self.draws = [((i, j), 1 / math.comb(n, 2)) for i, j in itertools.combinations(range(n), 2)]
+            self.draws = [((i, j), 1 / math.comb(n, 2))
+                          for i, j in itertools.combinations(range(n), 2)]
         elif cfg.model == "graph":
             E = make_edges(cfg.topology, n)
             self.draws = [((int(i), int(j)), 1 / len(E)) for i, j in E]
@@ -81,7 +82,8 @@ class Literal:
         A, b, d = self.A, self.B[a], self.d
         ma, Saa = m[self.blk(a)], S[self.blk(a), self.blk(a)]
         Egg = A @ Saa @ A - np.outer(A @ ma, b) - np.outer(b, A @ ma) + np.outer(b, b)
-        cov = (c1 - 1) * Egg + c1 * self.s2 * np.eye(d) + c2 * (np.trace(Egg) + d * self.s2) * np.eye(d) + K
+        cov = ((c1 - 1) * Egg + c1 * self.s2 * np.eye(d)
+               + c2 * (np.trace(Egg) + d * self.s2) * np.eye(d) + K)
         return eta**2 * cov
 
     def step(self, m, S, W, t):
@@ -137,7 +139,8 @@ class Literal:
             "grad_norm_sq": np.trace(A @ A @ Emumu) - 2 * bbar @ A @ Emu + bbar @ bbar,
             "gamma": np.trace(Sx) / n - np.trace(Emumu),
         }
-        fs = [0.5 * np.trace(A @ S[self.blk(a), self.blk(a)]) - bbar @ m[self.blk(a)] for a in range(n)]
+        fs = [0.5 * np.trace(A @ S[self.blk(a), self.blk(a)]) - bbar @ m[self.blk(a)]
+              for a in range(n)]
         out["node_loss"] = fs[self.cfg.fixed_node]
         out["zo_loss"] = np.mean(fs[: self.n0])
         out["fo_loss"] = np.mean(fs[self.n0:])
@@ -231,15 +234,17 @@ def test_jump_by_repeated_squaring_equals_stepping():
             np.testing.assert_allclose(r[k], slow[k], rtol=1e-9, atol=1e-13, err_msg=k)
 
 
-def test_numba_pairwise_kernel_equals_numpy_closed_form():
-    """The pairwise step has a Numba kernel (unbatched states) and the NumPy form (batched
-    states, the jump); both routes must agree to rounding, communicating or not."""
+@pytest.mark.parametrize("model,n", [("pairwise", 6), ("matching", 6), ("matching", 7)])
+def test_numba_kernels_equal_numpy_closed_form(model, n):
+    """The pairwise and matching steps have Numba kernels (unbatched states) and the NumPy
+    form (batched states, the jump); both routes must agree to rounding, communicating or
+    not, in place or not."""
     from hdo_theory.exact import build_fast_model
     from hdo_theory.exact import fast as F
 
-    n, d = 6, 4
+    d = 4
     A, B, X0 = _problem(n, d, seed=9)
-    cfg = ProcessConfig(model="pairwise", T=50, local_steps_warmup=2,
+    cfg = ProcessConfig(model=model, T=50, local_steps_warmup=2,
                         zo=_pop("zo-sphere", 0.1, rv=2, nu=0.5), fo=_pop("fo", 0.2))
     fm = build_fast_model(A, B, 3, 0.4, cfg, [0.1, 0.2], [0.5, 0.5], 0.01, np.zeros((0, 2)))
     m, S = F.initial_state(fm, X0)
@@ -250,4 +255,8 @@ def test_numba_pairwise_kernel_equals_numpy_closed_form():
         mn, Sn = F.step(fm, m, S, t)
         np.testing.assert_allclose(mk, mn, rtol=1e-13, atol=1e-14)
         np.testing.assert_allclose(Sk, Sn, rtol=1e-13, atol=1e-14)
+        fm.use_kernel = True
+        mi, Si = fm.step_inplace(m.copy(), S.copy(), t)
+        np.testing.assert_allclose(mi, mn, rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(Si, Sn, rtol=1e-13, atol=1e-14)
         m, S = mk, Sk

@@ -10,9 +10,13 @@ the expectations that :func:`hdo_theory.process.simulate` estimates by replicas.
 Scope (anything else is refused with a one-line :class:`~hdo_theory.errors.HDOInputError`):
 
 * objective: the explicit quadratic (``hdo_theory.objectives.explicit_quadratic``: shared
-  Hessian, isotropic additive noise; the fast path, ``O(n^2 d)`` per interaction);
+  Hessian, isotropic additive noise; the fast path, ``O(n^2 d)`` per interaction), or the
+  built-in ``quadratic`` and ``least-squares`` kinds (the dense path of
+  :mod:`hdo_theory.exact.dense`: per-sample Hessians, minibatches without replacement,
+  ``O(n^2 d^3 + n d^4)`` per step, ``n d <= 512``);
 * estimators: ``fo``, ``coord-fd``, ``zo-forward``, ``zo-central``, ``zo-directional``,
-  ``zo-sphere`` (any ``rv``, ``batch = 1``);
+  ``zo-sphere`` (any ``rv``; ``batch = 1`` on the explicit quadratic, any batch on the dense
+  kinds);
 * models ``pairwise``, ``matching``, ``graph`` (every topology), local warm-up steps;
 * schedules ``constant``, ``cosine``, ``theorem-convex``, ``theorem-nonconvex``, with a linear
   warm-up;
@@ -39,6 +43,9 @@ __all__ = [
     "expected_dynamics",
     "check_at",
     "build_fast_model",
+    "build_dense_model",
+    "DENSE_KINDS",
+    "PATHS",
 ]
 
 #: Metrics the engine computes exactly (expectations of quadratic forms of the state).
@@ -140,7 +147,7 @@ def _explicit_arrays(objective):
     return p.A, p.B, p.n0, p.noise
 
 
-def _check_scope(config, n: int, n0: int) -> None:
+def _check_scope(config, n: int, n0: int, explicit: bool) -> None:
     for label, pc, m in (("zo", config.zo, n0), ("fo", config.fo, n - n0)):
         if m == 0:
             continue
@@ -150,7 +157,7 @@ def _check_scope(config, n: int, n0: int) -> None:
                 f"{label}_momentum={pc.momentum:g} is outside the exact engine's scope (the "
                 "state does not carry momentum buffers); supported: momentum 0"
             )
-        if pc.estimator.batch != 1:
+        if explicit and pc.estimator.batch != 1:
             raise HDOInputError(
                 f"{label}_batch must be 1 for the explicit quadratic (one oracle noise draw "
                 f"per estimate), got {pc.estimator.batch}"
@@ -184,50 +191,105 @@ def build_fast_model(A, B, n0: int, noise: float, config, lrs, nus, ycoef, edges
     )
 
 
-def expected_dynamics(objective, config, at=None) -> ExactDynamics:
+#: The objective kinds of the dense path (per-sample Hessians, minibatches).
+DENSE_KINDS = ("quadratic", "least-squares")
+PATHS = ("fast", "dense")
+
+
+def expected_dynamics(objective, config, at=None, path: str | None = None) -> ExactDynamics:
     """Exact expectations of the process ``config`` on ``objective`` at the steps ``at``.
 
-    objective: an explicit quadratic (``hdo_theory.objectives.explicit_quadratic``).
+    objective: an explicit quadratic (``hdo_theory.objectives.explicit_quadratic``: the fast
+        path) or a built-in ``quadratic`` / ``least-squares`` objective (the dense path:
+        per-sample Hessians, minibatches drawn without replacement from each node's shard).
     config: a :class:`~hdo_theory.process.ProcessConfig` (``x0`` a point or per-node ``(n, d)``
         starts); checked exactly as :func:`~hdo_theory.process.simulate` checks it, then
         against the engine's scope (module docstring).
     at: strictly increasing steps in ``[0, T]`` counted as ``simulate`` counts them
         (interactions; rounds for ``matching``); default: ``config``'s record steps.
+    path: ``"fast"`` or ``"dense"`` (default: fast for the explicit quadratic, dense for the
+        other kinds); the explicit quadratic runs on either (a check of one against the other).
 
     Returns an :class:`ExactDynamics`; ``r[name]`` for ``name`` in :data:`EXACT_METRICS`.
     """
     import time
 
     from hdo_theory import process as P
+    from hdo_theory.exact import dense as _dense
     from hdo_theory.objectives import Objective
+    from hdo_theory.objectives import kernels as K
 
     if not isinstance(config, P.ProcessConfig):
         raise HDOInputError(f"config must be a ProcessConfig, got {type(config).__name__}")
     if not isinstance(objective, Objective):
         raise HDOInputError(f"objective must be an Objective, got {type(objective).__name__}")
+    if path is not None:
+        from hdo_theory.errors import check_choice
+
+        check_choice("path", path, PATHS)
     arrays = _explicit_arrays(objective)
-    if arrays is None:
+    dense_kind = objective.kind in (K.KIND_QUADRATIC, K.KIND_LEAST_SQUARES)
+    if arrays is None and not dense_kind:
         raise HDOInputError(
             f"objective {objective.name!r} is outside the exact engine's scope; supported: the "
-            "explicit quadratic (hdo_theory.objectives.explicit_quadratic)"
+            f"explicit quadratic (hdo_theory.objectives.explicit_quadratic) and the kinds "
+            f"{', '.join(DENSE_KINDS)}"
         )
-    A, B, n0, noise = arrays
+    if path is None:
+        path = "fast" if arrays is not None else "dense"
+    if path == "fast" and arrays is None:
+        raise HDOInputError(f"path='fast' needs the explicit quadratic (shared Hessian, "
+                            f"isotropic noise); objective {objective.name!r} takes path='dense'")
+    n, d = objective.n, objective.d
+    if path == "dense" and n * d > _dense.MAX_DENSE_ND:
+        raise HDOInputError(f"the dense path supports n d <= {_dense.MAX_DENSE_ND} (its state "
+                            f"has (n+1)^2 d^2 numbers), got n={n}, d={d}")
     P.check_config(objective, config)
-    _check_scope(config, objective.n, n0)
+    _check_scope(config, n, objective.n0, arrays is not None)
     facts = P.problem_facts(objective)
     _ipar, _pi, pop_f, fpar, edges, info = P._resolve(objective, config, facts)
     ycoef = float(fpar[P.PK.F_YCOEF]) if info["y_recorded"] and info["ell"] is not None else None
     if at is None:
         at = P.record_steps(config.T, config.record, config.record_points)
     at = check_at(at, config.T)
-    fm = build_fast_model(A, B, n0, noise, config, [info["lr_zo"], info["lr_fo"]],
-                          [info["nu_zo"], info["nu_fo"]], ycoef, edges)
+    lrs = [info["lr_zo"], info["lr_fo"]]
+    nus = [info["nu_zo"], info["nu_fo"]]
+    if path == "fast":
+        A, B, n0, noise = arrays
+        model = build_fast_model(A, B, n0, noise, config, lrs, nus, ycoef, edges)
+    else:
+        model = build_dense_model(objective, config, lrs, nus, ycoef, edges)
     t0 = time.perf_counter()
-    values = _engine.run(fm, P._start_nodes(objective, config), at, config.fixed_node)
+    values = _engine.run(model, P._start_nodes(objective, config), at, config.fixed_node)
     if ycoef is None:
         values.pop("y_gap", None)
-    out_info = dict(path="fast", lr_zo=info["lr_zo"], lr_fo=info["lr_fo"], nu_zo=info["nu_zo"],
-                    nu_fo=info["nu_fo"], y_carried=ycoef is not None,
-                    wall_time_s=time.perf_counter() - t0, steps_unit=(
-                        "rounds" if config.model == "matching" else "interactions"))
+    out_info = dict(path=path, lr_zo=lrs[0], lr_fo=lrs[1], nu_zo=nus[0], nu_fo=nus[1],
+                    y_carried=ycoef is not None, wall_time_s=time.perf_counter() - t0,
+                    steps_unit="rounds" if config.model == "matching" else "interactions")
     return ExactDynamics(t=at, values=values, info=out_info)
+
+
+def build_dense_model(objective, config, lrs, nus, ycoef, edges):
+    """The :class:`~hdo_theory.exact.dense.DenseModel` of ``objective`` (explicit quadratic,
+    quadratic or least-squares kind) under ``config`` with resolved rates, radii, y
+    coefficient and graph edges."""
+    from hdo_theory.exact import dense as _dense
+
+    n, n0 = objective.n, objective.n0
+    arrays = _explicit_arrays(objective)
+    batches = [config.zo.estimator.batch if i < n0 else config.fo.estimator.batch
+               for i in range(n)]
+    if arrays is not None:
+        A, B, n0, noise = arrays
+        H = np.repeat(0.5 * (A + A.T)[None], n, axis=0)
+        shards = [np.array([i]) for i in range(n)]
+        dm = _dense.DenseModel(H, B, shards, [1] * n, np.full(n, 1.0 / n), n0, noise**2,
+                               config, lrs, nus, ycoef, edges)
+        dm.fstar = -0.5 * float(B.mean(axis=0) @ dm.xs)
+        return dm
+    H, h = _dense.sample_hessians(objective)
+    shards = [objective.shard(i) for i in range(n)]
+    dm = _dense.DenseModel(H, h, shards, batches, objective.weights, n0, 0.0, config, lrs,
+                           nus, ycoef, edges)
+    dm.fstar = float(objective.value(dm.xs))
+    return dm

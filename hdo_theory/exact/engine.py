@@ -25,7 +25,8 @@ def metrics_of(fm: F.FastModel, m, S, W: float, t: int, fixed_node: int) -> dict
 
     The state is in ``z = Q^T (x - x*)``. With ``mu = (1/n) sum_i X_i``:
     ``E mu_k^2 = 1^T S_k 1 / n^2``; ``f(x) - f* = 1/2 z^T diag(lam) z`` (``f(x) = 1/2 x^T A x -
-    bbar . x``, ``x* = A^{-1} bbar``, ``f* = -1/2 bbar^T A^{-1} bbar``); ``E Gamma = sum_k (mean_i S_{k,ii} - E mu_k^2)``;
+    bbar . x``, ``x* = A^{-1} bbar``, ``f* = -1/2 bbar^T A^{-1} bbar``);
+    ``E Gamma = sum_k (mean_i S_{k,ii} - E mu_k^2)``;
     ``E M^G = (1/n) sum_i sum_k (E gbar_{i,k}^2 + v_{i,k})``; ``y = Ytilde / Wtilde`` (``y_0 =
     mu_0``).
     """
@@ -66,18 +67,17 @@ def metrics_of(fm: F.FastModel, m, S, W: float, t: int, fixed_node: int) -> dict
 class _Jumper:
     """Binary powers of the time-invariant affine step (module docstring)."""
 
-    def __init__(self, fm: F.FastModel, t_ref: int):
-        d, npr = fm.d, fm.n + 1
-        self.shape_m = (d, npr)
-        self.shape_S = (d, npr, npr)
-        self.nm = d * npr
-        self.D = self.nm + d * npr * npr + 1  # + the y weight Wtilde
+    def __init__(self, fm, t_ref: int, m0, S0):
+        self.shape_m = m0.shape
+        self.shape_S = S0.shape
+        self.nm = m0.size
+        self.D = self.nm + S0.size + 1  # + the y weight Wtilde
         D = self.D
         # apply the step to 0 and to every basis vector at once (batch axis first)
         Z = np.zeros((D + 1, D))
         Z[1:, :] = np.eye(D)
         m, S, W = self._split(Z)
-        m2, S2 = F.step(fm, m, S, t_ref)
+        m2, S2 = fm.step(m, S, t_ref)
         rho = max(0.0, fm.y_rho(fm.factor(t_ref))) if fm.ycoef is not None else 0.0
         W2 = rho * W + 1.0
         out = self._join(m2, S2, W2)
@@ -111,22 +111,21 @@ class _Jumper:
             g >>= 1
             k += 1
         m2, S2, W2 = self._split(z[None, : self.D])
-        S2 = 0.5 * (S2[0] + np.swapaxes(S2[0], -1, -2))  # keep exact symmetry against rounding
-        return m2[0], S2, float(W2[0])
+        return m2[0], S2[0], float(W2[0])
 
 
-def run(fm: F.FastModel, X0: np.ndarray, at: np.ndarray, fixed_node: int,
+def run(fm, X0: np.ndarray, at: np.ndarray, fixed_node: int,
         jump: bool | None = None) -> dict:
     """Exact metrics at the steps ``at`` (sorted, unique, in ``[0, T]``): ``{name: array}``.
 
     ``jump``: use repeated squaring in the time-invariant part (default: when the state has at
     most :data:`MAX_JUMP_DIM` numbers).
     """
-    m, S = F.initial_state(fm, X0)
+    m, S = fm.initial_state(X0)
     W = 0.0
     t = 0
     t_inv = fm.time_invariant_from()
-    D = fm.d * (fm.n + 1) * (fm.n + 2) + 1
+    D = fm.state_dim()
     if jump is None:
         # building the map and squaring cost about D^3 log2(g) BLAS flops against g steps of
         # about 10 D slower numpy/Numba operations: jump only when the invariant stretch is
@@ -140,15 +139,15 @@ def run(fm: F.FastModel, X0: np.ndarray, at: np.ndarray, fixed_node: int,
         while t < target:
             if jump and t >= t_inv and target - t > 1:
                 if jumper is None:
-                    jumper = _Jumper(fm, t)
+                    jumper = _Jumper(fm, t, m, S)
                 m, S, W = jumper.jump(m, S, W, target - t)
                 t = target
                 break
             fac = fm.factor(t)
             if fm.ycoef is not None:
                 W = max(0.0, fm.y_rho(fac)) * W + 1.0
-            m, S = F.step(fm, m, S, t)
+            m, S = fm.step_inplace(m, S, t) if hasattr(fm, "step_inplace") else fm.step(m, S, t)
             t += 1
-        rows.append(metrics_of(fm, m, S, W, t, fixed_node))
+        rows.append(fm.metrics(m, S, W, t, fixed_node))
     names = rows[0].keys() if rows else ()
     return {k: np.array([r[k] for r in rows]) for k in names}

@@ -27,7 +27,8 @@ with ``E[eps | X] = 0`` and, per coordinate, ``E[eps_{a,k}^2] = eta_a^2 v_{a,k}`
 
 .. math:: v_{a,k} = (c_1 - 1) E\\bar g_{a,k}^2 + c_1 \\sigma^2
           + c_2 \\big(\\textstyle\\sum_l E\\bar g_{a,l}^2 + d \\sigma^2\\big) + K_k,
-          \\qquad E\\bar g_{a,k}^2 = \\lambda_k^2 S_{k,aa} - 2\\lambda_k b_{a,k} m_{k,a} + b_{a,k}^2,
+          \\qquad E\\bar g_{a,k}^2 = \\lambda_k^2 S_{k,aa} - 2\\lambda_k b_{a,k} m_{k,a}
+          + b_{a,k}^2,
 
 (``Cov(G | x) = E[P M P] - gbar gbar^T + (nu^2/4) E[q q^T]`` with
 ``M = gbar gbar^T + sigma^2 I``; ``c1, c2, K`` from :mod:`hdo_theory.exact.moments`).
@@ -57,7 +58,8 @@ odd), ``P(a ~ i, b solo) = r3`` (0 for even ``n``, ``1/(n(n-2))`` for odd). Henc
 ``E[Pi] = s I + q (J - I)`` and ``E[Pi U Pi]_aa = s U_aa + q (tr U - U_aa)``,
 
 .. math:: E[\\Pi U \\Pi]_{ab} = q U_{ab} + r_4 \\sum_{i \\ne j \\notin \\{a,b\\}} U_{ij}
-          + r_3 \\big(\\textstyle\\sum_{i \\notin\\{a,b\\}} U_{ib} + \\sum_{j \\notin\\{a,b\\}} U_{aj}\\big).
+          + r_3 \\big(\\textstyle\\sum_{i \\notin\\{a,b\\}} U_{ib}
+          + \\sum_{j \\notin\\{a,b\\}} U_{aj}\\big).
 
 Local warm-up steps (no averaging) use the same cases with ``X'_i = Y_i``.
 The ``Ytilde`` entry is a node that is never in a pair and never steps (``pi = 0``, ``l = 1``,
@@ -70,7 +72,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hdo_theory.exact import moments as MO
 from hdo_theory.process.schedules import schedule_code, schedule_factor
 
 
@@ -101,7 +102,7 @@ class FastModel:
     T: int
     warmup: int
     ycoef: float | None
-    use_kernel: bool = True  # the Numba pairwise kernel for unbatched states (else NumPy)
+    use_kernel: bool = True  # the Numba pairwise / matching kernels for unbatched states
 
     def __post_init__(self):
         n, d = self.Bt.shape
@@ -127,6 +128,9 @@ class FastModel:
             P[self.edges[:, 0], self.edges[:, 1]] = 1.0 / E
             P[self.edges[:, 1], self.edges[:, 0]] = 1.0 / E
             self.pm = P
+            from scipy.sparse import csr_matrix
+
+            self.pm_sparse = csr_matrix(P)
         else:
             P = np.zeros((npr, npr))
             P[:n, :n] = 1.0 / (n * (n - 1) / 2.0)
@@ -156,6 +160,40 @@ class FastModel:
         return max(self.warmup, self.local)
 
     # -- the y fold ------------------------------------------------------------------------
+    def state_dim(self) -> int:
+        return self.d * (self.n + 1) * (self.n + 2) + 1
+
+    def initial_state(self, X0):
+        return initial_state(self, X0)
+
+    def step(self, m, S, t):
+        return step(self, m, S, t)
+
+    def step_inplace(self, m, S, t):
+        """:meth:`step` writing into ``(m, S)`` (the engine owns its state; saves two
+        state-sized allocations per step on the Numba route)."""
+        if self.model == "pairwise" and m.ndim == 2 and self.use_kernel:
+            fac = self.factor(t)  # (the matching kernel below likewise)
+            if self.ycoef is not None:
+                fold_y(self, m, S, max(0.0, self.y_rho(fac)), inplace=True)
+            _pairwise_step_kernel(self.lam, self.b_s, self.lr_s * fac, self.c1_s, self.c2_s,
+                                  self.K_s, self.sigma2, m, S, t >= self.local)
+            return m, S
+        if self.model == "matching" and m.ndim == 2 and self.use_kernel:
+            fac = self.factor(t)
+            if self.ycoef is not None:
+                fold_y(self, m, S, max(0.0, self.y_rho(fac)), inplace=True)
+            _matching_step_kernel(self.lam, self.b_s, self.lr_s * fac, self.c1_s, self.c2_s,
+                                  self.K_s, self.sigma2, m, S, t >= self.local, self.q_match,
+                                  self.s_match, self.r4, self.r3)
+            return m, S
+        return step(self, m, S, t)
+
+    def metrics(self, m, S, W, t, fixed_node):
+        from hdo_theory.exact.engine import metrics_of
+
+        return metrics_of(self, m, S, W, t, fixed_node)
+
     def y_rho(self, fac: float) -> float:
         """``1 - a_t`` of ``Ytilde <- (1 - a_t) Ytilde + mu`` (matching: a round compounds)."""
         a = fac * self.ycoef
@@ -173,14 +211,15 @@ def initial_state(fm: FastModel, X0: np.ndarray):
     return m, S
 
 
-def fold_y(fm: FastModel, m, S, rho: float):
+def fold_y(fm: FastModel, m, S, rho: float, inplace: bool = False):
     """``Ytilde <- rho Ytilde + mean_i X_i`` applied to ``(m, S)`` (a linear map ``F``:
     ``m <- F m``, ``S <- F S F^T``). ``Ytilde_t = sum_s (w_s / w_t) mu_{s-1}`` with the kernel's
     weights ``w_s = w_{s-1} / (1 - a_s)``, so ``y_t = Ytilde_t / Wtilde_t`` with ``Wtilde`` the
     same recursion on 1 (deterministic)."""
     n = fm.n
-    m = m.copy()
-    S = S.copy()
+    if not inplace:
+        m = m.copy()
+        S = S.copy()
     m[..., n] = rho * m[..., n] + m[..., :n].mean(axis=-1)
     S[..., n, :] = rho * S[..., n, :] + S[..., :n, :].mean(axis=-2)
     S[..., :, n] = rho * S[..., :, n] + S[..., :, :n].mean(axis=-1)
@@ -214,10 +253,15 @@ def step(fm: FastModel, m, S, t: int):
         m, S = fold_y(fm, m, S, max(0.0, fm.y_rho(fac)))
     communicate = t >= fm.local
     eta = fm.lr_s * fac  # (n+1,)
+    if fm.model == "matching" and m.ndim == 2 and fm.use_kernel:
+        m2, S2 = m.copy(), S.copy()
+        _matching_step_kernel(fm.lam, fm.b_s, eta, fm.c1_s, fm.c2_s, fm.K_s, fm.sigma2, m2, S2,
+                              communicate, fm.q_match, fm.s_match, fm.r4, fm.r3)
+        return m2, S2
     if fm.model == "pairwise" and m.ndim == 2 and fm.use_kernel:
-        m2, S2 = np.empty_like(m), np.empty_like(S)
-        _pairwise_step_kernel(fm.lam, fm.b_s, eta, fm.c1_s, fm.c2_s, fm.K_s, fm.sigma2, m, S,
-                              communicate, m2, S2)
+        m2, S2 = m.copy(), S.copy()
+        _pairwise_step_kernel(fm.lam, fm.b_s, eta, fm.c1_s, fm.c2_s, fm.K_s, fm.sigma2, m2, S2,
+                              communicate)
         return m2, S2
     lam = fm.lam[:, None]
     l = 1.0 - eta * lam  # (d, n+1)
@@ -242,13 +286,10 @@ def _pm_times(fm: FastModel, V):
         out = np.zeros_like(V)
         out[..., :n, :] = (V[..., :n, :].sum(axis=-2, keepdims=True) - V[..., :n, :]) / P
         return out
-    # graph: sum over the edge list (both directions), O(|E| n) per coordinate
+    # graph: a sparse product over the edge list (both directions), O(|E| n) per coordinate
     Vm = np.moveaxis(V, -2, 0)
-    out = np.zeros_like(Vm)
-    E = fm.edges.shape[0]
-    np.add.at(out, fm.edges[:, 0], Vm[fm.edges[:, 1]] / E)
-    np.add.at(out, fm.edges[:, 1], Vm[fm.edges[:, 0]] / E)
-    return np.moveaxis(out, 0, -2)
+    out = fm.pm_sparse @ Vm.reshape(Vm.shape[0], -1)
+    return np.moveaxis(np.asarray(out).reshape(Vm.shape), 0, -2)
 
 
 def _pairs(fm: FastModel, m, S, ym, T, U, communicate):
@@ -331,12 +372,20 @@ import numba  # noqa: E402
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
-def _pairwise_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate,
-                          m2, S2):  # pragma: no cover
-    """One uniform pairwise step from ``(m, S)`` (shapes ``(d, n+1)``, ``(d, n+1, n+1)``) into
-    ``(m2, S2)``: the formulas of :func:`_pairs` with ``p_ab = 1/P`` on the nodes,
-    ``pi = 2/n``, the y slot last; the column sums ``sum_j T_jb`` once per coordinate, then
-    one row-major pass over ``S`` (``O(n^2 d)``)."""
+def _pairwise_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate):  # pragma: no cover
+    """One uniform pairwise step on ``(m, S)`` (shapes ``(d, n+1)``, ``(d, n+1, n+1)``), in
+    place: the formulas of :func:`_pairs` with ``p_ab = 1/P`` on the nodes, ``pi = 2/n``, the
+    y slot last. Per coordinate: the column sums ``sum_j T_jb`` once, then one row-major pass
+    writing a per-coordinate scratch block (it stays in cache), copied back (``O(n^2 d)``).
+
+    Collecting the terms of ``S'_ab`` (``a != b`` nodes, communicating) by what they multiply:
+    ``S'_ab = S_ab (alpha_a + beta_a l_b) + u_a + v_b + w_a c_b + x_a m_b + y_a EY_b`` with
+    ``alpha_a = coef + (pi - 2p) l_a / 2``, ``beta_a = (pi - 2p)/2 + p l_a / 2``,
+    ``u_a = p (CT_a - T_aa)/2 + p U_aa/4``, ``v_b = p (CT_b - T_bb)/2 + p U_bb/4``,
+    ``w_a = ((pi - 2p) + p l_a) m_a / 2``, ``x_a = (pi - 2p) c_a / 2``, ``y_a = p c_a / 2``;
+    without averaging ``alpha_a = coef + (pi - p) l_a``, ``beta_a = (pi - p) + p l_a``,
+    ``u = v = 0``, ``w_a = (pi - p + p l_a) m_a``, ``x_a = (pi - p) c_a``, ``y_a = p c_a``.
+    """
     d, npr = m.shape
     n = npr - 1
     P = n * (n - 1) / 2.0
@@ -357,10 +406,13 @@ def _pairwise_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate,
     Td = np.empty(npr)
     Ud = np.empty(npr)
     CT = np.empty(npr)
+    vb = np.empty(npr)
+    blk = np.empty((npr, npr))
+    mnew = np.empty(npr)
+    coef = 1.0 - 2.0 * pi + p
     for k in range(d):
         mk = m[k]
         Sk = S[k]
-        S2k = S2[k]
         sum_c = 0.0
         sum_ym = 0.0
         sum_ud = 0.0
@@ -384,39 +436,141 @@ def _pairwise_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate,
             lj = l[j]
             for b in range(npr):
                 CT[b] += lj * Sk[j, b]
-        coef = 1.0 - 2.0 * pi + p
+        if communicate:
+            for b in range(n):
+                vb[b] = 0.5 * p * (CT[b] - Td[b]) + 0.25 * p * Ud[b]
+        else:
+            for b in range(n):
+                vb[b] = 0.0
         for a in range(n):
             la, ca, ma = l[a], c[a], mk[a]
             if communicate:
-                rest_a = 0.5 * ((pi - p) * 0.0 + CT[a] * p - p * Td[a])
-                for b in range(n):
-                    sab = Sk[a, b]
-                    Tab = la * sab + ca * mk[b]
-                    Tba = l[b] * sab + c[b] * ma
-                    Uab = la * Tba + ca * ym[b]
-                    S2k[a, b] = (coef * sab + 0.5 * (pi - 2.0 * p) * (Tab + Tba)
-                                 + 0.5 * p * (CT[b] - Td[b]) + rest_a
-                                 + 0.25 * p * (Ud[a] + Ud[b] + 2.0 * Uab))
-                # the y column: neither p nor pi for y; pmt_ay = (CT_y - T_ay) p
-                say = Sk[a, n]
-                Tay = la * say + ca * mk[n]
-                S2k[a, n] = (1.0 - pi) * say + 0.5 * (pi * Tay + (CT[n] - Tay) * p)
-                sum_u = la * (CT[a] - Td[a]) + ca * (sum_ym - ym[a])
-                S2k[a, a] = (1.0 - pi) * Sk[a, a] + 0.25 * p * (
-                    (n - 1) * Ud[a] + (sum_ud - Ud[a]) + 2.0 * sum_u)
-                m2[k, a] = (1.0 - pi) * ma + 0.5 * (pi * ym[a] + p * (sum_ym - ym[a]))
+                alpha = coef + 0.5 * (pi - 2.0 * p) * la
+                beta = 0.5 * (pi - 2.0 * p) + 0.5 * p * la
+                ua = vb[a]
+                wa = 0.5 * ((pi - 2.0 * p) + p * la) * ma
+                xa = 0.5 * (pi - 2.0 * p) * ca
+                ya = 0.5 * p * ca
             else:
-                for b in range(n):
-                    sab = Sk[a, b]
-                    Tab = la * sab + ca * mk[b]
-                    Tba = l[b] * sab + c[b] * ma
-                    Uab = la * Tba + ca * ym[b]
-                    S2k[a, b] = coef * sab + (pi - p) * (Tab + Tba) + p * Uab
-                say = Sk[a, n]
-                S2k[a, n] = (1.0 - pi) * say + pi * (la * say + ca * mk[n])
-                S2k[a, a] = (1.0 - pi) * Sk[a, a] + pi * Ud[a]
-                m2[k, a] = (1.0 - pi) * ma + pi * ym[a]
+                alpha = coef + (pi - p) * la
+                beta = (pi - p) + p * la
+                ua = 0.0
+                wa = (pi - p + p * la) * ma
+                xa = (pi - p) * ca
+                ya = p * ca
+            row = Sk[a]
+            out = blk[a]
+            for b in range(n):
+                out[b] = (row[b] * (alpha + beta * l[b]) + ua + vb[b] + wa * c[b]
+                          + xa * mk[b] + ya * ym[b])
+            # the y column: neither p nor pi for y
+            say = row[n]
+            Tay = la * say + ca * mk[n]
+            if communicate:
+                out[n] = (1.0 - pi) * say + 0.5 * (pi * Tay + (CT[n] - Tay) * p)
+                sum_u = la * (CT[a] - Td[a]) + ca * (sum_ym - ym[a])
+                out[a] = (1.0 - pi) * Sk[a, a] + 0.25 * p * (
+                    (n - 1) * Ud[a] + (sum_ud - Ud[a]) + 2.0 * sum_u)
+                mnew[a] = (1.0 - pi) * ma + 0.5 * (pi * ym[a] + p * (sum_ym - ym[a]))
+            else:
+                out[n] = (1.0 - pi) * say + pi * Tay
+                out[a] = (1.0 - pi) * Sk[a, a] + pi * Ud[a]
+                mnew[a] = (1.0 - pi) * ma + pi * ym[a]
         for a in range(n):
-            S2k[n, a] = S2k[a, n]
-        S2k[n, n] = Sk[n, n]
-        m2[k, n] = mk[n]
+            blk[n, a] = blk[a, n]
+        blk[n, n] = Sk[n, n]
+        for a in range(npr):
+            for b in range(npr):
+                Sk[a, b] = blk[a, b]
+        for a in range(n):
+            mk[a] = mnew[a]
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
+def _matching_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate,
+                          q, s, r4, r3):  # pragma: no cover
+    """One uniform matching round on ``(m, S)`` in place: the formulas of :func:`_matching`.
+    With ``U`` the all-nodes-step second moment, ``R_a = sum_b U_ab``, ``Z = sum_a R_a``,
+    ``tr = sum_a U_aa``, collecting the terms of ``(U + E[Pi]U + U E[Pi] + E[Pi U Pi]) / 4``
+    for ``a != b``::
+
+        4 S'_ab = (1 + 2(s - q) + q + 2 r4 - 2 r3) U_ab + (q - 2 r4 + r3)(R_a + R_b)
+                  + (2 r4 - r3)(U_aa + U_bb) + r4 (Z - tr)
+        4 S'_aa = (1 + 2(s - q) + s - q) U_aa + 2 q R_a + q tr
+
+    and ``S'_ay = ((1 + s - q) U_ay + q sum_c U_cy) / 2`` for the y slot."""
+    d, npr = m.shape
+    n = npr - 1
+    g2 = np.empty((d, n))
+    tot = np.zeros(n)
+    for k in range(d):
+        for a in range(n):
+            bb = b_s[k, a]
+            v = lam[k] * lam[k] * S[k, a, a] - 2.0 * lam[k] * bb * m[k, a] + bb * bb
+            g2[k, a] = v
+            tot[a] += v
+    l = np.ones(npr)
+    c = np.zeros(npr)
+    ym = np.empty(npr)
+    noise = np.zeros(npr)
+    R = np.empty(n)
+    Ud = np.empty(n)
+    blk = np.empty((npr, npr))
+    k_off = 0.25 * (1.0 + 2.0 * (s - q) + q + 2.0 * r4 - 2.0 * r3)
+    k_row = 0.25 * (q - 2.0 * r4 + r3)
+    k_dg = 0.25 * (2.0 * r4 - r3)
+    for k in range(d):
+        mk = m[k]
+        Sk = S[k]
+        for a in range(n):
+            l[a] = 1.0 - eta[a] * lam[k]
+            c[a] = eta[a] * b_s[k, a]
+            noise[a] = eta[a] * eta[a] * ((c1[a] - 1.0) * g2[k, a] + c1[a] * sigma2
+                                          + c2[a] * (tot[a] + d * sigma2) + K[k, a])
+        for a in range(npr):
+            ym[a] = l[a] * mk[a] + c[a]
+        # U over the nodes, its row sums; the y column
+        Z = 0.0
+        tr = 0.0
+        for a in range(n):
+            la, ca, ma = l[a], c[a], mk[a]
+            row = Sk[a]
+            out = blk[a]
+            ra = 0.0
+            for b in range(n):
+                u = la * (l[b] * row[b] + c[b] * ma) + ca * ym[b]
+                out[b] = u
+                ra += u
+            out[a] += noise[a]
+            ra += noise[a]
+            R[a] = ra
+            Z += ra
+            tr += out[a]
+            Ud[a] = out[a]
+            out[n] = la * row[n] + ca * mk[n]
+        if communicate:
+            sum_uy = 0.0
+            for a in range(n):
+                sum_uy += blk[a, n]
+            for a in range(n):
+                out = blk[a]
+                uaa = Ud[a]
+                for b in range(n):
+                    out[b] = (k_off * out[b] + k_row * (R[a] + R[b])
+                              + k_dg * (uaa + Ud[b]) + 0.25 * r4 * (Z - tr))
+                out[a] = 0.25 * ((1.0 + 2.0 * (s - q) + s - q) * uaa + 2.0 * q * R[a] + q * tr)
+                out[n] = 0.5 * ((1.0 + s - q) * out[n] + q * sum_uy)
+            sum_ym = 0.0
+            for a in range(n):
+                sum_ym += ym[a]
+            for a in range(n):
+                mk[a] = 0.5 * ((1.0 + s - q) * ym[a] + q * sum_ym)
+        else:
+            for a in range(n):
+                mk[a] = ym[a]
+        for a in range(n):
+            blk[n, a] = blk[a, n]
+        blk[n, n] = Sk[n, n]
+        for a in range(npr):
+            for b in range(npr):
+                Sk[a, b] = blk[a, b]

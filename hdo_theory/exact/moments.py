@@ -24,7 +24,8 @@ Moments used (derived in docs/theory.md):
   ``c1 = 1 + 1/rv``, ``c2 = 1/rv`` (Gaussian) and ``c1 = 1 - 1/rv + 2 d / ((d+2) rv)``,
   ``c2 = d / ((d+2) rv)`` (sphere); ``c1 = 1, c2 = 0`` for ``fo`` and ``coord-fd``.
 * Gaussian sixth moment (Isserlis, 15 pairings):
-  :math:`E[(u^T H u)^2 u u^T] = ((\\mathrm{tr} H)^2 + 2 \\mathrm{tr} H^2) I + 4 (\\mathrm{tr} H) H + 8 H^2`;
+  :math:`E[(u^T H u)^2 u u^T] = ((\\mathrm{tr} H)^2 + 2 \\mathrm{tr} H^2) I
+  + 4 (\\mathrm{tr} H) H + 8 H^2`;
   on the sphere every sixth moment is the Gaussian one divided by ``d(d+2)(d+4)``, so
   :math:`E[d^2 (v^T H v)^2 v v^T] = \\frac{d}{(d+2)(d+4)}(\\ldots)` with the same bracket.
   Hence :math:`E[q q^T] = \\frac{s_6}{rv}\\big[((\\mathrm{tr} H)^2 + 2\\mathrm{tr} H^2) I
