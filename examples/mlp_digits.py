@@ -8,7 +8,8 @@ bias entry, ``p = 65``) to ``K = 10`` logits through ``H`` tanh units:
 .. math::
 
    F(x, j) = \\operatorname{lse}(W_2 \\tanh(W_1 a_j) + b_2) - (W_2 \\tanh(W_1 a_j) + b_2)_{y_j}
-             + \\frac{\\lambda}{2} \\|x\\|^2, \\qquad x = (\\mathrm{vec} W_1, \\mathrm{vec} W_2, b_2),
+             + \\frac{\\lambda}{2} \\|x\\|^2,
+       \\qquad x = (\\mathrm{vec} W_1, \\mathrm{vec} W_2, b_2),
 
 so ``d = H p + K H + K``. Its per-sample loss, gradient (backpropagation) and JVP (forward
 mode) are Numba functions registered with
@@ -191,7 +192,7 @@ if __name__ == "__main__":
     print(f"constants: L = {c.L:.3g} ({c.L_how}); x*: {c.star_how}")
     gap = np.nanmean(res.metrics["gap"], axis=0)
     print("step    f(mean model) - f(x*)")
-    for t, g in zip(res.t, gap):
+    for t, g in zip(res.t, gap, strict=True):
         print(f"{int(t):6d}  {g:.4f}")
     X = res.state["X"][0]
     print(f"final gap {gap[-1]:.4f}; training accuracy of the mean model "

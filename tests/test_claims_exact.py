@@ -21,8 +21,8 @@ import math
 
 import numpy as np
 import pytest
-
 from _exact_literal import literal_expected
+
 from hdo_theory.objectives import explicit_quadratic_parts
 from hdo_theory.verification import bounds as B
 from hdo_theory.verification import report

@@ -6,8 +6,8 @@ operations on the same random stream): the same draws in ``estimate_once``,
 ``estimator_stats`` and ``simulate`` up to rounding. Bit identity is not promised: the kernels
 are compiled with fastmath reassociation/contraction and LLVM inlines the plugin and the
 built-in into their callers differently (measured: equal bits at d = 5, relative differences
-near 1e-15 elsewhere), so the tolerance is the rounding bound of :func:`_rounding_tol`. A user-kind copy of least squares (tests/plugin_objectives.py)
-against the built-in kind. The authors' JVP (examples/authors_jvp.py): mean ``M grad f`` with
+near 1e-15 elsewhere), so the tolerance is the rounding bound of :func:`_rounding_tol`. A user-kind copy of least
+squares (tests/plugin_objectives.py) against the built-in kind. The authors' JVP (examples/authors_jvp.py): mean ``M grad f`` with
 ``M = I/12 + 11^T/4``. Bad input: one-line errors.
 """
 
@@ -92,7 +92,8 @@ def test_estimate_once_same_draws(quad):
     x = quad.random_point(2)
     for rv, b in ((1, 1), (5, 3)):
         g = [estimate_once(quad, EstimatorSpec(k, rv=rv, nu=1e-2, batch=b), 1, x,
-                           kernel_generator(np.random.SeedSequence(7))) for k in ("zo-forward", COPY)]
+                           kernel_generator(np.random.SeedSequence(7)))
+             for k in ("zo-forward", COPY)]
         tol = _rounding_tol(quad, x, 1e-2, 1.0 + np.max(np.abs(g[0])))
         np.testing.assert_allclose(g[1], g[0], rtol=0, atol=tol)
         assert not np.array_equal(g[0], np.zeros(quad.d))

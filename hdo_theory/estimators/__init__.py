@@ -23,8 +23,8 @@ from hdo_theory.estimators import closed_forms as cf
 from hdo_theory.estimators.kernels import (
     DIRECTION_BLOCK,
     EST_COORD_FD,
-    EST_PLUGIN_BASE,
     EST_FO,
+    EST_PLUGIN_BASE,
     EST_ZO_CENTRAL,
     EST_ZO_DIRECTIONAL,
     EST_ZO_FORWARD,

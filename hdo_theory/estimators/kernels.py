@@ -49,9 +49,9 @@ from hdo_theory.objectives.kernels import (
     _glm_phi1,
     _glm_reg,
     _is_glm,
+    _without_plugins,
     batch_grad,
     batch_jvp,
-    _without_plugins,
     batch_loss,
     oracle_noise,
 )

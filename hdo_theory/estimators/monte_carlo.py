@@ -67,9 +67,9 @@ from hdo_theory.estimators import (
     direction_buffer,
     estimate,
     estimator_info,
+    kernel_data,
     resolve_nu,
 )
-from hdo_theory.estimators import kernel_data
 from hdo_theory.estimators.closed_forms import exact_moments
 from hdo_theory.objectives.constants import node_gradient_variance
 from hdo_theory.objectives.kernels import (

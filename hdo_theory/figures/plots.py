@@ -876,7 +876,8 @@ def plot_exact(data):
                                label=f"Monte Carlo, {mc[0]['replicas']} replicas (95% CI)")
         ax.plot(T, e["bound"], color=style.color(2), lw=1, ls=":",
                 label="Theorem 1 bound (C = 1)")
-        style.label_axes(ax, "interactions T", r"$E f(y_T) - f^* + \frac{\ell}{8}E\|\mu_T - x^*\|^2$",
+        style.label_axes(ax, "interactions T",
+                         r"$E f(y_T) - f^* + \frac{\ell}{8}E\|\mu_T - x^*\|^2$",
                          logx=True, logy=True, title="exact error, Theorem 1 schedule")
         ax = axes[0, 1]
         ax.plot(e["T_mid"], e["local_slope"], color=style.color(0), lw=1.5, label="exact error")

@@ -956,8 +956,8 @@ def register_objective_kind(name: str, loss, grad_add, jvp, *, features, targets
 
     with ``j`` the sample's row, ``feats = features`` (``float64[N, p]``), ``targets``
     (``float64[N]``) and ``params`` (``float64[:]``). ``d``: the dimension of ``x`` (default:
-    the length of a given ``x_star``, else the feature count ``p``). ``make_objective(name, n0=, n1=, seed=,
-    heterogeneity=)`` then splits the ``N`` samples among the nodes (shard keys: the targets)
+    the length of a given ``x_star``, else the feature count ``p``).
+    ``make_objective(name, n0=, n1=, seed=, heterogeneity=)`` then splits the ``N`` samples among the nodes (shard keys: the targets)
     and every estimator, ``simulate`` and ``estimator_stats`` run on it.
 
     ``constants``: any of :data:`USER_CONSTANTS` given by the user (``L``: smoothness of every
@@ -965,8 +965,8 @@ def register_objective_kind(name: str, loss, grad_add, jvp, *, features, targets
     is **measured** on the stated ball ``||x - x*|| <= radius`` and labelled so in the
     constants' ``*_how`` strings (``"measured: ..."``, which ``problem_facts`` and every result
     that records the constants carry): ``x*`` by L-BFGS on ``f`` from
-    ``random_point(0, 0.1 / sqrt(d))`` (a stationary point when ``f`` is not convex), ``L`` as the largest per-sample gradient-difference quotient over sampled
-    pairs in the ball (a lower estimate of the true constant, not a bound), the heterogeneity
+    ``random_point(0, 0.1 / sqrt(d))`` (a stationary point when ``f`` is not convex), ``L`` as
+    the largest per-sample gradient-difference quotient over sampled pairs in the ball (a lower estimate of the true constant, not a bound), the heterogeneity
     and the per-node variance as their largest values at sampled points of the ball.
     """
     import numba.core.dispatcher
@@ -975,7 +975,7 @@ def register_objective_kind(name: str, loss, grad_add, jvp, *, features, targets
 
     if not isinstance(name, str) or not name:
         raise HDOInputError(f"objective name must be a non-empty string, got {name!r}")
-    for fn, sig in zip((loss, grad_add, jvp), _USER_SIGNATURES):
+    for fn, sig in zip((loss, grad_add, jvp), _USER_SIGNATURES, strict=True):
         if not isinstance(fn, numba.core.dispatcher.Dispatcher):
             what = "a plain Python function" if callable(fn) else type(fn).__name__
             raise HDOInputError(f"objective kind {name!r}: {sig.split('(')[0]} is {what}; it must "
@@ -1000,7 +1000,8 @@ def register_objective_kind(name: str, loss, grad_add, jvp, *, features, targets
     old = OBJECTIVES.get(name)
     if old is not None:
         if getattr(old.generator, "user_fns", None) is not None and all(
-                _same_numba_function(a, b) for a, b in zip(old.generator.user_fns, fns)):
+                _same_numba_function(a, b)
+                for a, b in zip(old.generator.user_fns, fns, strict=True)):
             return old
         what = "a built-in" if name in _BUILTIN else "an objective already registered"
         raise HDOInputError(f"objective kind {name!r}: the name clashes with {what}")

@@ -55,7 +55,8 @@ def planned_explicit(kw, config, label="") -> Planned:
 
 
 def expected(ctx, obj, cfg, at):
-    """``{metric: exact expectation at the steps at}`` from :func:`hdo_theory.exact.expected_dynamics`."""
+    """``{metric: exact expectation at the steps at}`` from
+    :func:`hdo_theory.exact.expected_dynamics`."""
     from hdo_theory.exact import expected_dynamics
 
     ctx.current = {"objective": obj.name, "d": obj.d, "n0": obj.n0, "n1": obj.n1,
@@ -385,8 +386,8 @@ def _theorem1(ctx):
         "title": "theorem1.convex.exact: exact error against the explicit bound",
         "text": f"Exact {err} / explicit bound (C = 1) over T = {Ts[0]} .. {Ts[-1]}: from "
                 f"{consts[0]:.6g} to {consts[-1]:.6g} (min {min(consts):.6g}, max "
-                f"{max(consts):.6g}). Local slope over the last decade {recs[-2].estimate.value:.5f}"
-                f" against the bound's {recs[-2].bound:.5f}: a slope comparison decided on exact "
+                f"{max(consts):.6g}). Local slope over the last decade "
+                f"{recs[-2].estimate.value:.5f} against the bound's {recs[-2].bound:.5f}: a slope comparison decided on exact "
                 "values resolves differences that far below any Monte Carlo interval, so a "
                 "ratio that creeps towards its limit can break 'slope <= exponent' while staying "
                 "bounded (Theorem 1 is an O() statement).", "config": conf})
@@ -481,8 +482,11 @@ def _claim3_build(n, n0):
     """The claim-3 problem with ``n0`` ZO nodes: the ``A``, ``B`` (data) of one table row for
     both populations, so only which nodes are ZO differs."""
     def build():
-        from hdo_theory.objectives import (explicit_quadratic, explicit_quadratic_parts,
-                                           make_objective)
+        from hdo_theory.objectives import (
+            explicit_quadratic,
+            explicit_quadratic_parts,
+            make_objective,
+        )
 
         parts = explicit_quadratic_parts(make_objective("explicit-quadratic", **_claim3_kw(n)))
         return explicit_quadratic(parts.A, parts.B, n0, noise=parts.noise)
