@@ -957,17 +957,19 @@ def register_objective_kind(name: str, loss, grad_add, jvp, *, features, targets
     with ``j`` the sample's row, ``feats = features`` (``float64[N, p]``), ``targets``
     (``float64[N]``) and ``params`` (``float64[:]``). ``d``: the dimension of ``x`` (default:
     the length of a given ``x_star``, else the feature count ``p``).
-    ``make_objective(name, n0=, n1=, seed=, heterogeneity=)`` then splits the ``N`` samples among the nodes (shard keys: the targets)
-    and every estimator, ``simulate`` and ``estimator_stats`` run on it.
+    ``make_objective(name, n0=, n1=, seed=, heterogeneity=)`` then splits the ``N`` samples among
+    the nodes (shard keys: the targets) and every estimator, ``simulate`` and ``estimator_stats``
+    run on it.
 
     ``constants``: any of :data:`USER_CONSTANTS` given by the user (``L``: smoothness of every
     ``F(., j)`` on the ball; ``ell``: strong convexity, or None; ``x_star``: a minimiser). The rest
     is **measured** on the stated ball ``||x - x*|| <= radius`` and labelled so in the
     constants' ``*_how`` strings (``"measured: ..."``, which ``problem_facts`` and every result
     that records the constants carry): ``x*`` by L-BFGS on ``f`` from
-    ``random_point(0, 0.1 / sqrt(d))`` (a stationary point when ``f`` is not convex), ``L`` as
-    the largest per-sample gradient-difference quotient over sampled pairs in the ball (a lower estimate of the true constant, not a bound), the heterogeneity
-    and the per-node variance as their largest values at sampled points of the ball.
+    ``random_point(0, 0.1 / sqrt(d))`` (a stationary point when ``f`` is not convex), ``L`` as the
+    largest per-sample gradient-difference quotient over sampled pairs in the ball (a lower estimate
+    of the true constant, not a bound), the heterogeneity and the per-node variance as their largest
+    values at sampled points of the ball.
     """
     import numba.core.dispatcher
 

@@ -387,8 +387,8 @@ def _theorem1(ctx):
         "text": f"Exact {err} / explicit bound (C = 1) over T = {Ts[0]} .. {Ts[-1]}: from "
                 f"{consts[0]:.6g} to {consts[-1]:.6g} (min {min(consts):.6g}, max "
                 f"{max(consts):.6g}). Local slope over the last decade "
-                f"{recs[-2].estimate.value:.5f} against the bound's {recs[-2].bound:.5f}: a slope comparison decided on exact "
-                "values resolves differences that far below any Monte Carlo interval, so a "
+                f"{recs[-2].estimate.value:.5f} against the bound's {recs[-2].bound:.5f}: a slope "
+                "comparison decided on exact values resolves differences that far below any Monte Carlo interval, so a "
                 "ratio that creeps towards its limit can break 'slope <= exponent' while staying "
                 "bounded (Theorem 1 is an O() statement).", "config": conf})
     return recs
