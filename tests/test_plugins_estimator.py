@@ -6,9 +6,10 @@ operations on the same random stream): the same draws in ``estimate_once``,
 ``estimator_stats`` and ``simulate`` up to rounding. Bit identity is not promised: the kernels
 are compiled with fastmath reassociation/contraction and LLVM inlines the plugin and the
 built-in into their callers differently (measured: equal bits at d = 5, relative differences
-near 1e-15 elsewhere), so the tolerance is the rounding bound of :func:`_rounding_tol`. A user-kind copy of least squares
-(tests/plugin_objectives.py) against the built-in kind. The authors' JVP (examples/authors_jvp.py):
-mean ``M grad f`` with ``M = I/12 + 11^T/4``. Bad input: one-line errors.
+near 1e-15 elsewhere), so the tolerance is the rounding bound of :func:`_rounding_tol`. A
+user-kind copy of least squares (tests/plugin_objectives.py) against the built-in kind. The
+authors' JVP (examples/authors_jvp.py): mean ``M grad f`` with ``M = I/12 + 11^T/4``. Bad
+input: one-line errors.
 """
 
 from __future__ import annotations

@@ -388,7 +388,8 @@ def _theorem1(ctx):
                 f"{consts[0]:.6g} to {consts[-1]:.6g} (min {min(consts):.6g}, max "
                 f"{max(consts):.6g}). Local slope over the last decade "
                 f"{recs[-2].estimate.value:.5f} against the bound's {recs[-2].bound:.5f}: a slope "
-                "comparison decided on exact values resolves differences that far below any Monte Carlo interval, so a "
+                "comparison decided on exact values resolves differences that far below any Monte "
+                "Carlo interval, so a "
                 "ratio that creeps towards its limit can break 'slope <= exponent' while staying "
                 "bounded (Theorem 1 is an O() statement).", "config": conf})
     return recs
