@@ -6,7 +6,6 @@ and never hide the built-in claims' results."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import subprocess
@@ -98,15 +97,6 @@ def my_est_bias(ctx):
 '''
 
 
-def _kernel_route() -> bool:
-    """Whether ``register_estimator(name, kernel, ...)`` exists (the estimator-plugin route)."""
-    from hdo_theory.estimators import register_estimator
-
-    return "kernel" in inspect.signature(register_estimator).parameters
-
-
-needs_kernel_route = pytest.mark.skipif(not _kernel_route(),
-                                        reason="needs register_estimator kernel route")
 
 
 def _cli(tmp_path, *argv, timeout=120):
@@ -213,7 +203,6 @@ def test_help_lists_a_plugins_names(tmp_path, capsys, clean_tables):
         assert "my-ls" in capsys.readouterr().out
 
 
-@needs_kernel_route
 def test_a_users_estimator_through_estimator_stats_and_verify(user_dir):
     p = _cli(user_dir, "estimator-stats", "--plugin", "my_est.py", "--estimator", "my-est",
              "--objective", "quadratic", "--d", "4", "--draws", "4000", "--json")
