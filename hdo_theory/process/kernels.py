@@ -89,6 +89,7 @@ from hdo_theory.estimators import estimate
 from hdo_theory.objectives.kernels import (
     dataset_loss_accuracy,
     draw_batch,
+    prefetch_batch,
     weighted_grad,
     weighted_loss,
 )
@@ -197,6 +198,7 @@ def _estimate_node(obj, shard_ptr, perm, i, code, rv, b, nu, x, rng, out, u, xtm
     start = shard_ptr[i]
     m = shard_ptr[i + 1] - start
     batch = draw_batch(rng, perm, start, m, b)
+    prefetch_batch(obj, batch)  # the rows load while the estimator draws its directions
     estimate(obj, code, rv, nu, batch, x, rng, out, u, xtmp)
 
 
