@@ -467,6 +467,27 @@ def weighted_loss(obj, weights, x):
 
 
 @numba.njit(**_JIT)
+def weighted_losses(obj, weights, X, out):
+    """out[k] = sum_j w_j F(X[k], j) for every row of ``X``: :func:`weighted_loss` at many points.
+
+    One pass over the data set for all points (each sample's row is read from memory once and
+    reused from cache for every point) instead of one pass per point; per point the terms are
+    the same and are added in the same order ``j = 0, 1, ...``, so ``out[k]`` equals
+    ``weighted_loss(obj, weights, X[k])`` bit for bit (tested). The process records node
+    losses with it (``record_nodes``): ``n`` full passes over the data per record were most of
+    a run's time at large ``N`` (``benchmarks/README.md``).
+    """
+    n = X.shape[0]
+    for k in range(n):
+        out[k] = 0.0
+    for j in range(weights.shape[0]):
+        w = weights[j]
+        if w != 0.0:
+            for k in range(n):
+                out[k] += w * sample_loss(obj, j, X[k])
+
+
+@numba.njit(**_JIT)
 def weighted_grad(obj, weights, x, out):
     """out = sum_j w_j grad F(x, j)."""
     out[:] = 0.0

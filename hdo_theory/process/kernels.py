@@ -92,6 +92,7 @@ from hdo_theory.objectives.kernels import (
     prefetch_batch,
     weighted_grad,
     weighted_loss,
+    weighted_losses,
 )
 from hdo_theory.process.schedules import schedule_factor
 from hdo_theory.rng import bounded_index
@@ -488,9 +489,9 @@ def _record(problem, params, state, streams, workspace, out, t, col):
         s1 = 0.0
         z0 = 0.0
         z1 = 0.0
+        weighted_losses(obj, weights, X, nodebuf)  # one data pass for all n nodes
         for k in range(n):
-            v = weighted_loss(obj, weights, X[k])
-            nodebuf[k] = v
+            v = nodebuf[k]
             s1 += v
             if k < n0:
                 z0 += v
