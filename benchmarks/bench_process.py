@@ -779,7 +779,7 @@ def section_floor(P):
     res["ns_per_normal"] = res["ns_per_normal_numpy_SFC64"]  # the yardstick (simulate's bits)
     big = np.ones((256 if P.quick else 512) * 2**20 // 8)
     _stream_sum(big[:1000], 1)
-    c = _best_of(lambda: _stream_sum(big, 1), 3)
+    c = _best_of(lambda big=big: _stream_sum(big, 1), 3)
     res["stream_GBps"] = big.nbytes / c / 1e9
     say(f"  streaming read ({big.nbytes / 2**20:.0f} MiB): {res['stream_GBps']:.1f} GB/s")
     del big
@@ -836,6 +836,63 @@ def floor_us(floor, N, work=None):
                                                       "rows_us": mem}
 
 
+def _size_row(P, floor, N):
+    """One data size of :func:`section_sizes` (a function, so no lambda binds a loop variable)."""
+    obj = isotropic_least_squares(REF["d"], REF["n0"], REF["n1"], N)
+    cfg = lambda T: process_config(T)  # noqa: E731
+    rec20 = lambda T: dataclasses_replace(  # noqa: E731
+        process_config(T, record=max(1, T // 20)), record_nodes=True)
+    # T large enough that the two fixed records (step 0 and T: f, grad f over all N samples,
+    # about 0.1 s at N = 196,608) are a small part of a call; their cost is reported apart
+    T_nb = max(P.T_min_sizes, _calibrate_numba(obj, cfg, P.target_numba))
+    T_np = {k: max(P.T_min_sizes // 20, _calibrate_numpy(obj, cfg, P.target_numpy, k))
+            for k in ("loop", "batched")}
+    simulate(obj, rec20(40), threads=1)
+    fixed = float(np.median([measure(lambda: simulate(obj, cfg(1), threads=1))[2]
+                             for _ in range(3)]))
+    cpu = {"numba": [], "loop": [], "batched": [], "record_nodes": []}
+    loads = []
+    for r in range(P.rep_sizes):
+        loads.append(os.getloadavg()[0])
+        res, _, c = measure(lambda r=r: simulate(obj, cfg(T_nb), threads=1, seed=r))
+        if np.any(res.diverged_at >= 0):
+            raise RuntimeError("a replica diverged: the timing would be meaningless")
+        cpu["numba"].append(c / T_nb * 1e6)
+        _, _, c = measure(lambda r=r: simulate(obj, rec20(T_nb), threads=1, seed=r))
+        cpu["record_nodes"].append(c / T_nb * 1e6)
+        for k in ("loop", "batched"):
+            _, _, c = measure(lambda r=r, k=k: run_pairwise_numpy(
+                obj, cfg(T_np[k]), numpy_rng(100 + r), directions=k))
+            cpu[k].append(c / T_np[k] * 1e6)
+    med = {k: float(np.median(v)) for k, v in cpu.items()}
+    fl, comp, mem, parts = floor_us(floor, N)
+    row = {"N": N, "feature_MiB": obj.data[2].nbytes / 2**20, "T_numba": T_nb,
+           "T_numpy": T_np, "cpu_us": cpu, "median_us": med,
+           "ratio_loop": med["loop"] / med["numba"],
+           "ratio_batched": med["batched"] / med["numba"],
+           "ratio_loop_per_repeat": (np.array(cpu["loop"]) / cpu["numba"]).tolist(),
+           "floor_us": fl, "compute_us": comp, "memory_us": mem, "floor_parts_us": parts,
+           "multiple_of_floor": med["numba"] / fl,
+           "fixed_record_cost_s": fixed,
+           "numba_net_us": med["numba"] - fixed / T_nb * 1e6,
+           "multiple_of_floor_net": (med["numba"] - fixed / T_nb * 1e6) / fl,
+           "record_nodes_share": 1.0 - med["numba"] / med["record_nodes"],
+           "loadavg_1min": loads}
+    say(f"  N={N:7d} ({row['feature_MiB']:.0f} MiB of features): numba {med['numba']:.2f} us,"
+        f" numpy loop {med['loop']:.1f} us ({row['ratio_loop']:.1f}x), batched "
+        f"{med['batched']:.1f} us ({row['ratio_batched']:.1f}x); per repeat (loop) "
+        f"{np.round(row['ratio_loop_per_repeat'], 1).tolist()}")
+    say(f"      floor {fl:.2f} us = max(compute {comp:.2f} [normals {parts['gauss_us']:.2f} + "
+        f"FMA {parts['fma_us']:.2f}], memory {mem:.2f} [{interaction_work()['rows']} rows]) "
+        f"-> numba at {row['multiple_of_floor']:.2f}x the floor (T={T_nb}; without the "
+        f"two fixed records, {fixed * 1e3:.0f} ms a call: {row['numba_net_us']:.2f} us, "
+        f"{row['multiple_of_floor_net']:.2f}x)")
+    say(f"      default recording (record_nodes, 20 records): {med['record_nodes']:.2f} us, "
+        f"i.e. {100 * row['record_nodes_share']:.0f}% of the run time; load "
+        f"{np.round(loads, 2).tolist()}")
+    return row
+
+
 def section_sizes(P, floor):
     """Issue 14, section 1: the reference configuration at growing data sizes, same-run ratios
     against both NumPy forms, and each time as a multiple of its floor; plus the cost of the
@@ -844,60 +901,7 @@ def section_sizes(P, floor):
         " d=100, n=64) ==")
     out = {}
     for N in P.sizes:
-        obj = isotropic_least_squares(REF["d"], REF["n0"], REF["n1"], N)
-        cfg = lambda T: process_config(T)  # noqa: E731
-        rec20 = lambda T: dataclasses_replace(  # noqa: E731
-            process_config(T, record=max(1, T // 20)), record_nodes=True)
-        # T large enough that the two fixed records (step 0 and T: f, grad f over all N samples,
-        # about 30 ms at N = 196,608) are a small part of a call; their cost is reported apart
-        T_nb = max(P.T_min_sizes, _calibrate_numba(obj, cfg, P.target_numba))
-        T_np = {k: max(P.T_min_sizes // 20, _calibrate_numpy(obj, cfg, P.target_numpy, k))
-                for k in ("loop", "batched")}
-        simulate(obj, rec20(40), threads=1)
-        fixed = float(np.median([measure(lambda: simulate(obj, cfg(1), threads=1))[2]
-                                 for _ in range(3)]))
-        cpu = {"numba": [], "loop": [], "batched": [], "record_nodes": []}
-        loads = []
-        for r in range(P.rep_sizes):
-            loads.append(os.getloadavg()[0])
-            res, _, c = measure(lambda r=r: simulate(obj, cfg(T_nb), threads=1, seed=r))
-            if np.any(res.diverged_at >= 0):
-                raise RuntimeError("a replica diverged: the timing would be meaningless")
-            cpu["numba"].append(c / T_nb * 1e6)
-            _, _, c = measure(lambda r=r: simulate(obj, rec20(T_nb), threads=1, seed=r))
-            cpu["record_nodes"].append(c / T_nb * 1e6)
-            for k in ("loop", "batched"):
-                _, _, c = measure(lambda r=r, k=k: run_pairwise_numpy(
-                    obj, cfg(T_np[k]), numpy_rng(100 + r), directions=k))
-                cpu[k].append(c / T_np[k] * 1e6)
-        med = {k: float(np.median(v)) for k, v in cpu.items()}
-        fl, comp, mem, parts = floor_us(floor, N)
-        row = {"N": N, "feature_MiB": obj.data[2].nbytes / 2**20, "T_numba": T_nb,
-               "T_numpy": T_np, "cpu_us": cpu, "median_us": med,
-               "ratio_loop": med["loop"] / med["numba"],
-               "ratio_batched": med["batched"] / med["numba"],
-               "ratio_loop_per_repeat": (np.array(cpu["loop"]) / cpu["numba"]).tolist(),
-               "floor_us": fl, "compute_us": comp, "memory_us": mem, "floor_parts_us": parts,
-               "multiple_of_floor": med["numba"] / fl,
-               "fixed_record_cost_s": fixed,
-               "numba_net_us": med["numba"] - fixed / T_nb * 1e6,
-               "multiple_of_floor_net": (med["numba"] - fixed / T_nb * 1e6) / fl,
-               "record_nodes_share": 1.0 - med["numba"] / med["record_nodes"],
-               "loadavg_1min": loads}
-        out[str(N)] = row
-        say(f"  N={N:7d} ({row['feature_MiB']:.0f} MiB of features): numba {med['numba']:.2f} us,"
-            f" numpy loop {med['loop']:.1f} us ({row['ratio_loop']:.1f}x), batched "
-            f"{med['batched']:.1f} us ({row['ratio_batched']:.1f}x); per repeat (loop) "
-            f"{np.round(row['ratio_loop_per_repeat'], 1).tolist()}")
-        say(f"      floor {fl:.2f} us = max(compute {comp:.2f} [normals {parts['gauss_us']:.2f} + "
-            f"FMA {parts['fma_us']:.2f}], memory {mem:.2f} [{interaction_work()['rows']} rows]) "
-            f"-> numba at {row['multiple_of_floor']:.2f}x the floor (T={T_nb}; without the "
-            f"two fixed records, {fixed * 1e3:.0f} ms a call: {row['numba_net_us']:.2f} us, "
-            f"{row['multiple_of_floor_net']:.2f}x)")
-        say(f"      default recording (record_nodes, 20 records): {med['record_nodes']:.2f} us, "
-            f"i.e. {100 * row['record_nodes_share']:.0f}% of the run time; load "
-            f"{np.round(loads, 2).tolist()}")
-        del obj
+        out[str(N)] = _size_row(P, floor, N)
     for N, row in out.items():
         ok = "met" if row["ratio_loop"] >= 20 else "NOT met"
         fok = "met" if row["multiple_of_floor"] <= 2 else "NOT met"
