@@ -7,6 +7,11 @@ slow the kernels down (the redesign's bound: median new/old at most 1.05)::
     git worktree add OLD_DIR <commit before the change>
     python benchmarks/ab_checkouts.py OLD_DIR . [repeats] [T]
 
+Environment: ``AB_N=49152`` times the isotropic least-squares problem of ``bench_process.py``
+with that many samples (default: ``make_objective``'s default size); ``AB_RECORD_NODES=1`` and
+``AB_RECORDS=20`` record node losses at 20 evenly spaced steps (default: no node losses, one
+record at ``T``).
+
 Driver: starts one warmed-up worker per checkout (the old one with its own Numba cache in a
 temporary folder) and alternates timed calls old, new, new, old, ... Worker (``--worker``):
 reads ``T seed`` per line on stdin, prints CPU and wall microseconds per interaction and the
@@ -32,7 +37,16 @@ def worker():
     from hdo_theory.objectives import make_objective
     from hdo_theory.process import PopulationConfig, ProcessConfig, simulate
 
-    obj = make_objective("least-squares", d=REF["d"], n0=REF["n0"], n1=REF["n1"], seed=0)
+    n_samples = int(os.environ.get("AB_N", "0"))  # data-set size axis (issue 14); 0 = default
+    if n_samples:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from bench_process import isotropic_least_squares
+
+        obj = isotropic_least_squares(REF["d"], REF["n0"], REF["n1"], n_samples)
+    else:
+        obj = make_objective("least-squares", d=REF["d"], n0=REF["n0"], n1=REF["n1"], seed=0)
+    record_nodes = os.environ.get("AB_RECORD_NODES", "0") == "1"
+    n_records = int(os.environ.get("AB_RECORDS", "1"))
 
     def cfg(T):  # = bench_process.process_config(T) at d = 100
         return ProcessConfig(
@@ -40,7 +54,7 @@ def worker():
             zo=PopulationConfig(EstimatorSpec("zo-forward", rv=REF["rv"], nu=REF["nu"],
                                               batch=REF["batch"]), lr=REF["lr_zo"]),
             fo=PopulationConfig(EstimatorSpec("fo", batch=REF["batch"]), lr=REF["lr_fo"]),
-            record=int(T), record_nodes=False, record_y=False)
+            record=max(1, int(T) // n_records), record_nodes=record_nodes, record_y=False)
 
     t0 = time.perf_counter()
     simulate(obj, cfg(20), threads=1)  # compile / cache load + constants, excluded
@@ -69,7 +83,9 @@ def driver(old, new, repeats, T):
     for k, p in paths.items():
         env = dict(os.environ, PYTHONPATH=p)
         if k == "old":  # keep the baseline checkout untouched: its Numba cache goes to /tmp
-            env["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="ab-old-numba-")
+            # AB_OLD_CACHE: reuse one cache folder across A/B runs (compiling costs minutes)
+            env["NUMBA_CACHE_DIR"] = (os.environ.get("AB_OLD_CACHE")
+                                      or tempfile.mkdtemp(prefix="ab-old-numba-"))
         if k == "head":
             env["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="ab-head-numba-")
         procs[k] = subprocess.Popen([sys.executable, __file__, "--worker"], cwd=p, env=env,

@@ -704,6 +704,218 @@ def section_breakdown(P):
     return res
 
 
+# ---------------------------------------------------------------------------------------------
+# Issue 14: the data-size axis and the hardware floor
+# ---------------------------------------------------------------------------------------------
+
+SIZES_FULL = (3_072, 49_152, 196_608)
+
+
+@numba.njit(nogil=True, fastmath={"reassoc", "contract", "nsz"})
+def _stream_sum(a, reps):
+    s = 0.0
+    for _ in range(reps):
+        for k in range(a.shape[0]):
+            s += a[k]
+    return s
+
+
+@numba.njit(nogil=True, fastmath={"reassoc", "contract", "nsz"})
+def _random_rows(A, y, rows):
+    """Read ``A[j]`` and ``y[j]`` for each listed row (indices known in advance, so the CPU may
+    overlap the loads: the best a minibatch pass can do)."""
+    s = 0.0
+    for t in range(rows.shape[0]):
+        j = rows[t]
+        z = y[j]
+        for k in range(A.shape[1]):
+            z += A[j, k]
+        s += z
+    return s
+
+
+@numba.njit(nogil=True, fastmath={"reassoc", "contract", "nsz"})
+def _fma_rate(x, u, reps):
+    """``reps * 8 * len(x)`` multiply-adds on L1-resident vectors: 8 independent dot products
+    per pass (the shape of the ZO block: one row against several directions)."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    d = x.shape[0]
+    for _ in range(reps):
+        for k in range(d):
+            a = x[k]
+            s0 += a * u[0, k]
+            s1 += a * u[1, k]
+            s2 += a * u[2, k]
+            s3 += a * u[3, k]
+            s4 += a * u[4, k]
+            s5 += a * u[5, k]
+            s6 += a * u[6, k]
+            s7 += a * u[7, k]
+        x[0] += 1e-300 * (s0 + s1)  # keeps the passes from being folded together
+    return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
+
+
+def _best_of(fn, k=5):
+    best = math.inf
+    for _ in range(k):
+        _, _, c = measure(fn)
+        best = min(best, c)
+    return best
+
+
+def section_floor(P):
+    """What the machine can do: normals (NumPy's own generator), memory, multiply-adds."""
+    say("\n== F. The floor: what this machine can do (one core, CPU time, best of 5) ==")
+    res = {"loadavg_1min": os.getloadavg()[0]}
+    n_norm = 2_000_000 if P.quick else 8_000_000
+    buf = np.empty(n_norm)
+    for name, gen in (("SFC64", np.random.Generator(np.random.SFC64(0))),
+                      ("PCG64", np.random.default_rng(0))):
+        gen.standard_normal(out=buf[:1000])
+        c = _best_of(lambda gen=gen: gen.standard_normal(out=buf))
+        res[f"ns_per_normal_numpy_{name}"] = c / n_norm * 1e9
+        say(f"  NumPy Generator({name}).standard_normal(out=...), bulk: "
+            f"{res[f'ns_per_normal_numpy_{name}']:.2f} ns per draw")
+    res["ns_per_normal"] = res["ns_per_normal_numpy_SFC64"]  # the yardstick (simulate's bits)
+    big = np.ones((256 if P.quick else 512) * 2**20 // 8)
+    _stream_sum(big[:1000], 1)
+    c = _best_of(lambda big=big: _stream_sum(big, 1), 3)
+    res["stream_GBps"] = big.nbytes / c / 1e9
+    say(f"  streaming read ({big.nbytes / 2**20:.0f} MiB): {res['stream_GBps']:.1f} GB/s")
+    del big
+    d = REF["d"]
+    x = np.random.default_rng(1).standard_normal(d)
+    u = np.random.default_rng(2).standard_normal((8, d))
+    reps = 200_000 if P.quick else 1_000_000
+    _fma_rate(x, u, 2)
+    c = _best_of(lambda: _fma_rate(x, u, reps))
+    res["gfma_per_s"] = reps * 8 * d / c / 1e9
+    say(f"  multiply-adds (8 dot products of length {d}, L1-resident): "
+        f"{res['gfma_per_s']:.2f} G FMA/s")
+    rng = np.random.default_rng(3)
+    res["ns_per_random_row"] = {}
+    for N in P.sizes:
+        A = rng.standard_normal((2 * N, d))  # two copies' worth, as the process's data
+        yv = rng.standard_normal(2 * N)
+        rows = rng.integers(0, 2 * N, 400_000 if P.quick else 2_000_000)
+        _random_rows(A, yv, rows[:100])
+        c = _best_of(lambda A=A, yv=yv, rows=rows: _random_rows(A, yv, rows), 3)
+        ns = c / rows.shape[0] * 1e9
+        res["ns_per_random_row"][str(N)] = ns
+        say(f"  random rows of {d} doubles from a {2 * N} x {d} matrix "
+            f"({A.nbytes / 2**20:.0f} MiB): {ns:.1f} ns per row "
+            f"({(d + 1) * 8 / ns:.2f} GB/s)")
+    return res
+
+
+def interaction_work(d=REF["d"], n0=REF["n0"], n1=REF["n1"], rv=REF["rv"], b=REF["batch"]):
+    """Least work of one pairwise interaction of the benchmark configuration (expected over the
+    pair): Gaussian draws, multiply-adds and minibatch rows read.
+
+    ZO node: ``rv d`` normals; margins and projections ``(rv + 1) b d`` multiply-adds (each row
+    against ``x`` and the ``rv`` directions), the estimate ``rv d``; FO node: ``2 b d`` (margins
+    and the gradient sum); both: step and average ``3 d``. ``b`` rows of ``d + 1`` doubles per
+    node. Two nodes per interaction, ZO with probability ``n0 / n``.
+    """
+    pz = n0 / (n0 + n1)
+    zo_fma = (rv + 1) * b * d + rv * d
+    fo_fma = 2 * b * d
+    return {"normals": 2 * pz * rv * d, "fma": 2 * (pz * zo_fma + (1 - pz) * fo_fma) + 6 * d,
+            "rows": 2 * b}
+
+
+def floor_us(floor, N, work=None):
+    """``(floor, compute, memory, parts)`` in microseconds per interaction at data size ``N``:
+    compute = normals at NumPy's own rate + multiply-adds at the measured rate; memory = the
+    minibatch rows at the measured random-row time for that size."""
+    w = interaction_work() if work is None else work
+    gauss = w["normals"] * floor["ns_per_normal"] * 1e-3
+    fma = w["fma"] / floor["gfma_per_s"] * 1e-3
+    mem = w["rows"] * floor["ns_per_random_row"][str(N)] * 1e-3
+    return max(gauss + fma, mem), gauss + fma, mem, {"gauss_us": gauss, "fma_us": fma,
+                                                      "rows_us": mem}
+
+
+def _size_row(P, floor, N):
+    """One data size of :func:`section_sizes` (a function, so no lambda binds a loop variable)."""
+    obj = isotropic_least_squares(REF["d"], REF["n0"], REF["n1"], N)
+    cfg = lambda T: process_config(T)  # noqa: E731
+    rec20 = lambda T: dataclasses_replace(  # noqa: E731
+        process_config(T, record=max(1, T // 20)), record_nodes=True)
+    # T large enough that the two fixed records (step 0 and T: f, grad f over all N samples,
+    # about 0.1 s at N = 196,608) are a small part of a call; their cost is reported apart
+    T_nb = max(P.T_min_sizes, _calibrate_numba(obj, cfg, P.target_numba))
+    T_np = {k: max(P.T_min_sizes // 20, _calibrate_numpy(obj, cfg, P.target_numpy, k))
+            for k in ("loop", "batched")}
+    simulate(obj, rec20(40), threads=1)
+    fixed = float(np.median([measure(lambda: simulate(obj, cfg(1), threads=1))[2]
+                             for _ in range(3)]))
+    cpu = {"numba": [], "loop": [], "batched": [], "record_nodes": []}
+    loads = []
+    for r in range(P.rep_sizes):
+        loads.append(os.getloadavg()[0])
+        res, _, c = measure(lambda r=r: simulate(obj, cfg(T_nb), threads=1, seed=r))
+        if np.any(res.diverged_at >= 0):
+            raise RuntimeError("a replica diverged: the timing would be meaningless")
+        cpu["numba"].append(c / T_nb * 1e6)
+        _, _, c = measure(lambda r=r: simulate(obj, rec20(T_nb), threads=1, seed=r))
+        cpu["record_nodes"].append(c / T_nb * 1e6)
+        for k in ("loop", "batched"):
+            _, _, c = measure(lambda r=r, k=k: run_pairwise_numpy(
+                obj, cfg(T_np[k]), numpy_rng(100 + r), directions=k))
+            cpu[k].append(c / T_np[k] * 1e6)
+    med = {k: float(np.median(v)) for k, v in cpu.items()}
+    fl, comp, mem, parts = floor_us(floor, N)
+    row = {"N": N, "feature_MiB": obj.data[2].nbytes / 2**20, "T_numba": T_nb,
+           "T_numpy": T_np, "cpu_us": cpu, "median_us": med,
+           "ratio_loop": med["loop"] / med["numba"],
+           "ratio_batched": med["batched"] / med["numba"],
+           "ratio_loop_per_repeat": (np.array(cpu["loop"]) / cpu["numba"]).tolist(),
+           "floor_us": fl, "compute_us": comp, "memory_us": mem, "floor_parts_us": parts,
+           "multiple_of_floor": med["numba"] / fl,
+           "fixed_record_cost_s": fixed,
+           "numba_net_us": med["numba"] - fixed / T_nb * 1e6,
+           "multiple_of_floor_net": (med["numba"] - fixed / T_nb * 1e6) / fl,
+           "record_nodes_share": 1.0 - med["numba"] / med["record_nodes"],
+           "loadavg_1min": loads}
+    say(f"  N={N:7d} ({row['feature_MiB']:.0f} MiB of features): numba {med['numba']:.2f} us,"
+        f" numpy loop {med['loop']:.1f} us ({row['ratio_loop']:.1f}x), batched "
+        f"{med['batched']:.1f} us ({row['ratio_batched']:.1f}x); per repeat (loop) "
+        f"{np.round(row['ratio_loop_per_repeat'], 1).tolist()}")
+    say(f"      floor {fl:.2f} us = max(compute {comp:.2f} [normals {parts['gauss_us']:.2f} + "
+        f"FMA {parts['fma_us']:.2f}], memory {mem:.2f} [{interaction_work()['rows']} rows]) "
+        f"-> numba at {row['multiple_of_floor']:.2f}x the floor (T={T_nb}; without the "
+        f"two fixed records, {fixed * 1e3:.0f} ms a call: {row['numba_net_us']:.2f} us, "
+        f"{row['multiple_of_floor_net']:.2f}x)")
+    say(f"      default recording (record_nodes, 20 records): {med['record_nodes']:.2f} us, "
+        f"i.e. {100 * row['record_nodes_share']:.0f}% of the run time; load "
+        f"{np.round(loads, 2).tolist()}")
+    return row
+
+
+def section_sizes(P, floor):
+    """Issue 14, section 1: the reference configuration at growing data sizes, same-run ratios
+    against both NumPy forms, and each time as a multiple of its floor; plus the cost of the
+    default node-loss recording."""
+    say("\n== S. Data-size axis: reference configuration at N samples (isotropic least squares,"
+        " d=100, n=64) ==")
+    out = {}
+    for N in P.sizes:
+        out[str(N)] = _size_row(P, floor, N)
+    for N, row in out.items():
+        ok = "met" if row["ratio_loop"] >= 20 else "NOT met"
+        fok = "met" if row["multiple_of_floor"] <= 2 else "NOT met"
+        say(f"  N={N}: {row['ratio_loop']:.1f}x the loop (target 20x: {ok}); "
+            f"{row['multiple_of_floor']:.2f}x the floor (target 2x at N >= 49152: {fok})")
+    return out
+
+
+def dataclasses_replace(obj, **kw):
+    import dataclasses
+
+    return dataclasses.replace(obj, **kw)
+
+
 def machine_info():
     info = {
         "python": platform.python_version(),
@@ -756,6 +968,9 @@ class Params:
         self.target_threads = 0.5 if quick else 1.5  # seconds per replica
         self.rep_threads = 2 if quick else 3
         self.mem_Ts = [1000, 10000] if quick else [1000, 10000, 100000]
+        self.sizes = SIZES_FULL  # issue 14: the data-size axis, the same in both modes
+        self.rep_sizes = 3 if quick else 5
+        self.T_min_sizes = 20_000 if quick else 50_000
 
 
 def main(argv=None) -> int:
@@ -763,7 +978,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller T, fewer repeats and sizes")
     ap.add_argument("--json", type=Path, help="also write every measured number to this file")
     ap.add_argument("--skip", default="", help="comma-separated sections to skip "
-                    "(reference,correctness,d,rv,linearity,threads,memory,breakdown,compile)")
+                    "(floor,sizes,reference,correctness,d,rv,linearity,threads,memory,breakdown,compile;"
+                    " sizes needs floor)")
     args = ap.parse_args(argv)
     P = Params(args.quick)
     skip = set(filter(None, args.skip.split(",")))
@@ -772,6 +988,10 @@ def main(argv=None) -> int:
               "machine": machine_info()}
     say(f"bench_process ({'quick' if args.quick else 'full'}): {json.dumps(report['machine'])}")
     obj = None
+    if "floor" not in skip:
+        report["floor"] = section_floor(P)
+        if "sizes" not in skip:
+            report["sizes"] = section_sizes(P, report["floor"])
     if "reference" not in skip:
         obj, report["reference"] = section_reference(P)
     if "correctness" not in skip:

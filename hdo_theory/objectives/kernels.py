@@ -48,7 +48,9 @@ import warnings
 
 import numba
 import numpy as np
-from numba.core import types
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.core.extending import intrinsic
 from numba.extending import overload
 
 from hdo_theory.rng import bounded_index
@@ -636,6 +638,32 @@ def _weighted_loss(obj, weights, x):
 
 
 @numba.njit(**_JIT)
+def weighted_losses(obj, weights, X, out):
+    """out[k] = sum_j w_j F(X[k], j) for every row of ``X``: :func:`weighted_loss` at many points.
+
+    One pass over the data set for all points (each sample's row is read from memory once and
+    reused from cache for every point) instead of one pass per point; per point the terms are
+    the same and are added in the same order ``j = 0, 1, ...``, so ``out[k]`` equals
+    ``weighted_loss(obj, weights, X[k])`` bit for bit (tested). The process records node
+    losses with it (``record_nodes``): ``n`` full passes over the data per record were most of
+    a run's time at large ``N`` (``benchmarks/README.md``).
+    """
+    _weighted_losses(_without_plugins(obj), weights, X, out)
+
+
+@numba.njit(**_JIT)
+def _weighted_losses(obj, weights, X, out):
+    n = X.shape[0]
+    for k in range(n):
+        out[k] = 0.0
+    for j in range(weights.shape[0]):
+        w = weights[j]
+        if w != 0.0:
+            for k in range(n):
+                out[k] += w * sample_loss(obj, j, X[k])
+
+
+@numba.njit(**_JIT)
 def weighted_grad(obj, weights, x, out):
     """out = sum_j w_j grad F(x, j)."""
     _weighted_grad(_without_plugins(obj), weights, x, out)
@@ -673,6 +701,59 @@ def draw_batch(rng, perm, start, m, b):
         perm[start + k] = perm[start + r]
         perm[start + r] = tmp
     return perm[start : start + b]
+
+
+@intrinsic
+def _prefetch_row(typingctx, arr, j):
+    """Hint the CPU to load row ``j`` of the C-contiguous 2-D array ``arr`` into cache.
+
+    One LLVM ``llvm.prefetch`` (read, keep in all levels, data cache) per 64-byte line of the
+    row. A hint only: no value is read or written, so results cannot change; an out-of-range
+    ``j`` is harmless (prefetches never fault), but callers pass valid rows.
+    """
+    if not (isinstance(arr, types.Array) and arr.ndim == 2 and isinstance(j, types.Integer)):
+        return None
+    sig = types.void(arr, j)
+
+    def codegen(context, builder, signature, args):
+        a = context.make_array(signature.args[0])(context, builder, value=args[0])
+        stride0 = cgutils.unpack_tuple(builder, a.strides, 2)[0]
+        ncols = cgutils.unpack_tuple(builder, a.shape, 2)[1]
+        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(
+            context.get_data_type(signature.args[0].dtype)))
+        row = context.cast(builder, args[1], signature.args[1], types.intp)
+        start = builder.add(builder.ptrtoint(a.data, stride0.type), builder.mul(row, stride0))
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0")
+        zero = context.get_constant(types.intp, 0)
+        line = context.get_constant(types.intp, 64)
+        with cgutils.for_range_slice(builder, zero, builder.mul(ncols, itemsize), line) as (o, _):
+            builder.call(fn, [builder.inttoptr(builder.add(start, o), i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@numba.njit(**_JIT)
+def prefetch_batch(obj, batch):
+    """Start loading the per-sample rows a minibatch will read (features, or quadratic centres).
+
+    With data sets larger than the caches every minibatch row is a random memory access; the
+    process calls this right after drawing a minibatch, so the loads overlap the estimator's
+    direction draws and each other instead of stalling one row at a time. Values and random
+    streams are untouched: results are bit-identical with or without it.
+    """
+    feats = obj[2]
+    centers = obj[6]
+    for t in range(batch.shape[0]):
+        j = batch[t]
+        if feats.shape[1] > 0:
+            _prefetch_row(feats, j)
+        if centers.shape[1] > 0:
+            _prefetch_row(centers, j)
 
 
 @numba.njit(**_JIT)

@@ -89,8 +89,10 @@ from hdo_theory.estimators import estimate
 from hdo_theory.objectives.kernels import (
     dataset_loss_accuracy,
     draw_batch,
+    prefetch_batch,
     weighted_grad,
     weighted_loss,
+    weighted_losses,
 )
 from hdo_theory.process.schedules import schedule_factor
 from hdo_theory.rng import bounded_index
@@ -200,6 +202,7 @@ def _estimate_node(obj, shard_ptr, perm, i, code, rv, b, nu, x, rng, out, u, xtm
     start = shard_ptr[i]
     m = shard_ptr[i + 1] - start
     batch = draw_batch(rng, perm, start, m, b)
+    prefetch_batch(obj, batch)  # the rows load while the estimator draws its directions
     estimate(obj, code, rv, nu, batch, x, rng, out, u, xtmp)
 
 
@@ -489,9 +492,9 @@ def _record(problem, params, state, streams, workspace, out, t, col):
         s1 = 0.0
         z0 = 0.0
         z1 = 0.0
+        weighted_losses(obj, weights, X, nodebuf)  # one data pass for all n nodes
         for k in range(n):
-            v = weighted_loss(obj, weights, X[k])
-            nodebuf[k] = v
+            v = nodebuf[k]
             s1 += v
             if k < n0:
                 z0 += v
