@@ -12,12 +12,12 @@ in their order, so nothing is computed twice. The grouping only saves time; a cl
 another worker recomputes the same deterministic result.
 
 The workers are started with ``spawn`` (no fork of a process holding Numba or BLAS threads)
-and each gets ``cores // jobs`` threads for Numba, OpenBLAS and OpenMP (the thread count
-changes no result: see :mod:`hdo_theory.process`), so ``jobs`` workers do not oversubscribe
-the machine. Workers ignore SIGINT: Ctrl-C reaches the parent, which stops the workers at once
-(the claims they were running are lost, the finished ones are kept). Only built-in claims go
-to workers (a plugin's or a script's claim is registered in the parent only) and run in the
-parent process after them.
+and each gets ``cores // jobs`` Numba threads (the thread count changes no simulation result:
+see :mod:`hdo_theory.process`), so ``jobs`` workers do not oversubscribe the machine with
+replica threads (BLAS threads: see :data:`THREAD_VARS`). Workers ignore SIGINT: Ctrl-C reaches
+the parent, which stops the workers at once (the claims they were running are lost, the
+finished ones are kept). Only built-in claims go to workers (a plugin's or a script's claim is
+registered in the parent only) and run in the parent process after them.
 """
 
 from __future__ import annotations
@@ -37,9 +37,12 @@ SHARED_CACHE = (
     frozenset({"lemma2.exact", "lemma3.exact", "lemma11.exact"}),  # exact: _lemma_run
 )
 
-#: thread-count variables set in each worker's environment
-THREAD_VARS = ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-               "MKL_NUM_THREADS")
+#: thread-count variables set in each worker's environment: Numba's only. The simulation
+#: results do not depend on it; BLAS thread counts are left as inherited because the exact
+#: engine's matrix products (``hdo_theory.exact``) change in the last bit with the number of
+#: BLAS threads (measured: claim1.exact, claim3.exact, theorem1.convex.exact), and ``--jobs``
+#: must not change any record
+THREAD_VARS = ("NUMBA_NUM_THREADS",)
 
 _POLL_S = 0.1  # how often the parent looks at its workers while waiting (Ctrl-C latency)
 
