@@ -236,8 +236,11 @@ def run_claims_parallel(runs, current, ids, ctx, failed, scale, seed, log, out_d
             to_pool.append(cid)
         else:
             in_parent.append(cid)
+    groups = claim_groups(to_pool)
+    if len(groups) < 2:  # nothing to run side by side: no worker start-up to pay
+        in_parent = sorted(to_pool + in_parent, key=position.get)
+        to_pool, groups = [], []
     if to_pool:
-        groups = claim_groups(to_pool)
         pool = WorkerPool(min(jobs, len(groups)), scale, seed, groups)
         ok = False
         try:
