@@ -12,12 +12,17 @@ in their order, so nothing is computed twice. The grouping only saves time; a cl
 another worker recomputes the same deterministic result.
 
 The workers are started with ``spawn`` (no fork of a process holding Numba or BLAS threads)
-and each gets ``cores // jobs`` Numba threads (the thread count changes no simulation result:
-see :mod:`hdo_theory.process`), so ``jobs`` workers do not oversubscribe the machine with
-replica threads (BLAS threads: see :data:`THREAD_VARS`). Workers ignore SIGINT: Ctrl-C reaches
-the parent, which stops the workers at once (the claims they were running are lost, the
-finished ones are kept). Only built-in claims go to workers (a plugin's or a script's claim is
-registered in the parent only) and run in the parent process after them.
+and inherit the thread settings of the parent. Neither is lowered per worker: the exact
+engine's matrix products (:mod:`hdo_theory.exact`) change in the last bit with the number of
+BLAS threads (measured with one BLAS thread per worker: claim1.exact, claim3.exact and
+theorem1.convex.exact differed from ``--jobs 1``), and ``--jobs`` must not change any record;
+Numba replica threads change no result but one thread per worker was no faster (a busy
+machine gives CPU by thread, and the last claim running would use one core only).
+
+Workers ignore SIGINT: Ctrl-C reaches the parent, which stops the workers at once (the claims
+they were running are lost, the finished ones are kept). Only built-in claims go to workers (a
+plugin's or a script's claim is registered in the parent only); they run in the parent after
+the workers' claims. With fewer than two groups for the workers everything runs in the parent.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import queue
 import signal
 import time
 
-__all__ = ["SHARED_CACHE", "THREAD_VARS", "WorkerPool", "available_cores", "claim_groups",
+__all__ = ["SHARED_CACHE", "WorkerPool", "available_cores", "claim_groups",
            "run_claims_parallel"]
 
 #: claims that read each other's ``ctx.cache`` entries: each set runs in one worker, in order
@@ -36,13 +41,6 @@ SHARED_CACHE = (
     frozenset({"lemma2", "lemma3", "lemma16", "lemma11", "lemma17"}),  # process: _run_sim
     frozenset({"lemma2.exact", "lemma3.exact", "lemma11.exact"}),  # exact: _lemma_run
 )
-
-#: thread-count variables set in each worker's environment: Numba's only. The simulation
-#: results do not depend on it; BLAS thread counts are left as inherited because the exact
-#: engine's matrix products (``hdo_theory.exact``) change in the last bit with the number of
-#: BLAS threads (measured: claim1.exact, claim3.exact, theorem1.convex.exact), and ``--jobs``
-#: must not change any record
-THREAD_VARS = ("NUMBA_NUM_THREADS",)
 
 _POLL_S = 0.1  # how often the parent looks at its workers while waiting (Ctrl-C latency)
 
@@ -98,7 +96,7 @@ def _worker(scale: str, seed: int, tasks, results, wid: int) -> None:
             if cid not in REGISTRY:  # registered in the parent only
                 results.put(("done", wid, cid, pickle.dumps(
                     ([], 0.0, f"WorkerError: claim {cid!r} is not registered in a worker",
-                     {"claim": cid, "type": "WorkerError", "config": None,
+                     {"claim": cid, "type": "WorkerError", "config": None, "family": "builtin",
                       "message": f"claim {cid!r} is not registered in a worker"}, {}, []))))
                 continue
             run = run_claim(REGISTRY[cid], ctx)
@@ -111,7 +109,7 @@ def _worker(scale: str, seed: int, tasks, results, wid: int) -> None:
                 blob = pickle.dumps(([], run.seconds, err,
                                      {"claim": cid, "type": type(exc).__name__,
                                       "message": f"result not transferable: {exc}",
-                                      "config": None}, {}, []))
+                                      "config": None, "family": "builtin"}, {}, []))
             results.put(("done", wid, cid, blob))
 
 
@@ -131,9 +129,6 @@ class WorkerPool:
             self.tasks.put(None)
         self.running: dict[int, str | None] = {}
         self.remaining = sum(len(g) for g in groups)
-        per = str(max(1, available_cores() // jobs))
-        saved = {k: os.environ.get(k) for k in THREAD_VARS}
-        os.environ.update({k: per for k in THREAD_VARS})  # read by the child at start-up
         # an ignored SIGINT stays ignored in the child from its first instruction: a Ctrl-C
         # to the terminal's process group while a worker imports prints no traceback
         old_int = _ignore_sigint()
@@ -146,11 +141,6 @@ class WorkerPool:
         finally:
             if old_int is not None:
                 signal.signal(signal.SIGINT, old_int)
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         self.running = {w: None for w in range(jobs)}
 
     def events(self):
