@@ -38,6 +38,9 @@ def add_arguments(p):
     p.add_argument("--resume", action="store_true",
                    help="reuse the claims a previous run with the same --out, scale and seed "
                         "finished (saved in OUT/claims/ as each completes)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="worker processes running claims side by side (same records for any "
+                        "value; default: the number of cores this process may use)")
     p.add_argument("--list", action="store_true", help="list the claims and exit")
     add_plugin(p)
     add_progress(p)
@@ -66,11 +69,16 @@ def run(args) -> int:
             print(f"{cid:20s} {c.reference}{fam}")
         return 0
     seed = check_int("--seed", args.seed, 0, 2**32 - 1)
+    from hdo_theory.verification.parallel import available_cores
+
+    cores = available_cores()
+    jobs = cores if args.jobs is None else check_int("--jobs", args.jobs, 1, 4 * cores)
     ids = resolve_ids(args.claims)  # bad IDs fail before any work
     out = _check_out(args.out)
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print
     res = run_verification(ids, scale=args.scale, seed=seed, log=log, out_dir=out,
-                           resume=args.resume, progress=progress_wanted(args.progress))
+                           resume=args.resume, progress=progress_wanted(args.progress),
+                           jobs=jobs)
     # written whatever the claims did
     paths = write_report(res, out, latex_tables=args.latex)
     if args.json:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from hdo_theory import __version__
 from hdo_theory.atomic import write_text_atomic
-from hdo_theory.errors import HDOInputError
+from hdo_theory.errors import HDOInputError, check_int
 from hdo_theory.serialize import jsonable
 from hdo_theory.verification import stats as S
 from hdo_theory.verification.claims import REGISTRY, Context, Record
@@ -301,13 +301,15 @@ def run_claim(claim, ctx) -> ClaimRun:
 
 def run_verification(ids=None, scale: str = "quick", seed: int = 0, alpha: float = S.DEFAULT_ALPHA,
                      log=print, out_dir=None, resume: bool = False,
-                     progress: bool = False) -> VerifyResult:
+                     progress: bool = False, jobs: int = 1) -> VerifyResult:
     """Run the claims ``ids``. Every claim's grid is checked first (:func:`check_claim`, nothing
     runs); a claim whose check fails or which raises becomes an error record and the run goes
     on. With ``out_dir`` every finished claim is saved as it completes
     (``<out>/claims/<id>.json``, atomic); ``resume`` reuses the saved claims of a run with the
     same scale and seed instead of running them again. All records are decided together at the
     end either way. ``progress`` shows a tqdm bar on stderr counting finished claims.
+    ``jobs`` > 1 runs the claims in that many worker processes
+    (:mod:`hdo_theory.verification.parallel`; the same records as ``jobs=1``).
 
     Ctrl-C (KeyboardInterrupt) is raised again after writing ``<out>/interrupted.json``
     (:func:`_save_interrupted`): the finished claims stay saved and ``resume`` continues."""
@@ -335,7 +337,7 @@ def run_verification(ids=None, scale: str = "quick", seed: int = 0, alpha: float
     try:
         try:
             _run_claims_into(runs, current, ids, ctx, failed, scale, seed, log, out_dir,
-                             resume, bar)
+                             resume, bar, jobs)
         finally:
             if bar is not None:
                 bar.close()
@@ -429,20 +431,28 @@ def _save_interrupted(out_dir, ids, runs, current, scale, seed) -> Path:
     ``claims/<id>.json``), the one it was running (lost) and those it never reached, plus the
     command that continues it (``--resume`` runs only the unfinished ones)."""
     done = [run.claim.id for run in runs]
+    running = set(current.split(", ")) if current else set()  # several with --jobs
     data = {"format": "hdo-theory-verify-interrupted/1", "version": __version__,
             "interrupted": True, "scale": scale, "seed": int(seed), "finished": done,
             "seconds": {run.claim.id: run.seconds for run in runs},
             "interrupted_claim": current,
-            "not_run": [c for c in ids if c not in done and c != current],
+            "not_run": [c for c in ids if c not in done and c not in running],
             "resume": f"hdo-theory verify --{scale} --resume --seed {int(seed)} "
                       f"--out {str(out_dir)!r} (with the same --claims)"}
     return write_text_atomic(interrupted_path(out_dir), json.dumps(data, indent=1))
 
 
 def _run_claims_into(runs, current, ids, ctx, failed, scale, seed, log, out_dir, resume,
-                     bar) -> None:
+                     bar, jobs: int = 1) -> None:
     """Run (or resume) every claim in order into ``runs``, saving each as it finishes;
-    ``current[0]`` names the claim running (``None`` once all are done)."""
+    ``current[0]`` names the claim running (``None`` once all are done). ``jobs`` > 1: in
+    worker processes (:func:`.parallel.run_claims_parallel`), ``runs`` in the same order."""
+    jobs = check_int("jobs", jobs, 1, 1024)
+    if jobs > 1 and len(ids) > 1:
+        from hdo_theory.verification.parallel import run_claims_parallel
+
+        return run_claims_parallel(runs, current, ids, ctx, failed, scale, seed, log, out_dir,
+                                   resume, bar, jobs)
     for k, cid in enumerate(ids, 1):
         current[0] = cid
         claim = REGISTRY[cid]
