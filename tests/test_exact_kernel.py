@@ -186,3 +186,34 @@ def test_kernel_state_is_c_ordered():
     m, S = fm.initial_state(np.random.default_rng(0).standard_normal((5, 3)))
     assert m.flags["C_CONTIGUOUS"] and S.flags["C_CONTIGUOUS"]
     assert fm.b_s.flags["C_CONTIGUOUS"] and fm.K_s.flags["C_CONTIGUOUS"]
+
+
+@pytest.mark.parametrize("model", ["pairwise", "matching"])
+def test_exact_mean_is_the_linear_recursion(model):
+    """``E mu_t`` (``r.mean``): with one rate ``eta`` for all nodes and estimators unbiased on
+    a quadratic, the mean of the node models follows ``E mu' - x* = (I - k eta A / n)(E mu -
+    x*)`` with ``k = 2`` node steps per pairwise interaction and ``k = n`` per matching round
+    (every node steps, averaging keeps the mean; with ``n`` odd the solo node steps too);
+    fast and dense paths agree."""
+    from hdo_theory.exact import expected_dynamics
+    from hdo_theory.objectives.explicit import explicit_quadratic
+
+    n, d, eta = 5, 3, 0.05
+    rng = np.random.default_rng(4)
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    A = (Q * np.array([1.0, 0.5, 0.2])) @ Q.T
+    A = 0.5 * (A + A.T)
+    B = rng.standard_normal((n, d))
+    X0 = rng.standard_normal((n, d))
+    obj = explicit_quadratic(A, B, 2, 0.3)
+    cfg = ProcessConfig(model=model, T=30, x0=X0,
+                        zo=PopulationConfig(EstimatorSpec("zo-forward", nu=0.3), lr=eta),
+                        fo=PopulationConfig(EstimatorSpec("fo"), lr=eta))
+    at = [0, 1, 7, 30]
+    xs = np.linalg.solve(A, B.mean(axis=0))
+    k = 2 if model == "pairwise" else n
+    M = np.eye(d) - k * eta / n * A
+    want = [xs + np.linalg.matrix_power(M, t) @ (X0.mean(axis=0) - xs) for t in at]
+    for path in ("fast", "dense"):
+        r = expected_dynamics(obj, cfg, at=at, path=path)
+        np.testing.assert_allclose(r.mean, want, rtol=1e-11, atol=1e-12, err_msg=path)

@@ -187,6 +187,10 @@ class FastModel:
             return m, S
         return step(self, m, S, t)
 
+    def mean_point(self, m) -> np.ndarray:
+        """``E mu = Q (x*_eig + (1/n) sum_i m_i)`` in the original basis (``m = E z``)."""
+        return self.Q @ (m[:, : self.n].mean(axis=1) + self.xs)
+
     def metrics(self, m, S, W, t, fixed_node):
         from hdo_theory.exact.engine import metrics_of
 
