@@ -5,7 +5,8 @@ state, y fold fused) must agree to rounding with (i) the previous Numba kernel, 
 verbatim (scratch block per coordinate, y fold by :func:`~hdo_theory.exact.fast.fold_y`), and
 (ii) the NumPy closed form of :func:`~hdo_theory.exact.fast._pairs` (``use_kernel=False``), on
 random symmetric positive semi-definite states (not only the rank-one deterministic start),
-communicating or not, y carried or not, with both, one or no zeroth-order nodes.
+communicating or not, y carried or not, with both, one or no zeroth-order nodes; likewise the
+matching kernel (y fold fused too) against its NumPy form.
 """
 
 from __future__ import annotations
@@ -123,11 +124,11 @@ def previous_pairwise_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate
             mk[a] = mnew[a]
 
 
-def _model(n, d, n0, ycoef, seed):
+def _model(n, d, n0, ycoef, seed, model="pairwise"):
     rng = np.random.default_rng(seed)
     A = np.diag(np.geomspace(1.0, 0.2, d))
     B = rng.standard_normal((n, d))
-    cfg = ProcessConfig(model="pairwise", T=50, local_steps_warmup=2,
+    cfg = ProcessConfig(model=model, T=50, local_steps_warmup=2,
                         zo=PopulationConfig(EstimatorSpec("zo-sphere", nu=0.5, rv=2), lr=0.1),
                         fo=PopulationConfig(EstimatorSpec("fo"), lr=0.2))
     return build_fast_model(A, B, n0, 0.4, cfg, [0.1, 0.2], [0.5, 0.5], ycoef, np.zeros((0, 2)))
@@ -177,6 +178,23 @@ def test_fused_kernel_equals_previous_kernel_and_numpy_on_random_states(n, n0, y
         m_cp, S_cp = F.step(fm, m, S, t)  # the copying route: same kernel, input untouched
         np.testing.assert_array_equal(m_cp, m_new)
         np.testing.assert_array_equal(S_cp, S_new)
+
+
+@pytest.mark.parametrize("n", [6, 7])
+@pytest.mark.parametrize("ycoef", [None, 0.01])
+def test_matching_kernel_with_fused_fold_equals_numpy_on_random_states(n, ycoef):
+    fm = _model(n, 4, 3, ycoef, seed=n, model="matching")
+    rng = np.random.default_rng(200 + n)
+    for t in (0, 1, 2, 5):
+        m, S = _random_state(fm, rng)
+        scale = float(np.abs(S).max())
+        fm.use_kernel = False
+        m_np, S_np = F.step(fm, m, S, t)
+        fm.use_kernel = True
+        m_new, S_new = m.copy(), S.copy()
+        fm.step_inplace(m_new, S_new, t)
+        np.testing.assert_allclose(m_new, m_np, rtol=1e-12, atol=1e-13 * scale)
+        np.testing.assert_allclose(S_new, S_np, rtol=1e-12, atol=1e-13 * scale)
 
 
 def test_kernel_state_is_c_ordered():

@@ -178,12 +178,7 @@ class FastModel:
             _pairwise_kernel_step(self, m, S, t)  # the y fold fused into the kernel
             return m, S
         if self.model == "matching" and m.ndim == 2 and self.use_kernel:
-            fac = self.factor(t)
-            if self.ycoef is not None:
-                fold_y(self, m, S, max(0.0, self.y_rho(fac)), inplace=True)
-            _matching_step_kernel(self.lam, self.b_s, self.lr_s * fac, self.c1_s, self.c2_s,
-                                  self.K_s, self.sigma2, m, S, t >= self.local, self.q_match,
-                                  self.s_match, self.r4, self.r3)
+            _matching_kernel_step(self, m, S, t)  # likewise
             return m, S
         return step(self, m, S, t)
 
@@ -252,20 +247,15 @@ def noise_var(fm: FastModel, m, S):
 def step(fm: FastModel, m, S, t: int):
     """The exact expectation map of step ``t`` (one interaction, or one matching round),
     y fold included; returns ``(m', S')``. Accepts leading batch axes."""
-    if fm.model == "pairwise" and m.ndim == 2 and fm.use_kernel:
+    if fm.model in ("pairwise", "matching") and m.ndim == 2 and fm.use_kernel:
         m2, S2 = m.copy(), S.copy()
-        _pairwise_kernel_step(fm, m2, S2, t)
+        fm.step_inplace(m2, S2, t)
         return m2, S2
     fac = fm.factor(t)
     if fm.ycoef is not None:
         m, S = fold_y(fm, m, S, max(0.0, fm.y_rho(fac)))
     communicate = t >= fm.local
     eta = fm.lr_s * fac  # (n+1,)
-    if fm.model == "matching" and m.ndim == 2 and fm.use_kernel:
-        m2, S2 = m.copy(), S.copy()
-        _matching_step_kernel(fm.lam, fm.b_s, eta, fm.c1_s, fm.c2_s, fm.K_s, fm.sigma2, m2, S2,
-                              communicate, fm.q_match, fm.s_match, fm.r4, fm.r3)
-        return m2, S2
     lam = fm.lam[:, None]
     l = 1.0 - eta * lam  # (d, n+1)
     c = eta * fm.b_s
@@ -289,6 +279,16 @@ def _pairwise_kernel_step(fm: FastModel, m, S, t: int):
     rho = max(0.0, fm.y_rho(fac)) if fold else 0.0
     _pairwise_step_kernel(fm.lam, fm.b_s, fm.lr_s * fac, fm.n0, fm.c1_s, fm.c2_s, fm.K_s,
                           fm.sigma2, m, S, t >= fm.local, fold, rho)
+
+
+def _matching_kernel_step(fm: FastModel, m, S, t: int):
+    """Round ``t`` of the uniform matching on the unbatched ``(m, S)`` in place, y fold
+    included (:func:`_matching_step_kernel`)."""
+    fac = fm.factor(t)
+    fold = fm.ycoef is not None
+    rho = max(0.0, fm.y_rho(fac)) if fold else 0.0
+    _matching_step_kernel(fm.lam, fm.b_s, fm.lr_s * fac, fm.c1_s, fm.c2_s, fm.K_s, fm.sigma2,
+                          m, S, t >= fm.local, fm.q_match, fm.s_match, fm.r4, fm.r3, fold, rho)
 
 
 def _pm_times(fm: FastModel, V):
@@ -572,7 +572,7 @@ def _pairwise_step_kernel(lam, b_s, eta, n0, c1, c2, K, sigma2, m, S, communicat
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
 def _matching_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate,
-                          q, s, r4, r3):  # pragma: no cover
+                          q, s, r4, r3, fold, rho):  # pragma: no cover
     """One uniform matching round on ``(m, S)`` in place: the formulas of :func:`_matching`.
     With ``U`` the all-nodes-step second moment, ``R_a = sum_b U_ab``, ``Z = sum_a R_a``,
     ``tr = sum_a U_aa``, collecting the terms of ``(U + E[Pi]U + U E[Pi] + E[Pi U Pi]) / 4``
@@ -582,7 +582,10 @@ def _matching_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate,
                   + (2 r4 - r3)(U_aa + U_bb) + r4 (Z - tr)
         4 S'_aa = (1 + 2(s - q) + s - q) U_aa + 2 q R_a + q tr
 
-    and ``S'_ay = ((1 + s - q) U_ay + q sum_c U_cy) / 2`` for the y slot."""
+    and ``S'_ay = ((1 + s - q) U_ay + q sum_c U_cy) / 2`` for the y slot. With ``fold`` the y
+    fold ``Ytilde <- rho Ytilde + mu`` comes first, per coordinate from the node column sums
+    ``r_b`` (as in :func:`_pairwise_step_kernel`): ``S_yb <- rho S_yb + r_b / n``,
+    ``S_yy <- rho^2 S_yy + 2 rho r_y / n + sum_b r_b / n^2``, ``m_y <- rho m_y + mean m``."""
     d, npr = m.shape
     n = npr - 1
     g2 = np.empty((d, n))
@@ -600,6 +603,8 @@ def _matching_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate,
     R = np.empty(n)
     Ud = np.empty(n)
     blk = np.empty((npr, npr))
+    r = np.empty(npr)
+    inv_n = 1.0 / n
     k_off = 0.25 * (1.0 + 2.0 * (s - q) + q + 2.0 * r4 - 2.0 * r3)
     k_row = 0.25 * (q - 2.0 * r4 + r3)
     k_dg = 0.25 * (2.0 * r4 - r3)
@@ -611,6 +616,25 @@ def _matching_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate,
             c[a] = eta[a] * b_s[k, a]
             noise[a] = eta[a] * eta[a] * ((c1[a] - 1.0) * g2[k, a] + c1[a] * sigma2
                                           + c2[a] * (tot[a] + d * sigma2) + K[k, a])
+        if fold:
+            for b in range(npr):
+                r[b] = 0.0
+            for j in range(n):
+                row = Sk[j]
+                for b in range(npr):
+                    r[b] += row[b]
+            tot_r = 0.0
+            msum = 0.0
+            for b in range(n):
+                tot_r += r[b]
+                msum += mk[b]
+            syy = rho * rho * Sk[n, n] + 2.0 * rho * inv_n * r[n] + inv_n * inv_n * tot_r
+            for b in range(n):
+                yv = rho * Sk[n, b] + inv_n * r[b]
+                Sk[n, b] = yv
+                Sk[b, n] = yv
+            Sk[n, n] = syy
+            mk[n] = rho * mk[n] + inv_n * msum
         for a in range(npr):
             ym[a] = l[a] * mk[a] + c[a]
         # U over the nodes, its row sums; the y column
