@@ -12,6 +12,12 @@
     python benchmarks/bench_exact.py            # full
     python benchmarks/bench_exact.py --quick    # a few seconds of timing per section
     python benchmarks/bench_exact.py --json out.json
+    python benchmarks/bench_exact.py --target-only  # n = 64, d = 100 pairwise and matching
+
+Times are wall clock and, in parentheses, CPU time of the timing thread (``time.thread_time``:
+under contention it leaves out the time the process waited for a core, so it is the closer
+estimate of a quiet machine). The state copy (``np.copyto`` into a kept buffer) is the
+memory-traffic yardstick taken at the same moment.
 
 BLAS and Numba are pinned to one thread (set before NumPy is imported). The machine load
 (``os.getloadavg``) is printed with every section: numbers taken under contention say so.
@@ -63,29 +69,34 @@ def cost_per_interaction(ns, ds, models, min_time):
                 fm, X0 = _fm(n, d, model)
                 m, S = F.initial_state(fm, X0)
                 m, S = fm.step_inplace(m, S, 0)  # compile / warm up
-                k, t0 = 0, time.perf_counter()
+                k, t0, c0 = 0, time.perf_counter(), time.thread_time()
                 while True:
                     m, S = fm.step_inplace(m, S, 1 + k)  # as the engine's step loop
                     k += 1
                     el = time.perf_counter() - t0
                     if el >= min_time and k >= 3:
                         break
+                cpu = (time.thread_time() - c0) / k
                 per_step = el / k
                 per_int = per_step / (n // 2 if model == "matching" else 1)
+                cpu_int = cpu / (n // 2 if model == "matching" else 1)
                 # a contention-independent yardstick: one copy of the state at the same moment
                 # (the step is bound by memory traffic, so its cost in copies is what carries
                 # over to a quiet machine)
                 kc, t0 = 0, time.perf_counter()
+                buf = np.empty_like(S)
                 while time.perf_counter() - t0 < min_time / 3 or kc < 3:
-                    S.copy()
+                    np.copyto(buf, S)  # into a kept buffer: no page faults of a fresh array
                     kc += 1
                 copy = (time.perf_counter() - t0) / kc
                 rows.append(dict(model=model, n=n, d=d, us_per_step=per_step * 1e6,
                                  us_per_interaction=per_int * 1e6, steps_timed=k,
+                                 cpu_us_per_interaction=cpu_int * 1e6,
                                  us_state_copy=copy * 1e6, step_in_copies=per_step / copy,
                                  load=_load()))
                 print(f"  {model:9s} n={n:3d} d={d:4d}: {per_int * 1e6:10.1f} us/interaction "
-                      f"({per_step * 1e6:.1f} us/step = {per_step / copy:.1f} state copies, "
+                      f"(CPU {cpu_int * 1e6:.1f} us; "
+                      f"{per_step * 1e6:.1f} us/step = {per_step / copy:.1f} state copies, "
                       f"{k} steps; {_load()})", flush=True)
     return rows
 
@@ -131,8 +142,16 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small grid, short timings")
     ap.add_argument("--json", metavar="FILE", help="also write every number as JSON")
+    ap.add_argument("--target-only", action="store_true",
+                    help="only the n = 64, d = 100 pairwise and matching cost (section 1)")
     a = ap.parse_args(argv)
     print(f"bench_exact ({'quick' if a.quick else 'full'}); {_load()}")
+    if a.target_only:
+        cost = cost_per_interaction((64,), (100,), ("pairwise", "matching"), 1.0)
+        if a.json:
+            with open(a.json, "w") as fh:
+                json.dump({"cost": cost}, fh, indent=1)
+        return 0
     print("1. cost per interaction (fast path, shared diagonal A)")
     ns = (8, 64) if a.quick else (8, 16, 32, 64)
     ds = (10, 100)

@@ -74,12 +74,15 @@ NON_QUADRATIC_METRICS: tuple[str, ...] = (
 class ExactDynamics:
     """Exact expectations at the steps ``t``: ``r["gap"]`` is an array over ``t``.
 
-    ``info`` holds the resolved rates, radii, the path taken (``"fast"``) and the wall time.
+    ``info`` holds the resolved rates, radii, the path taken (``"fast"``) and the wall time;
+    ``mean`` is the exact mean model ``E mu_t`` (``(len(t), d)``, original coordinates; not a
+    metric: a vector, not an expectation of a quadratic form).
     """
 
     t: np.ndarray
     values: dict
     info: dict = field(default_factory=dict)
+    mean: np.ndarray | None = None
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -260,13 +263,15 @@ def expected_dynamics(objective, config, at=None, path: str | None = None) -> Ex
     else:
         model = build_dense_model(objective, config, lrs, nus, ycoef, edges)
     t0 = time.perf_counter()
-    values = _engine.run(model, P._start_nodes(objective, config), at, config.fixed_node)
+    means: list = []
+    values = _engine.run(model, P._start_nodes(objective, config), at, config.fixed_node,
+                         means=means)
     if ycoef is None:
         values.pop("y_gap", None)
     out_info = dict(path=path, lr_zo=lrs[0], lr_fo=lrs[1], nu_zo=nus[0], nu_fo=nus[1],
                     y_carried=ycoef is not None, wall_time_s=time.perf_counter() - t0,
                     steps_unit="rounds" if config.model == "matching" else "interactions")
-    return ExactDynamics(t=at, values=values, info=out_info)
+    return ExactDynamics(t=at, values=values, info=out_info, mean=np.array(means))
 
 
 def build_dense_model(objective, config, lrs, nus, ycoef, edges):

@@ -170,6 +170,10 @@ class DenseModel:
         return npr * self.d + npr * npr * self.d * self.d + 1
 
     # -- state -------------------------------------------------------------------------------
+    def mean_point(self, m) -> np.ndarray:
+        """``E mu = x* + (1/n) sum_i E z_i`` (``z_i = x_i - x*``)."""
+        return self.xs + m[: self.n].mean(axis=0)
+
     def initial_state(self, X0):
         Z = X0 - self.xs
         m = np.concatenate([Z, np.zeros((1, self.d))], axis=0)

@@ -12,6 +12,7 @@ squaring: ``O(D^3 log g)`` once, ``O(D^2 log g)`` per jump), else it steps throu
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from hdo_theory.exact import fast as F
 
@@ -115,11 +116,12 @@ class _Jumper:
 
 
 def run(fm, X0: np.ndarray, at: np.ndarray, fixed_node: int,
-        jump: bool | None = None) -> dict:
+        jump: bool | None = None, means: list | None = None) -> dict:
     """Exact metrics at the steps ``at`` (sorted, unique, in ``[0, T]``): ``{name: array}``.
 
     ``jump``: use repeated squaring in the time-invariant part (default: when the state has at
-    most :data:`MAX_JUMP_DIM` numbers).
+    most :data:`MAX_JUMP_DIM` numbers). ``means``: if a list, ``E mu_t`` (original basis,
+    ``(d,)``, from the model's ``mean_point``) is appended to it at every step of ``at``.
     """
     m, S = fm.initial_state(X0)
     W = 0.0
@@ -138,9 +140,13 @@ def run(fm, X0: np.ndarray, at: np.ndarray, fixed_node: int,
         target = int(target)
         while t < target:
             if jump and t >= t_inv and target - t > 1:
-                if jumper is None:
-                    jumper = _Jumper(fm, t, m, S)
-                m, S, W = jumper.jump(m, S, W, target - t)
+                # one BLAS thread: the products are small and many; with a thread pool
+                # competing for busy cores the jump ran ~25x slower (and one thread keeps
+                # the rounding independent of the machine's core count)
+                with threadpool_limits(limits=1):
+                    if jumper is None:
+                        jumper = _Jumper(fm, t, m, S)
+                    m, S, W = jumper.jump(m, S, W, target - t)
                 t = target
                 break
             fac = fm.factor(t)
@@ -149,5 +155,7 @@ def run(fm, X0: np.ndarray, at: np.ndarray, fixed_node: int,
             m, S = fm.step_inplace(m, S, t) if hasattr(fm, "step_inplace") else fm.step(m, S, t)
             t += 1
         rows.append(fm.metrics(m, S, W, t, fixed_node))
+        if means is not None:
+            means.append(fm.mean_point(m))
     names = rows[0].keys() if rows else ()
     return {k: np.array([r[k] for r in rows]) for k in names}
