@@ -12,6 +12,13 @@ Every ``--help`` shows the defaults (:class:`HelpFormatter`). Shell completion c
 argcomplete when it is installed (``pip install 'hdo-theory[completion]'``), enabled with
 ``eval "$(register-python-argcomplete hdo-theory)"`` (bash or zsh); without argcomplete the
 command works the same, with no completion.
+
+Plugins (:mod:`hdo_theory.plugins`) are loaded before the parser is built, so that the
+choices and ``--help`` of ``--estimator`` / ``--objective`` include their names: first the
+installed packages' entry points (unless ``HDO_THEORY_NO_ENTRY_POINTS=1``), then every
+``--plugin FILE|MODULE`` of the command line in order (a pre-parse of ``argv``), for the
+commands of :data:`PLUGIN_COMMANDS`. A plugin that fails is one line, exit status 2, before
+any work.
 """
 
 from __future__ import annotations
@@ -31,6 +38,44 @@ COMMAND_MODULES = (
     "figures",
     "sweep",
 )
+
+
+#: the commands taking --plugin (and loading the installed packages' entry points)
+PLUGIN_COMMANDS = ("verify", "run", "sweep", "estimator-stats")
+
+
+def plugin_specs(argv: list[str]) -> tuple[str | None, list[str]]:
+    """Pre-parse: ``(command, [--plugin values in order])`` of ``argv`` (without the program
+    name); options after ``--`` are not looked at."""
+    command, specs = None, []
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        if tok == "--":
+            break
+        if command is None and not tok.startswith("-"):
+            command = tok
+        elif tok == "--plugin" and i + 1 < len(argv):
+            specs.append(argv[i + 1])
+            i += 1
+        elif tok.startswith("--plugin="):
+            specs.append(tok.split("=", 1)[1])
+        i += 1
+    return command, specs
+
+
+def load_command_plugins(argv: list[str]) -> list[str]:
+    """Load the entry points and the ``--plugin`` values of ``argv`` (see the module docstring);
+    returns the ``--plugin`` specs. Raises HDOInputError naming the plugin."""
+    from hdo_theory import plugins
+
+    command, specs = plugin_specs(argv)
+    if command not in PLUGIN_COMMANDS:
+        return []
+    if not plugins.entry_points_disabled():
+        plugins.load_entry_points()
+    plugins.load_plugins(specs)
+    return specs
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -95,6 +140,13 @@ def _complete(parser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        load_command_plugins(argv)
+    except HDOInputError as exc:
+        command = plugin_specs(argv)[0]
+        print(f"hdo-theory {command}: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     _complete(parser)
     args = parser.parse_args(argv)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 
-from hdo_theory.commands import add_progress, progress_wanted
+from hdo_theory.commands import add_plugin, add_progress, plugin_list, progress_wanted
 from hdo_theory.errors import check_choice, check_float, check_int
 from hdo_theory.estimators import EstimatorSpec, estimator_names
 from hdo_theory.limits import MAX_RV
@@ -53,6 +53,7 @@ def add_arguments(p) -> None:
     p.add_argument("--ref-draws", type=int, default=None,
                    help="draws for the Monte Carlo smoothed-gradient reference, when needed "
                         "(default: min(--draws, 50000))")
+    add_plugin(p)
     add_progress(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -61,6 +62,7 @@ def run(args) -> int:
     from hdo_theory.estimators.monte_carlo import estimator_stats
     from hdo_theory.objectives import make_objective
 
+    plugins = plugin_list(args)
     check_choice("objective", args.objective, objective_names())
     check_choice("estimator", args.estimator, estimator_names())
     d = None if args.d is None else check_int("d", args.d, 1, 100_000)
@@ -82,6 +84,8 @@ def run(args) -> int:
                           progress=progress_wanted(args.progress))
     res["config"]["point_seed"] = point_seed
     res["config"]["data_seed"] = args.data_seed
+    if plugins:
+        res["config"]["plugins"] = plugins
     if args.json:
         print(json.dumps(jsonable(res), allow_nan=False))
     else:

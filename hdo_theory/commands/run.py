@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from hdo_theory.atomic import check_writable_folder
-from hdo_theory.commands import add_progress, progress_wanted
+from hdo_theory.commands import add_plugin, add_progress, plugin_list, progress_wanted
 from hdo_theory.errors import HDOInputError
 from hdo_theory.runs.options import (  # noqa: F401 - build, load_toml, resolve_options: API
     OPTION_GROUPS,
@@ -47,6 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help="print the summary as one JSON object on stdout (the other lines go "
                         "to stderr)")
+    add_plugin(p)
     opts = all_options()
     for title, table in OPTION_GROUPS.items():
         g = p.add_argument_group(title)
@@ -142,6 +143,7 @@ def summary_table(res) -> str:
 def run(args) -> int:
     from hdo_theory.process import simulate
 
+    plugin_list(args)
     values = resolve_options(args)
     out = Path(values["out"])
     if out.suffix != ".npz":

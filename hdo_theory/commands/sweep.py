@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hdo_theory.commands import add_progress, progress_wanted
+from hdo_theory.commands import add_plugin, add_progress, plugin_list, progress_wanted
 from hdo_theory.errors import HDOInputError, check_float, check_int
 
 NAME = "sweep"
@@ -63,6 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "files (cells shared with this sweep are reused)")
     g.add_argument("--retries", type=int, default=None, metavar="K",
                    help="extra attempts per failing cell (default: [sweep] retries, else 2)")
+    add_plugin(g)
     add_progress(g)
     c = p.add_argument_group("collect")
     c.add_argument("--format", choices=("auto", "parquet", "csv"), default=None,
@@ -125,13 +126,21 @@ def _run_sweep(args) -> int:
         check_int("retries", args.retries, 0, 100)
     check_float("scheduler-timeout", args.scheduler_timeout, 0.0, lo_open=True)
     cfg = Path(args.target)
+    cli_plugins = plugin_list(args)
+    _load_stored_plugins(Path(args.out) if args.out else cfg.parent / f"{cfg.stem}-sweep")
     spec = load_spec(cfg)
+    extra = tuple(p for p in cli_plugins if p not in spec.plugins)
+    if extra:  # the workers load the command line's plugins too (and sweep.json lists them)
+        from dataclasses import replace
+
+        spec = replace(spec, plugins=spec.plugins + extra)
     if args.out:
         out = Path(args.out)
     elif spec.out:
         out = cfg.parent / spec.out
     else:
         out = cfg.parent / f"{cfg.stem}-sweep"
+    _load_stored_plugins(out)
     # fail before any work if the folder cannot be written (nothing is created here)
     check_writable_folder(out, create=False, what="out")
     cells = plan(spec)  # every configuration is built here: config errors stop us now
@@ -151,6 +160,20 @@ def _run_sweep(args) -> int:
         print(f"  ... and {len(rep.failures) - 10} more (see {out}/index.json)")
     print(f"results in {out}; table: hdo-theory sweep collect {out}")
     return 0 if rep.ok else 1
+
+
+def _load_stored_plugins(out: Path) -> None:
+    """A sweep folder's ``sweep.json`` lists the plugins it ran with: load them too, so a
+    resume (or a re-run) sees the same estimators, objectives and claims."""
+    import json
+
+    from hdo_theory.plugins import load_plugins
+
+    try:
+        stored = json.loads((out / "sweep.json").read_text())["spec"].get("plugins") or []
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return
+    load_plugins([p for p in stored if isinstance(p, str)])
 
 
 def run(args) -> int:

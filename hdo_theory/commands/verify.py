@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from hdo_theory.commands import add_progress, progress_wanted
+from hdo_theory.commands import add_plugin, add_progress, plugin_list, progress_wanted
 from hdo_theory.errors import HDOInputError, check_int
 
 NAME = "verify"
@@ -22,8 +22,9 @@ def add_arguments(p):
     g.add_argument("--full", dest="scale", action="store_const", const="full",
                    help="publication-grade grids (minutes to an hour; default: --quick)")
     p.set_defaults(scale="quick")
-    p.add_argument("--claims", nargs="+", metavar="ID", help="claim IDs or prefixes "
-                   "(e.g. lemma5 exact theorem1); default: all")
+    p.add_argument("--claims", "--only", dest="claims", nargs="+", metavar="ID",
+                   help="claim IDs or prefixes (e.g. lemma5 exact theorem1; a plugin's claim "
+                        "IDs too); default: all")
     p.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
     p.add_argument("--out", default="hdo-report",
                    help="output folder, created with its parents if missing (default hdo-report)")
@@ -38,6 +39,7 @@ def add_arguments(p):
                    help="reuse the claims a previous run with the same --out, scale and seed "
                         "finished (saved in OUT/claims/ as each completes)")
     p.add_argument("--list", action="store_true", help="list the claims and exit")
+    add_plugin(p)
     add_progress(p)
 
 
@@ -57,9 +59,11 @@ def run(args) -> int:
     from hdo_theory.verification.report import text_table, to_json, write_report
     from hdo_theory.verification.runner import resolve_ids, run_verification
 
+    plugin_list(args)
     if args.list:
         for cid, c in REGISTRY.items():
-            print(f"{cid:20s} {c.reference}")
+            fam = "" if c.family in (None, "builtin") else f"  [plugin {c.family}]"
+            print(f"{cid:20s} {c.reference}{fam}")
         return 0
     seed = check_int("--seed", args.seed, 0, 2**32 - 1)
     ids = resolve_ids(args.claims)  # bad IDs fail before any work

@@ -635,3 +635,251 @@ def _stable_hash(s: str) -> int:
     for ch in s.encode():
         h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
     return h
+
+
+# ---------------------------------------------------------------------------------------------
+# The user's own data: least squares, logistic and softmax regression on given arrays
+# ---------------------------------------------------------------------------------------------
+
+#: kinds :func:`from_arrays` builds: name -> (kernel kind code, default lam)
+ARRAY_KINDS = {"least-squares": (K.KIND_LEAST_SQUARES, 0.0), "logistic": (K.KIND_LOGISTIC, 0.01),
+               "softmax": (K.KIND_SOFTMAX, 1e-3)}
+
+
+def _check_array(name: str, a, ndim: int) -> np.ndarray:
+    try:
+        arr = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise HDOInputError(f"{name} must be a numeric array, got {type(a).__name__}") from None
+    if arr.ndim != ndim:
+        shape = "(N, p): one row per sample" if ndim == 2 else "(N,): one entry per sample"
+        raise HDOInputError(f"{name} must have shape {shape}, got shape {arr.shape}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise HDOInputError(f"{name} must be finite; entry {where if ndim > 1 else where[0]} is "
+                            f"{arr[where]}")
+    return arr
+
+
+def _labels(kind: str, targets: np.ndarray) -> tuple[np.ndarray, int]:
+    """The kernel's targets and the number of classes (0: regression)."""
+    if kind == "least-squares":
+        return targets, 0
+    values = np.unique(targets)
+    if kind == "logistic":
+        if set(values) <= {-1.0, 1.0}:
+            return targets, 2
+        if set(values) <= {0.0, 1.0}:  # the stated rule: 0 -> -1, 1 -> +1
+            return np.where(targets == 1.0, 1.0, -1.0), 2
+        raise HDOInputError(f"targets of logistic regression must be labels in {{-1, +1}} (or "
+                            f"{{0, 1}}, read as 0 -> -1, 1 -> +1), got {values[:5].tolist()}")
+    if not np.all(values == np.round(values)) or values[0] < 0:
+        raise HDOInputError(f"targets of softmax regression must be class labels 0, 1, ..., K-1, "
+                            f"got {values[:5].tolist()}")
+    return targets, int(values[-1]) + 1
+
+
+def _check_partition(partition, n0: int, n1: int, N: int) -> list[np.ndarray]:
+    """The shards of a user partition: n0 ZO shards then n1 FO shards, each population's shards
+    covering the samples 0..N-1 exactly once."""
+    if isinstance(partition, (str, bytes)) or not hasattr(partition, "__len__"):
+        raise HDOInputError("partition must be a list of n0 + n1 index arrays (ZO nodes first)")
+    if len(partition) != n0 + n1:
+        raise HDOInputError(f"partition must hold n0 + n1 = {n0 + n1} index arrays (ZO nodes "
+                            f"first), got {len(partition)}")
+    shards = []
+    for i, s in enumerate(partition):
+        a = np.asarray(s)
+        if a.ndim != 1 or a.shape[0] < 1 or not np.issubdtype(a.dtype, np.integer):
+            raise HDOInputError(f"partition[{i}] must be a non-empty vector of integer sample "
+                                f"indices, got {a.dtype} of shape {a.shape}")
+        if a.min() < 0 or a.max() >= N:
+            bad = int(a.min() if a.min() < 0 else a.max())
+            raise HDOInputError(f"partition[{i}] holds index {bad}; sample indices are "
+                                f"0..{N - 1}")
+        shards.append(np.sort(a.astype(np.int64)))
+    for pop, lo, hi in (("ZO", 0, n0), ("FO", n0, n0 + n1)):
+        if hi == lo:
+            continue
+        count = np.bincount(np.concatenate(shards[lo:hi]), minlength=N)
+        if count.max() > 1:
+            j = int(np.argmax(count > 1))
+            raise HDOInputError(f"partition: the {pop} shards overlap (sample {j} is in "
+                                f"{int(count[j])} of them); each population's shards must "
+                                f"cover every sample exactly once")
+        if count.min() < 1:
+            j = int(np.argmin(count))
+            raise HDOInputError(f"partition: the {pop} shards do not cover sample {j}; each "
+                                f"population's shards must cover every sample exactly once")
+    return shards
+
+
+def from_arrays(kind: str, features, targets, n0: int = 4, n1: int = 4, *, partition=None,
+                lam: float | None = None, heterogeneity: float = 0.0, seed: int = 0,
+                name: str | None = None) -> Objective:
+    """An objective on the user's own data: ``kind`` regression of ``targets`` on ``features``
+    split among ``n0`` ZO + ``n1`` FO nodes, with the built-in kinds' exact constants.
+
+    .. math::  F(x, j) = \\tfrac12 (a_j^\\top x - y_j)^2 + \\tfrac{\\lambda}{2}\\|x\\|^2
+       \\ \\text{(least squares)},\\quad \\log(1 + e^{-y_j a_j^\\top x}) + \\tfrac{\\lambda}{2}
+       \\|x\\|^2\\ \\text{(logistic)},\\quad \\text{cross-entropy of } \\mathrm{softmax}(X a_j)
+       + \\tfrac{\\lambda}{2}\\|x\\|^2\\ \\text{(softmax)}
+
+    (the loss kinds of :mod:`hdo_theory.objectives.kernels`; constants from
+    :mod:`hdo_theory.objectives.constants`, as for ``make_objective("least-squares")``,
+    ``"logistic"`` and ``"digits"``).
+
+    Parameters
+    ----------
+    kind: ``"least-squares"``, ``"logistic"`` or ``"softmax"`` (:data:`ARRAY_KINDS`).
+    features: float array ``(N, p)``, finite; used as given (add a column of ones for an
+        intercept; standardise first if you want to).
+    targets: ``(N,)``: real numbers (least squares), labels in {-1, +1} (logistic; {0, 1} is
+        read as 0 -> -1, 1 -> +1) or class labels 0..K-1 (softmax; ``d = K p``).
+    n0, n1: ZO and FO population sizes (n0 + n1 >= 2; at most N each: a shard per node).
+    partition: None (split as ``make_objective`` does: each population's copy of the samples
+        cut into near-equal shards, ``heterogeneity`` skewing them by target or label), or a
+        list of ``n0 + n1`` index arrays, ZO nodes first, where each population's shards cover
+        every sample exactly once (non-i.i.d. studies).
+    lam: l2 regularisation >= 0 (default: 0, 0.01, 1e-3 as the built-in kinds).
+    heterogeneity: shard skew in [0, 1] when no ``partition`` is given.
+    seed: seed of the split (and of the constants' sampled checks).
+    name: the objective's name in reports (default ``"<kind> (arrays)"``).
+    """
+    check_choice("kind", kind, tuple(ARRAY_KINDS))
+    code, lam_default = ARRAY_KINDS[kind]
+    A = _check_array("features", features, 2)
+    y = _check_array("targets", targets, 1)
+    N, p = A.shape
+    if y.shape[0] != N:
+        raise HDOInputError(f"targets must have one entry per row of features ({N}), got "
+                            f"{y.shape[0]}")
+    if p < 1:
+        raise HDOInputError("features must have at least one column")
+    check_int("N (rows of features)", N, 1, MAX_N_SAMPLES)
+    n0 = check_int("n0", n0, 0, N)
+    n1 = check_int("n1", n1, 0, N)
+    if n0 + n1 < 2:
+        raise HDOInputError(f"n0 + n1 must be >= 2 (got n0={n0}, n1={n1})")
+    lam = check_float("lam", lam_default if lam is None else lam, 0.0)
+    heterogeneity = check_float("heterogeneity", heterogeneity, 0.0, 1.0)
+    seed = check_int("seed", seed, 0)
+    y, classes = _labels(kind, y)
+    if kind == "softmax":
+        if classes < 2:
+            raise HDOInputError("targets of softmax regression must hold at least 2 classes")
+        d = classes * p
+        data = _pack(code, [lam, float(classes)], feats=A, targets=y)
+    else:
+        d = p
+        data = _pack(code, [lam], feats=A, targets=y)
+    check_int("d (the dimension the arrays give)", d, 1, MAX_D)
+    if partition is None:
+        ss = np.random.SeedSequence([seed, _stable_hash("from_arrays:" + kind)])
+        zo_ss, fo_ss = ss.spawn(2)
+        keys = y + 0.0
+        shards = (make_shards(keys, n0, heterogeneity, np.random.default_rng(zo_ss))
+                  + make_shards(keys, n1, heterogeneity, np.random.default_rng(fo_ss)))
+    else:
+        shards = _check_partition(partition, n0, n1, N)
+    sizes = np.array([s.shape[0] for s in shards], dtype=np.int64)
+    shard_ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    shard_idx = np.concatenate(shards).astype(np.int64)
+    n = n0 + n1
+    weights = np.zeros(N)
+    for s in shards:
+        weights[s] += 1.0 / (n * s.shape[0])
+    import hashlib
+
+    digest = hashlib.sha256(A.tobytes() + y.tobytes() + shard_idx.tobytes()).hexdigest()[:16]
+    label = name or f"{kind} (arrays)"
+    meta = dict(name=label, kind=kind, d=d, n0=n0, n1=n1, n_samples=N, seed=seed, lam=lam,
+                heterogeneity=heterogeneity, partition="given" if partition is not None
+                else "make_shards", data_sha256=digest)
+    if classes and kind == "softmax":
+        meta["classes"] = classes
+    return Objective(label, d, n0, n1, data, shard_ptr, shard_idx, weights, True, meta)
+
+
+__all__ += ["ARRAY_KINDS", "from_arrays"]
+
+
+def load_data_file(path, features: str | None = None, targets: str | None = None):
+    """``(features, targets)`` arrays read from a ``.npz`` or ``.csv`` file, for
+    :func:`from_arrays` (and ``hdo-theory run --data``).
+
+    ``.npz``: the arrays named ``features`` and ``targets`` (default: ``features`` or ``X``,
+    and ``targets`` or ``y``). ``.csv``: comma-separated numbers, optionally under a header
+    line of column names; the target is the column named ``targets`` (default: the last
+    column) and the features are the columns named in ``features`` (comma-separated; default:
+    every other column).
+    """
+    from pathlib import Path
+
+    p = Path(path)
+    if p.suffix.lower() not in (".npz", ".csv"):
+        raise HDOInputError(f"data file must be a .npz or .csv file, got {str(path)!r}")
+    if not p.is_file():
+        raise HDOInputError(f"data file {str(path)!r} does not exist")
+    if p.suffix.lower() == ".npz":
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except Exception as exc:
+            raise HDOInputError(f"data file {str(path)!r} is not a readable .npz file: "
+                                f"{type(exc).__name__}: {exc}") from None
+
+        def pick(given, defaults, what):
+            names = [given] if given else defaults
+            for n in names:
+                if n in arrays:
+                    return arrays[n]
+            raise HDOInputError(f"data file {str(path)!r} has no array named "
+                                f"{' or '.join(map(repr, names))} ({what}); its arrays: "
+                                f"{', '.join(arrays) or 'none'}")
+
+        return pick(features, ["features", "X"], "features"), pick(targets, ["targets", "y"],
+                                                                     "targets")
+    lines = [ln for ln in p.read_text().splitlines() if ln.strip()]
+    if not lines:
+        raise HDOInputError(f"data file {str(path)!r} is empty")
+    head = [c.strip() for c in lines[0].split(",")]
+
+    def numeric(c):
+        try:
+            float(c)
+            return True
+        except ValueError:
+            return False
+
+    header = None if all(numeric(c) for c in head) else head
+    rows = lines[1:] if header else lines
+    try:
+        table = np.array([[float(c) for c in ln.split(",")] for ln in rows], dtype=np.float64)
+    except ValueError as exc:
+        raise HDOInputError(f"data file {str(path)!r}: every row must be comma-separated "
+                            f"numbers ({exc})") from None
+    except Exception:
+        table = None
+    ncol = len(head)
+    if table is None or table.ndim != 2 or table.shape[1] != ncol or table.shape[0] < 1:
+        raise HDOInputError(f"data file {str(path)!r}: every row must have the header's "
+                            f"{ncol} columns")
+    names = header or [str(k) for k in range(ncol)]
+
+    def column(n):
+        if n not in names:
+            raise HDOInputError(f"data file {str(path)!r} has no column {n!r}; its columns: "
+                                f"{', '.join(names)}")
+        return names.index(n)
+
+    t = ncol - 1 if targets is None else column(targets)
+    f = ([k for k in range(ncol) if k != t] if features is None
+         else [column(n.strip()) for n in features.split(",")])
+    if not f:
+        raise HDOInputError(f"data file {str(path)!r} needs at least one feature column")
+    return table[:, f], table[:, t]
+
+
+__all__ += ["load_data_file"]

@@ -70,6 +70,7 @@ __all__ = [
     "resolve",
     "resolve_options",
     "build",
+    "data_objective",
     "simulate_kwargs",
 ]
 
@@ -182,6 +183,15 @@ OBJECTIVE_OPTS: dict[str, Option] = {
     "noise": O(float, None, "sample noise (default: the objective's own)", lo=0.0),
     "heterogeneity": O(float, 0.0, "shard skew in [0, 1]", lo=0.0, hi=1.0),
     "lam": O(float, None, "regularisation (default: the objective's own)", lo=0.0),
+    "data": O(str, None, "the user's own data: a .npz or .csv file (replaces --objective: "
+                         "--data-kind regression on it, d fixed by the file; default: none)"),
+    "data_kind": O(str, "least-squares", "regression run on --data",
+                   choices=("least-squares", "logistic", "softmax")),
+    "data_features": O(str, None, "with --data: the features' array (.npz; default: "
+                                  "features or X) or comma-separated columns (.csv; default: "
+                                  "every column but the target)"),
+    "data_targets": O(str, None, "with --data: the targets' array (.npz; default: targets "
+                                 "or y) or column (.csv; default: the last column)"),
 }
 PROCESS_OPTS: dict[str, Option] = {
     "model": O(str, "pairwise", "pairwise | matching | graph",
@@ -429,7 +439,10 @@ def load_toml(path) -> dict:
     """A run config file -> option name -> value (only what the file sets; layout in the
     module docstring). Errors name the file, the line, the key and the allowed values."""
     doc, text, path = read_toml(path, "config file")
-    return flatten_options(doc, None, f"config file {path}", Locator(text))
+    out = flatten_options(doc, None, f"config file {path}", Locator(text))
+    if out.get("data") is not None and not Path(out["data"]).is_absolute():
+        out["data"] = str((Path(path).parent / out["data"]).resolve())  # relative to the file
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -465,7 +478,12 @@ def resolve(given: dict) -> dict:
         n1 = 4 if n1 is None else n1
     values["n0"], values["n1"] = n0, n1
     values["n"] = n0 + n1
-    if values["d"] is None:  # a real data set fixes d (make_objective rejects any other d)
+    if values["data"] is None:
+        for k in ("data_features", "data_targets"):
+            if given.get(k) is not None:
+                raise HDOInputError(f"{k} needs data (a .npz or .csv file)")
+    if values["d"] is None and values["data"] is None:
+        # a real data set fixes d (make_objective rejects any other d); --data: the file does
         from hdo_theory.objectives import DEFAULT_D, REAL_DATA_SHAPES
 
         values["d"] = REAL_DATA_SHAPES.get(values["objective"], (DEFAULT_D,))[0]
@@ -496,11 +514,14 @@ def build(values: dict):
     for k in ("n_samples", "noise", "lam"):
         if values[k] is not None:
             kw[k] = values[k]
-    obj = make_objective(
+    if values.get("data") is not None:
+        obj = data_objective(values)
+    else:
+        obj = make_objective(
         values["objective"], d=values["d"], n0=values["n0"], n1=values["n1"],
         seed=values["data_seed"], condition=values["condition"],
-        heterogeneity=values["heterogeneity"], **kw,
-    )
+            heterogeneity=values["heterogeneity"], **kw,
+        )
     pops = {}
     for pop in POPULATIONS:
         spec = EstimatorSpec(
@@ -522,6 +543,23 @@ def build(values: dict):
         ell=values["ell"], divergence_threshold=values["divergence_threshold"],
     )
     return obj, cfg
+
+
+def data_objective(values: dict):
+    """The objective of ``data = FILE`` (:func:`hdo_theory.objectives.from_arrays` on
+    :func:`~hdo_theory.objectives.load_data_file`): ``data_kind`` regression, split among n0 +
+    n1 nodes by ``data_seed`` and ``heterogeneity``; ``d`` given must equal the file's."""
+    from hdo_theory.objectives import from_arrays, load_data_file
+
+    A, y = load_data_file(values["data"], values.get("data_features"),
+                          values.get("data_targets"))
+    obj = from_arrays(values["data_kind"], A, y, values["n0"], values["n1"], lam=values["lam"],
+                      heterogeneity=values["heterogeneity"], seed=values["data_seed"],
+                      name=f"{values['data_kind']} on {Path(values['data']).name}")
+    if values.get("d") is not None and values["d"] != obj.d:
+        raise HDOInputError(f"d is fixed to {obj.d} by the data file {values['data']!r}; omit "
+                            f"d (got d={values['d']})")
+    return obj
 
 
 def simulate_kwargs(values: dict, **overrides) -> dict:

@@ -21,12 +21,25 @@ CORRECTION = ("Bonferroni over the m decided records of the run: every interval 
               "level 1 - alpha/m (family-wise alpha = {alpha:g}, per record {a:.3g}). A true "
               "one-sided claim is reported violated with probability at most alpha/2 over the "
               "whole run.")
+FAMILIES = ("The correction is applied per family (built-in claims, each plugin apart): {text}.")
+
+
+def correction_text(res: VerifyResult) -> str:
+    """The correction sentence; with plugin claims, also each family's m and per-record level
+    (the built-in family's verdicts never depend on the plugins loaded)."""
+    text = CORRECTION.format(alpha=res.alpha, a=res.per_record_alpha)
+    fams = getattr(res, "families", {}) or {}
+    if any(f != "builtin" for f in fams):
+        text += " " + FAMILIES.format(text="; ".join(
+            f"{f}: m = {m}, per record {a:.3g}" for f, (m, a) in fams.items()))
+    return text
 
 
 def to_json(res: VerifyResult) -> dict:
     claims = []
     for run in res.runs:
         c = run.claim.describe()
+        c["family"] = getattr(run.claim, "family", None) or "builtin"
         c.update(verdict=res.claim_verdict(run), seconds=run.seconds, error=run.error,
                  error_record=run.error_info, resumed=run.resumed,
                  counts={v: sum(r.decision.verdict == v for r in run.records)
@@ -36,7 +49,9 @@ def to_json(res: VerifyResult) -> dict:
     return jsonable({
         "version": __version__, "scale": res.scale, "seed": res.seed, "alpha": res.alpha,
         "per_record_alpha": res.per_record_alpha, "correction": "bonferroni",
-        "correction_text": CORRECTION.format(alpha=res.alpha, a=res.per_record_alpha),
+        "correction_text": correction_text(res),
+        "families": {f: {"m": m, "per_record_alpha": a}
+                     for f, (m, a) in (getattr(res, "families", {}) or {}).items()},
         "seconds": res.seconds, "counts": res.counts(), "claims": claims,
         "findings": res.findings, "errors": res.errors,
     })
@@ -282,7 +297,7 @@ def _md_intro(res: VerifyResult) -> list[str]:
             "Decision rule: **holds** when the upper confidence limit is below the bound, "
             "**violated** when the lower limit is above it, **inconclusive** otherwise (for "
             "exact identities, relation `=`: holds when the interval contains the exact value). "
-            + CORRECTION.format(alpha=res.alpha, a=res.per_record_alpha), ""]
+            + correction_text(res), ""]
 
 
 def markdown(res: VerifyResult, figs=None) -> str:
@@ -469,7 +484,7 @@ def latex(res: VerifyResult) -> str:
          e(f"Seed {res.seed}, {len(res.runs)} claims, {len(res.records)} records: "
            f"{c['holds']} holds, {c['violated']} violated, {c['inconclusive']} inconclusive, "
            f"{c['outside assumptions']} outside assumptions. "
-           + CORRECTION.format(alpha=res.alpha, a=res.per_record_alpha)), "",
+           + correction_text(res)), "",
          r"\begin{tabular}{llllrr}", r"\toprule",
          " & ".join(e(h) for h in SUMMARY_HEAD) + r" \\", r"\midrule"]
     L += [" & ".join(e(x) for x in row) + r" \\" for row in summary_rows(res)]

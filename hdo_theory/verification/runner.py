@@ -1,11 +1,17 @@
 """Run claims, decide every record at the family-wise corrected level, and summarise.
 
-Decision procedure (see :mod:`.stats`): all records of a run are decided together.
-With ``m`` decided records (those inside their statement's assumptions) each interval is
-two-sided at level ``1 - alpha/m`` (**Bonferroni**, family-wise ``alpha = 0.05`` by default), so
-the probability that any true one-sided claim is reported "violated" is at most ``alpha/2``
-(at most ``alpha`` counting equality claims). Records outside a statement's assumptions are
-reported as such and not counted.
+Decision procedure (see :mod:`.stats`): the records of a run are decided together, family by
+family. A record's ``family`` is ``"builtin"`` for the package's claims and the plugin's name
+for a plugin's (:attr:`~.claims.Claim.family`). Within a family of ``m`` decided records (those
+inside their statement's assumptions) each interval is two-sided at level ``1 - alpha/m``
+(**Bonferroni**, family-wise ``alpha = 0.05`` by default), so the probability that any true
+one-sided claim of the family is reported "violated" is at most ``alpha/2`` (at most ``alpha``
+counting equality claims). Adding a plugin therefore never changes the built-in claims'
+verdicts. Records outside a statement's assumptions are reported as such and not counted.
+
+A claim that raises, returns something other than a list of :class:`~.claims.Record`, or (a
+plugin claim) returns a record that cannot be decided (:meth:`~.claims.Record.problems`: NaN,
+no interval) becomes an error record naming the claim; the run goes on.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ class VerifyResult:
     figures: dict
     findings: list
     seconds: float
+    #: family -> (number of decided records m, per-record level alpha/m)
+    families: dict = field(default_factory=dict)
 
     @property
     def records(self):
@@ -89,16 +97,32 @@ def resolve_ids(ids) -> list[str]:
 
 
 def decide_all(records, alpha: float) -> float:
-    """Decide every record in place; returns the per-record level used."""
-    m = sum(1 for r in records if not r.outside)
-    a = S.bonferroni_alpha(alpha, m)
+    """Decide every record in place, Bonferroni within each family (:func:`decide_families`);
+    returns the per-record level of the ``"builtin"`` family (of the only family when there is
+    no built-in record)."""
+    fams = decide_families(records, alpha)
+    if not fams:
+        return S.bonferroni_alpha(alpha, 0)
+    return fams.get("builtin", next(iter(fams.values())))[1]
+
+
+def decide_families(records, alpha: float) -> dict:
+    """Decide every record in place at ``alpha / m`` of its family (``m``: the family's
+    records inside their assumptions); returns ``{family: (m, per-record level)}``."""
+    groups: dict[str, list] = {}
     for r in records:
-        if r.margin is not None:
-            d = S.decide(r.margin, 0.0, a, r.relation, r.outside)
-            r.decision = d
-        else:
-            r.decision = S.decide(r.estimate, r.bound, a, r.relation, r.outside)
-    return a
+        groups.setdefault(getattr(r, "family", "builtin") or "builtin", []).append(r)
+    out = {}
+    for fam, recs in groups.items():
+        m = sum(1 for r in recs if not r.outside)
+        a = S.bonferroni_alpha(alpha, m)
+        out[fam] = (m, a)
+        for r in recs:
+            if r.margin is not None:
+                r.decision = S.decide(r.margin, 0.0, a, r.relation, r.outside)
+            else:
+                r.decision = S.decide(r.estimate, r.bound, a, r.relation, r.outside)
+    return out
 
 
 def error_record(cid: str, exc: BaseException, config=None) -> dict:
@@ -173,7 +197,8 @@ def _rec_to_dict(r: Record) -> dict:
     return {"claim": r.claim, "reference": r.reference, "quantity": r.quantity,
             "estimate": est(r.estimate), "bound": r.bound, "bound_label": r.bound_label,
             "relation": r.relation, "config": r.config, "seed": r.seed,
-            "outside": list(r.outside), "margin": est(r.margin), "extra": r.extra}
+            "outside": list(r.outside), "margin": est(r.margin), "extra": r.extra,
+            "family": r.family}
 
 
 def _rec_from_dict(d: dict) -> Record:
@@ -225,17 +250,43 @@ def _merge_figures(into: dict, new: dict) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+class ClaimRecordError(Exception):
+    """A claim returned records that cannot be decided (NaN, no interval, not a Record)."""
+
+
+def _checked_records(claim, recs) -> list:
+    """``recs`` with claim, reference and family filled in from ``claim``; raises
+    :class:`ClaimRecordError` when they are not a list of records, or (a plugin claim) when a
+    record cannot be decided."""
+    family = getattr(claim, "family", None) or "builtin"
+    if not isinstance(recs, (list, tuple)) or not all(isinstance(r, Record) for r in recs):
+        got = type(recs).__name__ if not isinstance(recs, (list, tuple)) else "a list holding " \
+            + ", ".join(sorted({type(r).__name__ for r in recs if not isinstance(r, Record)}))
+        raise ClaimRecordError(f"claim {claim.id!r} must return a list of Record, got {got}")
+    for r in recs:
+        r.claim = r.claim or claim.id
+        r.reference = r.reference or claim.reference
+        r.family = family
+        if family != "builtin":
+            bad = r.problems()
+            if bad:
+                raise ClaimRecordError(f"claim {claim.id!r}: " + "; ".join(bad))
+    return list(recs)
+
+
 def run_claim(claim, ctx) -> ClaimRun:
-    """Run one claim; an exception (not KeyboardInterrupt) becomes its error record. The
-    claim's figures and findings are collected apart (saved with it)."""
+    """Run one claim; an exception (not KeyboardInterrupt) becomes its error record, and so do
+    records that cannot be decided (:func:`_checked_records`). The claim's figures and
+    findings are collected apart (saved with it)."""
     figs, finds = ctx.figures, ctx.findings
     ctx.figures, ctx.findings, ctx.current = {}, [], None
     t1 = time.perf_counter()
     try:
-        recs, err, info = claim.run(ctx), None, None
+        recs, err, info = _checked_records(claim, claim.run(ctx)), None, None
     except Exception as exc:  # one claim failing must not lose the others' results
         recs, err = [], f"{type(exc).__name__}: {exc}"
         info = error_record(claim.id, exc, ctx.current)
+        info["family"] = getattr(claim, "family", None) or "builtin"
     finally:
         own_figs, own_finds = ctx.figures, ctx.findings
         ctx.figures, ctx.findings = figs, finds
@@ -275,13 +326,15 @@ def run_verification(ids=None, scale: str = "quick", seed: int = 0, alpha: float
     finally:
         if bar is not None:
             bar.close()
-    a = decide_all([r for run in runs for r in run.records], alpha)
+    records = [r for run in runs for r in run.records]
+    families = decide_families(records, alpha)
+    a = families.get("builtin", next(iter(families.values()), (0, alpha)))[1]
     figures = {}
     for run in runs:
         _merge_figures(figures, run.figures)
     findings = [f for run in runs for f in run.findings] + auto_findings(runs)
     return VerifyResult(scale, seed, alpha, a, runs, figures, findings,
-                        time.perf_counter() - t0)
+                        time.perf_counter() - t0, families)
 
 
 def _size(cfg: dict) -> tuple:

@@ -17,6 +17,7 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -26,10 +27,25 @@ from hdo_theory.runs.options import build, resolve, simulate_kwargs
 from hdo_theory.runs.sweep.spec import RUN_ONLY, SweepSpec, _check_finite
 from hdo_theory.serialize import content_hash
 
+_DATA_OPTIONS = ("data", "data_kind", "data_features", "data_targets")
+
 
 def config_hash(values: dict) -> str:
-    """SHA-256 (hex) of the canonical JSON of a cell's resolved run options (run-only removed)."""
+    """SHA-256 (hex) of the canonical JSON of a cell's resolved run options (run-only removed).
+
+    Without ``data`` the data options (which then do nothing) are left out, so the hashes of
+    every sweep made before they existed are unchanged; with ``data`` the file's SHA-256 is
+    hashed too (a changed file is another configuration)."""
     clean = {k: v for k, v in values.items() if k not in RUN_ONLY}
+    if clean.get("data") is None:
+        for k in _DATA_OPTIONS:
+            clean.pop(k, None)
+    else:
+        try:
+            clean["data_file_sha256"] = hashlib.sha256(Path(clean["data"]).read_bytes()).hexdigest()
+        except OSError as exc:
+            raise HDOInputError(f"data file {clean['data']!r} cannot be read: "
+                                f"{exc.strerror or exc}") from None
     for k, v in clean.items():
         if isinstance(v, float) and not math.isfinite(v):
             raise HDOInputError(f"{k} must be a finite number, got {v}")
@@ -134,6 +150,7 @@ class CellTask:
     values: dict
     threads: int = 1
     save_path: str | None = None  # set when workers share the driver's file system
+    plugins: tuple = ()  # plugins the worker loads before running (hdo_theory.plugins)
 
 
 @dataclass
@@ -196,6 +213,10 @@ def run_cell(task: CellTask) -> CellOutput:
     from hdo_theory.process import simulate
 
     t0 = time.perf_counter()
+    if task.plugins:  # a fresh worker (local pool or Dask) has not imported them yet
+        from hdo_theory.plugins import load_plugins
+
+        load_plugins(task.plugins)
     obj, cfg = build(task.values)
     obj = _shared_objective(obj)
     res = simulate(obj, cfg, **simulate_kwargs(task.values, seed=task.seed,

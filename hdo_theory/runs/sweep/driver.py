@@ -148,7 +148,8 @@ def _run(spec, store, executor, cells, states, how, lock, owned_executor, progre
 
     def submit(c: Cell):
         save = str(store.cell_path(c.key)) if executor.shared_filesystem else None
-        task = CellTask(c.key, c.seed, c.values, spec.threads, save)
+        task = CellTask(c.key, c.seed, c.values, spec.threads, save,
+                        tuple(getattr(spec, "plugins", ())))
         inflight[executor.submit(_execute, cell_fn, task)] = c
 
     def charge(c: Cell, error: str, tb: str | None, retryable: bool, death: bool, host: str):

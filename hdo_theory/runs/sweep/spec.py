@@ -60,6 +60,10 @@ class SweepSpec:
     metrics: metric names ``collect`` keeps (``None``: every recorded metric).
     retries: extra attempts for a cell that raises or whose worker dies. threads: per cell.
     out: default output folder (relative to the file's folder), or ``None``.
+    plugins: the plugins (:mod:`hdo_theory.plugins`) the sweep loads, resolved (absolute file
+        paths or module names): the file's top-level ``plugins = [...]`` (paths relative to
+        the file) then ``hdo-theory sweep --plugin``; every worker loads them before its first
+        cell, and the list is stored in ``sweep.json`` (``spec.plugins``).
     """
 
     base: dict = field(default_factory=dict)
@@ -72,6 +76,7 @@ class SweepSpec:
     out: str | None = None
     name: str = "sweep"
     source: str = "<sweep>"
+    plugins: tuple[str, ...] = ()
 
     def identity(self) -> dict:
         """What determines the set of cells (and nothing else)."""
@@ -94,6 +99,7 @@ class SweepSpec:
             "threads": self.threads,
             "name": self.name,
             "source": self.source,
+            "plugins": list(self.plugins),
         }
 
     @property
@@ -209,6 +215,8 @@ def _strict_int(name: str, v, lo=None, hi=None) -> int:
 def parse_spec(doc: dict, text: str | None = None, source: str = "<sweep>") -> SweepSpec:
     """Validate a parsed sweep document (``text``, when given, is used for line numbers)."""
     loc = Locator(text)
+    doc = dict(doc)
+    plugins = _load_file_plugins(doc.pop("plugins", None), source, loc)
     for k, v in doc.items():
         if k not in ("sweep", "base", "axes"):
             raise HDOInputError(
@@ -248,10 +256,56 @@ def parse_spec(doc: dict, text: str | None = None, source: str = "<sweep>") -> S
         out=sweep.get("out"),
         name=sweep.get("name", Path(source).stem if source != "<sweep>" else "sweep"),
         source=source,
+        plugins=plugins,
     )
     if spec.n_cells > MAX_CELLS:
         raise HDOInputError(f"{source}: the grid has {spec.n_cells} cells, more than {MAX_CELLS}")
-    return spec
+    return _resolve_data_paths(spec)
+
+
+def _load_file_plugins(value, source: str, loc: Locator) -> tuple[str, ...]:
+    """The top-level ``plugins = ["my_est.py", "pkg.module"]``: resolved (files relative to
+    the sweep file's folder) and loaded now, so that [base] and [axes] may name their
+    estimators and objectives."""
+    from hdo_theory.plugins import load_plugin, resolve_spec
+
+    if value is None:
+        return ()
+    where = _where(source, loc, ("plugins",))
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise HDOInputError(f"{where}: plugins must be a list of file paths (*.py) or module "
+                            f"names, got {value!r}")
+    base = Path(source).parent if source != "<sweep>" else None
+    out = []
+    for v in value:
+        try:
+            load_plugin(v, base)
+        except HDOInputError as exc:
+            raise HDOInputError(f"{where}: {exc}") from None
+        key = resolve_spec(v, base)
+        if key not in out:
+            out.append(key)
+    return tuple(out)
+
+
+def _resolve_data_paths(spec: SweepSpec) -> SweepSpec:
+    """``data = "x.npz"`` in [base] / [axes] is relative to the sweep file's folder."""
+    from dataclasses import replace
+
+    if spec.source == "<sweep>":
+        return spec
+    root = Path(spec.source).parent
+
+    def fix(v):
+        return v if v is None or Path(v).is_absolute() else str((root / v).resolve())
+
+    base = dict(spec.base)
+    axes = dict(spec.axes)
+    if base.get("data") is not None:
+        base["data"] = fix(base["data"])
+    if "data" in axes:
+        axes["data"] = tuple(fix(v) for v in axes["data"])
+    return replace(spec, base=base, axes=axes)
 
 
 def _nonfinite(v) -> bool:

@@ -15,6 +15,9 @@ from hdo_theory.verification.claims.registry import (
     Context,
     Planned,
     Record,
+    claim,
+    estimate_from_interval,
+    estimate_from_stats,
     register,
 )
 
@@ -39,4 +42,5 @@ def _import_claim_modules(modules=_MODULES) -> None:
 
 _import_claim_modules()
 
-__all__ = ["REGISTRY", "Claim", "Context", "Planned", "Record", "register"]
+__all__ = ["REGISTRY", "Claim", "Context", "Planned", "Record", "claim",
+           "estimate_from_interval", "estimate_from_stats", "register"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -27,12 +27,29 @@ from hdo_theory.verification.stats import Decision, Estimate
 
 @dataclass
 class Record:
-    claim: str
-    reference: str
-    quantity: str
-    estimate: Estimate
-    bound: float
-    bound_label: str
+    """One measured quantity against its bound.
+
+    claim, reference: the claim's id and paper reference (left empty, the runner fills them
+    in from the :class:`Claim` that returned the record).
+    quantity: what was measured (one line).
+    estimate: the empirical :class:`~..stats.Estimate` (value and interval ingredients);
+        :func:`estimate_from_interval` and :func:`estimate_from_stats` build one.
+    bound, bound_label: the bound's value and its formula / lemma.
+    relation: ``"le"`` (empirical <= bound), ``"ge"`` or ``"eq"``.
+    config, seed: the configuration measured (JSON-able) and its seed.
+    outside: the stated conditions this configuration breaks (then the record is reported
+        "outside assumptions" and not counted in the correction).
+    margin: an estimate of ``empirical - bound`` when the bound is itself estimated (paired).
+    family: the multiple-testing family: ``"builtin"`` or the plugin's name (set by the
+        runner from :attr:`Claim.family`).
+    """
+
+    claim: str = ""
+    reference: str = ""
+    quantity: str = ""
+    estimate: Estimate | None = None
+    bound: float = math.nan
+    bound_label: str = ""
     relation: str = "le"
     config: dict = field(default_factory=dict)
     seed: int = 0
@@ -40,6 +57,48 @@ class Record:
     margin: Estimate | None = None
     extra: dict = field(default_factory=dict)
     decision: Decision | None = None
+    family: str = "builtin"
+
+    @classmethod
+    def from_interval(cls, quantity: str, value: float, ci, bound: float, bound_label: str,
+                      level: float = 0.95, n: int = 0, **fields) -> Record:
+        """A record from a point estimate and its symmetric normal (CLT) confidence interval
+        ``ci = (lo, hi)`` at ``level``; the runner rebuilds the interval at the corrected
+        level from it (:func:`estimate_from_interval`). ``fields``: any other field."""
+        return cls(quantity=quantity, estimate=estimate_from_interval(value, ci, level, n),
+                   bound=float(bound), bound_label=bound_label, **fields)
+
+    @classmethod
+    def from_stats(cls, result: dict, entry: str, bound: float, bound_label: str,
+                   quantity: str | None = None, **fields) -> Record:
+        """A record from one entry of an :func:`hdo_theory.estimators.monte_carlo.estimator_stats`
+        result (``"bias"``, ``"second_moment"``, ``"centered_moment"``, ``"variance"``,
+        ``"mean_norm"``), its interval method kept (:func:`estimate_from_stats`); the
+        configuration and seed are the result's."""
+        cfg = {k: v for k, v in result.get("config", {}).items() if k != "objective_meta"}
+        fields.setdefault("config", cfg)
+        fields.setdefault("seed", int(cfg.get("seed", 0)))
+        return cls(quantity=quantity or entry, estimate=estimate_from_stats(result, entry),
+                   bound=float(bound), bound_label=bound_label, **fields)
+
+    def problems(self) -> list[str]:
+        """Why this record cannot be decided (empty: it can): no estimate, a NaN or infinite
+        value, no interval (standard error NaN or negative), a NaN bound, an unknown relation."""
+        out = []
+        e = self.estimate
+        if not isinstance(e, Estimate):
+            return [f"record {self.quantity!r} has no estimate (an Estimate is required)"]
+        if not math.isfinite(float(e.value)):
+            out.append(f"record {self.quantity!r}: empirical value is {e.value}")
+        if e.method != "exact" and not (float(e.se) >= 0.0):
+            out.append(f"record {self.quantity!r}: no interval (standard error {e.se})")
+        bad_margin = self.margin is not None and not math.isfinite(float(self.margin.value))
+        if math.isnan(float(self.bound)) and self.margin is None or bad_margin:
+            out.append(f"record {self.quantity!r}: bound is NaN")
+        if self.relation not in ("le", "ge", "eq"):
+            out.append(f"record {self.quantity!r}: relation must be le, ge or eq, "
+                       f"got {self.relation!r}")
+        return out
 
     @property
     def ratio(self) -> float:
@@ -75,6 +134,7 @@ class Record:
             "config": self.config,
             "seed": self.seed,
             "extra": self.extra,
+            "family": self.family,
         }
 
 
@@ -121,6 +181,10 @@ class Claim:
     #: :func:`..runner.check_claims` can check a whole grid in seconds before it runs. None: the
     #: claim declares none (a plug-in claim; reported as unchecked)
     configs: Callable[[Context], list[Planned]] | None = None
+    #: the multiple-testing family: None = decided by :func:`register` (``"builtin"`` for the
+    #: package's own claims, the plugin's name for a claim registered while a plugin loads,
+    #: ``"user"`` for one registered by other code)
+    family: str | None = None
 
     def describe(self) -> dict:
         return {"id": self.id, "reference": self.reference, "measures": self.measures,
@@ -169,8 +233,91 @@ def _key(k) -> int:
 REGISTRY: dict[str, Claim] = {}
 
 
+def _family_of(claim: Claim) -> str:
+    from hdo_theory.plugins import current_plugin
+
+    if claim.family:
+        return claim.family
+    plugin = current_plugin()
+    if plugin is not None:
+        return plugin
+    module = getattr(claim.run, "__module__", "") or ""
+    return "builtin" if module.startswith("hdo_theory.") else "user"
+
+
 def register(claim: Claim) -> Claim:
+    """Add ``claim`` to :data:`REGISTRY` (``hdo-theory verify`` runs every registered claim);
+    returns it with its :attr:`Claim.family` filled in. An id already registered (a built-in
+    or another plugin's) raises :class:`~hdo_theory.errors.HDOInputError`."""
+    from hdo_theory.errors import HDOInputError
+
+    if not isinstance(claim, Claim):
+        raise HDOInputError(f"register takes a Claim, got {type(claim).__name__}")
+    if not isinstance(claim.id, str) or not claim.id or any(c.isspace() for c in claim.id):
+        raise HDOInputError(f"claim id must be a non-empty string without spaces, "
+                            f"got {claim.id!r}")
     if claim.id in REGISTRY:
-        raise ValueError(f"duplicate claim id {claim.id}")
+        other = REGISTRY[claim.id].family
+        what = "a built-in claim" if other == "builtin" else f"a claim of {other}"
+        raise HDOInputError(f"claim id {claim.id!r} clashes with {what}; choose another id")
+    if not callable(claim.run):
+        raise HDOInputError(f"claim {claim.id!r}: run must be callable run(ctx) -> [Record]")
+    claim = replace(claim, family=_family_of(claim))
     REGISTRY[claim.id] = claim
     return claim
+
+
+def claim(id: str, reference: str, bound: str, measures: str = "", objectives: str = "",
+          grid: dict | None = None, **fields) -> Callable[[Callable], Claim]:
+    """Decorator: register ``run(ctx) -> [Record]`` as a claim::
+
+        @claim("my.lemma", reference="My Lemma 1", bound="nu L sqrt(d)")
+        def my_lemma(ctx): ...
+
+    ``grid`` (``{"quick": ..., "full": ...}``) describes what runs at each scale (default:
+    the same at both); ``fields``: any other :class:`Claim` field."""
+    def wrap(run: Callable) -> Claim:
+        doc = (run.__doc__ or "").strip().split("\n")[0]
+        g = grid or {"quick": "as run", "full": "as run"}
+        return register(Claim(id, reference, measures or doc or id, objectives or "-", g, bound,
+                              run, **fields))
+    return wrap
+
+
+def estimate_from_interval(value: float, ci, level: float = 0.95, n: int = 0) -> Estimate:
+    """An :class:`~..stats.Estimate` from a point value and its symmetric normal (CLT) confidence
+    interval ``ci = (lo, hi)`` at ``level``: standard error ``(hi - lo) / (2 z)``, ``z`` the
+    normal ``(1 + level)/2`` quantile, so the runner can rebuild it at the corrected level.
+    ``ci = (value, value)`` is an exact value (no sampling error)."""
+    from scipy.stats import norm
+
+    lo, hi = (float(c) for c in ci)
+    value = float(value)
+    if lo == hi == value:
+        return Estimate(value, 0.0, math.inf, int(n), "exact")
+    if not 0.0 < level < 1.0:
+        from hdo_theory.errors import HDOInputError
+
+        raise HDOInputError(f"level must be in (0, 1), got {level!r}")
+    z = float(norm.ppf(0.5 + level / 2))
+    return Estimate(value, (hi - lo) / (2 * z), math.inf, int(n), "mean")
+
+
+def estimate_from_stats(result: dict, entry: str) -> Estimate:
+    """The :class:`~..stats.Estimate` of entry ``entry`` of an ``estimator_stats`` result, with
+    its own interval method (``"norm"``: confidence ball; ``"mean"``: CLT, Student t when it
+    has degrees of freedom). At the entry's own level a CLT interval comes back as printed; a
+    ball comes back wider, since the verification spends ``alpha/2`` on each side (radius
+    factor ``1 + sqrt(2 ln(2/alpha))``, :mod:`..stats`)."""
+    from hdo_theory.errors import HDOInputError
+
+    e = result.get(entry) if isinstance(result, dict) else None
+    if not isinstance(e, dict) or e.get("value") is None or "se" not in e:
+        have = ", ".join(k for k, v in (result or {}).items()
+                         if isinstance(v, dict) and "se" in v)
+        raise HDOInputError(f"estimator_stats entry {entry!r} has no estimate; entries: {have}")
+    method = e.get("method", "mean")
+    method = "mean" if method == "abs-mean" else method
+    dof = e.get("dof")
+    return Estimate(float(e["value"]), float(e["se"]),
+                    math.inf if dof is None else float(dof), int(e.get("n", 0)), method)
