@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "verify",
     "estimator_stats",
     "run",
+    "exact",
     "figures",
     "sweep",
 )

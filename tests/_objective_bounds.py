@@ -36,15 +36,16 @@ def unpack(obj):
 def third_derivative_bound(obj, j: int) -> float:
     """``M3 >= sup_{x, ||u|| = 1} |d^3/dt^3 F(x + t u, j)|``.
 
-    quadratic, least squares: 0 (quadratic in x). logistic: ``|y|^3 ||a||^3 / (6 sqrt 3)``
-    (``d^3/dz^3 log(1 + e^{-yz}) = -y^3 sigma''``). non-convex logistic: ``+ 24 lam`` (the
-    regulariser's third derivative times ``sum_k |u_k|^3 <= 1``). robust: ``24 ||a||^3``.
+    quadratic, least squares, explicit quadratic: 0 (quadratic in x). logistic:
+    ``|y|^3 ||a||^3 / (6 sqrt 3)`` (``d^3/dz^3 log(1 + e^{-yz}) = -y^3 sigma''``). non-convex
+    logistic: ``+ 24 lam`` (the regulariser's third derivative times ``sum_k |u_k|^3 <= 1``).
+    robust: ``24 ||a||^3``.
     cosine wells: ``alpha beta^3 sum_k |u_k|^3 <= alpha beta^3``. softmax: the third derivative
     of log-sum-exp along ``v = U a`` is the third central moment of ``v`` under ``p``; ``|v_k| <=
     ||a||`` so the range is ``<= 2 ||a||`` and the moment ``<= 8 ||a||^3``.
     """
     kind, params, A, y, *_ = unpack(obj)
-    if kind in (K.KIND_QUADRATIC, K.KIND_LEAST_SQUARES):
+    if kind in (K.KIND_QUADRATIC, K.KIND_LEAST_SQUARES, K.KIND_EXPLICIT_QUADRATIC):
         return 0.0
     if kind == K.KIND_COSINE_WELLS:
         return float(params[0] * params[1] ** 3)
@@ -68,6 +69,9 @@ def loss_rounding(obj, j: int, x) -> tuple[float, int]:
     if kind == K.KIND_QUADRATIC:
         v = np.abs(x - centers[j])
         return float(v @ np.abs(mats[groups[j]]) @ v) + float(v @ v), d * d + 3 * d
+    if kind == K.KIND_EXPLICIT_QUADRATIC:  # sum_r x_r (t_r / 2 - b_r), t = A x: two d-sums
+        v = np.abs(x)
+        return float(v @ (0.5 * np.abs(mats[0]) @ v + np.abs(centers[j]))), 2 * d + 4
     if kind == K.KIND_COSINE_WELLS:
         al, be = float(params[0]), float(params[1])
         ax = np.abs(x)
@@ -108,6 +112,8 @@ def jvp_rounding(obj, j: int, x, u) -> tuple[float, int]:
     lam = float(params[0]) if params.shape[0] else 0.0
     if kind == K.KIND_QUADRATIC:
         return float(au @ np.abs(mats[groups[j]]) @ np.abs(x - centers[j])), 3 * d + 4
+    if kind == K.KIND_EXPLICIT_QUADRATIC:  # sum_r u_r (t_r - b_r), t = A x
+        return float(au @ (np.abs(mats[0]) @ np.abs(x) + np.abs(centers[j]))), 2 * d + 4
     if kind == K.KIND_COSINE_WELLS:
         al, be = float(params[0]), float(params[1])
         ax = np.abs(x)

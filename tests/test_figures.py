@@ -75,6 +75,9 @@ def _shrink(spec: RunSpec, T: int = 24) -> RunSpec:
 
 
 def _tiny_plan(name: str) -> dict:
+    if name == "exact":  # one decade of the exact curve, two short Monte Carlo horizons
+        return PLANS[name](True, exact_T=[int(round(10 ** (k / 8))) for k in range(24, 33)],
+                           mc_T=(1000, 3162), replicas=4)
     plan = PLANS[name](True)
     if name == "zo-estimators":
         spec = _shrink(plan["table"])
@@ -143,7 +146,8 @@ def made(tmp_path_factory, runner):
 # ---------------------------------------------------------------------------------------------
 
 EXPECTED_AXES = {"zo-estimators": 4, "gamma": 2, "convex": 2, "nonconvex": 1, "speedup": 2,
-                 "phase": 2, "populations": 6, "ablations": 3, "consensus": 2, "interaction": 2}
+                 "phase": 2, "populations": 6, "ablations": 3, "consensus": 2, "interaction": 2,
+                 "exact": 2}
 LOG_Y = {"zo-estimators", "gamma", "convex", "nonconvex", "speedup", "ablations", "consensus",
          "interaction"}
 
@@ -350,6 +354,27 @@ def test_gallery_lists_every_figure_with_its_command(tmp_path):
         assert f"--only {name}" in md
     assert md.index("CLAIMS-TABLE") > md.index("## 7. populations")
     assert md.index("CLAIMS-TABLE") < md.index("## 8. ablations")
+
+
+def test_exact_figure_reads_its_exact_curve(made):
+    """The exact figure plots the stored exact values, the bound recomputed from the stored
+    constants, and Monte Carlo means compared with the exact value at the same T."""
+    from hdo_theory.figures.plots import summarise_exact
+
+    fig, plan, folder, data = made["exact"]
+    e = summarise_exact(data)
+    c = data["exact"]["constants"]
+    rows = data["exact"]["configs"]
+    assert [r["T"] for r in rows] == e["T"] and len(e["T"]) == 9
+    for r, v in zip(rows, e["exact"], strict=True):
+        assert v == pytest.approx(r["y_gap"] + c["ell"] / 8 * r["dist_sq"], rel=1e-12)
+    line = fig.axes[0].get_lines()[0]
+    np.testing.assert_allclose(line.get_ydata(), e["exact"], rtol=1e-12)
+    assert [m["T"] for m in e["monte_carlo"]] == [1000, 3162]
+    assert all(m["exact"] == pytest.approx(e["exact"][e["T"].index(m["T"])])
+               for m in e["monte_carlo"])
+    assert e["last_decade"]["T"] == [1000.0, 10000.0]
+    assert all(0 < r < 1 for r in e["ratio"])  # the explicit bound (C = 1) holds here
 
 
 def test_phase_grid_log_ratio_and_delta_method_se():

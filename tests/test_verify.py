@@ -9,6 +9,7 @@ import pytest
 from hdo_theory import cli
 from hdo_theory.verification import stats as S
 from hdo_theory.verification.claims import REGISTRY, Claim, Record
+from hdo_theory.verification.runner import resolve_ids
 
 
 def _finite_tree(o):
@@ -34,14 +35,21 @@ def test_quick_run_completes_and_writes_three_reports(quick_report):
     assert rc == 0
     data = json.loads((out / "report.json").read_text())
     assert data["correction"] == "bonferroni" and data["seed"] == 2
-    assert [c["id"] for c in data["claims"]] == ids
-    m = sum(1 for c in data["claims"] for r in c["records"] if not r["outside"])
+    # a prefix selects a claim and its exact twin (lemma14 -> lemma14, lemma14.exact)
+    assert [c["id"] for c in data["claims"]] == resolve_ids(ids)
+    # exact records (method "exact") are decided on their value: not counted in m
+    m = sum(1 for c in data["claims"] for r in c["records"]
+            if not r["outside"] and r["method"] != "exact")
     assert data["per_record_alpha"] == pytest.approx(data["alpha"] / m)
     for c in data["claims"]:
         assert c["error"] is None and c["records"]
         for r in c["records"]:
             assert r["verdict"] in S.VERDICTS and r["reason"]
             assert r["empirical"] is not None and r["bound"] is not None
+            if r["method"] == "exact":  # no sampling error: no interval
+                assert r["ci"] is None and r["verdict"] in ("holds", "violated",
+                                                            "outside assumptions")
+                continue
             assert r["ci"][0] is not None and r["ci"][1] is not None
             assert r["ci"][0] <= r["empirical"] <= r["ci"][1]
             assert r["config"] and "seed" in r

@@ -24,6 +24,12 @@ With ``u ~ N(0, I_d)``, ``v`` uniform on the unit sphere, ``F = F(., xi)`` the m
 
 The theorem's smoothing radius ``nu = eta / sqrt(d)`` (Theorem 1) is available as
 ``nu="theorem"`` through :func:`resolve_nu`.
+
+The explicit quadratic (:mod:`hdo_theory.objectives.explicit`) has an additive-noise oracle,
+``F(x, xi) = F(x) + xi . x``: :func:`estimate` draws ``xi`` first (``d`` normals times the
+noise) and adds its exact contribution, ``xi`` to a gradient or coordinate difference and
+``xi . u`` (sphere: ``d xi . v``) to each direction's coefficient. Every other kind draws nothing
+extra, so their streams are unchanged.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from hdo_theory.objectives.kernels import (
     batch_grad,
     batch_jvp,
     batch_loss,
+    oracle_noise,
 )
 from hdo_theory.rng import standard_normals
 
@@ -80,13 +87,33 @@ def estimate(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
     the objective. For the generalised linear models the ZO estimators take a fast path
     (:func:`_glm_zo`) that evaluates the same minibatch losses with one pass over the minibatch
     rows per block of directions instead of one pass per function value.
+
+    Additive oracle noise (the explicit quadratic only, :func:`oracle_noise` > 0): the loss is
+    ``F(x, xi) = F(x) + xi . x`` with one ``xi ~ N(0, noise^2 I_d)`` per call, shared by both
+    values of every difference and by all ``rv`` directions. ``xi`` is the **first** draw of
+    the call: d standard normals times ``noise``, before any direction (so with noise the
+    directions are those of ``rng.standard_normal((rv, d))`` after ``d`` normals). With
+    ``noise == 0`` (every other kind) nothing is drawn and the stream is unchanged.
     """
     d = x.shape[0]
+    noise = oracle_noise(obj)
     if est == EST_FO:
         batch_grad(obj, batch, x, out)
+        if noise != 0.0:  # grad F(x, xi) = grad F(x) + xi; xtmp is free in the FO branch
+            _draw_oracle_noise(rng, noise, xtmp)
+            for k in range(d):
+                out[k] += xtmp[k]
         return 1
     if U.shape[0] < DIRECTION_BLOCK or U.shape[1] != d:
         raise ValueError("estimate: U must be a (DIRECTION_BLOCK, d) array (direction_buffer(d))")
+    # The generic path below uses U[0] only, so the last row holds xi. Its contribution is added
+    # as the exact linear term: the difference quotient of xi.x along u is xi.u for every nu
+    # (and xi_k for coord-fd), with no truncation error, so this equals the difference of
+    # F(., xi) exactly, without the cancellation error eps |xi.x| / nu that adding xi.x to
+    # both evaluated losses would bring.
+    xi = U[DIRECTION_BLOCK - 1]
+    if noise != 0.0:
+        _draw_oracle_noise(rng, noise, xi)
     out[:] = 0.0
     if est == EST_COORD_FD:
         for k in range(d):
@@ -96,6 +123,8 @@ def estimate(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
             xtmp[k] = x[k] - nu
             fm = batch_loss(obj, batch, xtmp)
             out[k] = (fp - fm) / (2.0 * nu)
+            if noise != 0.0:
+                out[k] += xi[k]
         return 2 * d
     if _is_glm(obj[0]):
         return _glm_zo(obj, est, rv, nu, batch, x, rng, out, U, xtmp)
@@ -130,9 +159,19 @@ def estimate(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
                 xtmp[k] = x[k] + nu * u[k]
             coef = d * (batch_loss(obj, batch, xtmp) - f0) / nu
             evals += 1
+        if noise != 0.0:  # the linear term xi.u of the difference (sphere: d xi.v)
+            coef += (d if est == EST_ZO_SPHERE else 1.0) * _dot(xi, u)
         for k in range(d):
             out[k] += inv_rv * coef * u[k]
     return evals
+
+
+@numba.njit(**_JIT)
+def _draw_oracle_noise(rng, noise, xi):
+    """xi = noise * (d standard normals from ``rng``): the additive oracle noise of one call."""
+    standard_normals(rng, xi)
+    for k in range(xi.shape[0]):
+        xi[k] *= noise
 
 
 @numba.njit(**_JIT)

@@ -825,6 +825,85 @@ def summarise_interaction(data) -> dict:
                 "final_gap": _final_stats(r.parallel_time, r["gap"])} for k, r in data.items()}
 
 
+# ---------------------------------------------------------------------------------------------
+# (11) exact expected dynamics against Monte Carlo and Theorem 1
+# ---------------------------------------------------------------------------------------------
+
+
+def exact_curve(data) -> dict:
+    """The exact figure's numbers: per ``T`` of the exact curve the Theorem 1 error
+    ``E[f(y_T) - f*] + ell/8 E||mu_T - x*||^2`` and the explicit bound (constants as printed,
+    ``C = 1``), their local log-log slopes, and per Monte Carlo horizon the replica mean with
+    its 95% interval and its z-score against the exact value."""
+    doc = data["exact"]
+    c = doc["constants"]
+    rows = doc["configs"]
+    T = np.array([r["T"] for r in rows], dtype=float)
+    err = np.array([r["y_gap"] + c["ell"] / 8 * r["dist_sq"] for r in rows])
+    bnd = np.array([B.theorem1_convex_bound(B.BoundParams(eta=r["lr"], T=int(r["T"]), **c))
+                    for r in rows])
+    mid = np.sqrt(T[1:] * T[:-1])
+    slope = np.diff(np.log(err)) / np.diff(np.log(T))
+    bslope = np.diff(np.log(bnd)) / np.diff(np.log(T))
+    mc = []
+    for key in sorted(_keys(data, "mc,"), key=lambda k: int(k.split("T=")[1])):
+        res = data[key]
+        ok = res.diverged_at < 0
+        v = res["y_gap"][ok, -1] + c["ell"] / 8 * res["dist_sq"][ok, -1]
+        m, lo, hi = _mean_ci(v)
+        Tk = int(res.t[-1])
+        hit = np.nonzero(T == Tk)[0]
+        ex = float(err[hit[0]]) if hit.size else math.nan
+        se = float(np.std(v, ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
+        mc.append({"T": Tk, "mean": m, "ci": [lo, hi], "replicas": int(v.size), "exact": ex,
+                   "z": (m - ex) / se if se > 0 else math.nan})
+    return {"T": T.tolist(), "exact": err.tolist(), "bound": bnd.tolist(),
+            "ratio": (err / bnd).tolist(), "T_mid": mid.tolist(), "local_slope": slope.tolist(),
+            "bound_local_slope": bslope.tolist(), "monte_carlo": mc}
+
+
+def plot_exact(data):
+    e = exact_curve(data)
+    T, mc = np.asarray(e["T"]), e["monte_carlo"]
+    with style.style():
+        fig, axes = style.new_figure(1, 2, width=3.6)
+        ax = axes[0, 0]
+        ax.plot(T, e["exact"], color=style.color(0), lw=1.5, label="exact (hdo_theory.exact)")
+        if mc:
+            style.log_errorbar(ax, [r["T"] for r in mc], [r["mean"] for r in mc],
+                               [r["ci"][0] for r in mc], [r["ci"][1] for r in mc],
+                               color=style.color(1), marker=style.marker(1), ms=4,
+                               label=f"Monte Carlo, {mc[0]['replicas']} replicas (95% CI)")
+        ax.plot(T, e["bound"], color=style.color(2), lw=1, ls=":",
+                label="Theorem 1 bound (C = 1)")
+        style.label_axes(ax, "interactions T", r"$E f(y_T) - f^* + \frac{\ell}{8}E\|\mu_T - x^*\|^2$",
+                         logx=True, logy=True, title="exact error, Theorem 1 schedule")
+        ax = axes[0, 1]
+        ax.plot(e["T_mid"], e["local_slope"], color=style.color(0), lw=1.5, label="exact error")
+        ax.plot(e["T_mid"], e["bound_local_slope"], color=style.color(2), lw=1, ls=":",
+                label="Theorem 1 bound")
+        ax.axhline(-1.0, color="0.5", lw=0.8, ls="--", label="-1")
+        style.label_axes(ax, "interactions T", "local log-log slope", logx=True,
+                         title="local slope d log(error) / d log T")
+        for p, a in enumerate(axes.flat):
+            style.panel_letter(a, p)
+        style.place_legends(fig, axes.flat)
+    fig._hdo_summary = e
+    return fig
+
+
+def summarise_exact(data) -> dict:
+    e = exact_curve(data)
+    last = [k for k, t in enumerate(e["T"]) if t >= e["T"][-1] / 10]
+    k0 = last[0]
+    e["last_decade"] = {
+        "T": [e["T"][k0], e["T"][-1]],
+        "slope": math.log(e["exact"][-1] / e["exact"][k0]) / math.log(e["T"][-1] / e["T"][k0]),
+        "bound_slope": math.log(e["bound"][-1] / e["bound"][k0])
+        / math.log(e["T"][-1] / e["T"][k0])}
+    return e
+
+
 PLOTS = {
     "zo-estimators": (plot_zo_estimators, summarise_zo_estimators),
     "gamma": (plot_gamma, summarise_gamma),
@@ -836,4 +915,5 @@ PLOTS = {
     "ablations": (plot_ablations, summarise_ablations),
     "consensus": (plot_consensus, summarise_consensus),
     "interaction": (plot_interaction, summarise_interaction),
+    "exact": (plot_exact, summarise_exact),
 }

@@ -383,6 +383,39 @@ def plan_interaction(quick: bool) -> dict:
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# (11) exact expected dynamics against Monte Carlo and Theorem 1
+# ---------------------------------------------------------------------------------------------
+
+#: the explicit quadratic of the exact figure (the ``theorem1.convex.exact`` claim's problem)
+EXACT_OBJECTIVE = {"name": "explicit-quadratic", "d": 4, "n0": 2, "n1": 2, "condition": 2.0,
+                   "heterogeneity": 0.5, "noise": 0.5, "seed": 13}
+
+
+def _exact_cfg(T: int) -> ProcessConfig:
+    return ProcessConfig(model="pairwise", T=T, schedule="theorem-convex", zo=_zo(nu="theorem"),
+                         fo=_fo(), record="log", record_points=20, record_nodes=False)
+
+
+def plan_exact(quick: bool, exact_T=None, mc_T=None, replicas=None) -> dict:
+    """Theorem 1 (strongly convex) schedule on an explicit quadratic: the exact error curve
+    (:func:`hdo_theory.exact.expected_dynamics`, 8 points per decade from ``10^3`` to ``10^7``
+    quick, ``10^8`` full) and Monte Carlo runs at a few horizons. ``exact_T``, ``mc_T`` and
+    ``replicas`` replace the grids (tests)."""
+    top = 7 if quick else 8
+    exact_T = exact_T or [int(round(10 ** (k / 8))) for k in range(24, 8 * top + 1)]
+    mc_T = mc_T or ((1000, 10000, 100000) if quick else (1000, 10000, 100000, 1000000))
+    R = replicas or (16 if quick else 64)
+    out = {"exact": RunSpec(f"exact-curve-{_q(quick)}" if replicas is None else "exact-curve-t",
+                            "exact-curve",
+                            {"objective": dict(EXACT_OBJECTIVE), "metrics": ["y_gap", "dist_sq"],
+                             "configs": [_exact_cfg(T).as_dict() for T in exact_T]})}
+    for j, T in enumerate(mc_T):
+        out[f"mc,T={T}"] = _proc(f"exact-mc-T_{T}-{_q(quick)}", EXACT_OBJECTIVE, _exact_cfg(T), R,
+                                 _seed(11, j))
+    return out
+
+
 PLANS = {
     "zo-estimators": plan_zo_estimators,
     "gamma": plan_gamma,
@@ -394,6 +427,7 @@ PLANS = {
     "ablations": plan_ablations,
     "consensus": plan_consensus,
     "interaction": plan_interaction,
+    "exact": plan_exact,
 }
 
 

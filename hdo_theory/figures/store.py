@@ -34,7 +34,10 @@ from hdo_theory.errors import HDOInputError
 from hdo_theory.serialize import canonical_json, content_hash, jsonable
 
 TABLE_FORMAT = "hdo-theory-figure-table/1"
-RUN_KINDS = ("process", "estimator-table")
+EXACT_FORMAT = "hdo-theory-figure-exact/1"
+RUN_KINDS = ("process", "estimator-table", "exact-curve")
+#: kinds stored as JSON documents (the others are Results .npz files)
+_JSON_KINDS = {"estimator-table": TABLE_FORMAT, "exact-curve": EXACT_FORMAT}
 
 __all__ = ["RunSpec", "TABLE_FORMAT", "MissingResults", "load_run", "execute", "Runner"]
 
@@ -49,7 +52,7 @@ class RunSpec:
 
     @property
     def filename(self) -> str:
-        return f"{self.id}.json" if self.kind == "estimator-table" else f"{self.id}.npz"
+        return f"{self.id}.json" if self.kind in _JSON_KINDS else f"{self.id}.npz"
 
     @property
     def spec_hash(self) -> str:
@@ -73,17 +76,18 @@ def load_run(spec: RunSpec, folder) -> tuple[object | None, str | None]:
     path = Path(folder) / spec.filename
     if not path.exists():
         return None, None
-    if spec.kind == "estimator-table":
+    if spec.kind in _JSON_KINDS:
         try:
             doc = json.loads(path.read_text())
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             return None, f"{path}: unreadable ({exc.__class__.__name__})"
-        if not isinstance(doc, dict) or doc.get("format") != TABLE_FORMAT:
-            return None, f"{path}: not an hdo-theory figure table"
+        if not isinstance(doc, dict) or doc.get("format") != _JSON_KINDS[spec.kind]:
+            return None, f"{path}: not an hdo-theory figure {spec.kind}"
         if doc.get("spec_hash") != spec.spec_hash:
             return None, f"{path}: made for another configuration (spec hash differs)"
-        if not isinstance(doc.get("rows"), list):
-            return None, f"{path}: table has no rows"
+        body = "rows" if spec.kind == "estimator-table" else "configs"
+        if not isinstance(doc.get(body), list):
+            return None, f"{path}: {spec.kind} has no {body}"
         return doc, None
     from hdo_theory.process.results import Results
 
@@ -125,6 +129,8 @@ class Runner:
             out = self._process(spec.params)
         elif spec.kind == "estimator-table":
             return self._table(spec)
+        elif spec.kind == "exact-curve":
+            return self._exact(spec)
         else:
             raise HDOInputError(
                 f"run kind must be one of {', '.join(RUN_KINDS)}, got {spec.kind!r}")
@@ -169,6 +175,35 @@ class Runner:
                 "params": spec.params, "rows": rows}
 
 
+    def _exact(self, spec: RunSpec) -> dict:
+        """Exact expectations (:func:`hdo_theory.exact.expected_dynamics`) at the last step of
+        every configuration of ``spec.params["configs"]``, with the objective's constants."""
+        from hdo_theory.exact import expected_dynamics
+        from hdo_theory.process import ProcessConfig, problem_facts
+
+        obj = self.objective(spec.params["objective"])
+        rows = []
+        for d in spec.params["configs"]:
+            cfg = ProcessConfig.from_dict(d)
+            r = expected_dynamics(obj, cfg, [cfg.T])
+            rows.append({"T": int(cfg.T), "lr": float(cfg.zo.lr),
+                         **{k: float(r[k][-1]) for k in spec.params["metrics"]}})
+        c = obj.constants
+        facts = problem_facts(obj)
+        x0 = ProcessConfig.from_dict(spec.params["configs"][0]).x0
+        x0 = obj.random_point(0) if x0 is None else np.asarray(x0, dtype=float)
+        xs = np.asarray(facts["x_star"], dtype=float)
+        s = np.asarray(c.s_sq(1), dtype=float)
+        consts = {"n0": int(obj.n0), "n1": int(obj.n1), "d": int(obj.d), "L": float(c.L),
+                  "ell": float(c.ell), "varsigma0_sq": float(c.varsigma0_sq),
+                  "varsigma1_sq": float(c.varsigma1_sq), "sum_s_sq0": float(s[: obj.n0].sum()),
+                  "sum_s_sq1": float(s[obj.n0:].sum()),
+                  "f0_gap": float(obj.value(x0) - facts["f_star"]),
+                  "dist0_sq": float(np.sum((x0 - xs) ** 2))}
+        return {"format": EXACT_FORMAT, "id": spec.id, "spec_hash": spec.spec_hash,
+                "params": spec.params, "configs": rows, "constants": consts}
+
+
 def _node_heldout(obj, cfg, res) -> dict:
     """Per population, held-out (loss, accuracy) averaged over its node models, at the start
     (first record) and the final state (last record); NaN elsewhere and for diverged replicas."""
@@ -206,7 +241,7 @@ def save_run(spec: RunSpec, data, folder) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / spec.filename
-    if spec.kind != "estimator-table":
+    if spec.kind not in _JSON_KINDS:
         return data.save(path)
     with atomic_file(path, "w") as fh:
         json.dump(jsonable(data, nonfinite="keep"), fh, allow_nan=True)

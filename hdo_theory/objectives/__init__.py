@@ -18,6 +18,17 @@ Heterogeneity ``h`` in [0, 1] sets how skewed the shards are: each sample gets t
 ``h * rank(key_j)/N + (1 - h) * U_j`` (``U_j`` uniform) and shards are contiguous blocks of the
 samples sorted by score. ``h = 0`` is an i.i.d. split, ``h = 1`` sorts by the kind's key (label,
 target or cluster), the most heterogeneous split.
+
+The explicit quadratic (:mod:`hdo_theory.objectives.explicit`) is the exception to the two-copy
+split: ``explicit_quadratic(A, B, n0, noise=0.0)`` gives node ``i`` the function
+``F^i(x, xi) = 1/2 x^T A x - B[i] . x + xi . x`` (``A`` shared, symmetric positive definite;
+``xi ~ N(0, noise^2 I_d)`` drawn once per estimate and shared by all its function values),
+nodes ``0 .. n0-1`` ZO, one sample per node (``batch`` must be 1), with exact constants
+``L = lambda_max(A)``, ``ell = lambda_min(A)``, ``x* = A^{-1} mean(B)``,
+``varsigma_k^2 = mean_{i in N_k} ||B_i - mean(B)||^2`` and ``s_i^2 = d noise^2``. Its table
+row ``"explicit-quadratic"`` generates ``A`` and ``B`` from ``condition``, ``heterogeneity``
+and ``seed`` (:func:`~hdo_theory.objectives.explicit.generate_explicit_quadratic`), with the
+oracle noise ``noise``.
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from hdo_theory.objectives import kernels as K
 
 __all__ = [
     "DEFAULT_D",
+    "ExplicitQuadratic",
     "OBJECTIVES",
     "OBJECTIVE_NAMES",
     "REAL_DATA_SHAPES",
@@ -44,6 +56,8 @@ __all__ = [
     "ObjectiveInfo",
     "constants_function",
     "default_n_samples",
+    "explicit_quadratic",
+    "explicit_quadratic_parts",
     "make_objective",
     "make_shards",
     "objective_info",
@@ -388,6 +402,10 @@ class ObjectiveInfo:
     extra_params: the names of the kind-specific ``**params`` the row accepts; any other
         keyword to :func:`make_objective` is refused (with a "did you mean").
     description: one line for docs and ``--help``.
+    one_sample_per_node: node ``i``'s shard is sample ``i`` (``N = n0 + n1``; ``n_samples``
+        is ignored) instead of the two-copy split; the generator then also gets
+        ``params["heterogeneity"]`` (the explicit quadratic: heterogeneity spreads the
+        nodes' functions, not a shard split).
     """
 
     name: str
@@ -402,6 +420,7 @@ class ObjectiveInfo:
     check_params: Callable[[dict], None] | None = None
     description: str = ""
     extra_params: tuple[str, ...] = ()
+    one_sample_per_node: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -485,6 +504,15 @@ def _check_cosine_params(params):
     check_float("beta", params.get("beta", 2.0), 0.0, lo_open=True)
 
 
+# after Objective and _pack, which it builds on
+from hdo_theory.objectives.explicit import (  # noqa: E402
+    ExplicitQuadratic,
+    _gen_explicit_quadratic,
+    explicit_quadratic,
+    explicit_quadratic_constants,
+    explicit_quadratic_parts,
+)
+
 for _row in (
     ObjectiveInfo("quadratic", _gen_quadratic, K.KIND_QUADRATIC, True, C._quadratic,
                   lam=0.0, noise=0.5, check_params=_check_quadratic_params,
@@ -511,6 +539,11 @@ for _row in (
                   real_data=True, lam=1e-3, noise=0.0, shape=(31, 455),
                   extra_params=("heldout_fraction",),
                   description="logistic regression on scikit-learn's breast cancer set"),
+    ObjectiveInfo("explicit-quadratic", _gen_explicit_quadratic, K.KIND_EXPLICIT_QUADRATIC,
+                  True, explicit_quadratic_constants, lam=0.0, noise=0.5,
+                  one_sample_per_node=True,
+                  description="explicit quadratic 1/2 x^T A x - B_i.x + xi.x, one function "
+                              "per node, additive oracle noise (batch 1; exact constants)"),
 ):
     register_objective(_row)
 _BUILTIN = frozenset(OBJECTIVES)
@@ -544,11 +577,14 @@ def make_objective(
         ``max(n0, n1)`` so that every shard holds a sample. The default depends on ``n0`` and
         ``n1`` (equal shards); when comparing populations on *the same* data set, pass a fixed
         ``n_samples`` (the data are a function of ``seed``, ``d`` and ``N`` only). At most
-        :data:`MAX_N_SAMPLES`; the default is capped there.
+        :data:`MAX_N_SAMPLES`; the default is capped there. Ignored by ``explicit-quadratic``
+        (one sample per node: ``N = n0 + n1``).
     seed: the data set and the split are a deterministic function of it.
     condition: condition number of the feature covariance / Hessians (>= 1).
-    noise: sample noise (target noise, centre spread or tilt spread), >= 0.
-    heterogeneity: shard skew in [0, 1] (0: i.i.d. shards, 1: sorted by the kind's key).
+    noise: sample noise (target noise, centre spread or tilt spread), >= 0; for
+        ``explicit-quadratic`` the additive oracle noise's standard deviation.
+    heterogeneity: shard skew in [0, 1] (0: i.i.d. shards, 1: sorted by the kind's key); for
+        ``explicit-quadratic`` the spread of the nodes' centres (0: identical nodes).
     lam: regularisation strength (>= 0), where the kind has one.
     params: kind-specific extras (``groups`` for quadratic; ``alpha``, ``beta`` for cosine wells;
         ``heldout_fraction`` for the real data sets): the row's ``extra_params``. Any other
@@ -586,6 +622,9 @@ def make_objective(
     if info.real_data:
         # the data set fixes d (checked above) and N; the requested n_samples is ignored
         n_samples = info.shape[1]
+    if info.one_sample_per_node:  # one sample per node: N = n, n_samples is ignored
+        n_samples = check_int("n0 + n1", n0 + n1, 2, MAX_N_SAMPLES)
+        params = {**params, "heterogeneity": heterogeneity}
     if n_samples is None:  # the default is capped at the largest data set (n0, n1 fit in it)
         n_samples = min(default_n_samples(n0, n1, d), MAX_N_SAMPLES)
     N = check_int("n_samples", n_samples, max(n0, n1, 1), MAX_N_SAMPLES)
@@ -598,9 +637,12 @@ def make_objective(
     heldout = extra.pop("heldout", None)
     N = int(data[3].shape[0])  # real data sets: the stratified split fixes the training size
 
-    zo = make_shards(keys, n0, heterogeneity, np.random.default_rng(zo_ss))
-    fo = make_shards(keys, n1, heterogeneity, np.random.default_rng(fo_ss))
-    shards = zo + fo
+    if info.one_sample_per_node:
+        shards = [np.array([i], dtype=np.int64) for i in range(n0 + n1)]
+    else:
+        zo = make_shards(keys, n0, heterogeneity, np.random.default_rng(zo_ss))
+        fo = make_shards(keys, n1, heterogeneity, np.random.default_rng(fo_ss))
+        shards = zo + fo
     sizes = np.array([s.shape[0] for s in shards], dtype=np.int64)
     shard_ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     shard_idx = np.concatenate(shards).astype(np.int64)

@@ -33,6 +33,9 @@ such as a regulariser, which cancels in every deviation below):
   given (not for softmax), the range of ``s_j`` over the ball is also used, per node the
   smaller bound.
 * cosine wells: deviations do not depend on ``x``: exact constants.
+* explicit quadratic (:mod:`hdo_theory.objectives.explicit`): ``grad f^i - grad f`` does not
+  depend on ``x`` and ``s_i^2 = d noise^2`` comes from the additive oracle noise
+  (``oracle_var``): exact constants over R^d.
 
 All "exact" values are exact up to floating-point rounding.
 """
@@ -58,6 +61,7 @@ __all__ = [
     "heterogeneity_at",
     "max_quadratic_on_ball",
     "node_gradient_variance",
+    "oracle_variance",
     "ROBUST_DPHI_MAX",
 ]
 
@@ -82,6 +86,8 @@ class Constants:
     Extra fields beyond the documented interface: ``n0`` (ZO nodes are ``0..n0-1``),
     ``shard_sizes`` (``m_i``), ``node_var_pop`` (per-node bound on the population variance
     ``(1/m_i) sum_j ||grad F(x, j) - grad f^i(x)||^2``, i.e. ``s_i^2`` for a batch of one),
+    ``oracle_var``: ``E ||xi||^2`` of an additive oracle noise on every stochastic gradient
+    (explicit quadratic: ``d noise^2``; 0 for every minibatch kind), added to every ``s_i^2``,
     ``s_how``/``s_exact``, ``witnesses``: points where a constant claimed exact is attained
     (keys ``"varsigma0_sq"``, ``"varsigma1_sq"``, ``"s_node"`` -> ``(n, d)`` array or ``None``),
     and ``varsigma_seen`` / ``node_var_seen``: the largest values of the same quantities at a
@@ -110,19 +116,21 @@ class Constants:
     witnesses: dict = field(default_factory=dict)
     varsigma_seen: tuple = (0.0, 0.0)
     node_var_seen: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    oracle_var: float = 0.0
 
     def s_sq(self, batch: int) -> np.ndarray:
         """Per-node bound on ``E||grad F^i(x, xi) - grad f^i(x)||^2`` for a minibatch of ``batch``.
 
         Minibatches are drawn without replacement from the node's ``m_i`` samples, so the
-        population variance is multiplied by ``(m_i - b) / (b (m_i - 1))`` (0 when ``m_i = 1``).
+        population variance is multiplied by ``(m_i - b) / (b (m_i - 1))`` (0 when ``m_i = 1``);
+        an additive oracle noise adds ``oracle_var`` (independent of the minibatch).
         Nodes whose shard has fewer than ``batch`` samples get NaN (no such minibatch exists).
         """
         m = self.shard_sizes
         b = check_int("batch", batch, 1)
         with np.errstate(invalid="ignore", divide="ignore"):
             factor = np.where(m > 1, (m - b) / (b * np.maximum(m - 1, 1)), 0.0)
-        return np.where(m >= b, factor * self.node_var_pop, np.nan)
+        return np.where(m >= b, factor * self.node_var_pop + self.oracle_var, np.nan)
 
     def sigma_sq(self, batch: int) -> tuple[float, float]:
         """``(sigma_0^2, sigma_1^2)``: the population means of :meth:`s_sq` (Definition 1).
@@ -154,6 +162,7 @@ class Constants:
             varsigma0_sq_seen=float(self.varsigma_seen[0]),
             varsigma1_sq_seen=float(self.varsigma_seen[1]),
             node_var_seen=[float(v) for v in self.node_var_seen],
+            oracle_var=float(self.oracle_var),
         )
         if batch is not None:
             s = self.s_sq(batch)
@@ -300,16 +309,26 @@ def node_gradient_variance(objective, i: int, x, batch: int) -> float:
     .. math:: \\frac{m - b}{b (m - 1)} \\cdot \\frac1m
               \\sum_{j} \\|\\nabla F(x, j) - \\nabla f^i(x)\\|^2
 
-    (zero when ``b = m``; for ``m = 1`` the variance is zero).
+    (zero when ``b = m``; for ``m = 1`` the variance is zero), plus ``E ||xi||^2 = d noise^2``
+    of an additive oracle noise (the explicit quadratic; independent of the minibatch).
     """
     x = check_point("x", x, objective.d)
     m = objective.shard_size(i)
     b = check_int("batch", batch, 1, m)
+    oracle = oracle_variance(objective)
     if m == 1 or b == m:
-        return 0.0
+        return oracle
     G = objective.sample_grads(objective.shard(i), x)
     pop = float(np.mean(np.sum((G - G.mean(axis=0)) ** 2, axis=1)))
-    return (m - b) / (b * (m - 1)) * pop
+    return (m - b) / (b * (m - 1)) * pop + oracle
+
+
+def oracle_variance(objective) -> float:
+    """``E ||xi||^2 = d noise^2`` of the additive oracle noise of an explicit quadratic (the
+    estimator kernel adds ``xi`` to every stochastic gradient); 0.0 for every other kind."""
+    if objective.kind != K.KIND_EXPLICIT_QUADRATIC:
+        return 0.0
+    return objective.d * float(objective.data[1][0]) ** 2
 
 
 def heterogeneity_at(objective, x) -> tuple[float, float]:

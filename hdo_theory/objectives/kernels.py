@@ -9,8 +9,8 @@ Every objective is packed into one Numba-friendly tuple, the *objective data*::
     feats    float64[N, p]         sample features a_j (GLMs) or linear tilts (cosine wells)
     targets  float64[N]            sample targets y_j (GLMs)
     groups   int64[N]              quadratic: which Hessian A_g sample j uses
-    mats     float64[G, d, d]      quadratic: the Hessians A_g
-    centers  float64[N, d]         quadratic: the sample centres c_j
+    mats     float64[G, d, d]      quadratic: the Hessians A_g; explicit quadratic: mats[0] = A
+    centers  float64[N, d]         quadratic: the sample centres c_j; explicit quadratic: b_j = B[j]
 
 Unused slots hold empty arrays of the right dtype and rank, so that every kind has one Numba
 type and every kernel compiles once. Samples are addressed by their global index ``j``; node
@@ -27,6 +27,10 @@ The per-sample losses (x in R^d):
   (alpha beta^2 > 1 gives several minima per coordinate and saddle points between them)
 * ``KIND_SOFTMAX``:        F(x, j) = -log softmax(W a_j)_{y_j} + (lam/2)||W||^2,
   x = vec(W) with W in R^{K x p} (row-major: x[k p + q] = W[k, q])
+* ``KIND_EXPLICIT_QUADRATIC``: F(x, j) = 1/2 x^T A x - b_j.x with one shared A = mats[0] and
+  b_j = centers[j]; params = [noise]. These kernels give the noise-free loss (the mean over
+  the oracle noise); the additive oracle noise ``xi.x``, ``xi ~ N(0, noise^2 I_d)``, is drawn
+  by the estimator kernel (:func:`hdo_theory.estimators.kernels.estimate`), once per estimate.
 
 The directional derivative ``u . grad F(x, j)`` is computed directly (forward mode), at the cost
 of one function evaluation and without forming the gradient.
@@ -48,6 +52,7 @@ KIND_LOGISTIC_NONCVX = 3
 KIND_ROBUST = 4
 KIND_COSINE_WELLS = 5
 KIND_SOFTMAX = 6
+KIND_EXPLICIT_QUADRATIC = 7
 
 # Reassociation and contraction let LLVM vectorise the dot products (about 4x at d = 100). We
 # deliberately leave out 'nnan' / 'ninf': divergence detection relies on NaN and inf surviving.
@@ -119,10 +124,58 @@ def _softmax_logits_lse(W_flat, a, K, p, ylab):
 
 
 @numba.njit(**_JIT)
+def _explicit_quadratic_loss(A, b, x):
+    """1/2 x^T A x - b.x (explicit quadratic, noise-free)."""
+    d = x.shape[0]
+    s = 0.0
+    for r in range(d):
+        t = 0.0
+        for k in range(d):
+            t += A[r, k] * x[k]
+        s += x[r] * (0.5 * t - b[r])
+    return s
+
+
+@numba.njit(**_JIT)
+def _explicit_quadratic_grad_add(A, b, x, scale, out):
+    """out += scale * (A x - b) (explicit quadratic, noise-free)."""
+    d = x.shape[0]
+    for r in range(d):
+        t = 0.0
+        for k in range(d):
+            t += A[r, k] * x[k]
+        out[r] += scale * (t - b[r])
+
+
+@numba.njit(**_JIT)
+def _explicit_quadratic_jvp(A, b, x, u):
+    """u . (A x - b) (explicit quadratic, noise-free)."""
+    d = x.shape[0]
+    s = 0.0
+    for r in range(d):
+        t = 0.0
+        for k in range(d):
+            t += A[r, k] * x[k]
+        s += u[r] * (t - b[r])
+    return s
+
+
+@numba.njit(**_JIT)
+def oracle_noise(obj):
+    """The standard deviation of the additive oracle noise of ``obj``: ``params[0]`` for the
+    explicit quadratic, 0.0 for every other kind (their randomness is the minibatch)."""
+    if obj[0] == KIND_EXPLICIT_QUADRATIC:
+        return obj[1][0]
+    return 0.0
+
+
+@numba.njit(**_JIT)
 def sample_loss(obj, j, x):
     """F(x, j) for one sample j."""
     kind, params, feats, targets, groups, mats, centers = obj
     d = x.shape[0]
+    if kind == KIND_EXPLICIT_QUADRATIC:
+        return _explicit_quadratic_loss(mats[0], centers[j], x)
     if kind == KIND_QUADRATIC:
         c = centers[j]
         A = mats[groups[j]]
@@ -176,6 +229,9 @@ def sample_grad_add(obj, j, x, scale, out):
     """out += scale * grad F(x, j)."""
     kind, params, feats, targets, groups, mats, centers = obj
     d = x.shape[0]
+    if kind == KIND_EXPLICIT_QUADRATIC:
+        _explicit_quadratic_grad_add(mats[0], centers[j], x, scale, out)
+        return
     if kind == KIND_QUADRATIC:
         c = centers[j]
         A = mats[groups[j]]
@@ -238,6 +294,8 @@ def sample_jvp(obj, j, x, u):
     """u . grad F(x, j), computed in forward mode (one pass, no gradient formed)."""
     kind, params, feats, targets, groups, mats, centers = obj
     d = x.shape[0]
+    if kind == KIND_EXPLICIT_QUADRATIC:
+        return _explicit_quadratic_jvp(mats[0], centers[j], x, u)
     if kind == KIND_QUADRATIC:
         return _quad_form(mats[groups[j]], x, centers[j], u)
     if kind == KIND_COSINE_WELLS:

@@ -66,12 +66,19 @@ def record_rows(res: VerifyResult):
     rows = []
     for run in res.runs:
         for r in run.records:
-            d = r.as_dict()
-            lo, hi = d["ci"]
             rows.append([r.claim, r.reference, r.quantity + _cfg_short(r.config),
-                         f"{fmt(r.estimate.value)} [{fmt(lo)}, {fmt(hi)}]",
+                         empirical_cell(r),
                          _rel(r.relation) + fmt(r.bound), fmt(r.ratio), r.decision.verdict])
     return rows
+
+
+def empirical_cell(r) -> str:
+    """The "empirical [CI]" cell: ``value [lo, hi]``, or ``value (exact)`` for a record decided
+    on an exact value (method "exact": no sampling error, so no interval)."""
+    if r.exact:
+        return f"{fmt(r.estimate.value, 6)} (exact)"
+    lo, hi = r.as_dict()["ci"]
+    return f"{fmt(r.estimate.value)} [{fmt(lo)}, {fmt(hi)}]"
 
 
 def _cfg_short(cfg):
@@ -139,10 +146,8 @@ def text_rows(res: VerifyResult):
     rows = []
     for run in res.runs:
         for r, label in zip(run.records, config_labels(run.records), strict=True):
-            d = r.as_dict()
-            lo, hi = d["ci"]
             rows.append([r.claim, r.reference, label or "-", r.quantity,
-                         f"{fmt(r.estimate.value)} [{fmt(lo)}, {fmt(hi)}]",
+                         empirical_cell(r),
                          _rel(r.relation) + fmt(r.bound), fmt(r.ratio), r.decision.verdict])
     return rows
 
@@ -270,6 +275,26 @@ def figures(res: VerifyResult) -> list[tuple[str, str]]:
         ax.legend(fontsize=7)
         out.append((f"Theorem 1 ({label}): convergence against the bound, fitted slope",
                     _png(fig)))
+    g = F.get("exact_theorem1")
+    if g:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.loglog(g["T"], g["exact"], "k-", label="exact (hdo_theory.exact)")
+        ax.loglog(g["T"], g["bound"], "r:", label="Theorem 1 explicit bound (C = 1)")
+        ax.set_xlabel("T (interactions)")
+        ax.set_ylabel("E[f(y_T)-f*] + ell/8 E||mu_T-x*||^2")
+        ax.legend(fontsize=7)
+        out.append(("Theorem 1 (convex), exact error curve on an explicit quadratic against the "
+                    "explicit bound (no sampling)", _png(fig)))
+    g = F.get("exact_lemma2")
+    if g:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.semilogy(g["t"], g["exact"], "k-", label="E Gamma_(t+1) (exact)")
+        ax.semilogy(g["t"], g["bound"], "r--", label="Lemma 2 right-hand side (exact)")
+        ax.set_xlabel("interaction t")
+        ax.legend(fontsize=7)
+        ax.set_title(f"explicit quadratic, eta = {g['eta']}", fontsize=8)
+        out.append(("Lemma 2, exact: E Gamma_(t+1) against its right-hand side at every "
+                    "recorded step", _png(fig)))
     for key in sorted(k for k in F if k.startswith("curves_")):
         g = F[key]
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -297,6 +322,9 @@ def _md_intro(res: VerifyResult) -> list[str]:
             "Decision rule: **holds** when the upper confidence limit is below the bound, "
             "**violated** when the lower limit is above it, **inconclusive** otherwise (for "
             "exact identities, relation `=`: holds when the interval contains the exact value). "
+            "A record marked **(exact)** (method `exact`: a closed form or the exact expected "
+            "dynamics on a quadratic) has no interval: it holds or is violated on its value, "
+            "and its ratio is the exact tightness ratio; it is not counted in m. "
             + correction_text(res), ""]
 
 
@@ -412,15 +440,12 @@ def html_doc(res: VerifyResult, md: str, figs, out_dir=None) -> str:
         verdict = res.claim_verdict(run)
         recs = []
         for r, label in zip(run.records, config_labels(run.records), strict=True):
-            row = r.as_dict()
-            lo, hi = row["ci"]
             css = _css(r.decision.verdict)
             totals[css] = totals.get(css, 0) + 1
             recs.append({"css": css, "verdict": r.decision.verdict,
                          "title": f"{r.decision.reason}; seed {r.seed}; config "
                                   + json.dumps(jsonable(r.config), sort_keys=True),
-                         "cells": [label or "-", r.quantity,
-                                   f"{fmt(r.estimate.value)} [{fmt(lo)}, {fmt(hi)}]",
+                         "cells": [label or "-", r.quantity, empirical_cell(r),
                                    _rel(r.relation) + fmt(r.bound) + f" ({r.bound_label})",
                                    fmt(r.ratio)]})
         err = None
@@ -498,9 +523,8 @@ def latex(res: VerifyResult) -> str:
         L += [r"{\small", r"\begin{tabular}{lp{7cm}lllp{2.2cm}}", r"\toprule",
               " & ".join(e(h) for h in LATEX_HEAD) + r" \\", r"\midrule"]
         for r, label in zip(run.records, config_labels(run.records), strict=True):
-            lo, hi = r.as_dict()["ci"]
             cells = [r.claim, r.quantity + (f" ({label})" if label else ""),
-                     f"{fmt(r.estimate.value)} [{fmt(lo)}, {fmt(hi)}]",
+                     empirical_cell(r),
                      _rel(r.relation) + fmt(r.bound), fmt(r.ratio), r.decision.verdict]
             L += [" & ".join(e(x) for x in cells) + r" \\"]
         L += [r"\bottomrule", r"\end{tabular}", "}", ""]

@@ -3,7 +3,8 @@
 Decision procedure (see :mod:`.stats`): the records of a run are decided together, family by
 family. A record's ``family`` is ``"builtin"`` for the package's claims and the plugin's name
 for a plugin's (:attr:`~.claims.Claim.family`). Within a family of ``m`` decided records (those
-inside their statement's assumptions) each interval is two-sided at level ``1 - alpha/m``
+inside their statement's assumptions, exact ones left out: they are decided on their value,
+see :func:`.stats.decide`) each interval is two-sided at level ``1 - alpha/m``
 (**Bonferroni**, family-wise ``alpha = 0.05`` by default), so the probability that any true
 one-sided claim of the family is reported "violated" is at most ``alpha/2`` (at most ``alpha``
 counting equality claims). Adding a plugin therefore never changes the built-in claims'
@@ -114,7 +115,9 @@ def decide_families(records, alpha: float) -> dict:
         groups.setdefault(getattr(r, "family", "builtin") or "builtin", []).append(r)
     out = {}
     for fam, recs in groups.items():
-        m = sum(1 for r in recs if not r.outside)
+        # exact records (method "exact", no sampling error) spend no error probability
+        m = S.counted_decisions((r.margin if r.margin is not None else r.estimate, r.outside)
+                                for r in recs)
         a = S.bonferroni_alpha(alpha, m)
         out[fam] = (m, a)
         for r in recs:
@@ -144,7 +147,8 @@ def check_planned(ctx, planned) -> None:
     from hdo_theory.process import ProcessConfig, check_config
     from hdo_theory.verification.claims import _common as C
 
-    obj = C.objective(ctx, planned.objective, **planned.objective_kwargs)
+    obj = (planned.build() if planned.build is not None
+           else C.objective(ctx, planned.objective, **planned.objective_kwargs))
     cfg = planned.config
     if isinstance(cfg, ProcessConfig):
         check_config(obj, cfg)

@@ -23,8 +23,12 @@ Intervals:
 * ``"slope"``: OLS slope of the log of replica means against the log of the grid variable; its
   standard error comes from a replica bootstrap (replicas resampled within each grid point,
   the fit repeated), and the interval uses the normal quantile.
-* ``"exact"``: no sampling error (a closed form or a deterministic computation); the interval
-  is ``value -/+ 1e-9 max(1, |value|)``, floating-point rounding only.
+* ``"exact"``: no sampling error (a closed form or a deterministic computation, e.g. the
+  exact expected dynamics of :mod:`hdo_theory.exact`); the interval is
+  ``value -/+ 1e-9 max(1, |value|)``, floating-point rounding only. An inequality decided on an
+  exact value is never inconclusive (:func:`decide`): **holds** when the value satisfies the
+  relation up to that rounding, **violated** otherwise. Exact decisions spend no error
+  probability, so the Bonferroni count ``m`` leaves them out (:func:`counted_decisions`).
 """
 
 from __future__ import annotations
@@ -143,6 +147,8 @@ def decide(est: Estimate, bound: float, alpha: float, relation: str = "le",
         return Decision("outside assumptions", f"{OUTSIDE}: " + "; ".join(outside), lo, hi, level)
     if not (math.isfinite(est.value) and math.isfinite(bound)):
         return Decision("inconclusive", "non-finite estimate or bound", lo, hi, level)
+    if est.method == "exact" and relation in ("le", "ge"):
+        return _decide_exact(float(est.value), float(bound), relation)
     ci = f"{100 * level:.4g}% CI [{lo:.4g}, {hi:.4g}]"
     if relation == "le":
         if hi < bound:
@@ -161,6 +167,25 @@ def decide(est: Estimate, bound: float, alpha: float, relation: str = "le",
             return Decision("holds", f"{ci} contains the exact value {bound:.6g}", lo, hi, level)
         return Decision("violated", f"{ci} excludes the exact value {bound:.6g}", lo, hi, level)
     raise ValueError(f"relation must be le, ge or eq, got {relation!r}")
+
+
+def _decide_exact(value: float, bound: float, relation: str) -> Decision:
+    """An inequality on an exact value: no interval, no level. Ties within floating-point
+    rounding (``EXACT_RTOL`` relative) satisfy the (non-strict) relation."""
+    tol = EXACT_RTOL * max(1.0, abs(value), abs(bound))
+    ok = value <= bound + tol if relation == "le" else value >= bound - tol
+    sign = "<=" if relation == "le" else ">="
+    if ok:
+        why = f"exact value {value:.6g} {sign} {bound:.6g} (no sampling error)"
+        return Decision("holds", why, value, value, 1.0)
+    why = f"exact value {value:.6g} breaks {sign} {bound:.6g} (no sampling error)"
+    return Decision("violated", why, value, value, 1.0)
+
+
+def counted_decisions(estimates_outside) -> int:
+    """``m`` of the Bonferroni correction: the decisions that can err by sampling, i.e. pairs
+    ``(estimate, outside)`` inside their statement's assumptions whose estimate is not exact."""
+    return sum(1 for est, out in estimates_outside if not out and est.method != "exact")
 
 
 def bonferroni_alpha(alpha: float, m: int) -> float:

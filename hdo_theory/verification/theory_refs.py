@@ -42,6 +42,15 @@ ANCHORS: dict[str, str] = {
     "claim5": "claim-5",
     "claim6": "claim-6",
     "claim7": "claim-7",
+    # exact twins (hdo_theory.exact on an explicit quadratic): the statement they check
+    "lemma2.exact": "lemma-2",
+    "lemma3.exact": "lemma-3",
+    "lemma11.exact": "lemma-11",
+    "lemma14.exact": "lemma-14",
+    "lemma19.exact": "lemma-19",
+    "theorem1.convex.exact": "strongly-convex-case",
+    "claim1.exact": "claim-1",
+    "claim3.exact": "claim-3",
 }
 
 

@@ -27,6 +27,7 @@ _MODULES = (
     "process_claims",
     "theorem_claims",
     "experiment_claims",
+    "exact_claims",
 )
 
 

@@ -8,6 +8,11 @@ exact identity), the configuration and seed, and the stated conditions the confi
 (``outside``). The verdict is *not* decided by the claim: :mod:`..runner` decides all
 records of a run together, at the Bonferroni-corrected level.
 
+A record whose estimate has method ``"exact"`` (a closed form, or the exact expected dynamics of
+:mod:`hdo_theory.exact` on a quadratic) has no interval: its JSON ``ci``, ``ratio_ci`` and
+``margin_ci`` are None, its ``ratio`` is the exact tightness ratio, and the runner decides it on
+the value itself (:func:`..stats.decide`). ``method`` in the JSON says which.
+
 When the bound is itself estimated (e.g. Lemma 2's right-hand side holds ``E Gamma_t`` and
 ``E M^G_t``), the record also carries ``margin``: an estimate of ``empirical - bound`` from the
 same replicas (paired), and the decision is made on ``margin`` against 0.
@@ -101,6 +106,12 @@ class Record:
         return out
 
     @property
+    def exact(self) -> bool:
+        """Decided on an exact value (no sampling error, no interval)."""
+        est = self.margin if self.margin is not None else self.estimate
+        return est.method == "exact"
+
+    @property
     def ratio(self) -> float:
         if self.bound and math.isfinite(self.bound) and self.bound != 0:
             return self.estimate.value / self.bound
@@ -112,12 +123,16 @@ class Record:
             # decision interval is on the margin; the estimate's own interval at the same level
             lo, hi = self.estimate.interval(1 - self.decision.level)
         ratio_ci = [lo / self.bound, hi / self.bound] if self.bound and self.bound > 0 else None
+        exact = self.exact
+        if exact:  # no sampling error: no interval to report
+            ratio_ci = None
         return {
             "claim": self.claim,
             "reference": self.reference,
             "quantity": self.quantity,
             "empirical": self.estimate.value,
-            "ci": [lo, hi],
+            "method": "exact" if exact else self.estimate.method,
+            "ci": None if exact else [lo, hi],
             "estimate": self.estimate.as_dict(),
             "bound": self.bound,
             "bound_label": self.bound_label,
@@ -126,7 +141,7 @@ class Record:
             "ratio_ci": ratio_ci,
             "margin": self.margin.as_dict() if self.margin is not None else None,
             "margin_ci": [self.decision.lo, self.decision.hi]
-            if (self.margin is not None and self.decision) else None,
+            if (self.margin is not None and self.decision and not exact) else None,
             "verdict": self.decision.verdict if self.decision else None,
             "reason": self.decision.reason if self.decision else None,
             "level": self.decision.level if self.decision else None,
@@ -142,7 +157,8 @@ class Record:
 class Planned:
     """One configuration a claim's grid runs, as :func:`Claim.configs` lists it (nothing run).
 
-    ``objective`` and ``objective_kwargs`` rebuild the objective (``make_objective``);
+    ``objective`` and ``objective_kwargs`` rebuild the objective (``make_objective``, or
+    ``build()`` when given);
     ``config`` is what runs on it: a :class:`~hdo_theory.process.ProcessConfig` (checked with
     :func:`hdo_theory.process.check_config`, the checks ``simulate`` makes), an
     :class:`~hdo_theory.estimators.EstimatorSpec` drawn at node ``node`` (its batch against that
@@ -154,6 +170,9 @@ class Planned:
     config: object = None
     node: int = 0
     label: str = ""
+    #: builds the objective instead of ``make_objective(objective, **objective_kwargs)`` (e.g. an
+    #: explicit quadratic, whose matrices are built from ``objective_kwargs``); None: the default
+    build: Callable | None = None
 
     def describe(self) -> dict:
         cfg = self.config.as_dict() if hasattr(self.config, "as_dict") else (

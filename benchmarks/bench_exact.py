@@ -1,0 +1,148 @@
+"""Benchmark of the exact engine (hdo_theory.exact), issue 12 section 5.
+
+1. Cost per interaction against n and d on the fast path (shared diagonal A, isotropic noise):
+   pairwise (the Numba step), matching (one round = floor(n/2) interactions; cost per round
+   divided by floor(n/2)) and a ring graph. Target: n = 64, d = 100 at most 200 us per
+   interaction on one core.
+2. Exact engine against Monte Carlo for the same precision: E gap at step T to 1e-3 relative
+   (95% half-width). Monte Carlo time = R_needed x measured time per replica, with
+   R_needed = (1.96 sd / (1e-3 mean))^2 from the measured replica standard deviation.
+   Target: the exact engine at least 100x faster.
+
+    python benchmarks/bench_exact.py            # full
+    python benchmarks/bench_exact.py --quick    # a few seconds of timing per section
+    python benchmarks/bench_exact.py --json out.json
+
+BLAS and Numba are pinned to one thread (set before NumPy is imported). The machine load
+(``os.getloadavg``) is printed with every section: numbers taken under contention say so.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_v] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+def _load() -> str:
+    return "load average %.2f %.2f %.2f" % os.getloadavg()
+
+
+def _fm(n, d, model, seed=0):
+    from hdo_theory.estimators import EstimatorSpec
+    from hdo_theory.exact import build_fast_model
+    from hdo_theory.process import PopulationConfig, ProcessConfig
+    from hdo_theory.process.topology import make_edges
+
+    rng = np.random.default_rng(seed)
+    A = np.diag(np.geomspace(1.0, 0.1, d))
+    B = rng.standard_normal((n, d))
+    cfg = ProcessConfig(model=model, topology="ring", T=10**6,
+                        zo=PopulationConfig(EstimatorSpec("zo-forward", nu=0.1, rv=2), lr=0.01),
+                        fo=PopulationConfig(EstimatorSpec("fo"), lr=0.01))
+    edges = make_edges("ring", n) if model == "graph" else np.zeros((0, 2), np.int64)
+    fm = build_fast_model(A, B, n // 2, 0.1, cfg, [0.01, 0.01], [0.1, 0.1], 1e-3, edges)
+    return fm, rng.standard_normal((n, d))
+
+
+def cost_per_interaction(ns, ds, models, min_time):
+    from hdo_theory.exact import fast as F
+
+    rows = []
+    for model in models:
+        for n in ns:
+            for d in ds:
+                fm, X0 = _fm(n, d, model)
+                m, S = F.initial_state(fm, X0)
+                m, S = F.step(fm, m, S, 0)  # compile / warm up
+                k, t0 = 0, time.perf_counter()
+                while True:
+                    m, S = F.step(fm, m, S, 1 + k)
+                    k += 1
+                    el = time.perf_counter() - t0
+                    if el >= min_time and k >= 3:
+                        break
+                per_step = el / k
+                per_int = per_step / (n // 2 if model == "matching" else 1)
+                rows.append(dict(model=model, n=n, d=d, us_per_step=per_step * 1e6,
+                                 us_per_interaction=per_int * 1e6, steps_timed=k, load=_load()))
+                print(f"  {model:9s} n={n:3d} d={d:4d}: {per_int * 1e6:10.1f} us/interaction "
+                      f"({per_step * 1e6:.1f} us/step, {k} steps; {_load()})", flush=True)
+    return rows
+
+
+def exact_vs_monte_carlo(n, d, T, replicas):
+    from hdo_theory.estimators import EstimatorSpec
+    from hdo_theory.exact import expected_dynamics
+    from hdo_theory.objectives.explicit import explicit_quadratic
+    from hdo_theory.process import PopulationConfig, ProcessConfig, simulate
+
+    rng = np.random.default_rng(1)
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    A = (Q * np.geomspace(1.0, 0.1, d)) @ Q.T
+    obj = explicit_quadratic(0.5 * (A + A.T), rng.standard_normal((n, d)), n // 2, 0.3)
+    cfg = ProcessConfig(model="pairwise", T=T, record=T, record_nodes=False,
+                        x0=tuple(rng.standard_normal(d)),
+                        zo=PopulationConfig(EstimatorSpec("zo-forward", nu=0.05), lr=0.02),
+                        fo=PopulationConfig(EstimatorSpec("fo"), lr=0.02))
+    expected_dynamics(obj, cfg, at=[0, 1])  # warm up (compile)
+    t0 = time.perf_counter()
+    r = expected_dynamics(obj, cfg, at=[T])
+    t_exact = time.perf_counter() - t0
+    simulate(obj, cfg, replicas=2, seed=0, threads=1)  # compile
+    t0 = time.perf_counter()
+    sim = simulate(obj, cfg, replicas=replicas, seed=1, threads=1)
+    t_mc = time.perf_counter() - t0
+    gaps = sim.metrics["gap"][:, -1]
+    mean, sd = float(gaps.mean()), float(gaps.std(ddof=1))
+    r_needed = (1.96 * sd / (1e-3 * mean)) ** 2
+    t_needed = r_needed * t_mc / replicas
+    out = dict(n=n, d=d, T=T, exact_gap=float(r["gap"][0]), mc_gap=mean, mc_sd=sd,
+               mc_replicas=replicas, mc_s_per_replica=t_mc / replicas,
+               replicas_needed=r_needed, mc_time_needed_s=t_needed, exact_time_s=t_exact,
+               speedup=t_needed / t_exact, load=_load())
+    print(f"  n={n} d={d} T={T}: exact {t_exact:.3g} s (gap {out['exact_gap']:.6g}); Monte Carlo "
+          f"{t_mc / replicas * 1e3:.3g} ms/replica, sd/mean {sd / mean:.3g}, needs "
+          f"{r_needed:.3g} replicas = {t_needed:.3g} s; speed-up {out['speedup']:.3g}x ({_load()})",
+          flush=True)
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small grid, short timings")
+    ap.add_argument("--json", metavar="FILE", help="also write every number as JSON")
+    a = ap.parse_args(argv)
+    print(f"bench_exact ({'quick' if a.quick else 'full'}); {_load()}")
+    print("1. cost per interaction (fast path, shared diagonal A)")
+    ns = (8, 64) if a.quick else (8, 16, 32, 64)
+    ds = (10, 100)
+    cost = cost_per_interaction(ns, ds, ("pairwise", "matching", "graph"),
+                                0.3 if a.quick else 1.5)
+    print("2. exact engine vs Monte Carlo, E gap to 1e-3 relative")
+    vs = [exact_vs_monte_carlo(8, 10, 2000, 32 if a.quick else 200)]
+    if not a.quick:
+        vs.append(exact_vs_monte_carlo(16, 20, 20000, 100))
+    target = [r for r in cost if r["model"] == "pairwise" and r["n"] == 64 and r["d"] == 100]
+    if target:
+        t = target[0]["us_per_interaction"]
+        print(f"target n=64 d=100 pairwise <= 200 us/interaction: {t:.1f} us "
+              f"({'met' if t <= 200 else 'NOT met'})")
+    print(f"target speed-up >= 100x: {min(v['speedup'] for v in vs):.3g}x "
+          f"({'met' if min(v['speedup'] for v in vs) >= 100 else 'NOT met'})")
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump({"cost": cost, "exact_vs_mc": vs}, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
