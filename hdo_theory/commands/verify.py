@@ -79,7 +79,8 @@ def run(args) -> int:
         print()
         print(text_table(res))
         c = res.counts()
-        print(f"\n{c['holds']} holds, {c['violated']} violated, {c['inconclusive']} "
+        print(f"\n{c['holds']} holds, {c['violated']} violated, {c['equivalent']} equivalent, "
+              f"{c['inconclusive']} "
               f"inconclusive, {c['outside assumptions']} outside assumptions "
               f"({res.seconds:.0f} s). Report: " + ", ".join(str(p) for p in paths.values()))
     if res.errors:

@@ -2,13 +2,17 @@
 
 Decision procedure (see :mod:`.stats`): the records of a run are decided together, family by
 family. A record's ``family`` is ``"builtin"`` for the package's claims and the plugin's name
-for a plugin's (:attr:`~.claims.Claim.family`). Within a family of ``m`` decided records (those
-inside their statement's assumptions, exact ones left out: they are decided on their value,
-see :func:`.stats.decide`) each interval is two-sided at level ``1 - alpha/m``
-(**Bonferroni**, family-wise ``alpha = 0.05`` by default), so the probability that any true
-one-sided claim of the family is reported "violated" is at most ``alpha/2`` (at most ``alpha``
-counting equality claims). Adding a plugin therefore never changes the built-in claims'
-verdicts. Records outside a statement's assumptions are reported as such and not counted.
+for a plugin's (:attr:`~.claims.Claim.family`). Within a family, **Holm's** step-down procedure
+runs over the one-sided null hypotheses of its ``m`` decided records (those inside their
+statement's assumptions, exact ones left out: they are decided on their value, see
+:func:`.stats.decide`): "theta <= bound" (rejected: violated), "theta >= bound" (rejected:
+holds), and for a claim with an equivalence margin (:attr:`~.claims.Claim.margin`) the TOST null
+"|theta - bound| >= margin" (rejected: equivalent; its p-value is the larger of the two TOST
+p-values). The probability of any false verdict in a family is at most ``alpha = 0.05``, and
+every record is shown with its two-sided interval at Holm's level ``1 - 2 a*``, on which the
+interval rule gives exactly Holm's decisions (:func:`.stats.decide_family`). Adding a plugin
+never changes the built-in claims' verdicts. Records outside a statement's assumptions are
+reported as such and not counted.
 
 A claim that raises, returns something other than a list of :class:`~.claims.Record`, or (a
 plugin claim) returns a record that cannot be decided (:meth:`~.claims.Record.problems`: NaN,
@@ -73,11 +77,12 @@ class VerifyResult:
         return out
 
     def claim_verdict(self, run: ClaimRun) -> str:
-        """Summary verdict of one claim: violated > inconclusive > holds; errors reported."""
+        """Summary verdict of one claim: violated > inconclusive > equivalent > holds; errors
+        reported."""
         if run.error:
             return "error"
         vs = {r.decision.verdict for r in run.records}
-        for v in ("violated", "inconclusive", "holds", "outside assumptions"):
+        for v in ("violated", "inconclusive", "equivalent", "holds", "outside assumptions"):
             if v in vs:
                 return v
         return "no records"
@@ -98,33 +103,60 @@ def resolve_ids(ids) -> list[str]:
 
 
 def decide_all(records, alpha: float) -> float:
-    """Decide every record in place, Bonferroni within each family (:func:`decide_families`);
-    returns the per-record level of the ``"builtin"`` family (of the only family when there is
-    no built-in record)."""
+    """Decide every record in place, Holm within each family (:func:`decide_families`);
+    returns ``2 a*`` of the ``"builtin"`` family (of the only family when there is no built-in
+    record): every interval of the family is shown at level ``1 - 2 a*``."""
     fams = decide_families(records, alpha)
     if not fams:
-        return S.bonferroni_alpha(alpha, 0)
+        return float(alpha)
     return fams.get("builtin", next(iter(fams.values())))[1]
 
 
-def decide_families(records, alpha: float) -> dict:
-    """Decide every record in place at ``alpha / m`` of its family (``m``: the family's
-    records inside their assumptions); returns ``{family: (m, per-record level)}``."""
+def equivalence_of(record, claim) -> dict | None:
+    """The equivalence margin of ``record`` under ``claim`` (None: no equivalence verdict):
+    ``{"margin": relative, "scale": s, "absolute": margin * s, "reason": ...}`` with ``s`` the
+    record's :attr:`~.claims.Record.equivalence_scale` (default ``|bound|``); identities
+    (relation ``eq``) and records without a usable scale get none."""
+    rel = getattr(claim, "margin", None) if claim is not None else None
+    if rel is None or record.relation == "eq":
+        return None
+    scale = record.equivalence_scale
+    if scale is None:
+        scale = abs(float(record.bound))
+    if not (math.isfinite(scale) and scale > 0):
+        return None
+    return {"margin": float(rel), "scale": float(scale), "absolute": float(rel) * float(scale),
+            "reason": claim.margin_reason}
+
+
+def decide_families(records, alpha: float, claims=None) -> dict:
+    """Decide every record in place by Holm within its family (:func:`.stats.decide_family`);
+    returns ``{family: (m, 2 a*, summary)}`` with ``m`` the family's counted records, ``2 a*``
+    the two-sided level of its shown intervals and ``summary`` the procedure's numbers
+    (hypotheses, rejections, Holm's and Bonferroni's per-side levels). ``claims``: claim id ->
+    :class:`~.claims.Claim` for the equivalence margins (default: the registry)."""
+    claims = REGISTRY if claims is None else claims
     groups: dict[str, list] = {}
     for r in records:
         groups.setdefault(getattr(r, "family", "builtin") or "builtin", []).append(r)
     out = {}
     for fam, recs in groups.items():
-        # exact records (method "exact", no sampling error) spend no error probability
-        m = S.counted_decisions((r.margin if r.margin is not None else r.estimate, r.outside)
-                                for r in recs)
-        a = S.bonferroni_alpha(alpha, m)
-        out[fam] = (m, a)
+        items = []
         for r in recs:
-            if r.margin is not None:
-                r.decision = S.decide(r.margin, 0.0, a, r.relation, r.outside)
+            r.equivalence = equivalence_of(r, claims.get(r.claim))
+            margin = None if r.equivalence is None else r.equivalence["absolute"]
+            if r.margin is not None:  # paired estimate of empirical - bound, against 0
+                items.append((r.margin, 0.0, r.relation, r.outside, margin))
             else:
-                r.decision = S.decide(r.estimate, r.bound, a, r.relation, r.outside)
+                items.append((r.estimate, r.bound, r.relation, r.outside, margin))
+        fd = S.decide_family(items, alpha)
+        for r, d, pv in zip(recs, fd.decisions, fd.pvalues, strict=True):
+            r.decision = d
+            r.p_values = pv or None
+        summary = {"procedure": "holm", "m": fd.m, "hypotheses": fd.n_hypotheses,
+                   "max_true_nulls": fd.max_true, "rejected": fd.rejected,
+                   "holm_level": fd.level, "bonferroni_level": fd.bonferroni_level}
+        out[fam] = (fd.m, 2 * fd.level, summary)
     return out
 
 
@@ -197,12 +229,13 @@ def claim_path(out_dir, cid: str) -> Path:
 
 
 def _rec_to_dict(r: Record) -> dict:
-    est = lambda e: None if e is None else [e.value, e.se, e.dof, e.n, e.method]
+    est = lambda e: None if e is None else [e.value, e.se, e.dof, e.n, e.method] + (
+        [e.spend] if e.spend != 1.0 else [])
     return {"claim": r.claim, "reference": r.reference, "quantity": r.quantity,
             "estimate": est(r.estimate), "bound": r.bound, "bound_label": r.bound_label,
             "relation": r.relation, "config": r.config, "seed": r.seed,
             "outside": list(r.outside), "margin": est(r.margin), "extra": r.extra,
-            "family": r.family}
+            "family": r.family, "equivalence_scale": r.equivalence_scale}
 
 
 def _rec_from_dict(d: dict) -> Record:
@@ -332,7 +365,7 @@ def run_verification(ids=None, scale: str = "quick", seed: int = 0, alpha: float
             bar.close()
     records = [r for run in runs for r in run.records]
     families = decide_families(records, alpha)
-    a = families.get("builtin", next(iter(families.values()), (0, alpha)))[1]
+    a = families.get("builtin", next(iter(families.values()), (0, alpha, None)))[1]
     figures = {}
     for run in runs:
         _merge_figures(figures, run.figures)
