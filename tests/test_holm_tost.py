@@ -206,3 +206,82 @@ def test_sequential_run_is_a_pure_function_of_the_budget():
     assert c.stopped_by == "time limit" and c.looks_taken == 2
     assert S.look_schedule(8, 100) == [8, 16, 32, 64, 100]
     assert sum(S.spending_weights([8, 16, 32])) == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Margins in claim definitions, the runner's families, the report's words
+# ---------------------------------------------------------------------------------------------
+
+
+def _claim(**kw):
+    from hdo_theory.verification.claims.registry import Claim
+
+    return Claim("mine.cmp", "My comparison", "a - b", "-", {}, "<= 0", lambda ctx: [], **kw)
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(margin=1.5, margin_reason="r"), r"margin must be a number in \(0, 1\)"),
+    (dict(margin=0.0, margin_reason="r"), r"margin must be a number in \(0, 1\)"),
+    (dict(margin=-0.1, margin_reason="r"), r"margin must be a number in \(0, 1\)"),
+    (dict(margin="0.1", margin_reason="r"), r"margin must be a number in \(0, 1\)"),
+    (dict(margin=0.1), "margin needs margin_reason"),
+    (dict(equivalence=True), "an equivalence verdict needs margin"),
+])
+def test_bad_margins_are_one_line_errors_naming_the_claim(kw, match):
+    from hdo_theory.errors import HDOInputError
+
+    with pytest.raises(HDOInputError, match=match) as e:
+        _claim(**kw)
+    assert "\n" not in str(e.value) and "mine.cmp" in str(e.value)
+
+
+def test_plugin_decorator_claim_without_margin_asking_for_equivalence_is_an_error():
+    from hdo_theory.errors import HDOInputError
+    from hdo_theory.verification.claims.registry import REGISTRY, claim
+
+    with pytest.raises(HDOInputError, match="needs margin"):
+        @claim("mine.eq", reference="My Lemma", bound="0", equivalence=True)
+        def run(ctx):  # pragma: no cover (never registered)
+            return []
+    assert "mine.eq" not in REGISTRY
+
+
+def test_runner_gives_equivalent_with_the_claims_margin_and_says_so():
+    from hdo_theory.verification.claims.registry import Record
+    from hdo_theory.verification.runner import decide_families
+
+    c = _claim(margin=0.1, margin_reason="10% of the reference")
+    tie = Record("mine.cmp", "r", "a - b", S.Estimate(0.001, 0.002, 60, 62), 0.0, "0",
+                 equivalence_scale=0.5, family="mine")
+    apart = Record("mine.cmp", "r", "a - b", S.Estimate(0.2, 0.01, 60, 62), 0.0, "0",
+                   equivalence_scale=0.5, family="mine")
+    other = Record("builtin.x", "r", "x", S.Estimate(0.001, 0.002, 60, 62), 0.0, "0")
+    fams = decide_families([tie, apart, other], 0.05, claims={"mine.cmp": c})
+    assert tie.decision.verdict == "equivalent" and apart.decision.verdict == "violated"
+    assert other.decision.verdict == "inconclusive" and other.equivalence is None  # no margin
+    d = tie.as_dict()
+    assert d["equivalence"] == {"margin": 0.1, "scale": 0.5, "absolute": pytest.approx(0.05),
+                                "reason": "10% of the reference"}
+    assert set(d["p_values"]) == {"violated", "holds", "equivalent"}
+    summ = fams["mine"][2]
+    assert summ["procedure"] == "holm" and summ["m"] == 2 and summ["hypotheses"] == 6
+    assert summ["holm_level"] >= summ["bonferroni_level"]
+
+
+def test_report_names_the_procedure_and_the_families():
+    from hdo_theory.verification.claims.registry import Record
+    from hdo_theory.verification.report import correction_text, to_json
+    from hdo_theory.verification.runner import ClaimRun, VerifyResult, decide_families
+
+    c = _claim(margin=0.1, margin_reason="10% of the reference")
+    recs = [Record("mine.cmp", "r", "a - b", S.Estimate(0.001, 0.002, 60, 62), 0.0, "0",
+                   equivalence_scale=0.5, family="mine")]
+    fams = decide_families(recs, 0.05, claims={"mine.cmp": c})
+    res = VerifyResult("quick", 0, 0.05, fams["mine"][1], [ClaimRun(c, recs, 0.0)], {}, [],
+                       0.0, fams)
+    text = correction_text(res)
+    assert "Holm's step-down procedure" in text and "mine: m = 1" in text
+    data = to_json(res)
+    assert data["correction"] == "holm" and data["families"]["mine"]["procedure"] == "holm"
+    assert data["counts"]["equivalent"] == 1
+    assert data["claims"][0]["margin"] == 0.1
