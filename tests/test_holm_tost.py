@@ -285,3 +285,90 @@ def test_report_names_the_procedure_and_the_families():
     assert data["correction"] == "holm" and data["families"]["mine"]["procedure"] == "holm"
     assert data["counts"]["equivalent"] == 1
     assert data["claims"][0]["margin"] == 0.1
+
+
+# ---------------------------------------------------------------------------------------------
+# Precision-driven replicas: --budget, --time-limit
+# ---------------------------------------------------------------------------------------------
+
+
+def _measure_factory(mean, calls):
+    draws = np.random.default_rng(21).normal(mean, 1.0, 10_000)  # replica r is draws[r]
+
+    def measure(R):
+        calls.append(R)
+        return S.mean_estimate(draws[:R]), {"R": R}
+    return measure
+
+
+def test_replicas_until_decided_without_budget_is_the_fixed_grid():
+    from hdo_theory.verification.claims import _common as C
+    from hdo_theory.verification.claims.registry import Context
+
+    calls = []
+    est, payload, seq = C.replicas_until_decided(Context(), "none", 16,
+                                                 _measure_factory(0.3, calls), 0.0)
+    assert calls == [16] and seq is None and est.spend == 1.0 and payload == {"R": 16}
+
+
+def test_replicas_until_decided_stops_when_decided_and_is_bit_identical():
+    from hdo_theory.verification.claims import _common as C
+    from hdo_theory.verification.claims.registry import Context
+
+    ctx = Context(budget=4096)
+    calls = []
+    est, payload, seq = C.replicas_until_decided(ctx, "none", 16, _measure_factory(0.3, calls),
+                                                 0.0)
+    assert seq["stopped_by"] == "decided" and calls == seq["looks"][:seq["looks_taken"]]
+    assert calls[0] == 16 and payload == {"R": seq["replicas"]} and seq["replicas"] < 4096
+    assert est.spend == pytest.approx(S.spending_weights(seq["looks"])[seq["looks_taken"] - 1])
+    again = C.replicas_until_decided(ctx, "none", 16, _measure_factory(0.3, []), 0.0)
+    assert again[0] == est and again[2] == seq
+    # the planned looks: the grid count doubled, the budget last
+    _, _, flat = C.replicas_until_decided(Context(budget=64), "none", 16,
+                                          _measure_factory(0.0, []), 5.0, scale=None)
+    assert flat["looks"] == [16, 32, 64]
+
+
+def test_a_time_limited_record_says_so_and_the_budget_is_part_of_the_claim_file(tmp_path):
+    from hdo_theory.verification.claims.registry import Record
+    from hdo_theory.verification.runner import (
+        ClaimRun,
+        decide_families,
+        load_claim_run,
+        save_claim_run,
+    )
+
+    seq = {"replicas": 32, "looks": [16, 32, 64], "looks_taken": 2, "stopped_by": "time limit",
+           "spend": 0.2}
+    r = Record("x", "r", "q", S.Estimate(0.1, 1.0, 31, 32, "mean", 0.2), 0.0, "0",
+               extra={"sequential": seq})
+    decide_families([r], 0.05)
+    assert "stopped by the time limit after 32 replicas" in r.decision.reason
+    assert r.as_dict()["replicas_used"] == seq
+    c = _claim()
+    save_claim_run(tmp_path, ClaimRun(c, [r], 1.0), "quick", 0, budget=64)
+    back = load_claim_run(tmp_path, c, "quick", 0, budget=64)
+    assert back is not None and back.records[0].estimate == r.estimate  # spend kept
+    assert load_claim_run(tmp_path, c, "quick", 0) is None  # another budget: run again
+    assert load_claim_run(tmp_path, c, "quick", 0, budget=128) is None
+
+
+@pytest.mark.parametrize("args,msg", [(["--budget", "0"], "--budget must be an integer"),
+                                      (["--budget", "-2"], "--budget must be an integer"),
+                                      (["--budget", "lots"], "--budget must be an integer"),
+                                      (["--time-limit", "0"], "--time-limit must be > 0")])
+def test_bad_budget_and_time_limit_are_one_line_cli_errors(args, msg, tmp_path, capsys):
+    from hdo_theory.cli import main
+
+    rc = main(["verify", "--claims", "claim2", "--out", str(tmp_path), *args])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and msg in err and len(err.splitlines()) == 1
+
+
+def test_bad_budget_from_the_api_is_a_one_line_error():
+    from hdo_theory.errors import HDOInputError
+    from hdo_theory.verification.runner import run_verification
+
+    with pytest.raises(HDOInputError, match="--budget must be an integer"):
+        run_verification(["claim2"], budget=0, log=lambda m: None)

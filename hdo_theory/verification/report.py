@@ -59,6 +59,36 @@ def margin_text(d: dict) -> str:
             f"({d['margin_reason']}).")
 
 
+def sequential_summary(res: VerifyResult) -> dict | None:
+    """The optional-stopping rule and the replicas each sequential record used (``--budget``),
+    or None when no record was extended."""
+    used = {}
+    for run in res.runs:
+        for r in run.records:
+            seq = r.extra.get("sequential") if isinstance(r.extra, dict) else None
+            if seq:
+                used[f"{r.claim}: {r.quantity}"] = {k: seq[k] for k in
+                                                   ("replicas", "looks", "looks_taken",
+                                                    "stopped_by", "spend")}
+    if not used:
+        return None
+    return {"rule": "looks at the grid's replica count, doubled up to the budget (the last "
+                    "look); look k spends the share w_k = n_k / sum_j n_j of the error "
+                    "probability (p-values / w_k, intervals at alpha w_k), so the guarantee "
+                    "holds whatever rule stops; a claim stops at the first look decided at "
+                    f"the per-side planning level {S.PLANNING_LEVEL:.3g}",
+            "records": used}
+
+
+def _sequential_text(res: VerifyResult) -> str:
+    seq = sequential_summary(res)
+    if seq is None:
+        return ""
+    parts = "; ".join(f"{k}: {v['replicas']} replicas, {v['stopped_by']}"
+                      for k, v in seq["records"].items())
+    return f" Precision-driven replicas (--budget): {seq['rule']}. Used: {parts}."
+
+
 def _family_json(v) -> dict:
     m, a = v[0], v[1]
     out = {"m": m, "per_record_alpha": a}
@@ -84,6 +114,7 @@ def to_json(res: VerifyResult) -> dict:
         "correction_text": correction_text(res),
         "families": {f: _family_json(v)
                      for f, v in (getattr(res, "families", {}) or {}).items()},
+        "sequential": sequential_summary(res),
         "seconds": res.seconds, "counts": res.counts(), "claims": claims,
         "findings": res.findings, "errors": res.errors,
     })
@@ -361,7 +392,7 @@ def _md_intro(res: VerifyResult) -> list[str]:
             "A record marked **(exact)** (method `exact`: a closed form or the exact expected "
             "dynamics on a quadratic) has no interval: it holds or is violated on its value, "
             "and its ratio is the exact tightness ratio; it is not counted in m. "
-            + correction_text(res), ""]
+            + correction_text(res) + _sequential_text(res), ""]
 
 
 def markdown(res: VerifyResult, figs=None) -> str:

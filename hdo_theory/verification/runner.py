@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hdo_theory import __version__
@@ -151,6 +151,13 @@ def decide_families(records, alpha: float, claims=None) -> dict:
                 items.append((r.estimate, r.bound, r.relation, r.outside, margin))
         fd = S.decide_family(items, alpha)
         for r, d, pv in zip(recs, fd.decisions, fd.pvalues, strict=True):
+            seq = r.extra.get("sequential") if isinstance(r.extra, dict) else None
+            if seq:
+                what = (f"stopped by the time limit after {seq['replicas']} replicas (budget "
+                        f"{seq['looks'][-1]}), not reproducible by the budget alone"
+                        if seq.get("stopped_by") == "time limit" else
+                        f"{seq['replicas']} replicas ({seq['stopped_by']})")
+                d = replace(d, reason=f"{d.reason}; {what}")
             r.decision = d
             r.p_values = pv or None
         summary = {"procedure": "holm", "m": fd.m, "hypotheses": fd.n_hypotheses,
@@ -245,10 +252,11 @@ def _rec_from_dict(d: dict) -> Record:
     return Record(**d)
 
 
-def save_claim_run(out_dir, run: ClaimRun, scale: str, seed: int) -> Path:
+def save_claim_run(out_dir, run: ClaimRun, scale: str, seed: int, budget=None) -> Path:
     """Write ``run`` atomically to ``<out>/claims/<id>.json`` (exact floats, inf and nan kept)."""
     data = {"format": CLAIM_FILE_FORMAT, "version": __version__, "claim": run.claim.id,
-            "scale": scale, "seed": int(seed), "seconds": run.seconds, "error": run.error,
+            "scale": scale, "seed": int(seed), "budget": budget, "seconds": run.seconds,
+            "error": run.error,
             "error_info": run.error_info,
             "records": [_rec_to_dict(r) for r in run.records],
             "figures": run.figures, "findings": run.findings}
@@ -258,7 +266,7 @@ def save_claim_run(out_dir, run: ClaimRun, scale: str, seed: int) -> Path:
     return path
 
 
-def load_claim_run(out_dir, claim, scale: str, seed: int) -> ClaimRun | None:
+def load_claim_run(out_dir, claim, scale: str, seed: int, budget=None) -> ClaimRun | None:
     """The finished run of ``claim`` saved in ``out_dir`` by a run with the same scale, seed and
     version, or None (missing, unreadable, another setting, or an error record: rerun)."""
     path = claim_path(out_dir, claim.id)
@@ -268,7 +276,8 @@ def load_claim_run(out_dir, claim, scale: str, seed: int) -> ClaimRun | None:
         return None
     if (data.get("format") != CLAIM_FILE_FORMAT or data.get("claim") != claim.id
             or data.get("scale") != scale or data.get("seed") != int(seed)
-            or data.get("version") != __version__ or data.get("error")):
+            or data.get("version") != __version__ or data.get("error")
+            or data.get("budget") != budget):
         return None
     return ClaimRun(claim, [_rec_from_dict(r) for r in data["records"]], data["seconds"],
                     figures=data["figures"], findings=data["findings"], resumed=True)
@@ -330,17 +339,44 @@ def run_claim(claim, ctx) -> ClaimRun:
     return ClaimRun(claim, recs, time.perf_counter() - t1, err, info, own_figs, own_finds)
 
 
+def check_budget(budget, time_limit=None) -> tuple[int | None, float | None]:
+    """``(budget, time_limit)`` validated: ``budget`` (replicas per configuration, for the
+    claims that extend their replicas until decided) an integer >= 1 or None; ``time_limit``
+    (seconds) a number > 0 or None. One-line :class:`HDOInputError` naming the option."""
+    from hdo_theory.errors import check_float, check_int
+    from hdo_theory.limits import MAX_REPLICAS
+
+    if budget is not None:
+        if isinstance(budget, str):
+            try:
+                budget = int(budget)
+            except ValueError:
+                pass
+        budget = check_int("--budget", budget, 1, MAX_REPLICAS)
+    if time_limit is not None:
+        time_limit = check_float("--time-limit", time_limit, 0.0, lo_open=True)
+    return budget, time_limit
+
+
 def run_verification(ids=None, scale: str = "quick", seed: int = 0, alpha: float = S.DEFAULT_ALPHA,
                      log=print, out_dir=None, resume: bool = False,
-                     progress: bool = False) -> VerifyResult:
+                     progress: bool = False, budget: int | None = None,
+                     time_limit: float | None = None) -> VerifyResult:
     """Run the claims ``ids``. Every claim's grid is checked first (:func:`check_claim`, nothing
     runs); a claim whose check fails or which raises becomes an error record and the run goes
     on. With ``out_dir`` every finished claim is saved as it completes
     (``<out>/claims/<id>.json``, atomic); ``resume`` reuses the saved claims of a run with the
     same scale and seed instead of running them again. All records are decided together at the
-    end either way. ``progress`` shows a tqdm bar on stderr counting finished claims."""
+    end either way. ``progress`` shows a tqdm bar on stderr counting finished claims.
+
+    ``budget`` (replicas): the claims that support it (Theorem 1's rates, claims 1 and 3) take
+    doubling looks from their grid's replica count up to ``budget`` and stop once decided, with
+    alpha spending over the looks (:func:`.stats.run_sequential`); bit-identical for a given
+    budget and resumable (the budget is part of a claim file's identity). ``time_limit``
+    (seconds) caps each such claim's extension; a record it stopped early says so."""
     ids = resolve_ids(ids)
-    ctx = Context(scale=scale, seed=seed, log=log)
+    budget, time_limit = check_budget(budget, time_limit)
+    ctx = Context(scale=scale, seed=seed, log=log, budget=budget, time_limit=time_limit)
     t0 = time.perf_counter()
     if out_dir is not None and not resume:  # a fresh run: no stale claim files to resume from
         for cid in ids:
@@ -437,7 +473,8 @@ def _run_claims(ids, ctx, failed, scale, seed, log, out_dir, resume, bar) -> lis
     runs = []
     for k, cid in enumerate(ids, 1):
         claim = REGISTRY[cid]
-        old = load_claim_run(out_dir, claim, scale, seed) if (resume and out_dir) else None
+        old = (load_claim_run(out_dir, claim, scale, seed, ctx.budget)
+               if (resume and out_dir) else None)
         if old is not None:
             log(f"[{k}/{len(ids)}] {cid}: resumed ({len(old.records)} records)")
             runs.append(old)
@@ -452,7 +489,7 @@ def _run_claims(ids, ctx, failed, scale, seed, log, out_dir, resume, bar) -> lis
             run = run_claim(claim, ctx)
         runs.append(run)
         if out_dir is not None:
-            save_claim_run(out_dir, run, scale, seed)
+            save_claim_run(out_dir, run, scale, seed, ctx.budget)
         log(f"      {len(run.records)} records in {run.seconds:.1f} s"
             + (f"  ERROR {run.error}" if run.error else ""))
         if bar is not None:

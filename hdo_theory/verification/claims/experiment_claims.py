@@ -94,7 +94,7 @@ def _claim1_configs(ctx):
 
 def _claim1(ctx):
     ns, Tpar, R = _claim1_grid(ctx)
-    reps, bnds, outside, seeds = [], [], [], []
+    bnds, outside, seeds, plans = [], [], [], []
     for n in ns:
         obj = C.objective(ctx, "quadratic", **_claim1_kw(n))
         cfg, ell, T, eta, x0 = _claim1_cfg(obj, n, Tpar)
@@ -106,22 +106,33 @@ def _claim1(ctx):
                           sum_s_sq0=nc["sum_s_sq0"], sum_s_sq1=nc["sum_s_sq1"],
                           dist0_sq=float(np.sum((x0 - xs) ** 2)))
         outside += [f"n={n}: {m}" for m in B.violated_conditions(p, "theorem1-convex")]
-        seed = ctx.seed_for("claim1", n)
-        res = C.simulate(ctx, obj, cfg, replicas=R, seed=seed)
-        outside += C.ball_check(obj, res, f"n={n}")[0]
-        ok = res.diverged_at < 0
-        reps.append(res["y_gap"][ok, -1] + ell / 8 * res["dist_sq"][ok, -1])
+        seeds.append(ctx.seed_for("claim1", n))
         bnds.append(B.theorem1_convex_bound(p))
-        seeds.append(seed)
-    fit = S.loglog_slope(ns, reps, seed=ctx.seed_for("claim1-boot"))
+        plans.append((n, obj, cfg, ell, seeds[-1]))
     pred = S.predicted_exponent(ns, bnds)
+
+    def measure(reps_per_n):
+        reps, ball_out = [], []
+        for n, obj, cfg, ell, seed in plans:
+            res = C.simulate(ctx, obj, cfg, replicas=reps_per_n, seed=seed)
+            ball_out += C.ball_check(obj, res, f"n={n}")[0]
+            ok = res.diverged_at < 0
+            reps.append(res["y_gap"][ok, -1] + ell / 8 * res["dist_sq"][ok, -1])
+        fit = S.loglog_slope(ns, reps, seed=ctx.seed_for("claim1-boot"))
+        return fit.slope, (fit, ball_out)
+
+    slope, (fit, ball_out), seq = C.replicas_until_decided(ctx, "claim1", R, measure, pred)
+    outside += ball_out
+    if seq is not None:
+        R = seq["replicas"]
     return [Record("claim1", "Sec. 4 claim 1 (speedup in n, convex)",
                    "log-log slope in n of the Theorem 1 error at fixed parallel time T/n",
-                   fit.slope, pred, "exponent of the explicit bound in n (~ -1 up to logs)",
+                   slope, pred, "exponent of the explicit bound in n (~ -1 up to logs)",
                    config={"objective": "quadratic", "d": 4, "n_grid": list(ns), "n0": "n/2",
                            "T_par": Tpar, "replicas": R, "eta": "4 n log T/(T ell)",
                            "means": fit.y_mean}, seed=seeds[0], outside=outside,
-                   extra={"fit": fit.as_dict(), "bounds": bnds})]
+                   extra={"fit": fit.as_dict(), "bounds": bnds,
+                          **({"sequential": seq} if seq else {})})]
 
 
 register(Claim("claim1", "Sec. 4 claim 1 (almost-linear speedup in n)",
@@ -216,7 +227,7 @@ def _claim3(ctx):
     n, d = 16, 4
     R = ctx.pick(48, 192)
     T = ctx.pick(40000, 200000)
-    vals, bnds, outside = {}, {}, []
+    setups, bnds = {}, {}
     for n0 in (0, 4):  # d n0 = 16 = n
         obj = C.objective(ctx, "quadratic", **_claim3_kw(n0, n, d))
         cfg, ell, eta, x0 = _claim3_cfg(obj, n, T)
@@ -227,17 +238,28 @@ def _claim3(ctx):
                           varsigma0_sq=nc["varsigma0_sq"], varsigma1_sq=nc["varsigma1_sq"],
                           sum_s_sq0=nc["sum_s_sq0"], sum_s_sq1=nc["sum_s_sq1"],
                           dist0_sq=float(np.sum((x0 - xs) ** 2)))
-        res = C.simulate(ctx, obj, cfg, replicas=R, seed=ctx.seed_for("claim3", n0))
-        outside += C.ball_check(obj, res, f"n0={n0}")[0]
-        ok = res.diverged_at < 0
-        vals[n0] = res["y_gap"][ok, -1] + ell / 8 * res["dist_sq"][ok, -1]
+        setups[n0] = (obj, cfg, ell)
         bnds[n0] = B.theorem1_convex_bound(p)
+
+    def measure(reps):
+        vals, outside = {}, []
+        for n0, (obj, cfg, ell) in setups.items():
+            res = C.simulate(ctx, obj, cfg, replicas=reps, seed=ctx.seed_for("claim3", n0))
+            outside += C.ball_check(obj, res, f"n0={n0}")[0]
+            ok = res.diverged_at < 0
+            vals[n0] = res["y_gap"][ok, -1] + ell / 8 * res["dist_sq"][ok, -1]
+        return _ratio(vals[4], vals[0]), outside
+
+    ratio_bound = bnds[4] / bnds[0]
+    est, outside, seq = C.replicas_until_decided(ctx, "claim3", R, measure, ratio_bound)
+    conf = {"objective": "quadratic", "d": d, "n": n, "T": T, "replicas": R}
+    if seq is not None:  # the budget run's replicas (the quick/full records keep theirs)
+        conf["replicas"] = seq["replicas"]
     recs.append(Record("claim3", "Sec. 4 claim 3 (d n0 = O(n))",
                        "error ratio hybrid (n0 = 4) / all-FO (n0 = 0), d n0 = n = 16",
-                       _ratio(vals[4], vals[0]), bnds[4] / bnds[0],
-                       "ratio of the explicit Theorem 1 bounds",
-                       config={"objective": "quadratic", "d": d, "n": n, "T": T, "replicas": R},
-                       seed=ctx.seed_for("claim3", 4), outside=outside))
+                       est, ratio_bound, "ratio of the explicit Theorem 1 bounds",
+                       config=conf, seed=ctx.seed_for("claim3", 4), outside=outside,
+                       extra={"sequential": seq} if seq else {}))
     return recs
 
 

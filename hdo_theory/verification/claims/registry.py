@@ -263,6 +263,13 @@ class Context:
     started: float = field(default_factory=time.perf_counter)
     #: the configuration being run, set by the claim helpers (reported if the claim raises)
     current: dict | None = None
+    #: precision-driven replicas (``verify --budget``): claims that support it take doubling
+    #: looks from their grid's replica count up to ``budget`` replicas per configuration and
+    #: stop once decided (:func:`._common.replicas_until_decided`); None: the grid's fixed count
+    budget: int | None = None
+    #: a cap in seconds on extending one claim's replicas (``verify --time-limit``); a claim it
+    #: stops is marked so. None: no cap
+    time_limit: float | None = None
 
     @property
     def quick(self) -> bool:
