@@ -100,19 +100,36 @@ def plugin_name(spec: str) -> str:
     return Path(spec).stem if _is_file_spec(spec) else spec
 
 
-def _snapshot() -> dict:
-    """The names of every table a plugin can add to (to undo a half-finished plugin)."""
-    from hdo_theory.estimators import ESTIMATORS
-    from hdo_theory.objectives import OBJECTIVES
-    from hdo_theory.verification.claims import REGISTRY
+_TABLES = (("hdo_theory.estimators", "ESTIMATORS"), ("hdo_theory.objectives", "OBJECTIVES"),
+           ("hdo_theory.verification.claims", "REGISTRY"))
 
-    return {"claims": (REGISTRY, set(REGISTRY)), "estimators": (ESTIMATORS, set(ESTIMATORS)),
-            "objectives": (OBJECTIVES, set(OBJECTIVES))}
+
+def _snapshot() -> dict:
+    """The names in every table a plugin can add to (to undo a half-finished plugin); a table
+    whose module is not imported yet is not imported here (the claims cost seconds), and is
+    recorded as absent."""
+    out = {}
+    for mod, attr in _TABLES:
+        m = sys.modules.get(mod)
+        table = getattr(m, attr, None) if m is not None else None
+        out[(mod, attr)] = None if table is None else set(table)
+    return out
 
 
 def _undo(snap: dict) -> None:
-    for table, before in snap.values():
-        for k in [k for k in table if k not in before]:
+    for (mod, attr), before in snap.items():
+        m = sys.modules.get(mod)
+        table = getattr(m, attr, None) if m is not None else None
+        if table is None:
+            continue
+        if before is None:  # the plugin imported the table's module: only built-ins were there
+            builtin = getattr(m, "_BUILTIN", None)
+            added = [k for k, row in table.items()
+                     if (k not in builtin if builtin is not None
+                         else getattr(row, "family", "builtin") != "builtin")]
+        else:
+            added = [k for k in table if k not in before]
+        for k in added:
             del table[k]
 
 
@@ -213,7 +230,7 @@ def entry_points_disabled() -> bool:
 def load_entry_points(groups=ENTRY_POINT_GROUPS) -> list[str]:
     """Load the installed packages' plugins (entry points of ``groups``, in that order; by name
     within a group); returns the entry points loaded (``group:name``). Each failure is one
-    HDOInputError line naming the entry point and its package."""
+    HDOInputError line naming the entry point and the object it names."""
     done = []
     for group in groups:
         for ep in _entry_points(group):

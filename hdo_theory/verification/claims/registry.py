@@ -304,11 +304,11 @@ def _family_of(claim: Claim) -> str:
 
     if claim.family:
         return claim.family
-    plugin = current_plugin()
-    if plugin is not None:
-        return plugin
     module = getattr(claim.run, "__module__", "") or ""
-    return "builtin" if module.startswith("hdo_theory.") else "user"
+    if module.startswith("hdo_theory."):  # the package's own (also when a plugin's import
+        return "builtin"                  # is what first imports the claim modules)
+    plugin = current_plugin()
+    return plugin if plugin is not None else "user"
 
 
 def register(claim: Claim) -> Claim:
