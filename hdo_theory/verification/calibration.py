@@ -32,8 +32,9 @@ The surrogates:
   at a true difference equal to the margin the TOST rejection (interval inside -/+ margin,
   reported "equivalent" unless "violated" takes precedence) must be rare (<= alpha); at
   difference 0 "equivalent" must be found (power).
-* ``sequential``: the ``bound`` surrogate taken at doubling looks with alpha spending
-  (:func:`..stats.run_sequential`) and stopped as soon as it is decided.
+* ``sequential``: the ``bound`` surrogate under the claims' own optional-stopping code
+  (:func:`.claims._common.replicas_until_decided`, as ``verify --budget`` runs it): doubling
+  looks from 25 to 400 draws with alpha spending, stopped as soon as it is decided.
 
 Command (the numbers of docs/calibration.md)::
 
@@ -125,15 +126,17 @@ def _equivalence(rng, twin, margin=0.1):
     return _record(_welch(a, b), 0.0, claim="calibration.equivalence", equivalence_scale=1.0)
 
 
-def _sequential(rng, twin, d=8, first=25, budget=400, alpha=S.DEFAULT_ALPHA):
+def _sequential(rng, twin, d=8, first=25, budget=400):
+    # the claims' own optional-stopping code path (verify --budget): doubling looks from 25 to
+    # 400 draws, stopped at the first look decided at the planning level, alpha spending
+    from hdo_theory.verification.claims import _common as C
+    from hdo_theory.verification.claims.registry import Context
+
     u2 = np.sum(rng.standard_normal((budget, d)) ** 2, axis=1)
     bound = d / 2 if twin else d
-    # the stopping rule: decided at the Bonferroni floor of this family (2 m nulls)
-    floor = 2 * alpha / (2 * (TRUE_PER_RUN + TWIN_PER_RUN))
-    run = S.run_sequential(lambda n: S.mean_estimate(u2[:n]),
-                           lambda e: S.decide(e, bound, floor, "le").verdict != "inconclusive",
-                           first, budget)
-    return _record(run.estimate, bound, extra={"sequential": run.as_dict()})
+    est, _, seq = C.replicas_until_decided(Context(budget=budget), "calibration", first,
+                                           lambda n: (S.mean_estimate(u2[:n]), None), bound)
+    return _record(est, bound, extra={"sequential": seq})
 
 
 SURROGATES = {"bound": (_bound, _bound_norm), "identity": (_identity,), "slope": (_slope,),
