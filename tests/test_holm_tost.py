@@ -15,7 +15,8 @@ from hdo_theory.verification import stats as S
 FAIL_P = 1e-3  # each binomial check fails with probability < FAIL_P when the code is right
 
 METHODS = [S.Estimate(1.3, 0.2, 12, 13, "mean"), S.Estimate(1.3, 0.2, math.inf, 13, "mean"),
-           S.Estimate(-0.7, 0.05, math.inf, 40, "slope"), S.Estimate(0.9, 0.1, math.inf, 50, "norm"),
+           S.Estimate(-0.7, 0.05, math.inf, 40, "slope"),
+           S.Estimate(0.9, 0.1, math.inf, 50, "norm"),
            S.Estimate(1.3, 0.2, 12, 13, "mean", spend=0.25)]
 
 
@@ -98,7 +99,7 @@ def test_interval_decisions_reproduce_holm_rejections():
         rej, a = S.holm(flat, 0.05, fam.max_true)
         assert a == fam.level and sum(rej) == fam.rejected
         k = 0
-        for (est, b, rel, out, margin), pv, d in zip(items, fam.pvalues, fam.decisions,
+        for (est, _b, rel, out, margin), pv, d in zip(items, fam.pvalues, fam.decisions,
                                                       strict=True):
             got = dict(zip(pv, rej[k:k + len(pv)], strict=True))
             k += len(pv)

@@ -166,7 +166,7 @@ def run_family(family: str, runs: int, seed: int = 0, alpha: float = S.DEFAULT_A
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), FAMILIES.index(family)]))
     false_runs = twin_hits = twin_total = 0
     t0 = time.perf_counter()
-    for i in range(runs):
+    for _ in range(runs):
         true = [makers[k % len(makers)](rng, False) for k in range(TRUE_PER_RUN)]
         twins = [makers[k % len(makers)](rng, True) for k in range(TWIN_PER_RUN)]
         decide_families(true + twins, alpha, claims=claims)

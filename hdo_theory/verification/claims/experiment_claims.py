@@ -20,7 +20,6 @@ from hdo_theory.verification.claims import _common as C
 from hdo_theory.verification.claims.process_claims import pop
 from hdo_theory.verification.claims.registry import Claim, Record, register
 
-
 #: Equivalence margins (``Claim.margin``), fixed by one rule before any run, not from results:
 #: 10% of the quantity's own scale. For a difference of final gaps the scale is the reference
 #: population's final gap (an effect below 10% of the gap is not what "faster" / "beats" in the
