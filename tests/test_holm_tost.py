@@ -373,3 +373,20 @@ def test_bad_budget_from_the_api_is_a_one_line_error():
 
     with pytest.raises(HDOInputError, match="--budget must be an integer"):
         run_verification(["claim2"], budget=0, log=lambda m: None)
+
+
+def test_an_inconclusive_record_says_how_many_more_replicas_would_decide_it():
+    from scipy.stats import norm
+
+    from hdo_theory.verification.claims.registry import Record
+    from hdo_theory.verification.runner import decide_families
+
+    c = _claim(margin=0.1, margin_reason="r")
+    r = Record("mine.cmp", "r", "a - b", S.Estimate(0.01, 0.05, math.inf, 20), 0.0, "0",
+               equivalence_scale=1.0)
+    fams = decide_families([r], 0.05, claims={"mine.cmp": c})
+    a = fams["builtin"][2]["holm_level"]
+    factor = ((norm.isf(a) + norm.isf(0.01)) * 0.05 / 0.1) ** 2
+    assert r.decision.verdict == "inconclusive"
+    assert f"about {factor:.3g}x the replicas" in r.decision.reason
+    assert "at the equivalence margin" in r.decision.reason

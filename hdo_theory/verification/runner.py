@@ -129,6 +129,33 @@ def equivalence_of(record, claim) -> dict | None:
             "reason": claim.margin_reason}
 
 
+def _power_note(r, level: float) -> str:
+    """Why an inconclusive record is undecided, in replicas: the factor by which its replicas
+    would have to grow for power 0.99 at Holm's level ``level`` (per side), at the equivalence
+    margin when the claim has one, else at the observed difference (a post-hoc figure)."""
+    from scipy.stats import norm
+
+    est = r.margin if r.margin is not None else r.estimate
+    se = float(est.se)
+    if not (math.isfinite(se) and se > 0) or est.method == "exact":
+        return ""
+    if est.method == "norm":  # the confidence-ball radius rule of Estimate.interval
+        q = 1.0 + math.sqrt(2.0 * math.log(1.0 / level))
+    else:
+        q = float(norm.isf(level))
+    z = q + float(norm.isf(0.01))
+    if r.equivalence is not None:
+        effect, at = r.equivalence["absolute"], "at the equivalence margin"
+    else:
+        b = 0.0 if r.margin is not None else float(r.bound)
+        effect, at = abs(float(est.value) - b), "at the observed difference (post hoc)"
+    if not effect > 0:
+        return ""
+    factor = (z * se / effect) ** 2
+    return (f"; underpowered: about {factor:.3g}x the replicas would decide it with power 0.99 "
+            f"{at}")
+
+
 def decide_families(records, alpha: float, claims=None) -> dict:
     """Decide every record in place by Holm within its family (:func:`.stats.decide_family`);
     returns ``{family: (m, 2 a*, summary)}`` with ``m`` the family's counted records, ``2 a*``
@@ -151,6 +178,8 @@ def decide_families(records, alpha: float, claims=None) -> dict:
                 items.append((r.estimate, r.bound, r.relation, r.outside, margin))
         fd = S.decide_family(items, alpha)
         for r, d, pv in zip(recs, fd.decisions, fd.pvalues, strict=True):
+            if d.verdict == "inconclusive":
+                d = replace(d, reason=d.reason + _power_note(r, fd.level))
             seq = r.extra.get("sequential") if isinstance(r.extra, dict) else None
             if seq:
                 what = (f"stopped by the time limit after {seq['replicas']} replicas (budget "
