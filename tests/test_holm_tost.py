@@ -390,3 +390,15 @@ def test_an_inconclusive_record_says_how_many_more_replicas_would_decide_it():
     assert r.decision.verdict == "inconclusive"
     assert f"about {factor:.3g}x the replicas" in r.decision.reason
     assert "at the equivalence margin" in r.decision.reason
+
+
+def test_a_plugin_record_without_a_scale_for_its_margin_is_an_error_record():
+    from hdo_theory.verification.claims.registry import Claim, Context, Record
+    from hdo_theory.verification.runner import run_claim
+
+    c = Claim("mine.noscale", "My comparison", "a - b", "-", {}, "<= 0",
+              lambda ctx: [Record(quantity="a - b", estimate=S.Estimate(0.0, 0.1, 20, 21),
+                                  bound=0.0, bound_label="0")],
+              margin=0.1, margin_reason="r", family="mine")
+    run = run_claim(c, Context())
+    assert run.records == [] and "no scale for it" in run.error and "\n" not in run.error

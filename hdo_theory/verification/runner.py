@@ -344,6 +344,11 @@ def _checked_records(claim, recs) -> list:
         r.family = family
         if family != "builtin":
             bad = r.problems()
+            if (getattr(claim, "margin", None) is not None and r.relation != "eq"
+                    and equivalence_of(r, claim) is None):
+                bad.append(f"record {r.quantity!r}: the claim has an equivalence margin but the "
+                           f"record no scale for it (bound {r.bound!r}); give "
+                           f"equivalence_scale > 0")
             if bad:
                 raise ClaimRecordError(f"claim {claim.id!r}: " + "; ".join(bad))
     return list(recs)
