@@ -63,9 +63,12 @@ def test_exact_records_are_not_counted_in_bonferroni():
     mc = Record("t", "t", "t", S.Estimate(0.0, 1.0, 10, 11), 5.0, "b")
     exact = [_rec(1.0, 2.0) for _ in range(9)]
     margin = Record("t", "t", "t", S.exact(1.0), 2.0, "b", margin=S.exact(-1.0))
-    assert decide_all([mc, *exact, margin], 0.05) == pytest.approx(0.05)
+    # Holm over the counted records only: the same level as mc alone (m = 1: after its "holds"
+    # null is rejected, the other null is tested at alpha, intervals shown at 1 - 2 alpha)
+    assert decide_all([mc, *exact, margin], 0.05) == pytest.approx(decide_all([mc], 0.05))
+    assert decide_all([mc], 0.05) == pytest.approx(0.1)
     assert margin.decision.verdict == "holds" and margin.as_dict()["margin_ci"] is None
-    assert decide_all([mc, mc], 0.05) == pytest.approx(0.025)
+    assert decide_all([mc, mc], 0.05) == pytest.approx(0.05)  # m = 2: a* = alpha / 2
 
 
 def test_equality_on_exact_values_keeps_the_rounding_rule():

@@ -34,13 +34,17 @@ def test_quick_run_completes_and_writes_three_reports(quick_report):
     rc, out, ids = quick_report
     assert rc == 0
     data = json.loads((out / "report.json").read_text())
-    assert data["correction"] == "bonferroni" and data["seed"] == 2
+    assert data["correction"] == "holm" and data["seed"] == 2
     # a prefix selects a claim and its exact twin (lemma14 -> lemma14, lemma14.exact)
     assert [c["id"] for c in data["claims"]] == resolve_ids(ids)
     # exact records (method "exact") are decided on their value: not counted in m
     m = sum(1 for c in data["claims"] for r in c["records"]
             if not r["outside"] and r["method"] != "exact")
-    assert data["per_record_alpha"] == pytest.approx(data["alpha"] / m)
+    fam = data["families"]["builtin"]
+    assert fam["m"] == m and fam["procedure"] == "holm"
+    # Holm: intervals shown at 1 - 2 a*, a* at least Bonferroni's alpha / (2m)
+    assert data["per_record_alpha"] == pytest.approx(2 * fam["holm_level"])
+    assert fam["holm_level"] >= data["alpha"] / (2 * m)
     for c in data["claims"]:
         assert c["error"] is None and c["records"]
         for r in c["records"]:

@@ -41,6 +41,15 @@ def add_arguments(p):
     p.add_argument("--jobs", type=int, default=None,
                    help="worker processes running claims side by side (same records for any "
                         "value; default: the number of cores this process may use)")
+    p.add_argument("--budget", default=None, metavar="REPLICAS",
+                   help="precision-driven replicas: the claims that support it (Theorem 1's "
+                        "rates, claims 1 and 3) double their replicas from the grid's count up "
+                        "to REPLICAS per configuration until decided, with alpha spending over "
+                        "the looks (results bit-identical and resumable for a given budget; "
+                        "default: the grid's fixed counts)")
+    p.add_argument("--time-limit", default=None, metavar="SECONDS",
+                   help="cap on each such claim's extension in seconds; a claim it stops is "
+                        "marked so in its reason (default: none)")
     p.add_argument("--list", action="store_true", help="list the claims and exit")
     add_plugin(p)
     add_progress(p)
@@ -60,7 +69,7 @@ def _check_out(path: str) -> Path:
 def run(args) -> int:
     from hdo_theory.verification.claims import REGISTRY
     from hdo_theory.verification.report import text_table, to_json, write_report
-    from hdo_theory.verification.runner import resolve_ids, run_verification
+    from hdo_theory.verification.runner import check_budget, resolve_ids, run_verification
 
     plugin_list(args)
     if args.list:
@@ -74,11 +83,12 @@ def run(args) -> int:
     cores = available_cores()
     jobs = cores if args.jobs is None else check_int("--jobs", args.jobs, 1, 4 * cores)
     ids = resolve_ids(args.claims)  # bad IDs fail before any work
+    budget, time_limit = check_budget(args.budget, args.time_limit)
     out = _check_out(args.out)
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print
     res = run_verification(ids, scale=args.scale, seed=seed, log=log, out_dir=out,
                            resume=args.resume, progress=progress_wanted(args.progress),
-                           jobs=jobs)
+                           jobs=jobs, budget=budget, time_limit=time_limit)
     # written whatever the claims did
     paths = write_report(res, out, latex_tables=args.latex)
     if args.json:
@@ -87,7 +97,8 @@ def run(args) -> int:
         print()
         print(text_table(res))
         c = res.counts()
-        print(f"\n{c['holds']} holds, {c['violated']} violated, {c['inconclusive']} "
+        print(f"\n{c['holds']} holds, {c['violated']} violated, {c['equivalent']} equivalent, "
+              f"{c['inconclusive']} "
               f"inconclusive, {c['outside assumptions']} outside assumptions "
               f"({res.seconds:.0f} s). Report: " + ", ".join(str(p) for p in paths.values()))
     if res.errors:

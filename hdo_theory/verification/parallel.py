@@ -79,13 +79,14 @@ def claim_groups(ids) -> list[list[str]]:
     return groups
 
 
-def _worker(scale: str, seed: int, tasks, results, wid: int) -> None:
+def _worker(scale: str, seed: int, tasks, results, wid: int, budget=None,
+            time_limit=None) -> None:
     """Worker loop: run each group of claims handed out, report every claim as it finishes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     from hdo_theory.verification.claims import REGISTRY, Context
     from hdo_theory.verification.runner import run_claim
 
-    ctx = Context(scale=scale, seed=seed,
+    ctx = Context(scale=scale, seed=seed, budget=budget, time_limit=time_limit,
                   log=lambda msg: results.put(("log", wid, None, str(msg))))
     while True:
         group = tasks.get()
@@ -118,7 +119,8 @@ class WorkerPool:
     ``(kind, worker, claim id, data)`` as they report (``"start"``, ``"done"`` with the
     pickled result, ``"log"``, ``"died"`` with the exit code)."""
 
-    def __init__(self, jobs: int, scale: str, seed: int, groups):
+    def __init__(self, jobs: int, scale: str, seed: int, groups, budget=None,
+                 time_limit=None):
         import multiprocessing as mp
 
         mp_ctx = mp.get_context("spawn")
@@ -134,7 +136,8 @@ class WorkerPool:
         old_int = _ignore_sigint()
         try:
             self.procs = [mp_ctx.Process(target=_worker, args=(scale, seed, self.tasks,
-                                                                self.results, w), daemon=True)
+                                                                self.results, w, budget,
+                                                                time_limit), daemon=True)
                           for w in range(jobs)]
             for p in self.procs:
                 p.start()
@@ -203,7 +206,7 @@ def run_claims_parallel(runs, current, ids, ctx, failed, scale, seed, log, out_d
     def finish(run):
         runs.append(run)
         if out_dir is not None:
-            save_claim_run(out_dir, run, scale, seed)
+            save_claim_run(out_dir, run, scale, seed, ctx.budget)
         log(f"      {run.claim.id}: {len(run.records)} records in {run.seconds:.1f} s"
             + (f"  ERROR {run.error}" if run.error else ""))
         if bar is not None:
@@ -212,7 +215,8 @@ def run_claims_parallel(runs, current, ids, ctx, failed, scale, seed, log, out_d
     to_pool, in_parent = [], []
     for cid in ids:
         claim = REGISTRY[cid]
-        old = load_claim_run(out_dir, claim, scale, seed) if (resume and out_dir) else None
+        old = (load_claim_run(out_dir, claim, scale, seed, ctx.budget)
+               if (resume and out_dir) else None)
         if old is not None:
             log(f"[{position[cid]}/{total}] {cid}: resumed ({len(old.records)} records)")
             runs.append(old)
@@ -231,7 +235,8 @@ def run_claims_parallel(runs, current, ids, ctx, failed, scale, seed, log, out_d
         in_parent = sorted(to_pool + in_parent, key=position.get)
         to_pool, groups = [], []
     if to_pool:
-        pool = WorkerPool(min(jobs, len(groups)), scale, seed, groups)
+        pool = WorkerPool(min(jobs, len(groups)), scale, seed, groups, ctx.budget,
+                          ctx.time_limit)
         ok = False
         try:
             for kind, _wid, cid, data in pool.events():

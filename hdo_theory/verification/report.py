@@ -15,24 +15,86 @@ import numpy as np
 from hdo_theory import __version__
 from hdo_theory.atomic import check_writable_folder, write_text_atomic
 from hdo_theory.serialize import jsonable
+from hdo_theory.verification import stats as S
 from hdo_theory.verification.runner import VerifyResult, fmt
 
-CORRECTION = ("Bonferroni over the m decided records of the run: every interval is two-sided at "
-              "level 1 - alpha/m (family-wise alpha = {alpha:g}, per record {a:.3g}). A true "
-              "one-sided claim is reported violated with probability at most alpha/2 over the "
-              "whole run.")
-FAMILIES = ("The correction is applied per family (built-in claims, each plugin apart): {text}.")
+CORRECTION = ("Holm's step-down procedure over the one-sided null hypotheses of the m decided "
+              "records of each family (\"theta <= bound\" rejected: violated; \"theta >= "
+              "bound\" rejected: holds; with an equivalence margin, the TOST null \"|theta - "
+              "bound| >= margin\" rejected: equivalent, p-value the larger of the two TOST "
+              "p-values), capped at two true nulls per record: the probability of any false "
+              "verdict in a family is at most alpha = {alpha:g}, and Holm never decides less "
+              "than Bonferroni. Every interval is shown two-sided at Holm's final level 1 - 2a* "
+              "(built-in family: 1 - {a:.3g}), on which the interval rule gives exactly Holm's "
+              "decisions; the intervals are not simultaneous (Bonferroni's per-side level "
+              "alpha/(2m) gives simultaneous ones).")
+FAMILIES = ("Families (built-in claims, each plugin apart; a plugin never moves the built-in "
+            "verdicts): {text}.")
 
 
 def correction_text(res: VerifyResult) -> str:
-    """The correction sentence; with plugin claims, also each family's m and per-record level
-    (the built-in family's verdicts never depend on the plugins loaded)."""
+    """The correction sentence: the procedure (Holm), and each family's m, number of
+    hypotheses, rejections and level (the built-in family's verdicts never depend on the
+    plugins loaded)."""
     text = CORRECTION.format(alpha=res.alpha, a=res.per_record_alpha)
     fams = getattr(res, "families", {}) or {}
-    if any(f != "builtin" for f in fams):
-        text += " " + FAMILIES.format(text="; ".join(
-            f"{f}: m = {m}, per record {a:.3g}" for f, (m, a) in fams.items()))
+    parts = []
+    for f, v in fams.items():
+        m, a = v[0], v[1]
+        summ = v[2] if len(v) > 2 else None
+        extra = (f", {summ['hypotheses']} nulls, {summ['rejected']} rejected, a* = "
+                 f"{summ['holm_level']:.3g} (Bonferroni {summ['bonferroni_level']:.3g})"
+                 if summ else "")
+        parts.append(f"{f}: m = {m}{extra}, intervals at 1 - {a:.3g}")
+    if parts:
+        text += " " + FAMILIES.format(text="; ".join(parts))
     return text
+
+
+def margin_text(d: dict) -> str:
+    """`` Equivalence margin: ... (reason).`` for a claim description with a margin, else ``""``."""
+    if d.get("margin") is None:
+        return ""
+    return (f" Equivalence margin: -/+ {100 * d['margin']:.3g}% of the quantity's scale "
+            f"({d['margin_reason']}).")
+
+
+def sequential_summary(res: VerifyResult) -> dict | None:
+    """The optional-stopping rule and the replicas each sequential record used (``--budget``),
+    or None when no record was extended."""
+    used = {}
+    for run in res.runs:
+        for r in run.records:
+            seq = r.extra.get("sequential") if isinstance(r.extra, dict) else None
+            if seq:
+                used[f"{r.claim}: {r.quantity}"] = {k: seq[k] for k in
+                                                   ("replicas", "looks", "looks_taken",
+                                                    "stopped_by", "spend")}
+    if not used:
+        return None
+    return {"rule": "looks at the grid's replica count, doubled up to the budget (the last "
+                    "look); look k spends the share w_k = n_k / sum_j n_j of the error "
+                    "probability (p-values / w_k, intervals at alpha w_k), so the guarantee "
+                    "holds whatever rule stops; a claim stops at the first look decided at "
+                    f"the per-side planning level {S.PLANNING_LEVEL:.3g}",
+            "records": used}
+
+
+def _sequential_text(res: VerifyResult) -> str:
+    seq = sequential_summary(res)
+    if seq is None:
+        return ""
+    parts = "; ".join(f"{k}: {v['replicas']} replicas, {v['stopped_by']}"
+                      for k, v in seq["records"].items())
+    return f" Precision-driven replicas (--budget): {seq['rule']}. Used: {parts}."
+
+
+def _family_json(v) -> dict:
+    m, a = v[0], v[1]
+    out = {"m": m, "per_record_alpha": a}
+    if len(v) > 2 and v[2]:
+        out.update(v[2])
+    return out
 
 
 def to_json(res: VerifyResult) -> dict:
@@ -43,15 +105,16 @@ def to_json(res: VerifyResult) -> dict:
         c.update(verdict=res.claim_verdict(run), seconds=run.seconds, error=run.error,
                  error_record=run.error_info, resumed=run.resumed,
                  counts={v: sum(r.decision.verdict == v for r in run.records)
-                         for v in ("holds", "violated", "inconclusive", "outside assumptions")},
+                         for v in S.VERDICTS},
                  records=[r.as_dict() for r in run.records])
         claims.append(c)
     return jsonable({
         "version": __version__, "scale": res.scale, "seed": res.seed, "alpha": res.alpha,
-        "per_record_alpha": res.per_record_alpha, "correction": "bonferroni",
+        "per_record_alpha": res.per_record_alpha, "correction": "holm",
         "correction_text": correction_text(res),
-        "families": {f: {"m": m, "per_record_alpha": a}
-                     for f, (m, a) in (getattr(res, "families", {}) or {}).items()},
+        "families": {f: _family_json(v)
+                     for f, v in (getattr(res, "families", {}) or {}).items()},
+        "sequential": sequential_summary(res),
         "seconds": res.seconds, "counts": res.counts(), "claims": claims,
         "findings": res.findings, "errors": res.errors,
     })
@@ -180,17 +243,17 @@ def summary_rows(res: VerifyResult):
     rows = []
     for run in res.runs:
         c = run.claim
-        n = {v: sum(r.decision.verdict == v for r in run.records)
-             for v in ("holds", "violated", "inconclusive", "outside assumptions")}
+        n = {v: sum(r.decision.verdict == v for r in run.records) for v in S.VERDICTS}
         ratios = [r.ratio for r in run.records if math.isfinite(r.ratio) and r.relation != "eq"]
         rng = f"{fmt(min(ratios))} .. {fmt(max(ratios))}" if ratios else "-"
         rows.append([c.id, c.reference, res.claim_verdict(run),
-                     f"{n['holds']}/{n['violated']}/{n['inconclusive']}/{n['outside assumptions']}",
+                     f"{n['holds']}/{n['violated']}/{n['equivalent']}/{n['inconclusive']}/"
+                     f"{n['outside assumptions']}",
                      rng, f"{run.seconds:.1f}"])
     return rows
 
 
-SUMMARY_HEAD = ["claim", "reference", "verdict", "holds/violated/inconclusive/outside",
+SUMMARY_HEAD = ["claim", "reference", "verdict", "holds/violated/equivalent/inconclusive/outside",
                 "ratio range", "seconds"]
 
 
@@ -317,15 +380,19 @@ def _md_intro(res: VerifyResult) -> list[str]:
     c = res.counts()
     return [f"hdo-theory {__version__}, seed {res.seed}, {len(res.runs)} claims, "
             f"{len(res.records)} records, {res.seconds:.1f} s.", "",
-            f"Verdicts: {c['holds']} holds, {c['violated']} violated, {c['inconclusive']} "
-            f"inconclusive, {c['outside assumptions']} outside the lemma's assumptions.", "",
-            "Decision rule: **holds** when the upper confidence limit is below the bound, "
-            "**violated** when the lower limit is above it, **inconclusive** otherwise (for "
-            "exact identities, relation `=`: holds when the interval contains the exact value). "
+            f"Verdicts: {c['holds']} holds, {c['violated']} violated, {c['equivalent']} "
+            f"equivalent, {c['inconclusive']} inconclusive, {c['outside assumptions']} outside "
+            f"the lemma's assumptions.", "",
+            "Decision rule, in this order: **holds** when the whole interval is on the claimed "
+            "side of the bound, **violated** when it is on the other side, **equivalent** "
+            "(claims with an equivalence margin, stated with its reason in the claim) when it "
+            "lies within bound -/+ margin: no difference beyond the margin, **inconclusive** "
+            "otherwise (for exact identities, relation `=`: holds when the interval contains "
+            "the exact value). "
             "A record marked **(exact)** (method `exact`: a closed form or the exact expected "
             "dynamics on a quadratic) has no interval: it holds or is violated on its value, "
             "and its ratio is the exact tightness ratio; it is not counted in m. "
-            + correction_text(res), ""]
+            + correction_text(res) + _sequential_text(res), ""]
 
 
 def markdown(res: VerifyResult, figs=None) -> str:
@@ -349,7 +416,7 @@ def markdown(res: VerifyResult, figs=None) -> str:
         d = run.claim.describe()
         L += [f"- **{d['id']}** ({d['reference']}): measures {d['measures']}; objectives: "
               f"{d['objectives']}; grid ({res.scale}): {d['grid'].get(res.scale)}; bound: "
-              f"{d['bound']}." + (f" ERROR: {run.error}" if run.error else "")]
+              f"{d['bound']}." + margin_text(d) + (f" ERROR: {run.error}" if run.error else "")]
     L += ["", "## All records", "", _md_table(HEAD, record_rows(res)), ""]
     if figs:
         L += ["## Figures", "", "Embedded in report.html:", ""]
@@ -366,7 +433,8 @@ TEMPLATE = "templates/report.html.j2"
 
 #: (verdict css class, label) for the HTML filter; the css class of "outside assumptions" is
 #: "outside", of a claim that raised "error"
-FILTER_VERDICTS = (("holds", "holds"), ("violated", "violated"), ("inconclusive", "inconclusive"),
+FILTER_VERDICTS = (("holds", "holds"), ("violated", "violated"), ("equivalent", "equivalent"),
+                   ("inconclusive", "inconclusive"),
                    ("outside", "outside assumptions"), ("error", "error"))
 
 RECORD_HEAD = ["config (what varies)", "quantity", "empirical [CI]", "bound", "ratio", "verdict"]
@@ -458,7 +526,7 @@ def html_doc(res: VerifyResult, md: str, figs, out_dir=None) -> str:
                        "css": _css(verdict), "summary": summary[d["id"]],
                        "theory_href": href(d["id"]), "theory_ref": theory_anchor(d["id"]),
                        "measures": d["measures"], "objectives": d["objectives"],
-                       "grid": d["grid"].get(res.scale), "bound": d["bound"],
+                       "grid": d["grid"].get(res.scale), "bound": d["bound"] + margin_text(d),
                        "nrec": len(run.records), "seconds": f"{run.seconds:.1f}",
                        "resumed": run.resumed, "records": recs, "error": err})
     errors = [{**e, "config_json": json.dumps(e["config"], sort_keys=True)
@@ -507,7 +575,8 @@ def latex(res: VerifyResult) -> str:
          r"\usepackage[margin=1.5cm]{geometry}", r"\begin{document}",
          r"\section*{hdo-theory verification report (" + e(res.scale) + ")}",
          e(f"Seed {res.seed}, {len(res.runs)} claims, {len(res.records)} records: "
-           f"{c['holds']} holds, {c['violated']} violated, {c['inconclusive']} inconclusive, "
+           f"{c['holds']} holds, {c['violated']} violated, {c['equivalent']} equivalent, "
+           f"{c['inconclusive']} inconclusive, "
            f"{c['outside assumptions']} outside assumptions. "
            + correction_text(res)), "",
          r"\begin{tabular}{llllrr}", r"\toprule",

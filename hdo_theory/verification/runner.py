@@ -2,14 +2,17 @@
 
 Decision procedure (see :mod:`.stats`): the records of a run are decided together, family by
 family. A record's ``family`` is ``"builtin"`` for the package's claims and the plugin's name
-for a plugin's (:attr:`~.claims.Claim.family`). Within a family of ``m`` decided records (those
-inside their statement's assumptions whose estimate is not exact: an exact record is decided on
-its value, see :func:`.stats.decide`, and spends no error probability) each interval is two-sided
-at level ``1 - alpha/m`` (**Bonferroni**, family-wise ``alpha = 0.05`` by default), so the
-probability that any true one-sided claim of the family is reported "violated" is at most
-``alpha/2`` (at most ``alpha`` counting equality claims). Adding a plugin therefore never changes
-the built-in claims' verdicts. Records outside a statement's assumptions are reported as such
-and not counted.
+for a plugin's (:attr:`~.claims.Claim.family`). Within a family, **Holm's** step-down procedure
+runs over the one-sided null hypotheses of its ``m`` decided records (those inside their
+statement's assumptions, exact ones left out: they are decided on their value, see
+:func:`.stats.decide`): "theta <= bound" (rejected: violated), "theta >= bound" (rejected:
+holds), and for a claim with an equivalence margin (:attr:`~.claims.Claim.margin`) the TOST null
+"|theta - bound| >= margin" (rejected: equivalent; its p-value is the larger of the two TOST
+p-values). The probability of any false verdict in a family is at most ``alpha = 0.05``, and
+every record is shown with its two-sided interval at Holm's level ``1 - 2 a*``, on which the
+interval rule gives exactly Holm's decisions (:func:`.stats.decide_family`). Adding a plugin
+never changes the built-in claims' verdicts. Records outside a statement's assumptions are
+reported as such and not counted.
 
 A claim that raises, returns something other than a list of :class:`~.claims.Record`, or (a
 plugin claim) returns a record that cannot be decided (:meth:`~.claims.Record.problems`: NaN,
@@ -21,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hdo_theory import __version__
@@ -74,11 +77,12 @@ class VerifyResult:
         return out
 
     def claim_verdict(self, run: ClaimRun) -> str:
-        """Summary verdict of one claim: violated > inconclusive > holds; errors reported."""
+        """Summary verdict of one claim: violated > inconclusive > equivalent > holds; errors
+        reported."""
         if run.error:
             return "error"
         vs = {r.decision.verdict for r in run.records}
-        for v in ("violated", "inconclusive", "holds", "outside assumptions"):
+        for v in ("violated", "inconclusive", "equivalent", "holds", "outside assumptions"):
             if v in vs:
                 return v
         return "no records"
@@ -99,34 +103,96 @@ def resolve_ids(ids) -> list[str]:
 
 
 def decide_all(records, alpha: float) -> float:
-    """Decide every record in place, Bonferroni within each family (:func:`decide_families`);
-    returns the per-record level of the ``"builtin"`` family (of the only family when there is
-    no built-in record)."""
+    """Decide every record in place, Holm within each family (:func:`decide_families`);
+    returns ``2 a*`` of the ``"builtin"`` family (of the only family when there is no built-in
+    record): every interval of the family is shown at level ``1 - 2 a*``."""
     fams = decide_families(records, alpha)
     if not fams:
-        return S.bonferroni_alpha(alpha, 0)
+        return float(alpha)
     return fams.get("builtin", next(iter(fams.values())))[1]
 
 
-def decide_families(records, alpha: float) -> dict:
-    """Decide every record in place at ``alpha / m`` of its family (``m``: the family's
-    records inside their assumptions that are not exact); returns ``{family: (m, per-record
-    level)}``."""
+def equivalence_of(record, claim) -> dict | None:
+    """The equivalence margin of ``record`` under ``claim`` (None: no equivalence verdict):
+    ``{"margin": relative, "scale": s, "absolute": margin * s, "reason": ...}`` with ``s`` the
+    record's :attr:`~.claims.Record.equivalence_scale` (default ``|bound|``); identities
+    (relation ``eq``) and records without a usable scale get none."""
+    rel = getattr(claim, "margin", None) if claim is not None else None
+    if rel is None or record.relation == "eq":
+        return None
+    scale = record.equivalence_scale
+    if scale is None:
+        scale = abs(float(record.bound))
+    if not (math.isfinite(scale) and scale > 0):
+        return None
+    return {"margin": float(rel), "scale": float(scale), "absolute": float(rel) * float(scale),
+            "reason": claim.margin_reason}
+
+
+def _power_note(r, level: float) -> str:
+    """Why an inconclusive record is undecided, in replicas: the factor by which its replicas
+    would have to grow for power 0.99 at Holm's level ``level`` (per side), at the equivalence
+    margin when the claim has one, else at the observed difference (a post-hoc figure)."""
+    from scipy.stats import norm
+
+    est = r.margin if r.margin is not None else r.estimate
+    se = float(est.se)
+    if not (math.isfinite(se) and se > 0) or est.method == "exact":
+        return ""
+    if est.method == "norm":  # the confidence-ball radius rule of Estimate.interval
+        q = 1.0 + math.sqrt(2.0 * math.log(1.0 / level))
+    else:
+        q = float(norm.isf(level))
+    z = q + float(norm.isf(0.01))
+    if r.equivalence is not None:
+        effect, at = r.equivalence["absolute"], "at the equivalence margin"
+    else:
+        b = 0.0 if r.margin is not None else float(r.bound)
+        effect, at = abs(float(est.value) - b), "at the observed difference (post hoc)"
+    if not effect > 0:
+        return ""
+    factor = (z * se / effect) ** 2
+    return (f"; underpowered: about {factor:.3g}x the replicas would decide it with power 0.99 "
+            f"{at}")
+
+
+def decide_families(records, alpha: float, claims=None) -> dict:
+    """Decide every record in place by Holm within its family (:func:`.stats.decide_family`);
+    returns ``{family: (m, 2 a*, summary)}`` with ``m`` the family's counted records, ``2 a*``
+    the two-sided level of its shown intervals and ``summary`` the procedure's numbers
+    (hypotheses, rejections, Holm's and Bonferroni's per-side levels). ``claims``: claim id ->
+    :class:`~.claims.Claim` for the equivalence margins (default: the registry)."""
+    claims = REGISTRY if claims is None else claims
     groups: dict[str, list] = {}
     for r in records:
         groups.setdefault(getattr(r, "family", "builtin") or "builtin", []).append(r)
     out = {}
     for fam, recs in groups.items():
-        # exact records (method "exact", no sampling error) spend no error probability
-        m = S.counted_decisions((r.margin if r.margin is not None else r.estimate, r.outside)
-                                for r in recs)
-        a = S.bonferroni_alpha(alpha, m)
-        out[fam] = (m, a)
+        items = []
         for r in recs:
-            if r.margin is not None:
-                r.decision = S.decide(r.margin, 0.0, a, r.relation, r.outside)
+            r.equivalence = equivalence_of(r, claims.get(r.claim))
+            margin = None if r.equivalence is None else r.equivalence["absolute"]
+            if r.margin is not None:  # paired estimate of empirical - bound, against 0
+                items.append((r.margin, 0.0, r.relation, r.outside, margin))
             else:
-                r.decision = S.decide(r.estimate, r.bound, a, r.relation, r.outside)
+                items.append((r.estimate, r.bound, r.relation, r.outside, margin))
+        fd = S.decide_family(items, alpha)
+        for r, d, pv in zip(recs, fd.decisions, fd.pvalues, strict=True):
+            if d.verdict == "inconclusive":
+                d = replace(d, reason=d.reason + _power_note(r, fd.level))
+            seq = r.extra.get("sequential") if isinstance(r.extra, dict) else None
+            if seq:
+                what = (f"stopped by the time limit after {seq['replicas']} replicas (budget "
+                        f"{seq['looks'][-1]}), not reproducible by the budget alone"
+                        if seq.get("stopped_by") == "time limit" else
+                        f"{seq['replicas']} replicas ({seq['stopped_by']})")
+                d = replace(d, reason=f"{d.reason}; {what}")
+            r.decision = d
+            r.p_values = pv or None
+        summary = {"procedure": "holm", "m": fd.m, "hypotheses": fd.n_hypotheses,
+                   "max_true_nulls": fd.max_true, "rejected": fd.rejected,
+                   "holm_level": fd.level, "bonferroni_level": fd.bonferroni_level}
+        out[fam] = (fd.m, 2 * fd.level, summary)
     return out
 
 
@@ -199,12 +265,13 @@ def claim_path(out_dir, cid: str) -> Path:
 
 
 def _rec_to_dict(r: Record) -> dict:
-    est = lambda e: None if e is None else [e.value, e.se, e.dof, e.n, e.method]
+    est = lambda e: None if e is None else [e.value, e.se, e.dof, e.n, e.method] + (
+        [e.spend] if e.spend != 1.0 else [])
     return {"claim": r.claim, "reference": r.reference, "quantity": r.quantity,
             "estimate": est(r.estimate), "bound": r.bound, "bound_label": r.bound_label,
             "relation": r.relation, "config": r.config, "seed": r.seed,
             "outside": list(r.outside), "margin": est(r.margin), "extra": r.extra,
-            "family": r.family}
+            "family": r.family, "equivalence_scale": r.equivalence_scale}
 
 
 def _rec_from_dict(d: dict) -> Record:
@@ -214,10 +281,11 @@ def _rec_from_dict(d: dict) -> Record:
     return Record(**d)
 
 
-def save_claim_run(out_dir, run: ClaimRun, scale: str, seed: int) -> Path:
+def save_claim_run(out_dir, run: ClaimRun, scale: str, seed: int, budget=None) -> Path:
     """Write ``run`` atomically to ``<out>/claims/<id>.json`` (exact floats, inf and nan kept)."""
     data = {"format": CLAIM_FILE_FORMAT, "version": __version__, "claim": run.claim.id,
-            "scale": scale, "seed": int(seed), "seconds": run.seconds, "error": run.error,
+            "scale": scale, "seed": int(seed), "budget": budget, "seconds": run.seconds,
+            "error": run.error,
             "error_info": run.error_info,
             "records": [_rec_to_dict(r) for r in run.records],
             "figures": run.figures, "findings": run.findings}
@@ -227,7 +295,7 @@ def save_claim_run(out_dir, run: ClaimRun, scale: str, seed: int) -> Path:
     return path
 
 
-def load_claim_run(out_dir, claim, scale: str, seed: int) -> ClaimRun | None:
+def load_claim_run(out_dir, claim, scale: str, seed: int, budget=None) -> ClaimRun | None:
     """The finished run of ``claim`` saved in ``out_dir`` by a run with the same scale, seed and
     version, or None (missing, unreadable, another setting, or an error record: rerun)."""
     path = claim_path(out_dir, claim.id)
@@ -237,7 +305,8 @@ def load_claim_run(out_dir, claim, scale: str, seed: int) -> ClaimRun | None:
         return None
     if (data.get("format") != CLAIM_FILE_FORMAT or data.get("claim") != claim.id
             or data.get("scale") != scale or data.get("seed") != int(seed)
-            or data.get("version") != __version__ or data.get("error")):
+            or data.get("version") != __version__ or data.get("error")
+            or data.get("budget") != budget):
         return None
     return ClaimRun(claim, [_rec_from_dict(r) for r in data["records"]], data["seconds"],
                     figures=data["figures"], findings=data["findings"], resumed=True)
@@ -275,6 +344,11 @@ def _checked_records(claim, recs) -> list:
         r.family = family
         if family != "builtin":
             bad = r.problems()
+            if (getattr(claim, "margin", None) is not None and r.relation != "eq"
+                    and equivalence_of(r, claim) is None):
+                bad.append(f"record {r.quantity!r}: the claim has an equivalence margin but the "
+                           f"record no scale for it (bound {r.bound!r}); give "
+                           f"equivalence_scale > 0")
             if bad:
                 raise ClaimRecordError(f"claim {claim.id!r}: " + "; ".join(bad))
     return list(recs)
@@ -299,9 +373,29 @@ def run_claim(claim, ctx) -> ClaimRun:
     return ClaimRun(claim, recs, time.perf_counter() - t1, err, info, own_figs, own_finds)
 
 
+def check_budget(budget, time_limit=None) -> tuple[int | None, float | None]:
+    """``(budget, time_limit)`` validated: ``budget`` (replicas per configuration, for the
+    claims that extend their replicas until decided) an integer >= 1 or None; ``time_limit``
+    (seconds) a number > 0 or None. One-line :class:`HDOInputError` naming the option."""
+    from hdo_theory.errors import check_float, check_int
+    from hdo_theory.limits import MAX_REPLICAS
+
+    if budget is not None:
+        if isinstance(budget, str):
+            try:
+                budget = int(budget)
+            except ValueError:
+                pass
+        budget = check_int("--budget", budget, 1, MAX_REPLICAS)
+    if time_limit is not None:
+        time_limit = check_float("--time-limit", time_limit, 0.0, lo_open=True)
+    return budget, time_limit
+
+
 def run_verification(ids=None, scale: str = "quick", seed: int = 0, alpha: float = S.DEFAULT_ALPHA,
                      log=print, out_dir=None, resume: bool = False,
-                     progress: bool = False, jobs: int = 1) -> VerifyResult:
+                     progress: bool = False, jobs: int = 1, budget: int | None = None,
+                     time_limit: float | None = None) -> VerifyResult:
     """Run the claims ``ids``. Every claim's grid is checked first (:func:`check_claim`, nothing
     runs); a claim whose check fails or which raises becomes an error record and the run goes
     on. With ``out_dir`` every finished claim is saved as it completes
@@ -313,8 +407,15 @@ def run_verification(ids=None, scale: str = "quick", seed: int = 0, alpha: float
 
     Ctrl-C (KeyboardInterrupt) is raised again after writing ``<out>/interrupted.json``
     (:func:`_save_interrupted`): the finished claims stay saved and ``resume`` continues."""
+
+    ``budget`` (replicas): the claims that support it (Theorem 1's rates, claims 1 and 3) take
+    doubling looks from their grid's replica count up to ``budget`` and stop once decided, with
+    alpha spending over the looks (:func:`.stats.run_sequential`); bit-identical for a given
+    budget and resumable (the budget is part of a claim file's identity). ``time_limit``
+    (seconds) caps each such claim's extension; a record it stopped early says so."""
     ids = resolve_ids(ids)
-    ctx = Context(scale=scale, seed=seed, log=log)
+    budget, time_limit = check_budget(budget, time_limit)
+    ctx = Context(scale=scale, seed=seed, log=log, budget=budget, time_limit=time_limit)
     t0 = time.perf_counter()
     if out_dir is not None and not resume:  # a fresh run: no stale claim files to resume from
         for cid in ids:
@@ -343,7 +444,7 @@ def run_verification(ids=None, scale: str = "quick", seed: int = 0, alpha: float
                 bar.close()
         records = [r for run in runs for r in run.records]
         families = decide_families(records, alpha)
-        a = families.get("builtin", next(iter(families.values()), (0, alpha)))[1]
+        a = families.get("builtin", next(iter(families.values()), (0, alpha, None)))[1]
         figures = {}
         for run in runs:
             _merge_figures(figures, run.figures)
@@ -456,7 +557,8 @@ def _run_claims_into(runs, current, ids, ctx, failed, scale, seed, log, out_dir,
     for k, cid in enumerate(ids, 1):
         current[0] = cid
         claim = REGISTRY[cid]
-        old = load_claim_run(out_dir, claim, scale, seed) if (resume and out_dir) else None
+        old = (load_claim_run(out_dir, claim, scale, seed, ctx.budget)
+               if (resume and out_dir) else None)
         if old is not None:
             log(f"[{k}/{len(ids)}] {cid}: resumed ({len(old.records)} records)")
             runs.append(old)
@@ -471,7 +573,7 @@ def _run_claims_into(runs, current, ids, ctx, failed, scale, seed, log, out_dir,
             run = run_claim(claim, ctx)
         runs.append(run)
         if out_dir is not None:
-            save_claim_run(out_dir, run, scale, seed)
+            save_claim_run(out_dir, run, scale, seed, ctx.budget)
         log(f"      {len(run.records)} records in {run.seconds:.1f} s"
             + (f"  ERROR {run.error}" if run.error else ""))
         if bar is not None:

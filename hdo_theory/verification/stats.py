@@ -1,14 +1,25 @@
-"""Confidence intervals, the holds / violated / inconclusive decision rule, and slope fits.
+"""Confidence intervals, p-values, Holm's procedure, the holds / violated / equivalent /
+inconclusive decision rule, optional stopping (alpha spending over looks), and slope fits.
 
 Every empirical quantity the verification reports is an :class:`Estimate`: a point value with
 the ingredients of a confidence interval (standard error and degrees of freedom, or the
 radius rule for a vector norm). Intervals are built only at decision time, once the number of
 decisions in the run is known, so the family-wise correction can be applied:
 
-* **Bonferroni** over all ``m`` decisions of one run: each interval is two-sided at level
-  ``1 - alpha/m``. For a true one-sided claim a false "violated" needs the lower limit above
-  the bound, probability at most ``alpha/(2m)``, so the run's family-wise false-violation
-  probability is at most ``alpha/2`` (``alpha`` for equality claims, which can fail on both sides).
+* **Holm** (step-down) over the one-sided null hypotheses of one family's records
+  (:func:`decide_family`): a record with relation ``le`` carries "theta <= bound" (rejected:
+  **violated**) and "theta >= bound" (rejected: **holds**); with an equivalence margin
+  ``delta`` also the TOST null "|theta - bound| >= delta" (rejected: **equivalent**), whose
+  p-value is the larger of the two one-sided TOST p-values. At most two of a record's nulls are
+  true at once, so the step-down thresholds ``alpha / min(N - j + 1, 2 m)`` (Shaffer's cap on
+  the number of true nulls, ``m`` counted records, ``N`` hypotheses) are valid: the
+  probability of any false verdict (false holds, violated or equivalent) in the family is at
+  most ``alpha``, under any dependence, and every threshold is at least Bonferroni's
+  ``alpha/(2m)`` (the old two-sided ``1 - alpha/m`` intervals), so Holm never has less power.
+  Holm's decisions are those of one level: with ``k`` rejections,
+  ``a* = alpha / min(N - k, 2m)`` separates rejected (``p <= a*``) from kept (``p > a*``)
+  p-values, so every record is *shown* with its two-sided ``1 - 2 a*`` interval and the
+  interval rule of :func:`decide` at that level reproduces Holm exactly.
 
 Intervals:
 
@@ -28,7 +39,13 @@ Intervals:
   ``value -/+ 1e-9 max(1, |value|)``, floating-point rounding only. An inequality decided on an
   exact value is never inconclusive (:func:`decide`): **holds** when the value satisfies the
   relation up to that rounding, **violated** otherwise. Exact decisions spend no error
-  probability, so the Bonferroni count ``m`` leaves them out (:func:`counted_decisions`).
+  probability, so the count ``m`` leaves them out (:func:`counted_decisions`).
+
+Optional stopping: an estimate taken at look ``k`` of a planned schedule carries the share
+``spend = w_k`` of the error probability that look may use (:func:`spending_weights`, fixed
+before any data); its p-values are divided by ``w_k`` and its interval is built at
+``alpha * w_k``. By the union bound over the planned looks the guarantee holds whatever rule
+decides when to stop (:func:`run_sequential`).
 """
 
 from __future__ import annotations
@@ -40,9 +57,13 @@ import numpy as np
 from scipy import stats as _st
 
 DEFAULT_ALPHA = 0.05
-VERDICTS = ("holds", "violated", "inconclusive", "outside assumptions")
+VERDICTS = ("holds", "violated", "equivalent", "inconclusive", "outside assumptions")
 OUTSIDE = "outside the lemma's assumptions"
 EXACT_RTOL = 1e-9
+#: the per-side level a sequential claim stops at (``verify --budget``): Holm's worst level for
+#: a family of 200 records, ``alpha / 400``. Any stopping rule keeps the guarantee (the looks'
+#: spending weights do that); this one only decides when more replicas stop paying.
+PLANNING_LEVEL = DEFAULT_ALPHA / 400
 
 
 @dataclass(frozen=True)
@@ -54,9 +75,13 @@ class Estimate:
     dof: float = math.inf
     n: int = 0
     method: str = "mean"  # "mean" | "norm" | "slope" | "exact"
+    #: share of the error probability this estimate may use: ``w_k`` of its look under an
+    #: optional-stopping schedule (:func:`spending_weights`), 1 for a fixed sample size
+    spend: float = 1.0
 
     def interval(self, alpha: float) -> tuple[float, float]:
-        """Two-sided ``1 - alpha`` confidence interval."""
+        """Two-sided ``1 - alpha * spend`` confidence interval (``1 - alpha`` at a fixed size)."""
+        alpha = alpha * float(self.spend)
         v, se = float(self.value), float(self.se)
         if self.method == "exact" or se == 0.0:
             tol = EXACT_RTOL * max(1.0, abs(v))  # floating-point rounding only
@@ -106,7 +131,7 @@ def exact(value: float) -> Estimate:
 
 def scaled(e: Estimate, factor: float) -> Estimate:
     """``factor * e`` (factor > 0)."""
-    return Estimate(e.value * factor, e.se * abs(factor), e.dof, e.n, e.method)
+    return Estimate(e.value * factor, e.se * abs(factor), e.dof, e.n, e.method, e.spend)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,22 +152,27 @@ class Decision:
 
 
 def decide(est: Estimate, bound: float, alpha: float, relation: str = "le",
-           outside: list[str] | None = None) -> Decision:
-    """Apply the decision rule at confidence level ``1 - alpha`` (already corrected).
+           outside: list[str] | None = None, margin: float | None = None) -> Decision:
+    """Apply the decision rule to the two-sided ``1 - alpha`` interval (``alpha`` already
+    corrected; :func:`decide_family` passes ``2 a*``, Holm's level).
 
-    ``relation`` is what the claim asserts about the true value ``theta``:
+    ``relation`` is what the claim asserts about the true value ``theta``; the verdicts are
+    tried in this order of precedence:
 
     * ``"le"`` (``theta <= bound``): **holds** if the upper limit is below the bound,
-      **violated** if the lower limit is above it, else **inconclusive**;
+      **violated** if the lower limit is above it, **equivalent** (only with an equivalence
+      ``margin`` ``delta > 0``, absolute) if the interval lies inside
+      ``(bound - delta, bound + delta)`` (TOST: no difference beyond the margin), else
+      **inconclusive**;
     * ``"ge"`` (``theta >= bound``): mirror image;
     * ``"eq"`` (an exact identity): **holds** if the interval contains the value (no evidence
-      against it), **violated** if it excludes it.
+      against it), **violated** if it excludes it (no margin).
 
     A configuration outside the statement's assumptions (``outside`` non-empty) gets the verdict
     "outside assumptions", whatever the numbers.
     """
     lo, hi = est.interval(alpha)
-    level = 1 - alpha
+    level = 1 - alpha * float(est.spend)
     if outside:
         return Decision("outside assumptions", f"{OUTSIDE}: " + "; ".join(outside), lo, hi, level)
     if not (math.isfinite(est.value) and math.isfinite(bound)):
@@ -150,18 +180,24 @@ def decide(est: Estimate, bound: float, alpha: float, relation: str = "le",
     if est.method == "exact" and relation in ("le", "ge"):
         return _decide_exact(float(est.value), float(bound), relation)
     ci = f"{100 * level:.4g}% CI [{lo:.4g}, {hi:.4g}]"
-    if relation == "le":
+    if relation in ("le", "ge"):
+        below = Decision("holds" if relation == "le" else "violated",
+                         f"{ci} lies below {bound:.4g}", lo, hi, level)
+        above = Decision("violated" if relation == "le" else "holds",
+                         f"{ci} lies above {bound:.4g}", lo, hi, level)
         if hi < bound:
-            return Decision("holds", f"{ci} lies below {bound:.4g}", lo, hi, level)
+            return below
         if lo > bound:
-            return Decision("violated", f"{ci} lies above {bound:.4g}", lo, hi, level)
-        return Decision("inconclusive", f"{ci} contains the bound {bound:.4g}", lo, hi, level)
-    if relation == "ge":
-        if lo > bound:
-            return Decision("holds", f"{ci} lies above {bound:.4g}", lo, hi, level)
-        if hi < bound:
-            return Decision("violated", f"{ci} lies below {bound:.4g}", lo, hi, level)
-        return Decision("inconclusive", f"{ci} contains {bound:.4g}", lo, hi, level)
+            return above
+        if margin is not None and bound - margin < lo and hi < bound + margin:
+            return Decision("equivalent", f"{ci} lies within {bound:.4g} -/+ {margin:.3g} (the "
+                            f"equivalence margin): no difference beyond the margin", lo, hi,
+                            level)
+        beyond = (f", and reaches beyond the equivalence margin -/+ {margin:.3g}"
+                  if margin is not None else "")
+        what = "the bound " if relation == "le" else ""
+        return Decision("inconclusive", f"{ci} contains {what}{bound:.4g}{beyond}", lo, hi,
+                        level)
     if relation == "eq":
         if lo <= bound <= hi:
             return Decision("holds", f"{ci} contains the exact value {bound:.6g}", lo, hi, level)
@@ -191,6 +227,232 @@ def counted_decisions(estimates_outside) -> int:
 def bonferroni_alpha(alpha: float, m: int) -> float:
     """Per-decision level for ``m`` decisions at family-wise ``alpha``."""
     return alpha / max(int(m), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# One-sided p-values (the inverses of Estimate.interval), Holm, TOST
+# ---------------------------------------------------------------------------------------------
+
+
+def p_above(est: Estimate, bound: float) -> float:
+    """One-sided p-value of the null ``theta <= bound`` (small when the estimate is well above).
+
+    The inverse of :meth:`Estimate.interval`: ``p_above(est, b) <= a`` exactly when the lower
+    limit of the two-sided ``1 - 2a`` interval is above ``b`` (same quantile, same method), and
+    divided by ``est.spend`` under optional stopping (capped at 1).
+
+    .. math::
+
+        p = \\bar F\\big((\\hat\\theta - b) / \\mathrm{se}\\big)
+
+    with ``F`` the Student-t (``"mean"`` with finite dof) or normal law; for ``"norm"`` the
+    radius rule ``q = 1 + sqrt(2 ln(1/a))`` inverted: ``p = exp(-(z - 1)^2 / 2)`` for ``z > 1``.
+    """
+    return _p_one_sided(est, float(bound), +1)
+
+
+def p_below(est: Estimate, bound: float) -> float:
+    """One-sided p-value of the null ``theta >= bound`` (mirror of :func:`p_above`)."""
+    return _p_one_sided(est, float(bound), -1)
+
+
+def _p_one_sided(est: Estimate, bound: float, sign: int) -> float:
+    v, se, w = float(est.value), float(est.se), float(est.spend)
+    if not (math.isfinite(v) and math.isfinite(bound)) or math.isnan(se):
+        return 1.0
+    if est.method == "exact" or se == 0.0:
+        tol = EXACT_RTOL * max(1.0, abs(v))  # the rounding interval of Estimate.interval
+        return 0.0 if sign * (v - bound) > tol else 1.0
+    if est.method == "norm" and sign > 0 and bound < 0.0:
+        return 0.0  # a norm is >= 0 > bound (the interval is clipped at 0)
+    z = sign * (v - bound) / se
+    if est.method == "norm":
+        p = math.exp(-0.5 * (z - 1.0) ** 2) if z > 1.0 else 1.0
+    elif est.method == "mean" and math.isfinite(est.dof):
+        p = float(_st.t.sf(z, max(est.dof, 1)))
+    else:
+        p = float(_st.norm.sf(z))
+    return min(1.0, p / w)
+
+
+def tost_p(est: Estimate, bound: float, margin: float) -> float:
+    """p-value of the equivalence null ``|theta - bound| >= margin`` (two one-sided tests):
+    the larger of ``p_above(bound - margin)`` and ``p_below(bound + margin)``. It is ``<= a``
+    exactly when the ``1 - 2a`` interval lies inside ``(bound - margin, bound + margin)``."""
+    return max(p_above(est, bound - margin), p_below(est, bound + margin))
+
+
+def record_pvalues(est: Estimate, bound: float, relation: str,
+                   margin: float | None = None) -> dict:
+    """The one-sided null hypotheses of one record and their p-values, keyed by the verdict a
+    rejection gives: ``le``: ``violated`` (null ``theta <= bound``), ``holds`` (null
+    ``theta >= bound``) and, with a margin, ``equivalent`` (:func:`tost_p`); ``ge`` mirrored;
+    ``eq``: ``violated above`` and ``violated below`` (both nulls are the identity)."""
+    if relation == "le":
+        out = {"violated": p_above(est, bound), "holds": p_below(est, bound)}
+    elif relation == "ge":
+        out = {"violated": p_below(est, bound), "holds": p_above(est, bound)}
+    elif relation == "eq":
+        return {"violated above": p_above(est, bound), "violated below": p_below(est, bound)}
+    else:
+        raise ValueError(f"relation must be le, ge or eq, got {relation!r}")
+    if margin is not None:
+        out["equivalent"] = tost_p(est, bound, margin)
+    return out
+
+
+def holm(pvalues, alpha: float, max_true: int | None = None) -> tuple[list[bool], float]:
+    """Holm's step-down procedure at family-wise level ``alpha``; ``(rejected, a*)``.
+
+    Sort the ``N`` p-values, ``p_(1) <= ... <= p_(N)``, and reject ``p_(1), ..., p_(k)`` for the
+    largest ``k`` with ``p_(j) <= alpha / c_j`` for every ``j <= k``, where
+
+    .. math::
+
+        c_j = \\min(N - j + 1,\\ M)
+
+    and ``M = max_true`` bounds how many nulls can be true at once (Shaffer 1986; ``None``:
+    ``M = N``, plain Holm). Valid under any dependence: if the first true null rejected has
+    rank ``j``, all ``m_0 <= min(N - j + 1, M)`` true nulls are still in play, so a false
+    rejection needs ``min_{true} p <= alpha / m_0``, probability ``<= alpha``. ``a*`` is the one
+    level reproducing the decisions: rejected exactly when ``p <= a* = alpha / c_{k+1}``
+    (``alpha`` when all are rejected).
+    """
+    p = np.asarray(list(pvalues), dtype=np.float64)
+    N = p.shape[0]
+    M = N if max_true is None else max(1, min(int(max_true), N))
+    order = np.argsort(p, kind="stable")
+    k = 0
+    while k < N and p[order[k]] <= alpha / min(N - k, M):
+        k += 1
+    level = alpha / min(N - k, M) if k < N else alpha
+    rejected = [bool(x <= level) for x in p] if k < N else [True] * N
+    return rejected, float(level)
+
+
+@dataclass(frozen=True)
+class FamilyDecision:
+    """What :func:`decide_family` decided: one :class:`Decision` per item and the procedure."""
+
+    decisions: list
+    level: float  # Holm's one-sided level a*; every interval is shown at 1 - 2 a* (x spend)
+    alpha: float  # the family-wise level
+    m: int  # records counted (inside their assumptions, not exact)
+    n_hypotheses: int  # N: their one-sided nulls
+    max_true: int  # M = 2 m: the most nulls that can be true at once
+    rejected: int  # nulls rejected
+    pvalues: list  # per item: {verdict: p} (empty for uncounted items)
+
+    @property
+    def bonferroni_level(self) -> float:
+        """The per-side level Bonferroni would use (``alpha / (2m)``); ``level`` >= it."""
+        return self.alpha / max(2 * self.m, 1)
+
+
+def decide_family(items, alpha: float = DEFAULT_ALPHA) -> FamilyDecision:
+    """Decide one multiple-testing family by Holm (:func:`holm`, ``M = 2 m``).
+
+    ``items``: tuples ``(estimate, bound, relation, outside, margin)`` (``margin``: the absolute
+    equivalence margin or None). Items outside their assumptions and exact estimates are not
+    counted (no sampling error to spend on); the others contribute the nulls of
+    :func:`record_pvalues`. Every item is then decided by :func:`decide` on its two-sided
+    ``1 - 2 a*`` interval, which reproduces Holm's rejections (``p <= a*``) exactly and
+    applies the precedence holds, violated, equivalent, inconclusive.
+    """
+    items = [tuple(it) for it in items]
+    counted = [not out and est.method != "exact" for est, _b, _r, out, _m in items]
+    pvals, flat = [], []
+    for (est, bound, rel, _out, margin), c in zip(items, counted, strict=True):
+        pv = record_pvalues(est, float(bound), rel, margin) if c else {}
+        pvals.append(pv)
+        flat += list(pv.values())
+    m = int(sum(counted))
+    rejected, level = holm(flat, alpha, max_true=2 * m)
+    decisions = [decide(est, float(bound), 2 * level, rel, out, margin)
+                 for est, bound, rel, out, margin in items]
+    return FamilyDecision(decisions, level, float(alpha), m, len(flat), 2 * m,
+                          int(sum(rejected)), pvals)
+
+
+# ---------------------------------------------------------------------------------------------
+# Optional stopping: planned looks, alpha spending, the sequential loop
+# ---------------------------------------------------------------------------------------------
+
+
+def look_schedule(first: int, budget: int) -> list[int]:
+    """Planned looks: ``first, 2 first, 4 first, ...`` replicas, the last one ``budget``.
+
+    Fixed by the two numbers before any data, so the spending weights are too.
+    """
+    first, budget = max(1, int(first)), max(1, int(budget))
+    looks = []
+    n = min(first, budget)
+    while n < budget:
+        looks.append(n)
+        n *= 2
+    return looks + [budget]
+
+
+def spending_weights(looks) -> list[float]:
+    """Share ``w_k`` of the error probability spent at look ``k``: proportional to the
+    replicas of the look (linear alpha spending in the information fraction), summing to 1.
+
+    .. math::
+
+        w_k = n_k / \\sum_j n_j
+
+    By the union bound over the planned looks, ``P(some look k rejects a true null at level
+    a w_k) <= sum_k a w_k = a``, whatever rule decides when to stop; so an estimate of look
+    ``k`` tested with p-values ``p / w_k`` (:attr:`Estimate.spend`) keeps the fixed-size
+    guarantee under optional stopping. With doubling looks about half of the error
+    probability is kept for the last look (the full budget).
+    """
+    n = np.asarray(list(looks), dtype=np.float64)
+    return list(n / n.sum())
+
+
+@dataclass(frozen=True)
+class SequentialRun:
+    estimate: Estimate  # the estimate of the last look taken, its spend set
+    replicas: int  # replicas used
+    looks: list  # the planned looks
+    looks_taken: int
+    stopped_by: str  # "decided" | "budget" | "time limit"
+
+    def as_dict(self) -> dict:
+        return {"replicas": self.replicas, "looks": list(self.looks),
+                "looks_taken": self.looks_taken, "stopped_by": self.stopped_by,
+                "spend": self.estimate.spend,
+                "rule": "doubling looks, linear alpha spending (w_k = n_k / sum_j n_j)"}
+
+
+def run_sequential(estimate_at, decided, first: int, budget: int, time_limit=None,
+                   clock=None) -> SequentialRun:
+    """Take the planned looks (:func:`look_schedule`) until ``decided(estimate)`` or the budget.
+
+    ``estimate_at(n)`` returns the :class:`Estimate` from the first ``n`` replicas (replica
+    streams indexed by replica, so the result is bit-identical whatever the stopping point and
+    resumable); ``decided(est)`` is the stopping rule (any rule keeps the guarantee, see
+    :func:`spending_weights`). ``time_limit`` (seconds, None: none) is only a cap: a run it stops
+    early is marked ``stopped_by = "time limit"`` (then not reproducible by the budget alone).
+    """
+    import time
+
+    clock = clock or time.perf_counter
+    looks = look_schedule(first, budget)
+    w = spending_weights(looks)
+    t0 = clock()
+    est, why = None, "budget"
+    k = 0
+    for k, n in enumerate(looks):
+        est = Estimate(**{**asdict(estimate_at(n)), "spend": w[k]})
+        if decided(est):
+            why = "decided"
+            break
+        if k + 1 < len(looks) and time_limit is not None and clock() - t0 > time_limit:
+            why = "time limit"
+            break
+    return SequentialRun(est, looks[k], looks, k + 1, why)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -122,3 +122,49 @@ def simulate(ctx, obj, config, **kw):
                    "n_samples": obj.n_samples, "config": config.as_dict(),
                    **{k: v for k, v in kw.items() if k in ("replicas", "seed")}}
     return _simulate(obj, config, **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# Precision-driven replicas (verify --budget)
+# ---------------------------------------------------------------------------------------------
+
+
+def replicas_until_decided(ctx, claim_id: str, replicas: int, measure, bound: float,
+                           relation: str = "le", scale: float | None = None):
+    """``(estimate, payload, sequential)``: the claim's measurement at a replica count chosen
+    by the data under alpha spending (:func:`..stats.run_sequential`).
+
+    ``measure(R)`` runs the claim's configurations with ``R`` replicas each (replica streams are
+    indexed by replica, so the first ``R`` replicas never depend on how many more are run) and
+    returns ``(estimate, payload)``. Without ``ctx.budget``: one call at the grid's
+    ``replicas`` (``sequential`` None, nothing changes). With it: looks at ``replicas``,
+    ``2 replicas``, ... up to ``ctx.budget``, stopping at the first look decided at the
+    planning level :data:`..stats.PLANNING_LEVEL` per side (holds, violated, or equivalent with
+    the claim's margin times ``scale``, default ``|bound|``); the estimate carries its look's
+    share of the error probability (``spend``), so the runner's Holm decision keeps its
+    guarantee under this optional stopping. ``sequential``: the rule, the looks and the
+    replicas used, for the record's ``extra``.
+    """
+    from hdo_theory.verification import stats as S
+    from hdo_theory.verification.claims.registry import REGISTRY
+
+    if ctx.budget is None:
+        return (*measure(int(replicas)), None)
+    claim = REGISTRY.get(claim_id)
+    rel_margin = getattr(claim, "margin", None)
+    sc = abs(float(bound)) if scale is None else float(scale)
+    margin = rel_margin * sc if rel_margin is not None and sc > 0 else None
+    payloads = {}
+
+    def estimate_at(n):
+        est, payload = measure(int(n))
+        payloads[n] = payload
+        return est
+
+    def decided(est):
+        d = S.decide(est, float(bound), 2 * S.PLANNING_LEVEL, relation, margin=margin)
+        return d.verdict != "inconclusive"
+
+    run = S.run_sequential(estimate_at, decided, min(int(replicas), ctx.budget), ctx.budget,
+                           time_limit=ctx.time_limit)
+    return run.estimate, payloads[run.replicas], run.as_dict()

@@ -6,7 +6,7 @@ grid point and quantity. A record carries the empirical :class:`~..stats.Estimat
 the bound, the relation the paper asserts (``le``: empirical <= bound, ``ge``, or ``eq`` for an
 exact identity), the configuration and seed, and the stated conditions the configuration breaks
 (``outside``). The verdict is *not* decided by the claim: :mod:`..runner` decides all
-records of a run together, at the Bonferroni-corrected level.
+records of a run together, family by family, by Holm (see :mod:`..runner`).
 
 A record whose estimate has method ``"exact"`` (a closed form, or the exact expected dynamics of
 :mod:`hdo_theory.exact` on a quadratic) has no interval: its JSON ``ci``, ``ratio_ci`` and
@@ -63,6 +63,13 @@ class Record:
     extra: dict = field(default_factory=dict)
     decision: Decision | None = None
     family: str = "builtin"
+    #: the quantity the claim's relative equivalence margin (:attr:`Claim.margin`) multiplies:
+    #: the absolute margin is ``Claim.margin * equivalence_scale`` (None: ``|bound|``)
+    equivalence_scale: float | None = None
+    #: set by the runner: the equivalence margin used ({"margin", "scale", "absolute",
+    #: "reason"}; None: no equivalence verdict) and the record's Holm p-values
+    equivalence: dict | None = None
+    p_values: dict | None = None
 
     @classmethod
     def from_interval(cls, quantity: str, value: float, ci, bound: float, bound_label: str,
@@ -121,7 +128,7 @@ class Record:
         lo, hi = (self.decision.lo, self.decision.hi) if self.decision else (math.nan, math.nan)
         if self.margin is not None and self.decision is not None:
             # decision interval is on the margin; the estimate's own interval at the same level
-            lo, hi = self.estimate.interval(1 - self.decision.level)
+            lo, hi = self.estimate.interval((1 - self.decision.level) / self.estimate.spend)
         ratio_ci = [lo / self.bound, hi / self.bound] if self.bound and self.bound > 0 else None
         exact = self.exact
         if exact:  # no sampling error: no interval to report
@@ -150,6 +157,9 @@ class Record:
             "seed": self.seed,
             "extra": self.extra,
             "family": self.family,
+            "equivalence": self.equivalence,
+            "p_values": self.p_values,
+            "replicas_used": self.extra.get("sequential"),
         }
 
 
@@ -204,10 +214,40 @@ class Claim:
     #: package's own claims, the plugin's name for a claim registered while a plugin loads,
     #: ``"user"`` for one registered by other code)
     family: str | None = None
+    #: equivalence margin, relative to the quantity (in (0, 1)): a record is **equivalent**
+    #: when its interval lies within ``bound -/+ margin * scale`` (:attr:`Record.equivalence_scale`,
+    #: default ``|bound|``). Fixed, with ``margin_reason``, before any run. None: no
+    #: equivalence verdict (holds / violated / inconclusive only)
+    margin: float | None = None
+    margin_reason: str = ""
+    #: ask for an equivalence verdict (None: exactly when a margin is given); True without a
+    #: margin is an error
+    equivalence: bool | None = None
+
+    def __post_init__(self):
+        from hdo_theory.errors import HDOInputError
+
+        where = f"claim {self.id!r}: "
+        if self.margin is None:
+            if self.equivalence:
+                raise HDOInputError(where + "an equivalence verdict needs margin, a number in "
+                                    "(0, 1) relative to the quantity, and margin_reason; "
+                                    "none given")
+            return
+        m = self.margin
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0.0 < float(m) < 1.0:
+            raise HDOInputError(where + f"margin must be a number in (0, 1) (relative to the "
+                                f"quantity), got {m!r}")
+        if not isinstance(self.margin_reason, str) or not self.margin_reason.strip():
+            raise HDOInputError(where + "margin needs margin_reason, a non-empty string "
+                                "stating why this margin (fixed before any run)")
+        if self.equivalence is False:
+            raise HDOInputError(where + "margin given with equivalence=False; drop one")
 
     def describe(self) -> dict:
         return {"id": self.id, "reference": self.reference, "measures": self.measures,
-                "objectives": self.objectives, "grid": dict(self.grid), "bound": self.bound}
+                "objectives": self.objectives, "grid": dict(self.grid), "bound": self.bound,
+                "margin": self.margin, "margin_reason": self.margin_reason or None}
 
 
 @dataclass
@@ -223,6 +263,13 @@ class Context:
     started: float = field(default_factory=time.perf_counter)
     #: the configuration being run, set by the claim helpers (reported if the claim raises)
     current: dict | None = None
+    #: precision-driven replicas (``verify --budget``): claims that support it take doubling
+    #: looks from their grid's replica count up to ``budget`` replicas per configuration and
+    #: stop once decided (:func:`._common.replicas_until_decided`); None: the grid's fixed count
+    budget: int | None = None
+    #: a cap in seconds on extending one claim's replicas (``verify --time-limit``); a claim it
+    #: stops is marked so. None: no cap
+    time_limit: float | None = None
 
     @property
     def quick(self) -> bool:
