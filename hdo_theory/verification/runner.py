@@ -406,7 +406,7 @@ def run_verification(ids=None, scale: str = "quick", seed: int = 0, alpha: float
     (:mod:`hdo_theory.verification.parallel`; the same records as ``jobs=1``).
 
     Ctrl-C (KeyboardInterrupt) is raised again after writing ``<out>/interrupted.json``
-    (:func:`_save_interrupted`): the finished claims stay saved and ``resume`` continues."""
+    (:func:`_save_interrupted`): the finished claims stay saved and ``resume`` continues.
 
     ``budget`` (replicas): the claims that support it (Theorem 1's rates, claims 1 and 3) take
     doubling looks from their grid's replica count up to ``budget`` and stop once decided, with
