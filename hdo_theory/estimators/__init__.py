@@ -286,6 +286,7 @@ def _trial_compile(row: EstimatorInfo) -> None:
     """Compile and run ``row.kernel`` once on a tiny problem; one-line error if it does not fit."""
     import numba.core.errors
 
+    from hdo_theory.objectives.kernels import without_foreign_cache
     from hdo_theory.rng import kernel_generator
 
     d = 3
@@ -298,7 +299,8 @@ def _trial_compile(row: EstimatorInfo) -> None:
     batch = np.arange(2, dtype=np.int64)
     rng = kernel_generator(np.random.SeedSequence(0))
     try:
-        evals = row.kernel(obj, batch, x, rng, 1e-3, 2, out, direction_buffer(d), np.empty(d))
+        evals = without_foreign_cache(row.kernel, lambda: row.kernel(
+            obj, batch, x, rng, 1e-3, 2, out, direction_buffer(d), np.empty(d)))
     except (numba.core.errors.TypingError, TypeError) as exc:  # TypeError: wrong arity
         first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "typing error")
         raise HDOInputError(f"estimator plugin {row.name!r}: the kernel {_fn_name(row.kernel)} "

@@ -134,7 +134,8 @@ class NativeFunction:
         """The entry point (Numba calling convention) of the function compiled for ``sig``,
         compiled on first use (a disk load when the user's function is ``cache=True``)."""
         if not self._address:
-            cres = self.dispatcher.get_compile_result(self.sig)
+            cres = without_foreign_cache(self.dispatcher,
+                                         lambda: self.dispatcher.get_compile_result(self.sig))
             self._address = cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)
         return self._address
 
@@ -144,6 +145,21 @@ class NativeFunction:
     def __repr__(self):
         name = getattr(self.dispatcher, "__name__", repr(self.dispatcher))
         return f"NativeFunction({name}, {self.sig})"
+
+
+def without_foreign_cache(dispatcher, call):
+    """``call()``, retried with ``dispatcher``'s on-disk cache switched off if loading it fails
+    with :class:`ModuleNotFoundError`. Numba's cache entry of a function records its module's
+    name, and a user file is imported under several (``__main__`` when run as a script, a
+    ``hdo_theory_plugin_...`` name when loaded by ``--plugin``): an entry written under one
+    name cannot be loaded under another, so that process compiles the function afresh."""
+    try:
+        return call()
+    except ModuleNotFoundError:
+        from numba.core.caching import NullCache
+
+        dispatcher._cache = NullCache()
+        return call()
 
 
 class NativeFunctionType(types.Type):
