@@ -5,6 +5,7 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/bench_plugin.py --quick   # ~1-3 min on a quiet machine
     .venv/bin/python benchmarks/bench_plugin.py           # also the compile times (subprocesses)
+    .venv/bin/python benchmarks/bench_plugin.py --compile-only   # only the compile times
 
 1. Throughput at the reference configuration of benchmarks/bench_process.py (least squares,
    ``d = 100``, 48 ZO nodes with forward differences ``rv = 8``, batch 16, 16 FO nodes), one
