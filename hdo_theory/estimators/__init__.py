@@ -29,6 +29,7 @@ from hdo_theory.estimators.kernels import (
     EST_ZO_DIRECTIONAL,
     EST_ZO_FORWARD,
     EST_ZO_SPHERE,
+    batch_losses_along,
     direction_buffer,
     estimate,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "batch_grad",
     "batch_jvp",
     "batch_loss",
+    "batch_losses_along",
     "bounded_index",
     "kernel_data",
     "standard_normals",
@@ -169,7 +171,8 @@ def register_estimator(info, kernel=None, *, zero_order: bool = True, mean: str 
       randomness only from ``rng`` (:func:`standard_normals`, :func:`bounded_index` or the
       Numba-supported methods of the generator), may use ``U`` (a ``(DIRECTION_BLOCK, d)``
       array) and ``xtmp`` (length ``d``) as scratch, evaluates the minibatch loss only through
-      :func:`batch_loss`, :func:`batch_grad`, :func:`batch_jvp` on ``obj`` and ``batch``, and
+      :func:`batch_loss`, :func:`batch_grad`, :func:`batch_jvp`, :func:`batch_losses_along` (a
+      block of directions in one pass over the minibatch) on ``obj`` and ``batch``, and
       returns how many of those evaluations it used. ``mean`` is one of :data:`MEANS`.
 
     The kernel is compiled once on a tiny least-squares input at registration, so a wrong
@@ -283,6 +286,7 @@ def _trial_compile(row: EstimatorInfo) -> None:
     """Compile and run ``row.kernel`` once on a tiny problem; one-line error if it does not fit."""
     import numba.core.errors
 
+    from hdo_theory.objectives.kernels import without_foreign_cache
     from hdo_theory.rng import kernel_generator
 
     d = 3
@@ -295,7 +299,8 @@ def _trial_compile(row: EstimatorInfo) -> None:
     batch = np.arange(2, dtype=np.int64)
     rng = kernel_generator(np.random.SeedSequence(0))
     try:
-        evals = row.kernel(obj, batch, x, rng, 1e-3, 2, out, direction_buffer(d), np.empty(d))
+        evals = without_foreign_cache(row.kernel, lambda: row.kernel(
+            obj, batch, x, rng, 1e-3, 2, out, direction_buffer(d), np.empty(d)))
     except (numba.core.errors.TypingError, TypeError) as exc:  # TypeError: wrong arity
         first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "typing error")
         raise HDOInputError(f"estimator plugin {row.name!r}: the kernel {_fn_name(row.kernel)} "
@@ -316,10 +321,11 @@ def kernel_data(data: tuple, *codes: int, rows: dict | None = None) -> tuple:
     """The objective data tuple ``data`` extended with the kernels of the plugin estimators
     among ``codes`` (the built-in codes need nothing: ``data`` itself is returned).
 
-    Every Numba kernel that takes an objective data tuple accepts the result; the plugins'
-    dispatchers ride in its extension slot (:mod:`hdo_theory.objectives.kernels`), so a run
-    without plugins compiles and caches exactly as before and each plugin set is one more
-    specialisation.
+    Every Numba kernel that takes an objective data tuple accepts the result; the plugins ride
+    in its extension slot (:mod:`hdo_theory.objectives.kernels`) as references typed by their
+    signature (:func:`_plugin_signature`), so a run without plugins compiles and caches exactly
+    as before and all runs with the same number of plugins share one compiled, disk-cached
+    specialisation of each kernel.
     """
     by_code = rows if rows is not None else {e.code: e for e in ESTIMATORS.values()}
     plugins = []
@@ -329,11 +335,43 @@ def kernel_data(data: tuple, *codes: int, rows: dict | None = None) -> tuple:
         row = by_code.get(c)
         if row is None or row.kernel is None:
             raise HDOInputError(f"no estimator plugin has kernel code {c}")
-        plugins.append((np.int64(c), row.kernel))
+        plugins.append(c)
     if not plugins:
         return data
     user = data[7][0] if len(data) > 7 else ()
-    return (*data[:7], (user, tuple(plugins)))
+    sig = _plugin_signature((*data[:7], (user, ())) if user else data[:7])
+    return (*data[:7], (user, tuple((np.int64(c), _native_kernel(by_code[c].kernel, sig))
+                                    for c in plugins)))
+
+
+def _plugin_signature(obj):
+    """The signature an estimator plugin is compiled for when called on the objective data
+    ``obj`` (without plugins): ``int64(obj, int64[::1] batch, float64[::1] x, generator,
+    float64 nu, int64 rv, float64[::1] out, float64[:, ::1] U, float64[::1] xtmp)``."""
+    import numba
+    from numba.core import types
+
+    from hdo_theory.rng import kernel_generator
+
+    vec = types.float64[::1]
+    rng_type = numba.typeof(kernel_generator(np.random.SeedSequence(0)))
+    return types.int64(numba.typeof(obj), types.int64[::1], vec, rng_type, types.float64,
+                       types.int64, vec, types.float64[:, ::1], vec)
+
+
+_NATIVE_KERNELS: dict = {}
+
+
+def _native_kernel(kernel, sig):
+    """One :class:`~hdo_theory.objectives.kernels.NativeFunction` per (kernel, signature), so
+    its address is looked up once per process."""
+    from hdo_theory.objectives.kernels import NativeFunction
+
+    key = (id(kernel), sig)
+    ref = _NATIVE_KERNELS.get(key)
+    if ref is None or ref.dispatcher is not kernel:
+        ref = _NATIVE_KERNELS[key] = NativeFunction(kernel, sig)
+    return ref
 
 
 def unregister_estimator(name: str) -> None:

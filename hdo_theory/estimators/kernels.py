@@ -53,6 +53,7 @@ from hdo_theory.objectives.kernels import (
     batch_grad,
     batch_jvp,
     batch_loss,
+    call_native,
     oracle_noise,
 )
 from hdo_theory.rng import standard_normals
@@ -213,7 +214,8 @@ def _call_plugin_impl(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
         evals = -1
         for item in literal_unroll(plugins):
             if item[0] == est:
-                evals = item[1](_without_plugins(obj), batch, x, rng, nu, rv, out, U, xtmp)
+                evals = call_native(item[1], (_without_plugins(obj), batch, x, rng, nu, rv,
+                                              out, U, xtmp))
         if evals < 0:
             raise ValueError("estimate: plugin estimator code not in the objective data "
                              "(or its kernel returned a negative evaluation count)")
@@ -367,3 +369,71 @@ def _glm_zo(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
         evals += nb * (2 if est == EST_ZO_CENTRAL else 1)
         r0 += nb
     return evals
+
+
+@numba.njit(**_JIT)
+def batch_losses_along(obj, batch, x, U, nb, nu, out, xtmp):
+    """``out[r] = F(x + nu U[r], xi)`` for ``r < nb``: the minibatch loss (the same noise-free
+    value as :func:`batch_loss`) along a block of ``nb <= DIRECTION_BLOCK`` directions, the
+    rows of ``U``; ``xtmp`` (length d) is scratch. Public, for estimator plugins.
+
+    .. math::
+
+       \\text{out}_r = F(x + \\nu U_r) = \\frac{1}{b}\\sum_{j \\in \\xi}
+            \\phi(a_j \\cdot x + \\nu\\, a_j \\cdot U_r, y_j) + R(x + \\nu U_r)
+            \\quad (\\text{GLMs})
+
+    On the generalised linear models one pass over the minibatch rows serves the whole block
+    (each row ``a_j`` read once for the ``nb + 1`` dot products, as the built-in fast path
+    :func:`_glm_zo` does); on every other kind it is ``nb`` calls of :func:`batch_loss`.
+    Counts as ``nb`` evaluations.
+    """
+    d = x.shape[0]
+    if nb < 1 or nb > DIRECTION_BLOCK or U.shape[0] < nb or U.shape[1] != d:
+        raise ValueError("batch_losses_along: need 1 <= nb <= DIRECTION_BLOCK rows of U, "
+                         "each of length d")
+    if not _is_glm(obj[0]):
+        for r in range(nb):
+            for k in range(d):
+                xtmp[k] = x[k] + nu * U[r, k]
+            out[r] = batch_loss(obj, batch, xtmp)
+        return
+    kind, params, feats, targets = obj[0], obj[1], obj[2], obj[3]
+    lam = params[0]
+    b = batch.shape[0]
+    sp0 = sp1 = sp2 = sp3 = 0.0
+    for t in range(b):
+        j = batch[t]
+        y = targets[j]
+        z = 0.0
+        w0 = w1 = w2 = w3 = 0.0
+        if nb == DIRECTION_BLOCK:
+            u0, u1, u2, u3 = U[0], U[1], U[2], U[3]
+            for k in range(d):
+                a = feats[j, k]
+                z += a * x[k]
+                w0 += a * u0[k]
+                w1 += a * u1[k]
+                w2 += a * u2[k]
+                w3 += a * u3[k]
+        else:
+            u0 = U[0]
+            for k in range(d):
+                a = feats[j, k]
+                z += a * x[k]
+                w0 += a * u0[k]
+            if nb > 1:
+                w1 = _dot(feats[j], U[1])
+            if nb > 2:
+                w2 = _dot(feats[j], U[2])
+        sp0 += _glm_phi(kind, z + nu * w0, y)
+        if nb > 1:
+            sp1 += _glm_phi(kind, z + nu * w1, y)
+        if nb > 2:
+            sp2 += _glm_phi(kind, z + nu * w2, y)
+        if nb > 3:
+            sp3 += _glm_phi(kind, z + nu * w3, y)
+    inv_b = 1.0 / b
+    for r in range(nb):
+        sp = sp0 if r == 0 else (sp1 if r == 1 else (sp2 if r == 2 else sp3))
+        out[r] = sp * inv_b + _glm_reg_at(kind, lam, x, U[r], nu, xtmp)

@@ -997,7 +997,9 @@ def register_objective_kind(name: str, loss, grad_add, jvp, *, features, targets
                             f"constants may be {', '.join(USER_CONSTANTS)} (the rest is measured)")
     radius = check_float("radius", radius, 0.0, lo_open=True)
     fns = (loss, grad_add, jvp)
-    data = (*_pack(K.KIND_USER, pars, feats=feats, targets=y), (fns, ()))
+    packed = _pack(K.KIND_USER, pars, feats=feats, targets=y)
+    # signature-typed references, not the dispatchers: the kernels' cache serves every user kind
+    data = (*packed, (K.native_user_functions(loss, grad_add, jvp, packed), ()))
     d = _user_dimension(name, constants, data) if d is None else check_int("d", d, 1, MAX_D)
     old = OBJECTIVES.get(name)
     if old is not None:

@@ -15,9 +15,10 @@ Every objective is packed into one Numba-friendly tuple, the *objective data*::
 Unused slots hold empty arrays of the right dtype and rank, so that every kind has one Numba
 type and every kernel compiles once. Data that carries user Numba functions (a ``KIND_USER``
 objective's per-sample functions, or the estimator plugins of a run) has an 8th element, the
-extension slot ``(user_fns, estimator_plugins)`` described below; each such set of functions
-is one more specialisation. Samples are addressed by their global index ``j``; node
-shards and minibatches are index arrays into the data set (see :mod:`hdo_theory.objectives`).
+extension slot ``(user_fns, estimator_plugins)`` described below, holding signature-typed
+:class:`NativeFunction` references (one specialisation, cached on disk, for all of them).
+Samples are addressed by their global index ``j``; node shards and minibatches are index arrays
+into the data set (see :mod:`hdo_theory.objectives`).
 
 The per-sample losses (x in R^d):
 
@@ -47,11 +48,19 @@ import math
 import warnings
 
 import numba
+import numba.core.errors
 import numpy as np
 from llvmlite import ir
 from numba.core import cgutils, types
-from numba.core.extending import intrinsic
-from numba.extending import overload
+from numba.extending import (
+    NativeValue,
+    intrinsic,
+    models,
+    overload,
+    register_model,
+    typeof_impl,
+    unbox,
+)
 
 from hdo_theory.rng import bounded_index
 
@@ -86,10 +95,152 @@ warnings.filterwarnings("ignore", message="First-class function type feature is 
 #                      objective (signatures in hdo_theory.objectives.register_objective_kind)
 #   estimator_plugins  () or ((code, kernel), ...), the estimator plugins a run uses
 #                      (hdo_theory.estimators.register_estimator)
-# The functions are Numba dispatchers, so their types are part of the data's Numba type: data
-# without an extension compiles (and caches) exactly as before, and each set of user functions
-# gets its own specialisation. The helpers below are resolved at compile time from the type.
+# The functions are NativeFunction references (below), typed by their signature only: data
+# without an extension compiles (and caches) exactly as before, and data with one compiles once
+# for every plugin or user kind of the same argument types, cached on disk like the rest. The
+# helpers below are resolved at compile time from the type.
 # ---------------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------------
+# Native references to user Numba functions: the entries of the extension slot.
+#
+# A Numba dispatcher inside the data tuple is typed by its identity, so every kernel taking the
+# data (the process's run_chunk, the statistics kernels) was compiled anew in every process: the
+# on-disk cache never hits for a type that holds an object's identity. The extension slot holds
+# :class:`NativeFunction` references instead, typed by their signature only
+# (:class:`NativeFunctionType`): at a call from Python each is unboxed into the entry point of
+# the user's function compiled for that signature (the function's own specialisation, cached on
+# disk when it is ``cache=True``), and the kernels call it with Numba's calling convention
+# (:func:`call_native`), so an exception raised in the user's function propagates. Every plugin
+# (and every user kind) with the same argument types thus shares one compiled, disk-cached
+# specialisation of each kernel. A reference pickles as its dispatcher and signature and looks
+# its address up again in the process that unpickles it (sweep workers): never a stale pointer.
+# ---------------------------------------------------------------------------------------------
+
+
+class NativeFunction:
+    """The user Numba function ``dispatcher`` compiled for the explicit signature ``sig`` (an
+    entry of the extension slot, see above)."""
+
+    __slots__ = ("dispatcher", "sig", "_address")
+
+    def __init__(self, dispatcher, sig):
+        self.dispatcher = dispatcher
+        self.sig = sig
+        self._address = 0
+
+    def address(self) -> int:
+        """The entry point (Numba calling convention) of the function compiled for ``sig``,
+        compiled on first use (a disk load when the user's function is ``cache=True``)."""
+        if not self._address:
+            cres = without_foreign_cache(self.dispatcher,
+                                         lambda: self.dispatcher.get_compile_result(self.sig))
+            self._address = cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)
+        return self._address
+
+    def __reduce__(self):
+        return (NativeFunction, (self.dispatcher, self.sig))
+
+    def __repr__(self):
+        name = getattr(self.dispatcher, "__name__", repr(self.dispatcher))
+        return f"NativeFunction({name}, {self.sig})"
+
+
+def without_foreign_cache(dispatcher, call):
+    """``call()``, retried with ``dispatcher``'s on-disk cache switched off if loading it fails
+    with :class:`ModuleNotFoundError`. Numba's cache entry of a function records its module's
+    name, and a user file is imported under several (``__main__`` when run as a script, a
+    ``hdo_theory_plugin_...`` name when loaded by ``--plugin``): an entry written under one
+    name cannot be loaded under another, so that process compiles the function afresh."""
+    try:
+        return call()
+    except ModuleNotFoundError:
+        from numba.core.caching import NullCache
+
+        dispatcher._cache = NullCache()
+        return call()
+
+
+class NativeFunctionType(types.Type):
+    """The Numba type of a :class:`NativeFunction`: its signature only (no object identity)."""
+
+    def __init__(self, sig):
+        self.sig = sig
+        super().__init__(name=f"native_function({sig})")
+
+    @property
+    def key(self):
+        return self.sig
+
+
+@typeof_impl.register(NativeFunction)
+def _typeof_native_function(val, c):
+    return NativeFunctionType(val.sig)
+
+
+@register_model(NativeFunctionType)
+class _NativeFunctionModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, ir.IntType(64))
+
+
+@unbox(NativeFunctionType)
+def _unbox_native_function(typ, obj, c):
+    addr = c.pyapi.call_method(obj, "address", ())
+    failed = cgutils.is_null(c.builder, addr)
+    res = cgutils.alloca_once_value(c.builder, ir.Constant(ir.IntType(64), 0))
+    with c.builder.if_then(c.builder.not_(failed)):
+        c.builder.store(c.pyapi.long_as_longlong(addr), res)
+        c.pyapi.decref(addr)
+    return NativeValue(c.builder.load(res), is_error=failed)
+
+
+@intrinsic
+def call_native(typingctx, fn, args):
+    """``fn(*args)`` for a native function ``fn`` (:class:`NativeFunctionType`), each argument
+    cast to the type of ``fn``'s signature (a typing error if it cannot be)."""
+    if not isinstance(fn, NativeFunctionType) or not isinstance(args, types.BaseTuple):
+        return None
+    sig = fn.sig
+    if len(args) != len(sig.args):
+        raise numba.core.errors.TypingError(f"call_native: {len(args)} arguments for {sig}")
+    for k, (have, want) in enumerate(zip(args.types, sig.args, strict=True)):
+        if typingctx.can_convert(have, want) is None:
+            raise numba.core.errors.TypingError(
+                f"call_native: argument {k} is {have}, the function's signature wants {want}")
+
+    def codegen(context, builder, signature, llargs):
+        vals = cgutils.unpack_tuple(builder, llargs[1], len(sig.args))
+        cast = [context.cast(builder, v, have, want)
+                for v, have, want in zip(vals, args.types, sig.args, strict=True)]
+        fnty = context.call_conv.get_function_type(sig.return_type, sig.args)
+        fptr = builder.inttoptr(llargs[0], fnty.as_pointer())
+        status, res = context.call_conv.call_function(builder, fptr, sig.return_type,
+                                                      sig.args, cast)
+        with cgutils.if_unlikely(builder, status.is_error):
+            context.call_conv.return_status_propagate(builder, status)
+        if sig.return_type == types.none:
+            return context.get_dummy_value()
+        return res
+
+    return sig.return_type(fn, args), codegen
+
+
+def user_function_signatures(data):
+    """The signatures the user functions ``(loss, grad_add, jvp)`` of a ``KIND_USER`` objective
+    with data ``data`` are compiled for (``x``, ``u``, ``out``: C-contiguous float64 vectors)."""
+    vec = types.float64[::1]
+    head = (vec, types.int64, numba.typeof(data[1]), numba.typeof(data[2]),
+            numba.typeof(data[3]))
+    return (types.float64(*head), types.none(*head, types.float64, vec),
+            types.float64(*head, vec))
+
+
+def native_user_functions(loss, grad_add, jvp, data):
+    """The extension-slot entry ``(loss, grad_add, jvp)`` of a ``KIND_USER`` objective's data."""
+    return tuple(NativeFunction(f, s) for f, s in
+                 zip((loss, grad_add, jvp), user_function_signatures(data), strict=True))
 
 
 def _unpack(obj):
@@ -142,11 +293,18 @@ def _user_jvp(obj, j, x, u):
     raise NotImplementedError("nopython only")
 
 
+def _c_vector(ty):
+    return isinstance(ty, types.Array) and ty.layout == "C" and ty.mutable
+
+
 @overload(_user_loss, jit_options=dict(nogil=True))
 def _user_loss_impl(obj, j, x):
     if _user_fns_type(obj) is None:
         return lambda obj, j, x: np.nan
-    return lambda obj, j, x: obj[7][0][0](x, j, obj[1], obj[2], obj[3])
+    if _c_vector(x):
+        return lambda obj, j, x: call_native(obj[7][0][0], (x, j, obj[1], obj[2], obj[3]))
+    return lambda obj, j, x: call_native(obj[7][0][0],
+                                         (np.ascontiguousarray(x), j, obj[1], obj[2], obj[3]))
 
 
 @overload(_user_grad_add, jit_options=dict(nogil=True))
@@ -155,16 +313,28 @@ def _user_grad_add_impl(obj, j, x, scale, out):
         def no_user(obj, j, x, scale, out):
             out[:] = np.nan
         return no_user
-    def impl(obj, j, x, scale, out):
-        obj[7][0][1](x, j, obj[1], obj[2], obj[3], scale, out)
-    return impl
+    if _c_vector(x) and _c_vector(out):
+        def impl(obj, j, x, scale, out):
+            call_native(obj[7][0][1], (x, j, obj[1], obj[2], obj[3], scale, out))
+        return impl
+
+    def impl_copy(obj, j, x, scale, out):  # non-contiguous vectors: through contiguous copies
+        tmp = np.zeros(out.shape[0])
+        call_native(obj[7][0][1], (np.ascontiguousarray(x), j, obj[1], obj[2], obj[3], scale, tmp))
+        for k in range(out.shape[0]):
+            out[k] += tmp[k]
+    return impl_copy
 
 
 @overload(_user_jvp, jit_options=dict(nogil=True))
 def _user_jvp_impl(obj, j, x, u):
     if _user_fns_type(obj) is None:
         return lambda obj, j, x, u: np.nan
-    return lambda obj, j, x, u: obj[7][0][2](x, j, obj[1], obj[2], obj[3], u)
+    if _c_vector(x) and _c_vector(u):
+        return lambda obj, j, x, u: call_native(obj[7][0][2], (x, j, obj[1], obj[2], obj[3], u))
+    return lambda obj, j, x, u: call_native(obj[7][0][2], (np.ascontiguousarray(x), j, obj[1],
+                                                           obj[2], obj[3],
+                                                           np.ascontiguousarray(u)))
 
 
 @numba.njit(**_JIT)
