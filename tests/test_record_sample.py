@@ -160,3 +160,14 @@ def test_option_schema_converts():
     assert coerce("record_sample", "4096") == 4096
     assert coerce("record_sample", "FULL") == "full"
     assert ProcessConfig(record_sample=8.0).record_sample == 8
+
+
+@pytest.mark.parametrize("value", ["1", "sometimes"])
+def test_cli_bad_record_sample_is_one_line(value, capsys, tmp_path):
+    from hdo_theory.cli import main
+
+    args = ["run", "--d", "3", "--n", "4", "--T", "20", "--replicas", "1", "--out",
+            str(tmp_path / "x.npz"), "--record-sample", value]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "record_sample" in err and "Traceback" not in err

@@ -63,6 +63,9 @@ __all__ = [
     "record_steps",
     "record_sample_plan",
     "record_subsample",
+    "check_record_sample",
+    "RECORD_SAMPLE_FULL_UP_TO",
+    "RECORD_SAMPLE_AUTO_M",
     "MODEL_NAMES",
     "METRICS",
 ]

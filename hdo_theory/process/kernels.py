@@ -48,8 +48,9 @@ Recorded metrics (rows of ``out``, see :data:`METRICS`) at each step count in ``
   that are suprema over a ball ``||x - x*|| <= R`` (quadratic, least squares) hold along a run
   only while this stays ``<= R^2``; the verification checks it.
 
-Arguments of :func:`run_chunk` (and, with ``out`` and the subsample instead of ``recording``, of ``_record``): six tuples and the
-step range, ``run_chunk(problem, params, state, streams, workspace, recording, t0, t1)``.
+Arguments of :func:`run_chunk` (and, with ``out`` and the subsample instead of ``recording``,
+of ``_record``): six tuples and the step range,
+``run_chunk(problem, params, state, streams, workspace, recording, t0, t1)``.
 Numba types a tuple of arrays like its members passed one by one; the kernel unpacks them on
 entry, so the grouping costs nothing in the step loop. Read-only inputs:
 
@@ -94,14 +95,14 @@ import numpy as np
 
 from hdo_theory.estimators import estimate
 from hdo_theory.objectives.kernels import (
+    _without_plugins,
     dataset_loss_accuracy,
     draw_batch,
     prefetch_batch,
-    weighted_grad,
+    sample_grad_add,
+    sample_loss,
     weighted_loss,
     weighted_losses,
-    _without_plugins,
-    sample_loss,
 )
 from hdo_theory.process.schedules import schedule_factor
 from hdo_theory.rng import bounded_index
@@ -463,6 +464,24 @@ def _lemma2_probe(
 
 
 @numba.njit(**_JIT)
+def _loss_and_grad(obj, weights, x, out):
+    """``f(x) = sum_j w_j F(x, j)``, and ``out = grad f(x)``, in one pass over the data.
+
+    The terms and their order are those of ``weighted_loss`` and ``weighted_grad``, so both
+    are the same bits (the golden cases check it); each sample's row is read from memory once
+    instead of once per quantity (at ``N = 196,608``, ``d = 100`` a pass reads 157 MB).
+    """
+    out[:] = 0.0
+    s = 0.0
+    for j in range(weights.shape[0]):
+        w = weights[j]
+        if w != 0.0:
+            s += w * sample_loss(obj, j, x)
+            sample_grad_add(obj, j, x, w, out)
+    return s
+
+
+@numba.njit(**_JIT)
 def sampled_node_losses(obj, X, idx, sw, n0, fixed, buf, nodebuf, se_out, col):
     r"""Node losses estimated on a fixed subsample; ``nodebuf[k]`` = the estimate of ``f(X^k)``.
 
@@ -569,12 +588,11 @@ def _record(problem, params, state, streams, workspace, out, sample, t, col):
             mu[q] += X[k, q]
     for q in range(d):
         mu[q] /= n
-    out[M_GAP, col] = weighted_loss(obj, weights, mu) - f_star
+    out[M_GAP, col] = _loss_and_grad(_without_plugins(obj), weights, mu, gbuf) - f_star
     ds = 0.0
     for q in range(d):
         ds += (mu[q] - x_star[q]) ** 2
     out[M_DIST, col] = ds
-    weighted_grad(obj, weights, mu, gbuf)
     gs = 0.0
     for q in range(d):
         gs += gbuf[q] * gbuf[q]
