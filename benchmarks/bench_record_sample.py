@@ -45,15 +45,15 @@ def cpu_of(obj, cfg, seed):
     return c, res
 
 
-def row(N, T, repeats):
+def row(N, T, repeats, modes=("full", "auto")):
     obj = isotropic_least_squares(REF["d"], REF["n0"], REF["n1"], N)
     base = process_config(T)
     rec = {mode: dataclasses.replace(process_config(T, record=max(1, T // 20)),
                                      record_nodes=True, record_sample=mode)
-           for mode in ("full", "auto")}
+           for mode in modes}
     for cfg in (base, *rec.values()):  # warm-up: compile / load, optimum
         simulate(obj, dataclasses.replace(cfg, T=40, record=20), threads=1)
-    cpu = {"base": [], "full": [], "auto": []}
+    cpu = {"base": [], **{mode: [] for mode in modes}}
     loads = []
     plan = None
     for r in range(repeats):
@@ -84,6 +84,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="T = 20,000 only, 1 repeat")
     ap.add_argument("--sizes", default="49152,196608", help="comma-separated data sizes N")
     ap.add_argument("--repeats", type=int, default=None, help="repeats (default 3, quick 1)")
+    ap.add_argument("--modes", default="full,auto", help="record_sample modes to time")
     ap.add_argument("--Ts", default=None, help="comma-separated run lengths T")
     ap.add_argument("--json", type=Path, help="also write every number to this file")
     args = ap.parse_args(argv)
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
     report = {"quick": args.quick, "loadavg_start": os.getloadavg(), "rows": []}
     for N in (int(s) for s in args.sizes.split(",")):
         for T in Ts:
-            report["rows"].append(row(N, T, repeats))
+            report["rows"].append(row(N, T, repeats, tuple(args.modes.split(","))))
     report["loadavg_end"] = os.getloadavg()
     print(f"load average start {report['loadavg_start']}, end {report['loadavg_end']}")
     if args.json:

@@ -99,8 +99,8 @@ from hdo_theory.objectives.kernels import (
     dataset_loss_accuracy,
     draw_batch,
     prefetch_batch,
-    sample_grad_add,
     sample_loss,
+    weighted_grad,
     weighted_loss,
     weighted_losses,
 )
@@ -464,24 +464,6 @@ def _lemma2_probe(
 
 
 @numba.njit(**_JIT)
-def _loss_and_grad(obj, weights, x, out):
-    """``f(x) = sum_j w_j F(x, j)``, and ``out = grad f(x)``, in one pass over the data.
-
-    The terms and their order are those of ``weighted_loss`` and ``weighted_grad``, so both
-    are the same bits (the golden cases check it); each sample's row is read from memory once
-    instead of once per quantity (at ``N = 196,608``, ``d = 100`` a pass reads 157 MB).
-    """
-    out[:] = 0.0
-    s = 0.0
-    for j in range(weights.shape[0]):
-        w = weights[j]
-        if w != 0.0:
-            s += w * sample_loss(obj, j, x)
-            sample_grad_add(obj, j, x, w, out)
-    return s
-
-
-@numba.njit(**_JIT)
 def sampled_node_losses(obj, X, idx, sw, n0, fixed, buf, nodebuf, se_out, col):
     r"""Node losses estimated on a fixed subsample; ``nodebuf[k]`` = the estimate of ``f(X^k)``.
 
@@ -588,11 +570,12 @@ def _record(problem, params, state, streams, workspace, out, sample, t, col):
             mu[q] += X[k, q]
     for q in range(d):
         mu[q] /= n
-    out[M_GAP, col] = _loss_and_grad(_without_plugins(obj), weights, mu, gbuf) - f_star
+    out[M_GAP, col] = weighted_loss(obj, weights, mu) - f_star
     ds = 0.0
     for q in range(d):
         ds += (mu[q] - x_star[q]) ** 2
     out[M_DIST, col] = ds
+    weighted_grad(obj, weights, mu, gbuf)
     gs = 0.0
     for q in range(d):
         gs += gbuf[q] * gbuf[q]
