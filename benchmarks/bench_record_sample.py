@@ -66,16 +66,16 @@ def row(N, T, repeats, modes=("full", "auto")):
                 plan = res.info["record_sample"]
     med = {k: float(np.median(v)) for k, v in cpu.items()}
     out = {"N": N, "T": T, "cpu_s": cpu, "median_s": med, "loadavg_1min": loads,
-           "auto_plan": {k: plan[k] for k in ("mode", "m", "N")},
-           "share_full": 1 - med["base"] / med["full"],
-           "share_auto": 1 - med["base"] / med["auto"],
-           "per_record_ms_full": (med["full"] - med["base"]) / 19 * 1e3,
-           "per_record_ms_auto": (med["auto"] - med["base"]) / 19 * 1e3}
-    print(f"N={N:7d} T={T:7d}: base {med['base']:.2f} s, 20 records full {med['full']:.2f} s "
-          f"(share {100 * out['share_full']:.0f}%, {out['per_record_ms_full']:.0f} ms/record), "
-          f"auto [{plan['mode']} m={plan['m']}] {med['auto']:.2f} s "
-          f"(share {100 * out['share_auto']:.0f}%, {out['per_record_ms_auto']:.0f} ms/record); "
-          f"load {np.round(loads, 1).tolist()}", flush=True)
+           "auto_plan": {k: plan[k] for k in ("mode", "m", "N")} if plan else None}
+    text = f"N={N:7d} T={T:7d}: base {med['base']:.2f} s"
+    for mode in modes:
+        out[f"share_{mode}"] = 1 - med["base"] / med[mode]
+        out[f"per_record_ms_{mode}"] = (med[mode] - med["base"]) / 19 * 1e3
+        label = f"auto [{plan['mode']} m={plan['m']}]" if mode == "auto" else mode
+        share, per = out[f"share_{mode}"], out[f"per_record_ms_{mode}"]
+        text += (f", 20 records {label} {med[mode]:.2f} s (share {100 * share:.0f}%, "
+                 f"{per:.0f} ms/record)")
+    print(text + f"; load {np.round(loads, 1).tolist()}", flush=True)
     return out
 
 

@@ -171,3 +171,16 @@ def test_cli_bad_record_sample_is_one_line(value, capsys, tmp_path):
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "record_sample" in err and "Traceback" not in err
+
+
+def test_stated_errors_and_plan_survive_save_and_load(runs, tmp_path):
+    from hdo_theory.process.results import load_results
+
+    _, sub = runs
+    path = tmp_path / "sub.npz"
+    sub.save(path)
+    back = load_results(path)
+    for name in SE_METRICS:
+        assert np.array_equal(back[name], sub[name], equal_nan=True), name
+    assert back.info["record_sample"] == sub.info["record_sample"]
+    assert back.config["record_sample"] == M
