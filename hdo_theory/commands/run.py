@@ -80,7 +80,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                 g.add_argument(flag, dest=k, action=argparse.BooleanOptionalAction,
                                default=None, help=(o.help + shown).replace("%", "%%"))
             else:
-                conv = {int: int, float: float, str: str, "rec": str, "nu": str}[o.type]
+                conv = {int: int, float: float, str: str, "rec": str, "nu": str,
+                        "sample": str}[o.type]
                 g.add_argument(flag, dest=k, type=conv, default=None,
                                help=(o.help + shown).replace("%", "%%"),
                                metavar=k.upper() if len(k) < 3 else None)

@@ -61,6 +61,11 @@ __all__ = [
     "check_config",
     "replica_generators",
     "record_steps",
+    "record_sample_plan",
+    "record_subsample",
+    "check_record_sample",
+    "RECORD_SAMPLE_FULL_UP_TO",
+    "RECORD_SAMPLE_AUTO_M",
     "MODEL_NAMES",
     "METRICS",
 ]
@@ -70,6 +75,16 @@ METRICS = PK.METRICS
 #: Largest number of recorded steps (``T // record + 2`` with a fixed ``record``): every record
 #: holds one float64 per metric and replica, so more than this is a memory error waiting to happen.
 MAX_RECORDS = 10_000_000
+
+#: ``record_sample="auto"``: node losses over the full data set (exact) up to this many
+#: samples, above it on a fixed subsample of :data:`RECORD_SAMPLE_AUTO_M` samples. At
+#: ``N = 196,608`` (``n = 64``, ``d = 100``, 20 records) the exact pass was 98% of a run's time
+#: (``benchmarks/README.md``, issue 14); 4,096 samples cut it by ``N / m = 48``.
+RECORD_SAMPLE_FULL_UP_TO = 32_768
+RECORD_SAMPLE_AUTO_M = 4_096
+#: Child index of a replica's seed sequence that draws its node-loss subsample: far beyond
+#: the children the process and probe streams use, so the subsample never shares their bits.
+RECORD_SAMPLE_STREAM = 0x5EC0
 
 
 @dataclass(frozen=True)
@@ -124,6 +139,13 @@ class ProcessConfig:
     record_nodes: record ``node_loss``, ``loss_spread``, ``zo_loss``, ``fo_loss`` (costs
         ``n`` full passes over the data per record).
     record_y: keep Theorem 1's weighted average ``y_t`` (default: when the objective is convex).
+    record_sample: data the node losses are computed on: ``"full"`` (every sample, exact), an
+        integer ``m >= 2`` (a fixed random subsample of ``m`` samples per replica, drawn once
+        from the replica's seed: unbiased estimates with stated errors ``node_loss_se``,
+        ``loss_spread_se``, ``zo_loss_se``, ``fo_loss_se``, see :func:`record_sample_plan`;
+        ``m >= N`` means full), or ``"auto"`` (full when ``N <=`` :data:`RECORD_SAMPLE_FULL_UP_TO`,
+        else ``m =`` :data:`RECORD_SAMPLE_AUTO_M`). The trajectory and every other metric
+        (``gap`` included) do not depend on it.
     fixed_node: the node whose loss is ``node_loss``.
     x0: start point (length ``d``; every node starts there) or a per-node start ``(n, d)``
         (for averaging experiments); ``None`` = ``objective.random_point(0)``.
@@ -152,6 +174,7 @@ class ProcessConfig:
     x0: object = None
     ell: float | None = None
     divergence_threshold: float = 1e8
+    record_sample: str | int = "auto"
 
     def __post_init__(self):
         if self.x0 is not None:  # stored as (nested) tuples: hashable, comparable, JSON-able
@@ -205,6 +228,7 @@ class ProcessConfig:
         if self.ell is not None:
             check_float("ell", self.ell, 0.0, lo_open=True)
         check_float("divergence_threshold", self.divergence_threshold, 0.0, lo_open=True)
+        object.__setattr__(self, "record_sample", check_record_sample(self.record_sample))
 
     def _set_int(self, name: str, lo=None, hi=None) -> None:
         object.__setattr__(self, name, check_int(name, getattr(self, name), lo, hi))
@@ -251,6 +275,73 @@ def _check_n_records(T: int, record: int) -> None:
             f"record={record} with T={T} gives {n_records} records, more than {MAX_RECORDS}; "
             f"use record >= {-(-T // (MAX_RECORDS - 2))} or record 'log'"
         )
+
+
+def check_record_sample(value, name: str = "record_sample"):
+    """``"auto"``, ``"full"`` or an integer ``>= 2`` (an integral string or float is converted)."""
+    if isinstance(value, str) and value.strip().lower() in ("auto", "full"):
+        return value.strip().lower()
+    msg = f"{name} must be 'auto', 'full' or an integer >= 2 (samples), got {value!r}"
+    if isinstance(value, bool):
+        raise HDOInputError(msg)
+    try:
+        v = int(value.strip()) if isinstance(value, str) else value
+        return check_int(name, v, 2)
+    except (HDOInputError, ValueError, TypeError):
+        raise HDOInputError(msg) from None
+
+
+def record_sample_plan(objective, config: ProcessConfig) -> dict:
+    """What the node losses of a run are computed on (stored as ``results.info["record_sample"]``).
+
+    ``{"mode": "full" | "subsample" | "off", "m": samples per replica (N when full),
+    "N": data-set size, "requested": config.record_sample}``; a subsample adds how it is drawn
+    and which stated-error metrics it records. ``"off"`` when ``record_nodes`` is false.
+    """
+    N = int(objective.weights.shape[0])
+    req = config.record_sample
+    plan = {"requested": req, "N": N}
+    if not config.record_nodes:
+        return {**plan, "mode": "off", "m": 0}
+    if req == "auto":
+        m = N if N <= RECORD_SAMPLE_FULL_UP_TO else RECORD_SAMPLE_AUTO_M
+    elif req == "full":
+        m = N
+    else:
+        m = int(req)
+    if m >= N:
+        return {**plan, "mode": "full", "m": N}
+    return {**plan, "mode": "subsample", "m": m,
+            "drawn": "per replica, once, i.i.d. with replacement from q_j = |w_j| / sum |w|, "
+                     f"from child {RECORD_SAMPLE_STREAM} of the replica's seed sequence",
+            "weights": "w_j / (m q_j): the estimates of f(X^k) are unbiased",
+            "exact_metrics": "every metric but node_loss, loss_spread, zo_loss, fo_loss",
+            "error_metrics": {"node_loss_se": "standard error", "zo_loss_se": "standard error",
+                              "fo_loss_se": "standard error",
+                              "loss_spread_se": "estimated bound on the root-mean-square "
+                                                "error (loss_spread is the plug-in spread)"}}
+
+
+def record_subsample(weights, seed_seq: np.random.SeedSequence, m: int):
+    """``(indices, importance weights)`` of one replica's node-loss subsample.
+
+    ``m`` indices drawn i.i.d. from ``q_j = |w_j| / sum_l |w_l|`` (with replacement, so the
+    estimate's variance has the plain ``s^2 / m`` form), with weights ``w_j / (m q_j)``:
+    ``sum_a sw_a F(x, j_a)`` is unbiased for ``f(x) = sum_j w_j F(x, j)``. Drawn from child
+    :data:`RECORD_SAMPLE_STREAM` of ``seed_seq`` (built from its key, not spawned, so the draw
+    does not depend on how many children were spawned before); indices sorted, so the record
+    pass reads the data in order.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    aw = np.abs(w)
+    total = float(aw.sum())
+    child = np.random.SeedSequence(entropy=seed_seq.entropy,
+                                   spawn_key=tuple(seed_seq.spawn_key) + (RECORD_SAMPLE_STREAM,))
+    u = np.random.Generator(np.random.PCG64(child)).random(int(m)) * total
+    idx = np.minimum(np.searchsorted(np.cumsum(aw), u, side="right"), w.shape[0] - 1)
+    idx = np.sort(idx).astype(np.int64)
+    sw = np.sign(w[idx]) * (total / m)  # = w_j / (m q_j)
+    return idx, np.ascontiguousarray(sw)
 
 
 def replica_generators(seed: int, R: int, r: int):
@@ -655,6 +746,10 @@ def simulate(
     # metrics are views of this one buffer and nothing is copied after the run (a copy would
     # double the peak memory at the very end, where a run that fitted would die)
     out = np.full((len(PK.METRICS), R, n_rec), np.nan)
+    sample_plan = record_sample_plan(objective, config)
+    subsample = sample_plan["mode"] == "subsample"
+    # (one replica's slice has the same array layout either way: one compiled kernel)
+    se_out = np.full((len(PK.SE_METRICS), R if subsample else 1, n_rec), np.nan)
     x_star = np.ascontiguousarray(facts["x_star"], dtype=np.float64)
     need_B = bool(np.any(pop_f[:, PK.P_MOM] > 0))
     need_D = config.model == "graph" and config.record_lemma2
@@ -678,9 +773,16 @@ def simulate(
 
     def work(r: int):
         st = _Replica(objective, x_nodes, seed_seqs[r], need_B, need_D)
+        if subsample:
+            s_idx, s_w = record_subsample(objective.weights, seed_seqs[r], sample_plan["m"])
+            s_out, s_buf = se_out[:, r, :], np.zeros((3, objective.n))
+        else:  # empty: exact node losses
+            s_idx, s_w = np.zeros(0, np.int64), np.zeros(0)
+            s_out, s_buf = se_out[:, 0, :], np.zeros((3, 1))
+        recording = (rec_t, out[:, r, :], s_idx, s_w, s_out, s_buf)
         steps = 1
         for c in range(n_chunks):
-            steps = _run_bounded(problem, params, st, (rec_t, out[:, r, :]), int(bounds[c]),
+            steps = _run_bounded(problem, params, st, recording, int(bounds[c]),
                                  int(bounds[c + 1]), stop, bar, steps)
             if stop.is_set():
                 return
@@ -715,7 +817,10 @@ def simulate(
 
     diverged = np.array([s[0] for s in states], dtype=np.int64)
     metrics = {name: out[k] for k, name in enumerate(PK.METRICS)}  # views, no copy
-    info.update(wall_time_s=wall, threads=threads, replicas=R, chunks=n_chunks)
+    if subsample:  # the stated errors exist only for estimated node losses
+        metrics.update({name: se_out[k] for k, name in enumerate(PK.SE_METRICS)})
+    info.update(wall_time_s=wall, threads=threads, replicas=R, chunks=n_chunks,
+                record_sample=sample_plan)
     state = {"X": np.stack([s[1] for s in states])} if keep_state else {}
     return Results(
         t=rec_t,

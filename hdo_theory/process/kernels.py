@@ -35,6 +35,9 @@ Recorded metrics (rows of ``out``, see :data:`METRICS`) at each step count in ``
 * ``node_loss = f(X^k_t)`` for the fixed node ``k``, ``loss_spread = std_i f(X^i_t)`` (population
   std, global loss at each node's model), ``zo_loss`` / ``fo_loss``: mean of ``f(X^i_t)`` over
   each population
+  (exact: one pass over the data for all nodes; with a ``record_sample`` subsample: estimated
+  on it, unbiased for the first, third and fourth, with stated errors :data:`SE_METRICS`, see
+  :func:`sampled_node_losses`; ``gap`` and every other metric stay exact)
 * ``lemma2_cond``: an unbiased estimate of ``E[Gamma_{t+1} | X_t]``: the choice of pair (pairwise,
   graph) or matching is averaged in closed form, the estimator noise is one sample per node
   (the same draws as ``mg``). NaN during local warm-up steps.
@@ -45,8 +48,9 @@ Recorded metrics (rows of ``out``, see :data:`METRICS`) at each step count in ``
   that are suprema over a ball ``||x - x*|| <= R`` (quadratic, least squares) hold along a run
   only while this stays ``<= R^2``; the verification checks it.
 
-Arguments of :func:`run_chunk` (and, without ``recording``, of ``_record``): six tuples and the
-step range, ``run_chunk(problem, params, state, streams, workspace, recording, t0, t1)``.
+Arguments of :func:`run_chunk` (and, with ``out`` and the subsample instead of ``recording``,
+of ``_record``): six tuples and the step range,
+``run_chunk(problem, params, state, streams, workspace, recording, t0, t1)``.
 Numba types a tuple of arrays like its members passed one by one; the kernel unpacks them on
 entry, so the grouping costs nothing in the step loop. Read-only inputs:
 
@@ -71,8 +75,12 @@ Per-replica arrays, updated in place (built by ``hdo_theory.process._Replica``):
   point buffer, the exact mean, a gradient, the probe estimate and displacement, two ``d``-sums,
   the per-node displacements (``(n, d)`` for the graph Lemma 2 probe, else ``(1, d)``) and a
   per-node scalar buffer ``(n,)``;
-* ``recording = (rec_t, out)``: the sorted step counts to record at and this replica's
-  ``(len(METRICS), len(rec_t))`` record array.
+* ``recording = (rec_t, out, sample_idx, sample_w, se_out, sample_buf)``: the sorted step
+  counts to record at, this replica's ``(len(METRICS), len(rec_t))`` record array, and the
+  node-loss subsample (``record_sample``): the sample indices ``(m,)`` and their importance
+  weights ``(m,)`` (both empty: node losses over the full data set, exact), the
+  ``(len(SE_METRICS), len(rec_t))`` array of the subsample's stated errors (untouched when
+  exact) and a ``(3, n)`` scratch buffer. See :func:`sampled_node_losses`.
 
 Divergence: if an updated node is non-finite or has ``||X^i|| > threshold`` the replica stops,
 ``istate[0]`` holds the step count at which it happened, and the remaining records stay NaN.
@@ -87,9 +95,11 @@ import numpy as np
 
 from hdo_theory.estimators import estimate
 from hdo_theory.objectives.kernels import (
+    _without_plugins,
     dataset_loss_accuracy,
     draw_batch,
     prefetch_batch,
+    sample_loss,
     weighted_grad,
     weighted_loss,
     weighted_losses,
@@ -133,6 +143,12 @@ METRICS: tuple[str, ...] = (
     M_HACC,
     M_MAXDIST,
 ) = range(len(METRICS))
+
+#: The stated errors of the subsampled node losses (``record_sample``), rows of ``se_out``:
+#: standard errors of ``node_loss``, ``zo_loss``, ``fo_loss`` and an upper bound on the
+#: root-mean-square error of ``loss_spread`` (see :func:`sampled_node_losses`).
+SE_METRICS: tuple[str, ...] = ("node_loss_se", "loss_spread_se", "zo_loss_se", "fo_loss_se")
+SE_NODE, SE_SPREAD, SE_ZO, SE_FO = range(len(SE_METRICS))
 
 # ipar layout (int64)
 (
@@ -448,8 +464,95 @@ def _lemma2_probe(
 
 
 @numba.njit(**_JIT)
-def _record(problem, params, state, streams, workspace, out, t, col):
-    """Fill column ``col`` of ``out`` with the metrics at step ``t`` (see the module docstring)."""
+def sampled_node_losses(obj, X, idx, sw, n0, fixed, buf, nodebuf, se_out, col):
+    r"""Node losses estimated on a fixed subsample; ``nodebuf[k]`` = the estimate of ``f(X^k)``.
+
+    The subsample is ``m`` indices ``j_1 .. j_m`` drawn i.i.d. from a proposal ``q`` with
+    importance weights ``sw_a = w_{j_a} / (m q_{j_a})``, so with ``z_{a,k} = m sw_a F(X^k, j_a)``
+
+    .. math::
+
+        \hat f_k = \frac{1}{m} \sum_a z_{a,k}, \qquad
+        E[\hat f_k] = \sum_j w_j F(X^k, j) = f(X^k).
+
+    Stated errors (column ``col`` of ``se_out``, rows :data:`SE_METRICS`), from the subsample's
+    own spread (``s^2`` the unbiased sample variance over ``a``, so ``E[se^2]`` is the
+    estimate's variance exactly):
+
+    * ``node_loss_se = s(z_{., fixed}) / sqrt(m)``; ``zo_loss_se`` / ``fo_loss_se`` the same for
+      ``h_a`` = the mean of ``z_{a,k}`` over the population (the population means are linear
+      in the node losses, so they are unbiased too);
+    * ``loss_spread_se = sqrt((1/n) sum_k s^2(c_{., k}) / m)`` with the node-centred terms
+      ``c_{a,k} = z_{a,k} - mean_l z_{a,l}``: by the triangle inequality in ``R^n`` the plug-in
+      spread ``std_k \hat f_k`` is within ``sqrt((1/n) sum_k (e_k - mean e)^2)`` of the true
+      ``std_k f(X^k)`` (``e_k`` the errors), whose mean square is estimated unbiasedly by
+      ``loss_spread_se^2``: an estimated bound on the root-mean-square error. The plug-in
+      spread itself is biased upwards by at most that amount.
+
+    All nodes share the subsample, so each sample's row is read once for all ``n`` nodes.
+    """
+    n = X.shape[0]
+    m = idx.shape[0]
+    vals = buf[0]
+    s1 = buf[1]
+    c1 = buf[2]
+    for k in range(n):
+        s1[k] = 0.0
+        c1[k] = 0.0
+    s2_fixed = 0.0
+    c2 = 0.0
+    h0_1 = 0.0
+    h0_2 = 0.0
+    h1_1 = 0.0
+    h1_2 = 0.0
+    for a in range(m):
+        j = idx[a]
+        scale = m * sw[a]
+        zsum = 0.0
+        h0 = 0.0
+        h1 = 0.0
+        for k in range(n):
+            v = scale * sample_loss(obj, j, X[k])
+            vals[k] = v
+            s1[k] += v
+            zsum += v
+            if k < n0:
+                h0 += v
+            else:
+                h1 += v
+        s2_fixed += vals[fixed] * vals[fixed]
+        zbar = zsum / n
+        for k in range(n):
+            c = vals[k] - zbar
+            c1[k] += c
+            c2 += c * c
+        if n0 > 0:
+            h0 /= n0
+            h0_1 += h0
+            h0_2 += h0 * h0
+        if n - n0 > 0:
+            h1 /= n - n0
+            h1_1 += h1
+            h1_2 += h1 * h1
+    c1_sq = 0.0
+    for k in range(n):
+        nodebuf[k] = s1[k] / m
+        c1_sq += c1[k] * c1[k]
+    # unbiased sample variances (m - 1), clipped at 0 against rounding
+    inv = 1.0 / ((m - 1.0) * m)
+    se_out[SE_NODE, col] = math.sqrt(max(s2_fixed - s1[fixed] * s1[fixed] / m, 0.0) * inv)
+    se_out[SE_SPREAD, col] = math.sqrt(max(c2 - c1_sq / m, 0.0) * inv / n)
+    if n0 > 0:
+        se_out[SE_ZO, col] = math.sqrt(max(h0_2 - h0_1 * h0_1 / m, 0.0) * inv)
+    if n - n0 > 0:
+        se_out[SE_FO, col] = math.sqrt(max(h1_2 - h1_1 * h1_1 / m, 0.0) * inv)
+
+
+@numba.njit(**_JIT)
+def _record(problem, params, state, streams, workspace, out, sample, t, col):
+    """Fill column ``col`` of ``out`` with the metrics at step ``t`` (see the module docstring).
+
+    ``sample = (sample_idx, sample_w, se_out, sample_buf)`` of ``recording``."""
     obj, weights, shard_ptr, x_star, edges, held = problem
     ipar, pop_i, pop_f, fpar = params
     X, B, mu_run, y, fstate, istate, match_perm, perm = state
@@ -492,7 +595,12 @@ def _record(problem, params, state, streams, workspace, out, t, col):
         s1 = 0.0
         z0 = 0.0
         z1 = 0.0
-        weighted_losses(obj, weights, X, nodebuf)  # one data pass for all n nodes
+        sample_idx, sample_w, se_out, sample_buf = sample
+        if sample_idx.shape[0] == 0:
+            weighted_losses(obj, weights, X, nodebuf)  # exact: one data pass for all n nodes
+        else:
+            sampled_node_losses(_without_plugins(obj), X, sample_idx, sample_w, n0,
+                                ipar[I_FIXED], sample_buf, nodebuf, se_out, col)
         for k in range(n):
             v = nodebuf[k]
             s1 += v
@@ -574,7 +682,8 @@ def run_chunk(problem, params, state, streams, workspace, recording, t0, t1):
     X, B, mu_run, y, fstate, istate, match_perm, perm = state
     rng, rng_probe, perm_probe = streams
     G, u, xtmp, mu, gbuf, g, dk, sY, sD, Dbuf, nodebuf = workspace
-    rec_t, out = recording
+    rec_t, out, sample_idx, sample_w, se_out, sample_buf = recording
+    sample = (sample_idx, sample_w, se_out, sample_buf)
     n = X.shape[0]
     n0 = ipar[I_N0]
     model = ipar[I_MODEL]
@@ -593,7 +702,7 @@ def run_chunk(problem, params, state, streams, workspace, recording, t0, t1):
         for k in range(n):
             _raise_max(fstate, _dist_sq_row(X, k, x_star))
     if t0 == 0 and istate[S_REC] < n_rec and rec_t[istate[S_REC]] == 0:
-        _record(problem, params, state, streams, workspace, out, 0, istate[S_REC])
+        _record(problem, params, state, streams, workspace, out, sample, 0, istate[S_REC])
         out[M_MAXDIST, istate[S_REC]] = fstate[S_MAXDIST]
         istate[S_REC] += 1
     done = 0
@@ -692,7 +801,7 @@ def run_chunk(problem, params, state, streams, workspace, recording, t0, t1):
             return done
         ri = istate[S_REC]
         if ri < n_rec and rec_t[ri] == t + 1:
-            _record(problem, params, state, streams, workspace, out, t + 1, ri)
+            _record(problem, params, state, streams, workspace, out, sample, t + 1, ri)
             out[M_MAXDIST, ri] = fstate[S_MAXDIST]
             istate[S_REC] = ri + 1
     return done

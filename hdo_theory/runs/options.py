@@ -93,7 +93,8 @@ def _names(module: str, attr: str) -> Callable[[], tuple[str, ...]]:
 @dataclass(frozen=True)
 class Option:
     """One option: ``type`` is ``int``, ``float``, ``str``, ``bool`` (a flag), ``"rec"``
-    (a positive integer or ``"log"``) or ``"nu"`` (a positive number or ``"theorem"``).
+    (a positive integer or ``"log"``), ``"nu"`` (a positive number or ``"theorem"``) or
+    ``"sample"`` (``"auto"``, ``"full"`` or an integer ``>= 2``).
 
     ``lo`` / ``hi`` (with ``lo_open`` / ``hi_open``) bound numbers; ``choices`` (a tuple, or a
     function returning one) lists the allowed strings. These are the checks that need no
@@ -132,6 +133,10 @@ class Option:
         typ = self.type
         if typ == "rec":
             return parse_record(value, name)
+        if typ == "sample":
+            from hdo_theory.process import check_record_sample
+
+            return check_record_sample(value, name)
         if typ == "nu":
             v = parse_nu(value, name)
             return v if v == "theorem" else self._number(name, v)
@@ -213,6 +218,10 @@ PROCESS_OPTS: dict[str, Option] = {
     "no_node_losses": O(bool, False,
                         "skip per-node losses (node_loss, loss_spread, zo/fo_loss)"),
     "fixed_node": O(int, 0, "the node whose loss is recorded as node_loss", lo=0),
+    "record_sample": O("sample", "auto",
+                       "data the node losses are computed on: 'full' (exact), M (a fixed random "
+                       "subsample of M samples per replica, with stated errors *_se) or 'auto' "
+                       "(full up to 32768 samples, else 4096)"),
     "ell": O(float, None, "strong-convexity constant (default: from the objective's constants)",
              lo=0.0, lo_open=True),
     "divergence_threshold": O(float, 1e8, "stop a replica when ||X^i|| exceeds this",
@@ -539,7 +548,7 @@ def build(values: dict):
         warmup=values["warmup"], local_steps_warmup=values["local_steps_warmup"],
         record=values["record"], record_points=values["record_points"],
         record_lemma2=bool(values["lemma2"]), record_nodes=not values["no_node_losses"],
-        fixed_node=values["fixed_node"],
+        fixed_node=values["fixed_node"], record_sample=values["record_sample"],
         ell=values["ell"], divergence_threshold=values["divergence_threshold"],
     )
     return obj, cfg

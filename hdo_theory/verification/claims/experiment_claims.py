@@ -519,7 +519,8 @@ def _claim7_kw(n0, d=10):
 def _claim7_cfg(T, sched):
     zo = PopulationConfig(EstimatorSpec("zo-forward", rv=4, nu=1e-3, batch=2), lr=0.05)
     return ProcessConfig(model="matching", T=T, zo=zo, fo=pop("fo", 0.05), record=T // 30,
-                         record_nodes=True, record_y=False, schedule=sched)
+                         record_nodes=True, record_y=False, schedule=sched,
+                         record_sample="full")  # the spread is read exactly, not estimated
 
 
 def _claim7_configs(ctx):
