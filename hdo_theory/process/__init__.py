@@ -235,6 +235,11 @@ class ProcessConfig:
 
     def as_dict(self) -> dict:
         d = asdict(self)
+        # a default-valued field added after 0.2 is left out, so the run-spec and sweep hashes
+        # (and the caches keyed by them) of every configuration that does not use it stay as
+        # they were; from_dict restores the default
+        if d.get("record_sample") == "auto":
+            del d["record_sample"]
         if d["x0"] is not None:
             d["x0"] = np.asarray(d["x0"], dtype=float).tolist()
         return d
