@@ -25,10 +25,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 
 import numpy as np
+
+
+def _peak_rss_gb() -> float:
+    """Peak resident memory of this process so far (Linux: ru_maxrss in kB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
 def _wall(obj, cfg) -> float:
@@ -76,11 +84,17 @@ def main(argv=None) -> int:
     reps = 2 if a.quick else 3
     budget = 100_000 if a.quick else 400_000  # interactions per measured run
     rows = []
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}, d = {a.d}, N = {a.n_samples}",
+          flush=True)
     for n in a.ns:
         tb = time.perf_counter()
         obj = make_objective("least-squares", d=a.d, n0=n // 2, n1=n - n // 2,
                              n_samples=a.n_samples, seed=0)
         build = time.perf_counter() - tb
+        tc = time.perf_counter()
+        obj.constants  # the problem constants (cached on the objective), timed on their own
+        consts = time.perf_counter() - tc
         simulate(obj, ProcessConfig(model="matching", T=1, record_points=2,
                                     record_nodes=False))  # compile, constants, caches
         for _ in range(reps):
@@ -89,12 +103,14 @@ def main(argv=None) -> int:
             rows.append({"n": n, "round_s": rnd, "rounds_per_s": 1 / rnd,
                          "interaction_s": inter, "interactions_per_s": 1 / inter,
                          "round_us_per_interaction": 1e6 * rnd / (n // 2),
-                         "objective_build_s": build})
+                         "objective_build_s": build, "constants_s": consts,
+                         "peak_rss_gb": _peak_rss_gb()})
             r = rows[-1]
             print(f"n={n:6d}: matching {r['rounds_per_s']:8.2f} rounds/s "
                   f"({r['round_us_per_interaction']:.2f} us per interaction), pairwise "
                   f"{r['interactions_per_s']:9.0f} interactions/s (objective built in "
-                  f"{build:.1f} s)", flush=True)
+                  f"{build:.1f} s, constants in {consts:.1f} s, peak RSS "
+                  f"{r['peak_rss_gb']:.2f} GB)", flush=True)
     b, lo, hi = slope_interval([r["n"] for r in rows], [r["round_s"] for r in rows])
     print(f"slope of log(seconds per round) vs log(n): {b:.3f}, 95% interval "
           f"[{lo:.3f}, {hi:.3f}] (1 = linear in n) over {len(rows)} runs")
