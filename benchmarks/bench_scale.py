@@ -10,11 +10,10 @@ over every repeat and gives its 95% t interval (slope 1 = linear). Node losses a
 recorded (``record_nodes=False``): a record of them costs n passes over the data, which at
 n = 10,000 is 4.7e11 multiply-adds per record.
 
-Memory: building the least-squares objective's constants
-(``hdo_theory/objectives/constants.py``) holds two ``(n, d, d)`` float64 stacks (per-node
-heterogeneity matrices and quadratic forms): 9.8 GB at n = 1,000 and d = 784, 98 GB at
-n = 10,000. Until that is streamed, ``--d`` smaller (e.g. 100: 1.6 GB at n = 10,000) measures
-the process itself.
+Memory: the least-squares constants (``hdo_theory/objectives/constants.py``, computed once per
+objective and timed here on their own) need ``O(d^2 + N d)``: no per-node ``d x d`` matrices
+(before issue 14 section 5 they held two ``(n, d, d)`` stacks, 98 GB at n = 10,000). The peak
+RSS of the process is printed with each row.
 
     python benchmarks/bench_scale.py --quick    # 2 repeats, ~100k interactions per run
     python benchmarks/bench_scale.py            # 3 repeats, ~400k interactions per run
@@ -93,7 +92,7 @@ def main(argv=None) -> int:
                              n_samples=a.n_samples, seed=0)
         build = time.perf_counter() - tb
         tc = time.perf_counter()
-        obj.constants  # the problem constants (cached on the objective), timed on their own
+        _ = obj.constants  # the problem constants (cached on the objective), timed on their own
         consts = time.perf_counter() - tc
         simulate(obj, ProcessConfig(model="matching", T=1, record_points=2,
                                     record_nodes=False))  # compile, constants, caches

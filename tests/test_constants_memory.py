@@ -19,8 +19,8 @@ import math
 import numpy as np
 import pytest
 
-from hdo_theory.objectives import make_objective
 from hdo_theory.objectives import constants as C
+from hdo_theory.objectives import make_objective
 
 EPS = np.finfo(float).eps
 

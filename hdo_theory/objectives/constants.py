@@ -38,6 +38,13 @@ such as a regulariser, which cancels in every deviation below):
   (``oracle_var``): exact constants over R^d.
 
 All "exact" values are exact up to floating-point rounding.
+
+Memory is ``O(d^2 + N d)`` for every kind (plus the quadratic kind's own ``G x d x d``
+Hessians): nothing ``d x d`` is held per node. For least squares the heterogeneity form
+``sum_i (Bbar_i - Hd)^2`` is expanded through the shard Gram matrices (``O(N d^2)`` time) and
+each node's variance form, of rank ``m_i``, is maximised in its ``m_i``-dimensional span
+(``O(m_i^2 d)``); for the quadratic kind the per-node matrices are stacked a bounded chunk at a
+time. Same values as stacking them all, to rounding (tests/test_constants_memory.py).
 """
 
 from __future__ import annotations
