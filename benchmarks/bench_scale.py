@@ -42,18 +42,26 @@ def _wall(obj, cfg) -> float:
     from hdo_theory.process import simulate
 
     t0 = time.perf_counter()
-    simulate(obj, cfg, replicas=1, threads=1, seed=0)
-    return time.perf_counter() - t0
+    res = simulate(obj, cfg, replicas=1, threads=1, seed=0)
+    wall = time.perf_counter() - t0
+    if int(res.diverged_at[0]) >= 0:  # a diverged run stops early: its wall is not T steps
+        raise SystemExit(f"run diverged at step {int(res.diverged_at[0])}: lower the lr")
+    return wall
 
 
 def step_cost(obj, model: str, T: int) -> float:
     """``(wall(2T) - wall(T)) / T``, each wall the smaller of two runs (the fixed costs of a
     run vary by tenths of a second on a loaded machine); NaN when the difference is not
     positive, i.e. the steps are not resolved above that noise (raise the budget)."""
-    from hdo_theory.process import ProcessConfig
+    from hdo_theory.process import EstimatorSpec, PopulationConfig, ProcessConfig
 
+    # a stable step (the cost of a step does not depend on it): the default lr 0.01 diverges
+    # within ~1000 interactions at d = 784 (L ~ 370), after which a run stops early
+    lr = 0.1 / (obj.d * obj.constants.L)
+    zo = PopulationConfig(EstimatorSpec("zo-forward", rv=1, nu=1e-3, batch=1), lr=lr)
+    fo = PopulationConfig(EstimatorSpec("fo", batch=1), lr=lr)
     cfg = lambda t: ProcessConfig(model=model, T=t, record_points=2, record_nodes=False,
-                                  record_y=False)
+                                  record_y=False, zo=zo, fo=fo)
     w1 = min(_wall(obj, cfg(T)) for _ in range(2))
     w2 = min(_wall(obj, cfg(2 * T)) for _ in range(2))
     return (w2 - w1) / T if w2 > w1 else math.nan
