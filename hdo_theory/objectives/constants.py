@@ -38,6 +38,13 @@ such as a regulariser, which cancels in every deviation below):
   (``oracle_var``): exact constants over R^d.
 
 All "exact" values are exact up to floating-point rounding.
+
+Memory is ``O(d^2 + N d)`` for every kind (plus the quadratic kind's own ``G x d x d``
+Hessians): nothing ``d x d`` is held per node. For least squares the heterogeneity form
+``sum_i (Bbar_i - Hd)^2`` is expanded through the shard Gram matrices (``O(N d^2)`` time) and
+each node's variance form, of rank ``m_i``, is maximised in its ``m_i``-dimensional span
+(``O(m_i^2 d)``); for the quadratic kind the per-node matrices are stacked a bounded chunk at a
+time. Same values as stacking them all, to rounding (tests/test_constants_memory.py).
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.optimize
+import scipy.sparse
 from scipy.special import expit
 
 from hdo_theory.errors import HDOInputError, check_float, check_int, check_point
@@ -522,14 +530,23 @@ def _sampled_maxima(P, x_star, radius, witnesses):
     het = np.zeros(2)
     var = np.zeros(P.n)
     ptr = obj.shard_ptr
-    node_of = np.repeat(np.arange(P.n), P.sizes)
+    chunks = _node_chunks(ptr, _SAMPLED_CHUNK_ROWS)
     for x in pts:
-        G = obj.sample_grads(obj.shard_idx, x)  # rows in shard order
-        means = np.add.reduceat(G, ptr[:-1], axis=0) / P.sizes[:, None]
-        dev_h = np.sum((means - obj.grad(x)) ** 2, axis=1)
+        gx = obj.grad(x)
+        dev_h = np.empty(P.n)
+        # a chunk of shards at a time (rows in shard order): the same sums as on the whole
+        # N x d gradient matrix, with temporaries that stay small whatever N
+        for a, b in chunks:
+            G = obj.sample_grads(obj.shard_idx[ptr[a] : ptr[b]], x)
+            starts = ptr[a:b] - ptr[a]
+            # shard sums as a sparse 0/1 product: several times faster than reduceat on rows
+            ind = scipy.sparse.csr_matrix((np.ones(G.shape[0]), np.arange(G.shape[0]),
+                                           ptr[a : b + 1] - ptr[a]), shape=(b - a, G.shape[0]))
+            means = (ind @ G) / P.sizes[a:b, None]
+            dev_h[a:b] = np.sum((means - gx) ** 2, axis=1)
+            sq = np.sum((G - np.repeat(means, P.sizes[a:b], axis=0)) ** 2, axis=1)
+            var[a:b] = np.maximum(var[a:b], np.add.reduceat(sq, starts) / P.sizes[a:b])
         het = np.maximum(het, _pop_means(P, dev_h))
-        sq = np.sum((G - means[node_of]) ** 2, axis=1)
-        var = np.maximum(var, np.add.reduceat(sq, ptr[:-1]) / P.sizes)
     for k, key in enumerate(("varsigma0_sq", "varsigma1_sq")):
         if witnesses.get(key) is not None:
             het[k] = max(het[k], heterogeneity_at(obj, witnesses[key])[k])
@@ -541,6 +558,22 @@ def _sampled_maxima(P, x_star, radius, witnesses):
     return (float(het[0]), float(het[1])), var
 
 
+#: Rows of per-sample gradients held at once by _sampled_maxima.
+_SAMPLED_CHUNK_ROWS = 4096
+
+
+def _node_chunks(ptr, rows: int) -> list:
+    """Consecutive node ranges ``(a, b)`` whose shards hold about ``rows`` samples (at least
+    one node each)."""
+    out, a, n = [], 0, ptr.shape[0] - 1
+    while a < n:
+        b = max(a + 1, int(np.searchsorted(ptr, ptr[a] + rows, side="right")) - 1)
+        b = min(b, n)
+        out.append((a, b))
+        a = b
+    return out
+
+
 def _grad_note(P, x) -> str:
     return f"||grad f(x*)|| = {float(np.linalg.norm(P.obj.grad(x))):.2e}"
 
@@ -548,12 +581,18 @@ def _grad_note(P, x) -> str:
 # --- affine-gradient kinds: per-sample gradient (minus shared part) = B_j z + e_j -------------
 
 
-def _affine_constants(P, B_node_het, e_node_het, node_var_quads, x_star, radius):
+def _affine_constants(P, het_pop, node_var_quads, x_star, radius):
     """Heterogeneity and per-node variance when every deviation is affine in z = x - x*.
 
-    ``B_node_het[i]``, ``e_node_het[i]``: ``grad f^i - grad f = M_i z + b_i``.
-    ``node_var_quads[i] = (Mv, mv, cv)``: node i's population variance is
-    ``z^T Mv z + 2 mv^T z + cv``.
+    ``grad f^i - grad f = M_i z + b_i``; ``het_pop(idx)`` gives, for the nodes ``idx`` of one
+    population, ``(Mq, mq, cq)`` with ``(1/k) sum_i ||M_i z + b_i||^2 = z^T Mq z + 2 mq^T z + cq``,
+    or ``(None, None, cq)`` when every ``M_i`` vanishes (``max |M_i| <= 1e-12`` times the scale of
+    :func:`_affine_scale`), so that nothing d x d per node is ever held at once.
+    ``node_var_quads`` yields, node by node, ``(Mv, mv, cv, basis)``: node i's population variance
+    is ``z^T Mv z + 2 mv^T z + cv`` with ``z`` written as ``basis @ y`` (``basis`` a ``d x r``
+    matrix with orthonormal columns spanning the range of the form, or ``None`` for ``r = d``).
+    The variance then depends on ``z`` only through ``y = basis^T z``, and
+    ``max_{||z|| <= R} = max_{||y|| <= R}`` exactly, solved in ``r`` dimensions.
     Returns ([vs0, vs1], het_how, [het witnesses], var_pop, var_how, var_witnesses, radius used
     or None).
     """
@@ -566,18 +605,12 @@ def _affine_constants(P, B_node_het, e_node_het, node_var_quads, x_star, radius)
     for k, idx in enumerate((np.arange(P.n0), np.arange(P.n0, P.n))):
         if idx.size == 0:
             continue
-        Mi, bi = B_node_het[idx], e_node_het[idx]
-        if np.max(np.abs(Mi)) <= zero_tol:
-            vs[k] = float(np.mean(np.sum(bi**2, axis=1)))
+        Mq, mq, cq = het_pop(idx, zero_tol)
+        if Mq is None:
+            vs[k] = cq
             wit[k] = x_star.copy()
             how.append(f"pop{k}: exact over R^d (linear part vanishes)")
             continue
-        # sum_i M_i^T M_i and sum_i M_i^T b_i as one matrix product each over the stacked
-        # (k d, d) matrix: BLAS instead of einsum's loops (about 50x at d = 1000)
-        stacked = Mi.reshape(-1, d)
-        Mq = stacked.T @ stacked / idx.size
-        mq = stacked.T @ bi.reshape(-1) / idx.size
-        cq = float(np.mean(np.sum(bi**2, axis=1)))
         res = max_quadratic_on_ball(Mq, mq, cq, R)
         vs[k] = max(res.value, 0.0)
         wit[k] = x_star + res.z
@@ -586,17 +619,19 @@ def _affine_constants(P, B_node_het, e_node_het, node_var_quads, x_star, radius)
     var_pop = np.zeros(P.n)
     var_wit = np.zeros((P.n, d))
     n_ball = 0
-    for i, (Mv, mv, cv) in enumerate(node_var_quads):
-        # constant in z (e.g. a quadratic shard whose samples share one Hessian): exact over R^d
-        if np.max(np.abs(Mv)) <= zero_tol**2 and np.max(np.abs(mv)) <= zero_tol * math.sqrt(
-            max(cv, 0.0)
-        ):
+    for i, (Mv, mv, cv, basis) in enumerate(node_var_quads):
+        # constant in z (e.g. a quadratic shard whose samples share one Hessian): exact over R^d.
+        # In a reduced basis the test is on ||.||_F and ||.||_2, which bound the full form's
+        # largest entries (orthonormal basis): constant here implies constant in full coordinates
+        size_M, size_m = ((np.max(np.abs(Mv)), np.max(np.abs(mv))) if basis is None else
+                          (np.linalg.norm(Mv), np.linalg.norm(mv)))
+        if size_M <= zero_tol**2 and size_m <= zero_tol * math.sqrt(max(cv, 0.0)):
             var_pop[i] = max(cv, 0.0)
             var_wit[i] = x_star
             continue
         res = max_quadratic_on_ball(Mv, mv, cv, R)
         var_pop[i] = max(res.value, 0.0)
-        var_wit[i] = x_star + res.z
+        var_wit[i] = x_star + (res.z if basis is None else basis @ res.z)
         n_ball += 1
     used_ball = used_ball or n_ball > 0
     var_how = (
@@ -611,6 +646,28 @@ def _affine_scale(P) -> float:
     if P.kind == K.KIND_QUADRATIC:
         return max(float(np.max(np.abs(P.mats))), 1e-300)
     return max(float(np.max(np.sum(P.A**2, axis=1))), 1e-300)
+
+
+#: Floats of one chunk of stacked d x d matrices (128 MB): the stacked product stays one BLAS
+#: call per chunk while the memory stays bounded whatever the number of nodes.
+_STACK_CHUNK_FLOATS = 1 << 24
+
+
+def _stacked_het_quad(node_mats, bi, zero_tol, d):
+    """``(Mq, mq, cq)`` of :func:`_affine_constants` from the per-node ``M_i`` (``node_mats(i)``
+    for ``i`` in ``range(len(bi))``) stacked a chunk at a time: ``sum_i M_i^T M_i`` and
+    ``sum_i M_i^T b_i`` are one ``(c d, d)`` matrix product per chunk of ``c`` nodes."""
+    k = bi.shape[0]
+    cq = float(np.mean(np.sum(bi**2, axis=1)))
+    chunk = max(1, _STACK_CHUNK_FLOATS // (d * d))
+    Mq, mq = np.zeros((d, d)), np.zeros(d)
+    vanishes = True
+    for s in range(0, k, chunk):
+        stacked = np.concatenate([node_mats(i) for i in range(s, min(k, s + chunk))])
+        vanishes = vanishes and float(np.max(np.abs(stacked))) <= zero_tol
+        Mq += stacked.T @ stacked
+        mq += stacked.T @ bi[s : s + chunk].reshape(-1)
+    return (None, None, cq) if vanishes else (Mq / k, mq / k, cq)
 
 
 def _quadratic(P, radius) -> Constants:
@@ -632,26 +689,32 @@ def _quadratic(P, radius) -> Constants:
     onehot[np.arange(groups.shape[0]), groups] = 1.0
     frac = _node_means(P.obj, onehot)  # n x G group fractions per shard
     Cg = frac - Wg[None, :]
-    Mhet = np.einsum("ig,gab->iab", Cg, mats)
     bhet = _node_means(P.obj, E) - (w @ E)[None, :]
-    quads = []
-    for i in range(P.n):
-        # centred forms, exactly zero when the shard uses one Hessian only
-        S = P.obj.shard(i)
-        fr = frac[i]
-        Bbar = np.einsum("g,gab->ab", fr, mats)
-        Es = E[S]
-        ebar = Es.mean(axis=0)
-        Mv = np.zeros((d, d))
-        mv = np.zeros(d)
-        for g in np.flatnonzero(fr):
-            D = mats[g] - Bbar
-            Mv += fr[g] * (D @ D)
-            mv += D @ (Es[groups[S] == g] - ebar).sum(axis=0) / S.shape[0]
-        cv = float(np.mean(np.sum((Es - ebar) ** 2, axis=1)))
-        quads.append((0.5 * (Mv + Mv.T), mv, cv))
+
+    def het_pop(idx, zero_tol):
+        # M_i = sum_g Cg[i, g] A_g, one chunk of nodes at a time
+        return _stacked_het_quad(lambda i: np.tensordot(Cg[idx[i]], mats, axes=1), bhet[idx],
+                                 zero_tol, d)
+
+    def quads():
+        for i in range(P.n):
+            # centred forms, exactly zero when the shard uses one Hessian only
+            S = P.obj.shard(i)
+            fr = frac[i]
+            Bbar = np.einsum("g,gab->ab", fr, mats)
+            Es = E[S]
+            ebar = Es.mean(axis=0)
+            Mv = np.zeros((d, d))
+            mv = np.zeros(d)
+            for g in np.flatnonzero(fr):
+                D = mats[g] - Bbar
+                Mv += fr[g] * (D @ D)
+                mv += D @ (Es[groups[S] == g] - ebar).sum(axis=0) / S.shape[0]
+            cv = float(np.mean(np.sum((Es - ebar) ** 2, axis=1)))
+            yield 0.5 * (Mv + Mv.T), mv, cv, None
+
     vs, het_how, het_wit, var_pop, var_how, var_wit, used_R = _affine_constants(
-        P, Mhet, bhet, quads, x_star, radius
+        P, het_pop, quads(), x_star, radius
     )
     return _finish(
         P,
@@ -695,23 +758,33 @@ def _least_squares(P, radius) -> Constants:
     r = A @ x_star - y
     E = r[:, None] * A  # e_j = (a_j.x* - y_j) a_j ; B_j = a_j a_j^T
     # grad f^i - grad f = (A_S^T A_S / m - A^T W A) z + (mean_S e - w.e)
-    Mhet = np.empty((P.n, d, d))
-    quads = []
-    for i in range(P.n):
-        S = P.obj.shard(i)
-        As, Es = A[S], E[S]
-        m = S.shape[0]
-        Bbar = As.T @ As / m
-        Mhet[i] = Bbar - Hd
-        # Bbar @ Bbar through the m x m Gram matrix (rank m << d: O(m d^2) instead of O(d^3))
-        Mv = (As.T * norms2[S]) @ As / m - As.T @ ((As @ As.T) @ As) / (m * m)
-        ebar = Es.mean(axis=0)
-        mv = As.T @ (norms2[S] * r[S]) / m - Bbar @ ebar
-        cv = float(np.mean(np.sum((Es - ebar) ** 2, axis=1)))
-        quads.append((0.5 * (Mv + Mv.T), mv, cv))
     bhet = _node_means(P.obj, E) - (w @ E)[None, :]
+
+    def het_pop(idx, zero_tol):
+        return _least_squares_het_quad(P, Hd, bhet[idx], idx, zero_tol)
+
+    def quads():
+        for i in range(P.n):
+            S = P.obj.shard(i)
+            As, Es, m = A[S], E[S], S.shape[0]
+            ebar = Es.mean(axis=0)
+            cv = float(np.mean(np.sum((Es - ebar) ** 2, axis=1)))
+            if m < d:
+                # Mv = As^T C As and mv = As^T C r_S with C = diag(||a_j||^2)/m - As As^T/m^2
+                # (Bbar @ Bbar through the m x m Gram); with As^T = Q Rq (Q: d x m orthonormal)
+                # the form lives on range(Q): solve it in m dimensions
+                C = np.diag(norms2[S]) / m - (As @ As.T) / (m * m)
+                Q, Rq = np.linalg.qr(As.T)
+                Mv, mv = Rq @ C @ Rq.T, Rq @ (C @ r[S])
+                yield 0.5 * (Mv + Mv.T), mv, cv, Q
+            else:
+                Bbar = As.T @ As / m
+                Mv = (As.T * norms2[S]) @ As / m - Bbar @ Bbar
+                mv = As.T @ (norms2[S] * r[S]) / m - Bbar @ ebar
+                yield 0.5 * (Mv + Mv.T), mv, cv, None
+
     vs, het_how, het_wit, var_pop, var_how, var_wit, used_R = _affine_constants(
-        P, Mhet, bhet, quads, x_star, radius
+        P, het_pop, quads(), x_star, radius
     )
     return _finish(
         P,
@@ -732,6 +805,58 @@ def _least_squares(P, radius) -> Constants:
         s_exact=True,
         witnesses={"varsigma0_sq": het_wit[0], "varsigma1_sq": het_wit[1], "s_node": var_wit},
     )
+
+
+#: Rows of the shard matrices stacked per matrix product in _least_squares_het_quad.
+_HET_CHUNK_ROWS = 8192
+
+
+def _least_squares_het_quad(P, Hd, bi, idx, zero_tol):
+    """``(Mq, mq, cq)`` of :func:`_affine_constants` for least squares, without d x d per node.
+
+    ``M_i = Bbar_i - Hd`` with ``Bbar_i = A_S^T A_S / m_i`` (rank ``m_i``), so
+    ``sum_i M_i^2 = sum_i Bbar_i^2 - (S Hd + Hd S) + k Hd^2`` with ``S = sum_i Bbar_i`` and
+    ``Bbar_i^2 = A_S^T (A_S A_S^T A_S) / m_i^2``: for the nodes with ``m_i < d`` two
+    ``(sum m_i) x d`` products, ``O(d^2 sum m_i)`` time and no ``n x d x d`` stack. (Those
+    ``M_i`` equal ``-Hd`` off the shard's span, so the expansion does not cancel.) Nodes with
+    ``m_i >= d`` add ``M_i^T M_i`` directly (``d^3`` each, at most ``d^2 sum m_i`` in all).
+    ``sum_i M_i b_i = sum_i A_S^T (A_S b_i) / m_i - Hd sum_i b_i``. The vanishing test
+    (every ``max |M_i| <= zero_tol``) runs node by node and stops at the first node that fails.
+    """
+    A, d, obj = P.A, P.d, P.obj
+    k = idx.size
+    cq = float(np.mean(np.sum(bi**2, axis=1)))
+    shards = [obj.shard(int(i)) for i in idx]
+    gram = lambda S: A[S].T @ A[S] / S.shape[0]
+    if all(float(np.max(np.abs(gram(S) - Hd))) <= zero_tol for S in shards):
+        return None, None, cq
+    Mq = np.zeros((d, d))
+    mq = -Hd @ bi.sum(axis=0)
+    small = [t for t, S in enumerate(shards) if S.shape[0] < d]
+    sum_sq, sum_gram = np.zeros((d, d)), np.zeros((d, d))
+    t0 = 0
+    while t0 < len(small):  # chunks of about _HET_CHUNK_ROWS rows
+        t1, rows = t0, 0
+        while t1 < len(small) and (t1 == t0 or rows + shards[small[t1]].shape[0]
+                                   <= _HET_CHUNK_ROWS):
+            rows += shards[small[t1]].shape[0]
+            t1 += 1
+        blocks = [A[shards[t]] for t in small[t0:t1]]
+        Acat = np.concatenate(blocks)
+        Ycat = np.concatenate([(As @ As.T) @ As / As.shape[0] ** 2 for As in blocks])
+        Wcat = np.concatenate([As / As.shape[0] for As in blocks])
+        sum_sq += Acat.T @ Ycat
+        sum_gram += Acat.T @ Wcat
+        t0 = t1
+    X = sum_gram @ Hd
+    Mq += sum_sq - X - X.T + len(small) * (Hd @ Hd)
+    for t, S in enumerate(shards):
+        As = A[S]
+        mq += As.T @ (As @ bi[t]) / S.shape[0]
+        if S.shape[0] >= d:
+            Mi = gram(S) - Hd
+            Mq += Mi.T @ Mi
+    return Mq / k, mq / k, cq
 
 
 # --- bounded-phi' kinds: logistic, non-convex logistic, robust --------------------------------
