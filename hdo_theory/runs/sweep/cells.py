@@ -30,13 +30,23 @@ from hdo_theory.serialize import content_hash
 _DATA_OPTIONS = ("data", "data_kind", "data_features", "data_targets")
 
 
+#: Options added after the hashes were pinned, with their defaults (record_sample: issue 14).
+_LATER_DEFAULTS = {"record_sample": "auto"}
+
+
 def config_hash(values: dict) -> str:
     """SHA-256 (hex) of the canonical JSON of a cell's resolved run options (run-only removed).
 
-    Without ``data`` the data options (which then do nothing) are left out, so the hashes of
-    every sweep made before they existed are unchanged; with ``data`` the file's SHA-256 is
+    Without ``data`` the data options (which then do nothing) are left out, and so is an option
+    of :data:`_LATER_DEFAULTS` at its default, so the hashes of every sweep made before they
+    existed are unchanged; with ``data`` the file's SHA-256 is
     hashed too (a changed file is another configuration)."""
     clean = {k: v for k, v in values.items() if k not in RUN_ONLY}
+    # options added later are hashed only when set away from their default, so the hashes
+    # (cell seeds, keys) of every sweep made before they existed stay the same
+    for k, default in _LATER_DEFAULTS.items():
+        if clean.get(k, default) == default:
+            clean.pop(k, None)
     if clean.get("data") is None:
         for k in _DATA_OPTIONS:
             clean.pop(k, None)
