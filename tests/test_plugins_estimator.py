@@ -315,3 +315,33 @@ def test_bad_user_kind():
         register_objective_kind("bad-kind", plugin_objectives.ls_loss,
                                 plugin_objectives.ls_grad_add, plugin_objectives.ls_jvp,
                                 features=X, targets=y, params=[0.0], constants={"M": 1.0})
+
+
+def test_records_built_on_a_measured_constant_say_so():
+    # issue 11: a user kind's constants not given are measured on the stated ball (L: a lower
+    # estimate); every verification record whose bound uses one is labelled, in its bound label
+    # and its JSON (Record.from_stats reads estimator_stats' L_source)
+    from hdo_theory.verification.claims import Record
+
+    ref = make_objective("least-squares", d=5, n0=2, n1=2, seed=0, lam=0.1)
+    register_objective_kind("test-user-ls-measured", plugin_objectives.ls_loss,
+                            plugin_objectives.ls_grad_add, plugin_objectives.ls_jvp,
+                            features=ref.data[2], targets=ref.data[3], params=[0.1],
+                            radius=2.0)
+    try:
+        user = make_objective("test-user-ls-measured", n0=2, n1=2)
+        assert user.constants.L_how.startswith("measured")
+        res = estimator_stats(user, 0, user.random_point(0), EstimatorSpec("fo", batch=1),
+                              draws=2000, seed=1, progress=False)
+        rec = Record.from_stats(res, "bias", 1.0, "nu L sqrt(d)")
+        assert rec.measured == ["L"] and rec.bound_label.endswith("[uses measured L]")
+        assert rec.as_dict()["measured"] == ["L"]
+        again = Record.from_stats(res, "bias", 1.0, rec.bound_label)  # e.g. a resumed record
+        assert again.bound_label.count("measured") == 1
+        given = Record.from_stats(estimator_stats(ref, 0, ref.random_point(0),
+                                                  EstimatorSpec("fo", batch=1), draws=2000,
+                                                  seed=1, progress=False),
+                                  "bias", 1.0, "nu L sqrt(d)")
+        assert given.measured == [] and "measured" not in given.bound_label
+    finally:
+        unregister_objective("test-user-ls-measured")

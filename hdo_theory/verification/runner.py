@@ -267,11 +267,14 @@ def claim_path(out_dir, cid: str) -> Path:
 def _rec_to_dict(r: Record) -> dict:
     est = lambda e: None if e is None else [e.value, e.se, e.dof, e.n, e.method] + (
         [e.spend] if e.spend != 1.0 else [])
-    return {"claim": r.claim, "reference": r.reference, "quantity": r.quantity,
-            "estimate": est(r.estimate), "bound": r.bound, "bound_label": r.bound_label,
-            "relation": r.relation, "config": r.config, "seed": r.seed,
-            "outside": list(r.outside), "margin": est(r.margin), "extra": r.extra,
-            "family": r.family, "equivalence_scale": r.equivalence_scale}
+    d = {"claim": r.claim, "reference": r.reference, "quantity": r.quantity,
+         "estimate": est(r.estimate), "bound": r.bound, "bound_label": r.bound_label,
+         "relation": r.relation, "config": r.config, "seed": r.seed,
+         "outside": list(r.outside), "margin": est(r.margin), "extra": r.extra,
+         "family": r.family, "equivalence_scale": r.equivalence_scale}
+    if r.measured:  # only then: the claim files of records without measured constants unchanged
+        d["measured"] = list(r.measured)
+    return d
 
 
 def _rec_from_dict(d: dict) -> Record:

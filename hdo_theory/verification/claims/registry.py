@@ -70,6 +70,16 @@ class Record:
     #: "reason"}; None: no equivalence verdict) and the record's Holm p-values
     equivalence: dict | None = None
     p_values: dict | None = None
+    #: the constants this record's bound uses that were *measured* on a ball rather than
+    #: given or computed exactly (a user objective kind, ``register_objective_kind``): the
+    #: record says so in its bound label and JSON, since a measured ``L`` is a lower estimate
+    measured: list = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.measured:
+            note = f" [uses measured {', '.join(self.measured)}]"
+            if note not in self.bound_label:
+                self.bound_label = f"{self.bound_label}{note}"
 
     @classmethod
     def from_interval(cls, quantity: str, value: float, ci, bound: float, bound_label: str,
@@ -89,6 +99,9 @@ class Record:
         configuration and seed are the result's."""
         cfg = {k: v for k, v in result.get("config", {}).items() if k != "objective_meta"}
         fields.setdefault("config", cfg)
+        how = str(result.get("point", {}).get("L_source") or "")
+        if how.startswith("measured") and "L" not in fields.get("measured", []):
+            fields["measured"] = [*fields.get("measured", []), "L"]
         fields.setdefault("seed", int(cfg.get("seed", 0)))
         return cls(quantity=quantity or entry, estimate=estimate_from_stats(result, entry),
                    bound=float(bound), bound_label=bound_label, **fields)
@@ -160,6 +173,7 @@ class Record:
             "equivalence": self.equivalence,
             "p_values": self.p_values,
             "replicas_used": self.extra.get("sequential"),
+            "measured": list(self.measured),
         }
 
 
