@@ -63,3 +63,40 @@ def test_unbiased_estimator_passes(kind, kw, name):
     r = assert_unbiased(obj, EstimatorSpec(kind, **kw), x, target="grad f", tol=_tol(cw, xc),
                         false_failure=FALSE_FAILURE, power=POWER)
     assert r["value"] <= r["radius"]
+
+
+# ---- the same two tests on a user's own estimator (a Numba plugin from a file of the user's) --
+# tests/plugin_kernels.py holds a plugin copy of zo-forward written against the public plugin
+# API only and registered with register_estimator("test-zo-forward-copy", kernel, ...). Its mean
+# is grad f_nu: biased for grad f on cosine wells at nu = 0.5 (the same exact bias as above, so
+# the same tol), unbiased on the quadratic (grad f_nu = grad f there).
+
+
+@pytest.fixture(scope="module")
+def user_plugin():
+    import sys
+    from pathlib import Path
+
+    from hdo_theory.estimators import unregister_estimator
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import plugin_kernels
+
+    info = plugin_kernels.register()
+    yield info.name
+    unregister_estimator(info.name)
+
+
+def test_a_users_biased_estimator_fails(user_plugin):
+    obj, x = _setup("cosine-wells")
+    with pytest.raises(EstimatorAssertionError, match="biased"):
+        assert_unbiased(obj, EstimatorSpec(user_plugin, nu=0.5), x, target="grad f",
+                        tol=_tol(obj, x), false_failure=FALSE_FAILURE, power=POWER)
+
+
+def test_a_users_unbiased_estimator_passes(user_plugin):
+    obj, x = _setup("quadratic")
+    cw, xc = _setup("cosine-wells")
+    r = assert_unbiased(obj, EstimatorSpec(user_plugin, nu=0.2), x, target="grad f",
+                        tol=_tol(cw, xc), false_failure=FALSE_FAILURE, power=POWER)
+    assert r["value"] <= r["radius"]
