@@ -267,6 +267,36 @@ def _glm_reg_jvp(kind, lam, x, u):
     return lam * s
 
 
+@numba.njit(inline="always", **_JIT)
+def _margins(feats, j, x, U, nb):
+    """``(a_j . x, a_j . U[0], .., a_j . U[3])`` for the first ``nb`` rows of the direction
+    block (the others 0): one read of the row ``a_j`` for the margin and a full block of 4
+    projections, the GLM trick shared by :func:`_glm_zo` and :func:`batch_losses_along`."""
+    d = x.shape[0]
+    z = 0.0
+    w0 = w1 = w2 = w3 = 0.0
+    if nb == DIRECTION_BLOCK:
+        u0, u1, u2, u3 = U[0], U[1], U[2], U[3]
+        for k in range(d):
+            a = feats[j, k]
+            z += a * x[k]
+            w0 += a * u0[k]
+            w1 += a * u1[k]
+            w2 += a * u2[k]
+            w3 += a * u3[k]
+    else:
+        u0 = U[0]
+        for k in range(d):
+            a = feats[j, k]
+            z += a * x[k]
+            w0 += a * u0[k]
+        if nb > 1:
+            w1 = _dot(feats[j], U[1])
+        if nb > 2:
+            w2 = _dot(feats[j], U[2])
+    return z, w0, w1, w2, w3
+
+
 @numba.njit(**_JIT)
 def _glm_zo(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
     """The ZO estimators on a generalised linear model, directions in blocks of up to 4.
@@ -302,27 +332,7 @@ def _glm_zo(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
         for t in range(b):
             j = batch[t]
             y = targets[j]
-            z = 0.0
-            w0 = w1 = w2 = w3 = 0.0
-            if nb == DIRECTION_BLOCK:
-                u0, u1, u2, u3 = U[0], U[1], U[2], U[3]
-                for k in range(d):
-                    a = feats[j, k]
-                    z += a * x[k]
-                    w0 += a * u0[k]
-                    w1 += a * u1[k]
-                    w2 += a * u2[k]
-                    w3 += a * u3[k]
-            else:
-                u0 = U[0]
-                for k in range(d):
-                    a = feats[j, k]
-                    z += a * x[k]
-                    w0 += a * u0[k]
-                if nb > 1:
-                    w1 = _dot(feats[j], U[1])
-                if nb > 2:
-                    w2 = _dot(feats[j], U[2])
+            z, w0, w1, w2, w3 = _margins(feats, j, x, U, nb)
             if est == EST_ZO_DIRECTIONAL:
                 g1 = _glm_phi1(kind, z, y)
                 sp0 += g1 * w0
@@ -405,27 +415,7 @@ def batch_losses_along(obj, batch, x, U, nb, nu, out, xtmp):
     for t in range(b):
         j = batch[t]
         y = targets[j]
-        z = 0.0
-        w0 = w1 = w2 = w3 = 0.0
-        if nb == DIRECTION_BLOCK:
-            u0, u1, u2, u3 = U[0], U[1], U[2], U[3]
-            for k in range(d):
-                a = feats[j, k]
-                z += a * x[k]
-                w0 += a * u0[k]
-                w1 += a * u1[k]
-                w2 += a * u2[k]
-                w3 += a * u3[k]
-        else:
-            u0 = U[0]
-            for k in range(d):
-                a = feats[j, k]
-                z += a * x[k]
-                w0 += a * u0[k]
-            if nb > 1:
-                w1 = _dot(feats[j], U[1])
-            if nb > 2:
-                w2 = _dot(feats[j], U[2])
+        z, w0, w1, w2, w3 = _margins(feats, j, x, U, nb)
         sp0 += _glm_phi(kind, z + nu * w0, y)
         if nb > 1:
             sp1 += _glm_phi(kind, z + nu * w1, y)
