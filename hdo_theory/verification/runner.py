@@ -193,7 +193,29 @@ def decide_families(records, alpha: float, claims=None) -> dict:
                    "max_true_nulls": fd.max_true, "rejected": fd.rejected,
                    "holm_level": fd.level, "bonferroni_level": fd.bonferroni_level}
         out[fam] = (fd.m, 2 * fd.level, summary)
+    _point_to_exact_twins(records)
     return out
+
+
+def _point_to_exact_twins(records) -> None:
+    """Append to the reason of every undecided record whose ``extra["exact_twin"]`` names a
+    claim the exact twin's verdicts in this run (the same statement decided on exact values,
+    :mod:`.claims.exact_claims`), or that it did not run. Verdicts are not changed."""
+    by_claim: dict[str, list] = {}
+    for r in records:
+        if r.decision is not None:
+            by_claim.setdefault(r.claim, []).append(r.decision.verdict)
+    for r in records:
+        twin = r.extra.get("exact_twin") if isinstance(r.extra, dict) else None
+        if not twin or r.decision is None or r.decision.verdict != "inconclusive":
+            continue
+        got = by_claim.get(twin)
+        if got:
+            counts = ", ".join(f"{got.count(v)} {v}" for v in S.VERDICTS if v in got)
+            note = f"; its exact twin {twin} (exact values, no sampling error): {counts}"
+        else:
+            note = f"; its exact twin {twin} (exact values) was not run"
+        r.decision = replace(r.decision, reason=r.decision.reason + note)
 
 
 def error_record(cid: str, exc: BaseException, config=None) -> dict:

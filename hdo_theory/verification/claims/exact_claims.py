@@ -14,6 +14,27 @@ average over steps: each record reports the recorded step with the largest
 ``LHS / RHS`` (the tightest step), so it holds exactly when the inequality holds at every
 recorded step, and its ratio is the lemma's exact tightness on the run.
 
+Theorem 1 and the Sec. 4 claims are O() / Omega() statements, so each record states the
+finite-grid relation the statement implies, not a comparison the statement does not make:
+
+* ``theorem1.convex.exact``: ``error <= bound`` with the constants as printed (``C = 1``, a
+  stronger, sufficient form) at every decade up to ``T = 10^12``, and the rate: ``error =
+  O(bound)`` means ``error / bound`` stays bounded, so its local log-log slope over the last
+  decade must be at most the rate's resolution, half the local slope of one factor ``log T``
+  (:func:`half_log_factor_slope`). "local slope of the error <= the bound's local exponent"
+  is *not* implied: a ratio that converges upwards to a finite limit breaks it while the
+  theorem holds (it did: -0.9331 against -0.934 at ``T = 10^7``, ratio 0.2834 -> 0.2844).
+* ``claim1.exact``: the speedup ``E(n_min) / E(n)`` at fixed parallel time ``T/n`` against the
+  claimed ``Omega(n / log n)`` with its constant fixed at the smallest ``n``
+  (:func:`claimed_speedup`), heterogeneity held exactly fixed across ``n``
+  (:func:`claim1_problem`); the explicit bound's speedup and exponent in ``n`` are reported
+  beside it (``extra``), not decided.
+* ``claim3.exact``: "the hybrid matches the all-FO rate" means their error ratio stays bounded
+  in ``T``: its local slope over the last decade up to ``10^12`` against the same resolution.
+
+On exact values a margin cannot give an "equivalent" verdict (a point outside the claimed side
+is "violated" first, :func:`..stats.decide`), so the rate's resolution is the record's bound.
+
 The explicit quadratics are rows of the objective table (``make_objective("explicit-quadratic",
 d, n0, n1, condition, heterogeneity, noise, seed)``): ``A = Q diag(lambda) Q^T`` with a random
 rotation ``Q`` and ``lambda`` log-spaced in ``[1/condition, 1]`` (so ``L = 1``,
@@ -289,15 +310,62 @@ register(Claim("lemma19.exact", "Lemma 19 (exact expectations)",
 
 
 # ---------------------------------------------------------------------------------------------
-# Theorem 1 (strongly convex): the exact error curve and its local slope
 # ---------------------------------------------------------------------------------------------
+# O() statements on exact values: the resolution of a rate
+# ---------------------------------------------------------------------------------------------
+
+
+def half_log_factor_slope(T_lo, T_hi) -> float:
+    """Half the local log-log slope of one factor ``log T`` between ``T_lo`` and ``T_hi``:
+
+    .. math:: \\delta = \\frac12 \\, \\frac{\\log(\\log T_{hi} / \\log T_{lo})}{\\log(T_{hi}/T_{lo})}
+
+    The rates of Theorem 1 are O() statements *with* their ``log T`` factors, so the finest
+    difference of rate they state is one factor ``log T``; a quantity whose ratio to the rate
+    has a local slope below ``delta`` is nearer to "the same rate" than to "one more log
+    factor". This is the tolerance of every exact rate record (fixed from the statement, before
+    any value: it depends only on the two ``T``).
+    """
+    T_lo, T_hi = float(T_lo), float(T_hi)
+    return 0.5 * math.log(math.log(T_hi) / math.log(T_lo)) / math.log(T_hi / T_lo)
+
+
+def local_slopes(x, y) -> np.ndarray:
+    """``d log y / d log x`` between consecutive grid points."""
+    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
+    return np.diff(ly) / np.diff(lx)
+
+
+def slope_between(x, y, i, j) -> float:
+    """``log(y_j / y_i) / log(x_j / x_i)``: the local log-log slope between points i and j."""
+    return float(math.log(y[j] / y[i]) / math.log(x[j] / x[i]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Theorem 1 (strongly convex): the exact error curve to T = 10^12, its ratio to the bound
+# ---------------------------------------------------------------------------------------------
+
+#: the exact curve's largest T is 10^THEOREM1_TOP at both scales: one repeated-squaring jump
+#: per T (the map is time invariant at a fixed T-dependent eta), about 0.03 s each
+THEOREM1_TOP = 12
 
 
 def theorem1_grid(ctx):
     """``T`` of the exact curve: 4 per decade from 10^4.5 (the smallest quarter decade inside
-    Lemma 11's step-size cap at Theorem 1's ``eta``) to 10^7 (quick) or 10^8 (full)."""
-    top = ctx.pick(7, 8)
-    return [int(round(10 ** (k / 4))) for k in range(18, 4 * top + 1)]
+    Lemma 11's step-size cap at Theorem 1's ``eta``) to ``10^THEOREM1_TOP`` (both scales; full
+    adds the dense-route check at every decade, :func:`_route_check_Ts`)."""
+    return [int(round(10 ** (k / 4))) for k in range(18, 4 * THEOREM1_TOP + 1)]
+
+
+def _decades(Ts):
+    return [T for T in Ts if round(math.log10(T), 9) % 1 == 0]
+
+
+def _route_check_Ts(ctx, Ts):
+    """The ``T`` at which the error is recomputed on the dense path (original basis, full
+    ``nd x nd`` moments: other arithmetic, other rounding): the top at quick, every decade at
+    full."""
+    return ctx.pick([Ts[-1]], _decades(Ts))
 
 
 def _theorem1_cfg(T, eta, ell, x0):
@@ -306,11 +374,17 @@ def _theorem1_cfg(T, eta, ell, x0):
                          record_nodes=False, record_y=True, ell=ell, x0=x0)
 
 
-def _convex_error(ctx, obj, T, x0):
+def _convex_error(ctx, obj, T, x0, path=None):
     """``E[f(y_T) - f*] + ell/8 E||mu_T - x*||^2`` exactly, at Theorem 1's step size."""
+    from hdo_theory.exact import expected_dynamics
+
     ell = C.strong_convexity(obj)
     eta = B.theorem1_convex_eta(obj.n, T, ell)
-    r = expected(ctx, obj, _theorem1_cfg(T, eta, ell, x0), [T])
+    cfg = _theorem1_cfg(T, eta, ell, x0)
+    if path is None:
+        r = expected(ctx, obj, cfg, [T])
+    else:
+        r = expected_dynamics(obj, cfg, [int(T)], path=path)
     return float(metric(r, "y_gap")[-1] + ell / 8 * metric(r, "dist_sq")[-1]), eta
 
 
@@ -328,10 +402,11 @@ def _theorem1_configs(ctx):
         for T in theorem1_grid(ctx)]
 
 
-def local_slopes(x, y) -> np.ndarray:
-    """``d log y / d log x`` between consecutive grid points."""
-    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
-    return np.diff(ly) / np.diff(lx)
+def q_tail(increments) -> float:
+    """``q / (1 - q)`` with ``q`` the ratio of the last two increments (inf unless ``0 <= q <
+    1``): the sum of the increments still to come if they keep shrinking geometrically."""
+    q = increments[-1] / increments[-2] if increments[-2] else math.inf
+    return q / (1.0 - q) if 0.0 <= q < 1.0 else math.inf
 
 
 def _theorem1(ctx):
@@ -346,132 +421,231 @@ def _theorem1(ctx):
         bnds.append(B.theorem1_convex_bound(p))
         etas.append(eta)
         outside.append(B.violated_conditions(p, "theorem1-convex"))
-    s_err, s_bnd = local_slopes(Ts, vals), local_slopes(Ts, bnds)
-    consts = [v / b for v, b in zip(vals, bnds, strict=True)]
+    ratios = [v / b for v, b in zip(vals, bnds, strict=True)]
+    # a second route to the same numbers: the dense path (other basis, other rounding)
+    routes = {}
+    for T in _route_check_Ts(ctx, Ts):
+        dense, _ = _convex_error(ctx, obj, T, x0, path="dense")
+        routes[str(T)] = abs(dense / vals[Ts.index(T)] - 1.0)
+    decades = _decades(Ts)
+    lo, hi = Ts.index(decades[-2]), len(Ts) - 1
+    ratio_slope = slope_between(Ts, ratios, lo, hi)
+    delta = half_log_factor_slope(Ts[lo], Ts[hi])
+    dec_idx = [Ts.index(T) for T in decades]
+    increments = [math.log(ratios[j] / ratios[i]) for i, j in zip(dec_idx, dec_idx[1:])]
     conf = {**_problem_conf(obj, THEOREM_PROBLEM, p), "n0": obj.n0, "n1": obj.n1,
             "T_grid": Ts, "eta": "4 n log T/(T ell)", "nu": "eta/sqrt(d)"}
-    extra = {"T": Ts, "exact": vals, "bounds": bnds, "eta_grid": etas,
-             "local_slopes": s_err.tolist(), "bound_local_slopes": s_bnd.tolist(),
-             "constant_over_grid": max(consts)}
+    extra = {"T": Ts, "exact": vals, "bounds": bnds, "ratios": ratios, "eta_grid": etas,
+             "local_slopes": local_slopes(Ts, vals).tolist(),
+             "bound_local_slopes": local_slopes(Ts, bnds).tolist(),
+             "error_exponent_last_decade": slope_between(Ts, vals, lo, hi),
+             "bound_exponent_last_decade": slope_between(Ts, bnds, lo, hi),
+             "log_ratio_increment_per_decade": dict(zip(map(str, decades[1:]), increments)),
+             "max_ratio": max(ratios), "dense_route_rel_diff": routes,
+             "margin_rule": "half the local slope of one factor log T over the same decade"}
     ctx.figures["exact_theorem1"] = {"T": Ts, "exact": vals, "bound": bnds}
     ref = "Theorem 1 (strongly convex, exact)"
     err = "E[f(y_T)-f*] + ell/8 E||mu_T-x*||^2"
     recs = []
-    # the explicit bound with the constants as printed (C = 1), at every decade of the grid
-    for k, T in enumerate(Ts):
-        if T != Ts[-1] and round(math.log10(T), 6) % 1:
-            continue
+    # (1) the explicit bound with the constants as printed (C = 1) at every decade: C = 1 is a
+    # sufficient, stronger form of the O() statement, decided on the exact value
+    for T in decades:
+        k = Ts.index(T)
         recs.append(exact_record(
             "theorem1.convex.exact", ref, f"{err} at T = {T} against the explicit bound (C = 1)",
             vals[k], bnds[k], "Theorem 1 explicit bound, constants as printed (C = 1)",
-            config=dict(conf, T=T, eta=etas[k]), outside=[f"T={T}: {m}" for m in outside[k]]))
-    # the local slope over the last decade, and the fitted slope over the whole curve
-    last = len(Ts) - 5
+            config=dict(conf, T=T, eta=etas[k]), outside=[f"T={T}: {m}" for m in outside[k]],
+            extra={"ratio": ratios[k], **({"dense_route_rel_diff": routes[str(T)]}
+                                          if str(T) in routes else {})}))
+    # (2) the rate: error = O(bound) means error/bound stays bounded as T grows; a ratio that
+    # creeps towards a finite limit has a small positive local slope, which the statement
+    # allows. Its finest stated difference of rate is one factor log T (half_log_factor_slope)
     recs.append(exact_record(
         "theorem1.convex.exact", ref,
-        f"local log-log slope in T of {err} over the last decade (T = {Ts[last]} .. {Ts[-1]})",
-        float(np.log(vals[-1] / vals[last]) / np.log(Ts[-1] / Ts[last])),
-        float(np.log(bnds[-1] / bnds[last]) / np.log(Ts[-1] / Ts[last])),
-        "local exponent of the explicit bound over the same decade (log factors included)",
-        config=dict(conf, T=Ts[-1]), outside=[f"T={Ts[k]}: {m}" for k in (last, len(Ts) - 1)
-                                              for m in outside[k]], extra=extra))
-    s, _ = S.loglog_fit(Ts, vals)
-    recs.append(exact_record(
-        "theorem1.convex.exact", ref, f"fitted log-log slope in T of {err} over T = {Ts[0]} .. "
-        f"{Ts[-1]}", s, S.predicted_exponent(Ts, bnds),
-        "exponent of the explicit bound over the grid", config=dict(conf, T=Ts[-1]),
-        outside=[f"T={T}: {m}" for T, o in zip(Ts, outside, strict=True) for m in o],
-        extra={"fitted_constant": max(consts)}))
+        f"local log-log slope in T of ({err}) / (explicit bound) over the last decade "
+        f"(T = {Ts[lo]} .. {Ts[hi]})", ratio_slope, delta,
+        "half the local exponent of one factor log T over that decade (the rate's resolution: "
+        "the bound is stated with its log T factors)",
+        config=dict(conf, T=Ts[hi]),
+        outside=[f"T={Ts[k]}: {m}" for k in (lo, hi) for m in outside[k]], extra=extra))
     ctx.findings.append({
-        "title": "theorem1.convex.exact: exact error against the explicit bound",
+        "title": "theorem1.convex.exact: the exact error has the bound's rate",
         "text": f"Exact {err} / explicit bound (C = 1) over T = {Ts[0]} .. {Ts[-1]}: from "
-                f"{consts[0]:.6g} to {consts[-1]:.6g} (min {min(consts):.6g}, max "
-                f"{max(consts):.6g}). Local slope over the last decade "
-                f"{recs[-2].estimate.value:.5f} against the bound's {recs[-2].bound:.5f}: a slope "
-                "comparison decided on exact values resolves differences that far below any Monte "
-                "Carlo interval, so a "
-                "ratio that creeps towards its limit can break 'slope <= exponent' while staying "
-                "bounded (Theorem 1 is an O() statement).", "config": conf})
+                f"{ratios[0]:.6g} to {ratios[-1]:.6g} (max {max(ratios):.6g}, never above 1). "
+                f"The ratio still creeps up, by a shrinking amount: log-ratio increments per "
+                f"decade {', '.join(f'{x:.2e}' for x in increments)}; its local slope over the "
+                f"last decade is {ratio_slope:.3g} against the margin {delta:.4g} (half a log T "
+                f"factor); were the increments to keep shrinking by the last observed factor "
+                f"q = {increments[-1] / increments[-2]:.3g} per decade, the ratio would converge "
+                f"to {ratios[-1] * math.exp(increments[-1] * q_tail(increments)):.6g} "
+                "(an extrapolation, not decided). The error's own local exponent there is "
+                f"{extra['error_exponent_last_decade']:.6f} against the bound's "
+                f"{extra['bound_exponent_last_decade']:.6f}: 'error slope <= bound slope' is "
+                "not what an O() statement implies (a ratio converging upwards breaks it), so "
+                "the rate is decided on the ratio's slope. Dense-route check (relative "
+                f"difference): {', '.join(f'T={k}: {v:.1e}' for k, v in routes.items())}.",
+        "config": conf})
     return recs
 
 
 register(Claim(
     "theorem1.convex.exact", "Theorem 1 (strongly convex; exact expectations)",
     "E[f(y_T) - f*] + ell/8 E||mu_T - x*||^2 at eta = 4 n log T/(T ell), nu = eta/sqrt(d), exact "
-    "(hdo_theory.exact), one run per T; local slope over the last decade and the fitted slope "
-    "against the explicit bound's exponent; fitted O() constant",
+    "(hdo_theory.exact), one run per T up to T = 10^12: against the explicit bound (C = 1) at "
+    "every decade, and the rate: the local slope of error / bound over the last decade "
+    "against half a log T factor (an O() statement bounds the ratio; it does not order the "
+    "local slopes)",
     "explicit quadratic d = 4, n0 = n1 = 2, condition 2, heterogeneity 0.5, noise 0.5",
-    {"quick": "T = 10^4.5 .. 10^7, 4 per decade", "full": "T = 10^4.5 .. 10^8, 4 per decade"},
-    "slope <= exponent of the explicit bound (~ -1 up to log T)", _theorem1,
-    configs=_theorem1_configs))
+    {"quick": "T = 10^4.5 .. 10^12, 4 per decade; dense-route check at 10^12",
+     "full": "T = 10^4.5 .. 10^12, 4 per decade; dense-route check at every decade"},
+    "error <= explicit bound (C = 1); slope of error/bound <= half a log T factor",
+    _theorem1, configs=_theorem1_configs, report_looseness=False))
 
 
 # ---------------------------------------------------------------------------------------------
-# Sec. 4 claims 1 and 3, exactly
+# Sec. 4 claim 1: the speedup in n at fixed parallel time, heterogeneity held fixed
 # ---------------------------------------------------------------------------------------------
+
+#: the claim-1 problem: A and the mean linear term of this table row, node spread held exact
+CLAIM1_PROBLEM = dict(d=4, condition=2.0, heterogeneity=0.5, noise=0.5, seed=14)
 
 
 def _claim1_grid(ctx):
-    # n <= 16 keeps the state small enough for the engine's repeated squaring at quick scale
-    return ctx.pick((4, 8, 16), (4, 8, 16, 32)), ctx.pick(6000, 20000)
+    """``(n grid, parallel time T/n)``: the Monte Carlo claim's grid (n = 32 also at quick: it
+    steps through, about 4 s; n = 16 jumps by repeated squaring)."""
+    return ctx.pick((4, 8, 16, 32), (4, 8, 16, 32)), ctx.pick(6000, 20000)
 
 
-def _claim1_kw(n):
-    return dict(d=4, n0=n // 2, n1=n - n // 2, condition=2.0, heterogeneity=0.5, noise=0.5,
-                seed=14)
+def claim1_problem(n, d, condition, heterogeneity, noise, seed):
+    """The claim-1 explicit quadratic with ``n`` nodes (``n0 = n/2`` ZO), the same for every
+    ``n`` but for the node count.
+
+    ``A`` and ``Bbar`` are those of ``make_objective("explicit-quadratic", d, 2, 2, condition,
+    heterogeneity, noise, seed)``; node ``i`` has ``B_i = Bbar + (-1)^i h v`` with
+    ``v = Q 1 / sqrt(d)`` (``Q`` the eigenvectors of ``A``: equal weight on every eigen-direction)
+    and ``h = heterogeneity sqrt(tr A^2)`` (the table row's expected spread
+    ``E||A z||^2 = tr A^2``). With ``n/2`` and ``n/2`` even, each population's offsets
+    ``B_i - Bbar`` have second moment exactly ``h^2 v v^T``: ``varsigma_0^2 = varsigma_1^2 = h^2``,
+    ``x*``, ``f*``, ``L``, ``ell`` and the noise are the same for every ``n`` (drawing ``B``
+    per ``n`` would change the heterogeneity at random with ``n``).
+    """
+    from hdo_theory.errors import HDOInputError
+    from hdo_theory.objectives import explicit_quadratic, explicit_quadratic_parts, make_objective
+
+    if n % 4:
+        raise HDOInputError(f"claim-1 problem: n must be a multiple of 4 (n0 = n1 = n/2 even), "
+                            f"got {n}")
+    ref = explicit_quadratic_parts(make_objective(
+        "explicit-quadratic", d=d, n0=2, n1=2, condition=condition, heterogeneity=heterogeneity,
+        noise=noise, seed=seed))
+    A = ref.A
+    bbar = ref.B.mean(axis=0)
+    _, Q = np.linalg.eigh(A)
+    v = Q.sum(axis=1) / math.sqrt(d)
+    h = heterogeneity * math.sqrt(float(np.trace(A @ A)))
+    signs = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    return explicit_quadratic(A, bbar[None, :] + h * signs[:, None] * v[None, :], n // 2,
+                              noise=ref.noise)
+
+
+def _claim1_build(n):
+    return lambda: claim1_problem(n, **CLAIM1_PROBLEM)
+
+
+def _claim1_problem(ctx, n):
+    key = ("explicit-claim1", n)
+    if key not in ctx.cache:
+        ctx.cache[key] = _claim1_build(n)()
+    return ctx.cache[key]
 
 
 def _claim1_configs(ctx):
     ns, Tpar = _claim1_grid(ctx)
     out = []
     for n in ns:
-        obj = problem(ctx, **_claim1_kw(n))
+        obj = _claim1_problem(ctx, n)
         ell = C.strong_convexity(obj)
         T = n * Tpar
-        out.append(planned_explicit(_claim1_kw(n), _theorem1_cfg(
-            T, B.theorem1_convex_eta(n, T, ell), ell, obj.random_point(0)), f"n={n}"))
+        cfg = _theorem1_cfg(T, B.theorem1_convex_eta(n, T, ell), ell, obj.random_point(0))
+        out.append(Planned("explicit-quadratic", dict(CLAIM1_PROBLEM, n=n, spread="fixed"), cfg,
+                           0, f"n={n}", build=_claim1_build(n)))
     return out
+
+
+def claimed_speedup(n, n_ref) -> float:
+    """``(n / log n) / (n_ref / log n_ref)``: the speedup ``Omega(n / log n)`` from ``n_ref`` to
+    ``n`` with its constant fixed at ``n_ref`` (the ratio is the same in any log base)."""
+    return (n / math.log(n)) / (n_ref / math.log(n_ref))
 
 
 def _claim1(ctx):
     ns, Tpar = _claim1_grid(ctx)
     vals, bnds, outside = [], [], []
     for n in ns:
-        obj = problem(ctx, **_claim1_kw(n))
+        obj = _claim1_problem(ctx, n)
         x0 = obj.random_point(0)
         T = n * Tpar
         v, eta = _convex_error(ctx, obj, T, x0)
         p = _theorem1_params(obj, T, eta, x0)
         vals.append(v)
         bnds.append(B.theorem1_convex_bound(p))
-        outside += [f"n={n}: {m}" for m in B.violated_conditions(p, "theorem1-convex")]
-    s, _ = S.loglog_fit(ns, vals)
-    return [exact_record("claim1.exact", "Sec. 4 claim 1 (speedup in n, exact)",
-                         "log-log slope in n of the exact Theorem 1 error at fixed parallel "
-                         "time T/n", s, S.predicted_exponent(ns, bnds),
-                         "exponent of the explicit bound in n (~ -1 up to logs)",
-                         config={"objective": "explicit-quadratic", "d": 4, "n_grid": list(ns),
-                                 "n0": "n/2", "T_par": Tpar, "eta": "4 n log T/(T ell)",
-                                 "engine": "hdo_theory.exact"},
-                         outside=outside, extra={"exact": vals, "bounds": bnds,
-                                                 "local_slopes": local_slopes(ns, vals).tolist()})]
+        outside.append([f"n={n}: {m}" for m in B.violated_conditions(p, "theorem1-convex")])
+    n_ref = ns[0]
+    obj = _claim1_problem(ctx, n_ref)
+    conf = {"objective": "explicit-quadratic", **CLAIM1_PROBLEM, "n_grid": list(ns),
+            "n0": "n/2", "T_par": Tpar, "eta": "4 n log T/(T ell)",
+            "varsigma0_sq": obj.constants.varsigma0_sq, "varsigma1_sq": obj.constants.varsigma1_sq,
+            "spread": "B_i - Bbar = (-1)^i h v for every n (claim1_problem)",
+            "engine": "hdo_theory.exact"}
+    slope, _ = S.loglog_fit(ns, vals)
+    extra = {"n": list(ns), "exact": vals, "bounds": bnds,
+             "speedups": [vals[0] / v for v in vals],
+             "claimed_speedups": [claimed_speedup(n, n_ref) for n in ns],
+             "linear_speedups": [n / n_ref for n in ns],
+             "rate_speedups": [n / n_ref * math.log(n_ref * Tpar) / math.log(n * Tpar)
+                               for n in ns],
+             "bound_speedups": [bnds[0] / b for b in bnds],
+             "error_exponent_in_n": slope, "bound_exponent_in_n": S.predicted_exponent(ns, bnds),
+             "claimed_exponent_in_n": -S.loglog_fit(ns, [claimed_speedup(n, n_ref)
+                                                         for n in ns])[0],
+             "local_slopes": local_slopes(ns, vals).tolist()}
+    recs = []
+    for k, n in enumerate(ns[1:], start=1):
+        recs.append(exact_record(
+            "claim1.exact", "Sec. 4 claim 1 (speedup in n, exact)",
+            f"speedup E(n={n_ref}) / E(n={n}) of the exact Theorem 1 error at parallel time "
+            f"T/n = {Tpar}", vals[0] / vals[k], claimed_speedup(n, n_ref),
+            f"(n/log n)/({n_ref}/log {n_ref}): Omega(n / log n) with its constant fixed at "
+            f"n = {n_ref}", relation="ge", config=dict(conf, n=n, T=n * Tpar),
+            outside=outside[0] + outside[k], extra=extra))
+    return recs
 
 
 register(Claim("claim1.exact", "Sec. 4 claim 1 (almost-linear speedup in n; exact)",
-               "Theorem 1 convex error at fixed parallel time T/n as n grows, exact; slope in n",
-               "explicit quadratic d = 4, n0 = n1 = n/2, condition 2, heterogeneity 0.5, "
-               "noise 0.5 (B drawn per n from one seed)",
-               {"quick": "n in {4, 8, 16}, T/n = 6000 (the Monte Carlo grid)",
+               "speedup E(n_min)/E(n) of the exact Theorem 1 convex error at fixed parallel "
+               "time T/n, heterogeneity held exactly fixed across n, against the claimed "
+               "Omega(n / log n) with its constant fixed at the smallest n; the explicit bound's "
+               "own speedup and exponent in n are reported beside it (information)",
+               "explicit quadratic d = 4, n0 = n1 = n/2, condition 2, noise 0.5; A and Bbar of "
+               "one table row, node offsets +/- h v with h = 0.5 sqrt(tr A^2) for every n",
+               {"quick": "n in {4, 8, 16, 32}, T/n = 6000 (the Monte Carlo grid and n = 32)",
                 "full": "n in {4, 8, 16, 32}, T/n = 20000 (the Monte Carlo grid)"},
-               "slope <= exponent of the explicit bound in n", _claim1, report_looseness=False,
+               "speedup >= (n/log n)/(n_min/log n_min)", _claim1, report_looseness=False,
                configs=_claim1_configs))
 
 
+# ---------------------------------------------------------------------------------------------
+# Sec. 4 claim 3: the hybrid has the all-FO rate while d n0 = O(n)
+# ---------------------------------------------------------------------------------------------
+
+
 def _claim3_grid(ctx):
-    """``(n, hybrid n0, T grid)``: ``d n0 = n`` with ``d = 4``; quick ``n = 8`` (the state of
-    ``n = 16`` is at the engine's squaring limit and costs seconds per run), full ``n = 16``
-    (the Monte Carlo claim's size)."""
-    return ctx.pick((8, 2, (10**5, 10**6)), (16, 4, (2 * 10**5, 10**6, 10**7)))
+    """``(sizes, T grid)``: ``d n0 = n`` with ``d = 4`` at each size ``(n, n0)``; the rate is
+    read up to ``T = 10^12`` (one repeated-squaring jump per ``T``). Quick ``n = 8``; full adds
+    ``n = 16`` (the Monte Carlo claim's size; its state is at the engine's squaring limit, a few
+    seconds per run), so "as long as d n0 = O(n)" is read at two sizes with ``d n0 / n = 1``."""
+    Ts = tuple(10**k for k in range(5, 13))
+    return ctx.pick(((8, 2),), ((8, 2), (16, 4))), Ts
 
 
 def _claim3_kw(n):
@@ -502,45 +676,62 @@ def _claim3_problem(ctx, n, n0):
 
 
 def _claim3_configs(ctx):
-    n, hy, Ts = _claim3_grid(ctx)
+    sizes, Ts = _claim3_grid(ctx)
     out = []
-    for n0 in (0, hy):
-        obj = _claim3_problem(ctx, n, n0)
-        ell = C.strong_convexity(obj)
-        for T in Ts:
-            cfg = _theorem1_cfg(T, B.theorem1_convex_eta(n, T, ell), ell, obj.random_point(0))
-            out.append(Planned("explicit-quadratic", dict(_claim3_kw(n), zo_nodes=n0), cfg, 0,
-                               f"n0={n0}, T={T}", build=_claim3_build(n, n0)))
+    for n, hy in sizes:
+        for n0 in (0, hy):
+            obj = _claim3_problem(ctx, n, n0)
+            ell = C.strong_convexity(obj)
+            for T in Ts:
+                cfg = _theorem1_cfg(T, B.theorem1_convex_eta(n, T, ell), ell,
+                                    obj.random_point(0))
+                out.append(Planned("explicit-quadratic", dict(_claim3_kw(n), zo_nodes=n0), cfg,
+                                   0, f"n={n}, n0={n0}, T={T}", build=_claim3_build(n, n0)))
     return out
 
 
 def _claim3(ctx):
-    n, hy, Ts = _claim3_grid(ctx)
+    sizes, Ts = _claim3_grid(ctx)
     recs = []
-    for T in Ts:
-        vals, bnds, outside = {}, {}, []
-        for n0 in (0, hy):  # d n0 = n
+    for n, hy in sizes:  # d n0 = n
+        vals, bnds, outside = {0: [], hy: []}, {0: [], hy: []}, []
+        for n0 in (0, hy):
             obj = _claim3_problem(ctx, n, n0)
             x0 = obj.random_point(0)
-            vals[n0], eta = _convex_error(ctx, obj, T, x0)
-            p = _theorem1_params(obj, T, eta, x0)
-            bnds[n0] = B.theorem1_convex_bound(p)
-            outside += [f"n0={n0}: {m}" for m in B.violated_conditions(p, "theorem1-convex")]
+            for T in Ts:
+                v, eta = _convex_error(ctx, obj, T, x0)
+                p = _theorem1_params(obj, T, eta, x0)
+                vals[n0].append(v)
+                bnds[n0].append(B.theorem1_convex_bound(p))
+                if T in (Ts[-2], Ts[-1]):
+                    outside += [f"n0={n0}, T={T}: {m}"
+                                for m in B.violated_conditions(p, "theorem1-convex")]
+        ratio = [a / b for a, b in zip(vals[hy], vals[0], strict=True)]
+        bound_ratio = [a / b for a, b in zip(bnds[hy], bnds[0], strict=True)]
+        lo, hi = len(Ts) - 2, len(Ts) - 1
         recs.append(exact_record(
             "claim3.exact", "Sec. 4 claim 3 (d n0 = O(n), exact)",
-            f"exact error ratio hybrid (n0 = {hy}) / all-FO (n0 = 0), d n0 = n = {n}",
-            vals[hy] / vals[0], bnds[hy] / bnds[0], "ratio of the explicit Theorem 1 bounds",
-            config={"objective": "explicit-quadratic", "d": 4, "n": n, "n0": hy, "T": T,
-                    "engine": "hdo_theory.exact"}, outside=outside,
-            extra={"hybrid": vals[hy], "all_fo": vals[0], "bound_hybrid": bnds[hy],
-                   "bound_all_fo": bnds[0]}))
+            f"local log-log slope in T of the exact error ratio hybrid (n0 = {hy}) / all-FO "
+            f"(n0 = 0), d n0 = n = {n}, over the last decade (T = {Ts[lo]} .. {Ts[hi]})",
+            slope_between(Ts, ratio, lo, hi), half_log_factor_slope(Ts[lo], Ts[hi]),
+            "half the local exponent of one factor log T over that decade (the rate's "
+            "resolution)",
+            config={"objective": "explicit-quadratic", "d": 4, "n": n, "n0": hy,
+                    "T_grid": list(Ts), "engine": "hdo_theory.exact"}, outside=outside,
+            extra={"T": list(Ts), "hybrid": vals[hy], "all_fo": vals[0], "ratio": ratio,
+                   "bound_hybrid": bnds[hy], "bound_all_fo": bnds[0],
+                   "bound_ratio": bound_ratio,
+                   "ratio_local_slopes": local_slopes(Ts, ratio).tolist()}))
     return recs
 
 
 register(Claim("claim3.exact", "Sec. 4 claim 3 (hybrid matches all-FO when d n0 = O(n); exact)",
-               "ratio of exact Theorem 1 errors, hybrid vs all-FO, same A and B, same T",
+               "the rate: local slope in T of the ratio of exact Theorem 1 errors, hybrid vs "
+               "all-FO (same A and B, same T, d n0 = n), over the last decade up to T = 10^12, "
+               "against half a log T factor (the hybrid has the all-FO rate: the ratio stays "
+               "bounded); the ratio of the explicit bounds is reported beside it (information)",
                "explicit quadratic d = 4, d n0 = n, condition 2, heterogeneity 0.5, noise 0.5",
-               {"quick": "n = 8, n0 in {0, 2}, T in {10^5, 10^6}",
-                "full": "n = 16, n0 in {0, 4}, T in {2 10^5, 10^6, 10^7}"},
-               "<= ratio of the explicit bounds", _claim3, report_looseness=False,
-               configs=_claim3_configs))
+               {"quick": "n = 8, n0 in {0, 2}, T = 10^5 .. 10^12 (decades)",
+                "full": "n in {8, 16}, n0 = n/4 and 0, T = 10^5 .. 10^12 (decades)"},
+               "slope of hybrid/all-FO <= half a log T factor", _claim3,
+               report_looseness=False, configs=_claim3_configs))

@@ -130,7 +130,7 @@ def _claim1(ctx):
                    config={"objective": "quadratic", "d": 4, "n_grid": list(ns), "n0": "n/2",
                            "T_par": Tpar, "replicas": R, "eta": "4 n log T/(T ell)",
                            "means": fit.y_mean}, seed=seeds[0], outside=outside,
-                   extra={"fit": fit.as_dict(), "bounds": bnds,
+                   extra={"fit": fit.as_dict(), "bounds": bnds, "exact_twin": "claim1.exact",
                           **({"sequential": seq} if seq else {})})]
 
 
@@ -258,7 +258,8 @@ def _claim3(ctx):
                        "error ratio hybrid (n0 = 4) / all-FO (n0 = 0), d n0 = n = 16",
                        est, ratio_bound, "ratio of the explicit Theorem 1 bounds",
                        config=conf, seed=ctx.seed_for("claim3", 4), outside=outside,
-                       extra={"sequential": seq} if seq else {}))
+                       extra={"exact_twin": "claim3.exact",
+                              **({"sequential": seq} if seq else {})}))
     return recs
 
 

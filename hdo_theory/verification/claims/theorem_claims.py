@@ -137,6 +137,7 @@ def _run(ctx, convex: bool):
                         "eq1_noise_at_largest_T": eq1,
                         "bound_terms_at_largest_T": (B.theorem1_convex_terms(p) if convex
                                                      else B.theorem1_nonconvex_terms(p)),
+                        **({"exact_twin": "theorem1.convex.exact"} if convex else {}),
                         **extra_seq})
     return [rec]
 
