@@ -318,7 +318,7 @@ register(Claim("lemma19.exact", "Lemma 19 (exact expectations)",
 def half_log_factor_slope(T_lo, T_hi) -> float:
     """Half the local log-log slope of one factor ``log T`` between ``T_lo`` and ``T_hi``:
 
-    .. math:: \\delta = \\frac12 \\, \\frac{\\log(\\log T_{hi} / \\log T_{lo})}{\\log(T_{hi}/T_{lo})}
+    .. math:: \\delta = \\frac{\\log(\\log T_{hi} / \\log T_{lo})}{2 \\log(T_{hi}/T_{lo})}
 
     The rates of Theorem 1 are O() statements *with* their ``log T`` factors, so the finest
     difference of rate they state is one factor ``log T``; a quantity whose ratio to the rate
@@ -402,11 +402,20 @@ def _theorem1_configs(ctx):
         for T in theorem1_grid(ctx)]
 
 
-def q_tail(increments) -> float:
-    """``q / (1 - q)`` with ``q`` the ratio of the last two increments (inf unless ``0 <= q <
-    1``): the sum of the increments still to come if they keep shrinking geometrically."""
-    q = increments[-1] / increments[-2] if increments[-2] else math.inf
-    return q / (1.0 - q) if 0.0 <= q < 1.0 else math.inf
+def extrapolated(last_ratio, increments) -> str:
+    """A sentence for the finding: where ``error / bound`` would converge if its log-ratio
+    increments per decade kept shrinking by the last observed factor ``q`` (the sum of the
+    increments still to come is ``last q / (1 - q)``); empty unless ``0 <= q < 1``. An
+    extrapolation, reported, never decided."""
+    if len(increments) < 2 or not increments[-2]:
+        return ""
+    q = increments[-1] / increments[-2]
+    if not 0.0 <= q < 1.0:
+        return ""
+    limit = last_ratio * math.exp(increments[-1] * q / (1.0 - q))
+    return (f"; were the increments to keep shrinking by the last observed factor q = {q:.3g} "
+            f"per decade, the ratio would converge to {limit:.6g} (an extrapolation, not "
+            "decided)")
 
 
 def _theorem1(ctx):
@@ -432,7 +441,8 @@ def _theorem1(ctx):
     ratio_slope = slope_between(Ts, ratios, lo, hi)
     delta = half_log_factor_slope(Ts[lo], Ts[hi])
     dec_idx = [Ts.index(T) for T in decades]
-    increments = [math.log(ratios[j] / ratios[i]) for i, j in zip(dec_idx, dec_idx[1:])]
+    increments = [math.log(ratios[j] / ratios[i])
+                  for i, j in zip(dec_idx[:-1], dec_idx[1:], strict=True)]
     conf = {**_problem_conf(obj, THEOREM_PROBLEM, p), "n0": obj.n0, "n1": obj.n1,
             "T_grid": Ts, "eta": "4 n log T/(T ell)", "nu": "eta/sqrt(d)"}
     extra = {"T": Ts, "exact": vals, "bounds": bnds, "ratios": ratios, "eta_grid": etas,
@@ -440,7 +450,8 @@ def _theorem1(ctx):
              "bound_local_slopes": local_slopes(Ts, bnds).tolist(),
              "error_exponent_last_decade": slope_between(Ts, vals, lo, hi),
              "bound_exponent_last_decade": slope_between(Ts, bnds, lo, hi),
-             "log_ratio_increment_per_decade": dict(zip(map(str, decades[1:]), increments)),
+             "log_ratio_increment_per_decade": dict(zip(map(str, decades[1:]), increments,
+                                                         strict=True)),
              "max_ratio": max(ratios), "dense_route_rel_diff": routes,
              "margin_rule": "half the local slope of one factor log T over the same decade"}
     ctx.figures["exact_theorem1"] = {"T": Ts, "exact": vals, "bound": bnds}
@@ -475,10 +486,8 @@ def _theorem1(ctx):
                 f"The ratio still creeps up, by a shrinking amount: log-ratio increments per "
                 f"decade {', '.join(f'{x:.2e}' for x in increments)}; its local slope over the "
                 f"last decade is {ratio_slope:.3g} against the margin {delta:.4g} (half a log T "
-                f"factor); were the increments to keep shrinking by the last observed factor "
-                f"q = {increments[-1] / increments[-2]:.3g} per decade, the ratio would converge "
-                f"to {ratios[-1] * math.exp(increments[-1] * q_tail(increments)):.6g} "
-                "(an extrapolation, not decided). The error's own local exponent there is "
+                f"factor){extrapolated(ratios[-1], increments)}. The error's own local "
+                "exponent there is "
                 f"{extra['error_exponent_last_decade']:.6f} against the bound's "
                 f"{extra['bound_exponent_last_decade']:.6f}: 'error slope <= bound slope' is "
                 "not what an O() statement implies (a ratio converging upwards breaks it), so "
