@@ -291,21 +291,24 @@ def _fig2_grid(ctx):
     return T, R, rv, d, n0, n1
 
 
-#: Claim 4's split design ``(splits, replicas per split)`` per scale: the unit of the interval
-#: is a shard split (:func:`._common.splits_until_decided`), so a replica interval includes
-#: split-to-split variation (two random 256-node splits of the same data differ at p = 0.015
-#: in the old single-split design). Power calculation (fixed before the runs that report): the
-#: margin is delta = 0.1 g_ref (COMPARISON_MARGIN; g_ref the reference population's final
-#: gap); a t interval over S splits at Holm's worst per-side level ~1.7e-4 (m ~ 150 records)
-#: has quantile t_{S-1} (4.1 at S = 32, 3.85 at S = 64) and power 0.99 at a true difference of
-#: 0 (equivalent) or of 2 delta (holds / violated) needs se_S = sd_u / sqrt(S) <= delta /
-#: (t + 2.33), sd_u the sd over splits of a split's difference of replica means (between-split
-#: sd and replica sd / sqrt(w) together). Pilot (8 splits x 2 replicas, seed 0, not the
-#: reporting seeds): quick sd_u / g_ref ~ 0.16 (hybrid - FO), ~0.09 (hybrid - ZO) ~ 0.15
-#: (ZO - FO): S = 32, w = 2 gives se_S <= 0.028 g_ref = delta / 3.6 (power ~0.85 at 0 with
-#: t = 4.1; equivalence at the quick scale is not guaranteed, reported as found); full sd_u /
-#: g_ref ~ 0.1: S = 64, w = 1 gives se_S ~ 0.0125 g_ref = delta / 8 (power > 0.99). ``--budget``
-#: doubles the splits up to budget // w.
+#: Claim 4's split design ``(splits S, replicas per split w)`` per scale: the unit of the
+#: interval is a shard split (:func:`._common.splits_until_decided`), so a replica interval
+#: includes split-to-split variation (two random 256-node splits of the same data differed at
+#: p = 0.015 in the old single-split design). Power calculation (pilot at master seed 12345,
+#: not a reporting seed; sizes fixed before the reporting runs): the margin is
+#: delta = 0.1 g_ref (COMPARISON_MARGIN, g_ref the reference population's final gap); a t
+#: interval over S splits at Holm's worst per-side level alpha / (2 m) ~ 1.7e-4 (m ~ 150
+#: records) has quantile t_{S-1} (5.12 at S = 12, 4.62 at S = 16); "equivalent" at a true
+#: difference 0 with power 0.99 needs (t + 2.58) se <= delta, and holds / violated at a true
+#: |difference| >= 2 delta needs (t + 2.33) se <= 2 delta (weaker), where se = sd_u / sqrt(S)
+#: and sd_u is the sd over splits of a split's difference of replica means (between-split and
+#: replica / sqrt(w) variation together). Pilot sd_u / g_ref: quick (12 splits x 2 replicas)
+#: 0.021 (hybrid - FO), 0.016 (hybrid - ZO), 0.017 (ZO - FO), g_ref 0.265; full (6 splits x 1
+#: replica) 0.0046, 0.0028, 0.0064, g_ref 0.236. Quick S = 12, w = 2: se <= 0.0061 g_ref,
+#: (5.12 + 2.58) se = 0.047 g_ref <= delta; full S = 16, w = 1: se <= 0.0016 g_ref,
+#: (4.62 + 2.58) se = 0.012 g_ref <= delta. Both have power > 0.99 (72 and 48 replica runs per
+#: population, against 48 and 96 in the single-split design). ``--budget`` doubles the splits
+#: up to budget // w.
 _FIG2_SPLITS = {"quick": (12, 2), "full": (16, 1)}
 
 
@@ -419,15 +422,20 @@ register(Claim("claim4", "Sec. 4 claim 4 (hybrid beats both; Fig. 2)",
 _CLAIM5_KW = dict(d=10, n0=14, n1=2, n_samples=224)
 
 
-#: Claim 5's split design ``(splits, replicas per split and configuration)`` per scale; the
-#: unit is a shard split (:func:`._common.splits_until_decided`): per split, every rv of the
-#: forward estimator and the directional (unbiased) estimator at the smallest rv run ``w``
-#: replicas on that split, and the split's units are the log-log slope of its replica means
-#: in rv and the difference directional - forward of its replica means at the smallest rv
-#: (the forward runs at the smallest rv serve both records). Power calculation: see
-#: :data:`_CLAIM5_POWER`.
-_CLAIM5_SPLITS = {"quick": (12, 8, 2), "full": (16, 8, 2)}
-_CLAIM5_POWER = ""
+#: Claim 5's split design ``(splits S, replicas w, replicas w_slope)`` per scale; the unit is a
+#: shard split (:func:`._common.splits_until_decided`): per split both estimators run ``w``
+#: replicas at the smallest rv (the forward runs there serve both records) and the forward
+#: estimator ``w_slope`` replicas at every other rv; the split's units are the log-log slope of
+#: its replica means in rv and the difference directional - forward at the smallest rv.
+#: Power calculation (pilot at master seed 12345, not a reporting seed, sizes fixed before the
+#: reporting runs): "equivalent" at a true value 0 with power 0.99 at Holm's worst per-side
+#: level ~1.7e-4 needs (t_{S-1} + 2.58) se <= delta, se = sd_u / sqrt(S), sd_u the sd over
+#: splits of the split's unit. Slope (delta = 0.1, an exponent): pilot sd_u 0.0127 quick, 0.0147
+#: full: any S >= 8 gives (t + 2.58) se <= 0.035. Difference (delta = 0.1 g, g the forward
+#: estimator's final gap at the smallest rv): pilot sd_u = 0.0023 with g = 0.061 (quick, 8
+#: splits x (8, 2)), sd_u = 1.6e-4 with g = 0.0076 (full, 6 splits x (8, 2)); S = 16:
+#: (4.62 + 2.58) se = 0.0041 <= delta = 0.0061 (quick), 3.0e-4 <= 7.6e-4 (full).
+_CLAIM5_SPLITS = {"quick": (16, 8, 2), "full": (16, 8, 2)}
 
 
 def _claim5_grid(ctx):
@@ -515,10 +523,11 @@ register(Claim("claim5", "Sec. 4 claim 5 (more random vectors, unbiased estimato
                "intervals over re-drawn shard splits (the split is the unit)",
                "logistic d = 10, 14 ZO + 2 FO, batch 2, lr 0.05, matching rounds, 224 samples, "
                "node split re-drawn per split (shard_seed)",
-               {"quick": "rv in {1, 4, 16}, 400 rounds; 24 shard splits x 8 replicas per "
-                         "configuration (power calculation)",
-                "full": "rv in {8, 16, 32, 64, 128}, 1000 rounds; 32 shard splits x 16 "
-                        "replicas per configuration (power calculation)"},
+               {"quick": "rv in {1, 4, 16}, 400 rounds; 16 shard splits x (8 replicas of "
+                         "both estimators at rv 1, 2 at the other rv) (power calculation)",
+                "full": "rv in {8, 16, 32, 64, 128}, 1000 rounds; 16 shard splits x (8 "
+                        "replicas of both estimators at rv 8, 2 at the other rv) (power "
+                        "calculation)"},
                "slope <= 0; difference <= 0", _claim5, report_looseness=False,
                configs=_claim5_configs, margin=COMPARISON_MARGIN,
                margin_reason="slope: an exponent of rv within -/+0.1 (the final gap changes by "
@@ -585,12 +594,23 @@ register(Claim("claim6", "Sec. 4 claim 6 (smaller learning rates, smoother curve
 # ---------------------------------------------------------------------------------------------
 
 
-#: Claim 7's split design per scale: ``(splits, constant-lr replicas per split and n0,
+#: Claim 7's split design per scale: ``(splits S, constant-lr replicas per split and n0,
 #: cosine-lr replicas per split and n0)``; the unit is a shard split
-#: (:func:`._common.splits_until_decided`; the budget counts the constant-lr replicas). Power
-#: calculation: see :data:`_CLAIM7_POWER`.
-_CLAIM7_SPLITS = {"quick": (16, 8, 1), "full": (16, 8, 1)}
-_CLAIM7_POWER = ""
+#: (:func:`._common.splits_until_decided`; ``--budget`` counts the constant-lr replicas).
+#: Power calculation (pilot at master seed 12345, not a reporting seed, sizes fixed before the
+#: reporting runs): the slope margin is delta = 0.1 mean(spread) / 16; holds at a true slope of
+#: 2 delta with power 0.99 at Holm's worst per-side level ~1.7e-4 needs (t_{S-1} + 2.33) se <=
+#: 2 delta, se = sd_u / sqrt(S), sd_u the sd over splits of a split's OLS slope of its replica
+#: means. Pilot: quick (8 splits x (8 + 1)) sd_u = 6.6e-6, delta = 6.4e-6 (mean spread
+#: 1.02e-3; pilot slope 1.8e-5 = 2.8 delta); full (6 splits x (8 + 1)) sd_u = 1.27e-6,
+#: delta = 1.02e-6 (mean spread 1.63e-4; pilot slope 5.8e-6 = 5.7 delta). Quick S = 20:
+#: se = 1.48e-6, (4.38 + 2.33) se = 9.9e-6 <= 2 delta = 1.28e-5; full S = 24: se = 2.6e-7,
+#: (4.21 + 2.33) se = 1.7e-6 <= 2 delta = 2.04e-6. (Equivalence at slope 0 with power 0.99
+#: would need (t + 2.58) se <= delta: about 3x the splits; not spent, the pilot slope is well
+#: above 2 delta.) The ratio record (final / max spread, bound 1, pilot 0.0024 with sd over
+#: splits 5.6e-4 quick, 2.4e-4 with sd 5.4e-5 full) is decided by any S >= 4. Replica runs:
+#: 540 quick, 1080 full (the single-split design used 600 and 1120).
+_CLAIM7_SPLITS = {"quick": (20, 8, 1), "full": (24, 8, 1)}
 
 
 def _claim7_grid(ctx):
@@ -681,10 +701,10 @@ register(Claim("claim7", "Sec. 4 claim 7 (model consensus)",
                "over re-drawn shard splits (the split is the unit)",
                "logistic d = 10, 16 nodes, rv 4, matching rounds, 256 samples, node split "
                "re-drawn per split (shard_seed)",
-               {"quick": "n0 in {0, 8, 16}, 300 rounds; 24 shard splits x (8 constant-lr + 1 "
+               {"quick": "n0 in {0, 8, 16}, 300 rounds; 20 shard splits x (8 constant-lr + 1 "
                          "cosine-lr replicas) per n0 (power calculation)",
-                "full": "n0 in {0, 4, 8, 12, 16}, 1000 rounds; 32 shard splits x (16 "
-                        "constant-lr + 2 cosine-lr replicas) per n0 (power calculation)"},
+                "full": "n0 in {0, 4, 8, 12, 16}, 1000 rounds; 24 shard splits x (8 "
+                        "constant-lr + 1 cosine-lr replicas) per n0 (power calculation)"},
                "slope >= 0; final / max spread <= 1", _claim7, report_looseness=False,
                configs=_claim7_configs, margin=COMPARISON_MARGIN,
                margin_reason="slope: 10% of the mean final spread over the n0 range; ratio: "
