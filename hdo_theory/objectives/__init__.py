@@ -597,16 +597,17 @@ def make_objective(
     lam: regularisation strength (>= 0), where the kind has one.
     shard_seed: None (default: the split is a function of ``seed``, as always) or an integer
         in ``[0, 2**32 - 1]``: the node split is re-drawn from
-        ``SeedSequence([shard_seed, hash(name), shard_replica])`` while the data set stays the
-        one ``seed`` makes (:func:`split_seed_sequence`). Giving ``shard_replica = 0, 1, ...``
-        yields independent random splits of the same samples, so an experiment can average
-        over splits (the split-to-split variation then enters its intervals) instead of
-        conditioning on one. For equal ``(seed, n_samples, shard_seed, shard_replica)`` two
-        objectives with the same ``n0`` share their ZO shards and with the same ``n1`` their
-        FO shards (each population's split is its own stream), so population comparisons stay
-        paired within a split. Not for one-sample-per-node kinds (nothing to re-draw).
-    shard_replica: which split of ``shard_seed`` (an integer >= 0; default 0); only with
-        ``shard_seed``.
+        ``SeedSequence([shard_seed, fnv32(name), shard_replica, 0x5A4D])`` while the data set
+        stays the one ``seed`` makes (:func:`split_seed_sequence`). Giving
+        ``shard_replica = 0, 1, ...`` yields independent random splits of the same samples,
+        so an experiment can average over splits (the split-to-split variation then enters
+        its intervals) instead of conditioning on one. For equal ``seed``, ``n_samples``,
+        ``shard_seed`` and ``shard_replica`` two objectives with the same ``n0`` share their
+        ZO shards and with the same ``n1`` their FO shards (each population's split is its
+        own stream), so population comparisons stay paired within a split. Not for
+        one-sample-per-node kinds (nothing to re-draw).
+    shard_replica: which split of ``shard_seed`` (an integer in ``[0, 2**32 - 1]``; default 0);
+        only with ``shard_seed``.
     params: kind-specific extras (``groups`` for quadratic; ``alpha``, ``beta`` for cosine wells;
         ``heldout_fraction`` for the real data sets): the row's ``extra_params``. Any other
         keyword raises :class:`HDOInputError` naming it (with a "did you mean").
