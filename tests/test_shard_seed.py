@@ -174,6 +174,11 @@ def test_false_verdict_rate_under_budget_stopping_at_the_boundary():
 
 @pytest.fixture
 def tiny_designs(monkeypatch):
+    # the claims' own code on shorter runs (the grids' T and rv shrunk): the wiring, not the
+    # verdicts, is under test here
+    monkeypatch.setattr(E, "_fig2_grid", lambda ctx: (50, 1, 2, 10, 24, 3))
+    monkeypatch.setattr(E, "_claim5_grid", lambda ctx: ((1, 4), 80, 1, 10))
+    monkeypatch.setattr(E, "_claim7_grid", lambda ctx: ((0, 8, 16), 60, 1, 10))
     monkeypatch.setitem(E._FIG2_SPLITS, "quick", (2, 1))
     monkeypatch.setitem(E._CLAIM5_SPLITS, "quick", (2, 1, 1))
     monkeypatch.setitem(E._CLAIM7_SPLITS, "quick", (2, 1, 1))
