@@ -64,6 +64,7 @@ __all__ = [
     "objective_names",
     "objectives_where",
     "real_data_shapes",
+    "split_seed_sequence",
     "USER_CONSTANTS",
     "register_objective",
     "register_objective_kind",
@@ -568,6 +569,8 @@ def make_objective(
     noise: float | None = None,
     heterogeneity: float = 0.0,
     lam: float | None = None,
+    shard_seed: int | None = None,
+    shard_replica: int = 0,
     **params,
 ) -> Objective:
     """Generate objective ``name`` from ``seed`` and split it among ``n0`` ZO + ``n1`` FO nodes.
@@ -592,6 +595,19 @@ def make_objective(
     heterogeneity: shard skew in [0, 1] (0: i.i.d. shards, 1: sorted by the kind's key); for
         ``explicit-quadratic`` the spread of the nodes' centres (0: identical nodes).
     lam: regularisation strength (>= 0), where the kind has one.
+    shard_seed: None (default: the split is a function of ``seed``, as always) or an integer
+        in ``[0, 2**32 - 1]``: the node split is re-drawn from
+        ``SeedSequence([shard_seed, fnv32(name), shard_replica, 0x5A4D])`` while the data set
+        stays the one ``seed`` makes (:func:`split_seed_sequence`). Giving
+        ``shard_replica = 0, 1, ...`` yields independent random splits of the same samples,
+        so an experiment can average over splits (the split-to-split variation then enters
+        its intervals) instead of conditioning on one. For equal ``seed``, ``n_samples``,
+        ``shard_seed`` and ``shard_replica`` two objectives with the same ``n0`` share their
+        ZO shards and with the same ``n1`` their FO shards (each population's split is its
+        own stream), so population comparisons stay paired within a split. Not for
+        one-sample-per-node kinds (nothing to re-draw).
+    shard_replica: which split of ``shard_seed`` (an integer in ``[0, 2**32 - 1]``; default 0);
+        only with ``shard_seed``.
     params: kind-specific extras (``groups`` for quadratic; ``alpha``, ``beta`` for cosine wells;
         ``heldout_fraction`` for the real data sets): the row's ``extra_params``. Any other
         keyword raises :class:`HDOInputError` naming it (with a "did you mean").
@@ -623,6 +639,7 @@ def make_objective(
     heterogeneity = check_float("heterogeneity", heterogeneity, 0.0, 1.0)
     noise = check_float("noise", info.noise if noise is None else noise, 0.0)
     lam = check_float("lam", info.lam if lam is None else lam, 0.0)
+    shard_seed, shard_replica = _check_shard_seed(name, info, shard_seed, shard_replica)
     if info.check_params is not None:
         info.check_params(params)
     if info.real_data:
@@ -637,6 +654,8 @@ def make_objective(
 
     ss = np.random.SeedSequence([seed, _stable_hash(name)])
     data_ss, zo_ss, fo_ss = ss.spawn(3)
+    if shard_seed is not None:  # the same data, a split of its own (shard_replica-th)
+        zo_ss, fo_ss = split_seed_sequence(name, shard_seed, shard_replica).spawn(2)
     rng = np.random.default_rng(data_ss)
     data, keys, extra = info.generator(rng, d, N, condition, noise, lam, params)
     convex = info.convex
@@ -670,11 +689,40 @@ def make_objective(
         lam=lam,
         **extra,
     )
+    if shard_seed is not None:  # only then: the default meta (and every hash of it) unchanged
+        meta.update(shard_seed=shard_seed, shard_replica=shard_replica)
     return Objective(name, d, n0, n1, data, shard_ptr, shard_idx, weights, convex, meta, heldout)
 
 
+def split_seed_sequence(name: str, shard_seed: int, shard_replica: int = 0):
+    """The :class:`numpy.random.SeedSequence` of split ``shard_replica`` of ``shard_seed`` for
+    objective ``name`` (``make_objective(..., shard_seed=, shard_replica=)``): its two spawned
+    children draw the ZO and the FO population's split. Distinct ``shard_replica`` give
+    independent streams (SeedSequence entropy differs), so the splits are independent draws."""
+    shard_seed = check_int("shard_seed", shard_seed, 0, 2**32 - 1)
+    shard_replica = check_int("shard_replica", shard_replica, 0, 2**32 - 1)
+    return np.random.SeedSequence([shard_seed, _stable_hash(name), shard_replica, 0x5A4D])
+
+
+def _check_shard_seed(name, info, shard_seed, shard_replica):
+    """``(shard_seed, shard_replica)`` validated for :func:`make_objective` (one-line errors
+    naming the parameter)."""
+    if shard_seed is None:
+        if not (isinstance(shard_replica, (int, np.integer)) and not isinstance(
+                shard_replica, bool) and shard_replica == 0):
+            raise HDOInputError(f"shard_replica needs shard_seed (an integer in [0, 2**32 - 1]); "
+                                f"got shard_replica={shard_replica!r} without it")
+        return None, 0
+    shard_seed = check_int("shard_seed", shard_seed, 0, 2**32 - 1)
+    shard_replica = check_int("shard_replica", shard_replica, 0, 2**32 - 1)
+    if info.one_sample_per_node:
+        raise HDOInputError(f"shard_seed: objective {name!r} has one sample per node, so there "
+                            f"is no shard split to re-draw; leave shard_seed out")
+    return shard_seed, shard_replica
+
+
 _MAKE_OBJECTIVE_KEYWORDS = ("d", "n0", "n1", "n_samples", "seed", "condition", "noise",
-                            "heterogeneity", "lam")
+                            "heterogeneity", "lam", "shard_seed", "shard_replica")
 
 
 def _stable_hash(s: str) -> int:

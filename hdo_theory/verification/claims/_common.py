@@ -168,3 +168,90 @@ def replicas_until_decided(ctx, claim_id: str, replicas: int, measure, bound: fl
     run = S.run_sequential(estimate_at, decided, min(int(replicas), ctx.budget), ctx.budget,
                            time_limit=ctx.time_limit)
     return run.estimate, payloads[run.replicas], run.as_dict()
+
+
+# ---------------------------------------------------------------------------------------------
+# Re-drawn shard splits: the split as the experimental unit (claims 4, 5, 7)
+# ---------------------------------------------------------------------------------------------
+
+
+def split_objective(ctx, claim_id: str, name: str, kw: dict, split: int):
+    """Objective ``name(**kw)`` with its node split re-drawn: split number ``split`` of the
+    claim's shard seed (``make_objective(..., shard_seed=, shard_replica=split)``; the data set
+    is the one ``kw`` makes, only the split changes). Cached per run like :func:`objective`."""
+    return objective(ctx, name, **kw, shard_seed=ctx.seed_for(claim_id, "shard-split"),
+                     shard_replica=int(split))
+
+
+def splits_until_decided(ctx, claim_id: str, splits: int, replicas_per_split: int, per_split,
+                         summarize):
+    """``(tests, units, sequential)``: a claim measured over independent shard splits, the split
+    being the unit of its intervals, with ``--budget`` extending the number of splits.
+
+    Why the split is the unit: the process kernel runs one objective (one split) per call, and
+    replicas of one split share it, so replicas are independent *given* the split but not
+    across splits. Each split ``s`` (:func:`split_objective`, its own process seeds) is run
+    with ``replicas_per_split`` replicas and reduced to one tuple of unit values
+    ``per_split(s)`` (per-split replica means, or a per-split fit); these tuples are i.i.d.
+    over ``s`` (independent split draws, independent replica streams), so a Student-t interval
+    over splits (``summarize`` uses :func:`..stats.mean_estimate` on them) covers the
+    split-averaged quantity with split-to-split and replica variation both inside it, and no
+    replica is counted as an independent unit across splits.
+
+    ``summarize(units)`` returns the claim's tests, a list of ``(estimate, bound, relation,
+    scale)`` (``scale``: the record's equivalence scale, None for ``|bound|``). Without
+    ``ctx.budget``: ``splits`` splits, ``sequential`` None. With it: the budget counts replicas
+    per configuration, so it allows ``B = max(1, budget // replicas_per_split)`` splits; looks
+    at ``splits, 2 splits, ...`` up to ``B`` (:func:`..stats.look_schedule`), stopping at the
+    first look where every test is decided at the planning level (as
+    :func:`replicas_until_decided`); every estimate carries its look's spending weight, so
+    Holm's guarantee holds under this optional stopping, and split ``s`` depends only on
+    ``(seed, s)``: the results are bit-identical for a given budget and resumable.
+    """
+    from dataclasses import replace
+
+    from hdo_theory.verification import stats as S
+    from hdo_theory.verification.claims.registry import REGISTRY
+
+    w = int(replicas_per_split)
+    units: dict[int, tuple] = {}
+
+    def units_upto(k):
+        for s in range(k):
+            if s not in units:
+                units[s] = tuple(per_split(s))
+        return [units[s] for s in range(k)]
+
+    if ctx.budget is None:
+        u = units_upto(int(splits))
+        return summarize(u), u, None
+    claim = REGISTRY.get(claim_id)
+    rel_margin = getattr(claim, "margin", None)
+    cap = max(1, int(ctx.budget) // w)
+    taken = {}
+
+    def estimate_at(k):
+        taken[k] = summarize(units_upto(k))
+        return taken[k][0][0]
+
+    def decided(_est):
+        k = max(taken)
+        for est, bound, rel, scale in taken[k]:
+            sc = abs(float(bound)) if scale is None else abs(float(scale))
+            margin = rel_margin * sc if rel_margin is not None and sc > 0 else None
+            if S.decide(est, float(bound), 2 * S.PLANNING_LEVEL, rel,
+                        margin=margin).verdict == "inconclusive":
+                return False
+        return True
+
+    run = S.run_sequential(estimate_at, decided, min(int(splits), cap), cap,
+                           time_limit=ctx.time_limit)
+    k = run.replicas
+    tests = [(replace(est, spend=run.estimate.spend), b, rel, sc)
+             for est, b, rel, sc in taken[k]]
+    seq = run.as_dict()
+    seq.update(replicas=k * w, looks=[n * w for n in run.looks], splits=k,
+               split_looks=list(run.looks), replicas_per_split=w,
+               rule=seq["rule"] + "; the looks count shard splits of "
+                                  f"{w} replicas each (the split is the unit)")
+    return tests, units_upto(k), seq

@@ -292,6 +292,27 @@ def _fig2_grid(ctx):
     return T, R, rv, d, n0, n1
 
 
+#: Claim 4's split design ``(splits S, replicas per split w)`` per scale: the unit of the
+#: interval is a shard split (:func:`._common.splits_until_decided`), so a replica interval
+#: includes split-to-split variation (two random 256-node splits of the same data differed at
+#: p = 0.015 in the old single-split design). Power calculation (pilot at master seed 12345,
+#: not a reporting seed; sizes fixed before the reporting runs): the margin is
+#: delta = 0.1 g_ref (COMPARISON_MARGIN, g_ref the reference population's final gap); a t
+#: interval over S splits at Holm's worst per-side level alpha / (2 m) ~ 1.7e-4 (m ~ 150
+#: records) has quantile t_{S-1} (5.12 at S = 12, 4.62 at S = 16); "equivalent" at a true
+#: difference 0 with power 0.99 needs (t + 2.58) se <= delta, and holds / violated at a true
+#: |difference| >= 2 delta needs (t + 2.33) se <= 2 delta (weaker), where se = sd_u / sqrt(S)
+#: and sd_u is the sd over splits of a split's difference of replica means (between-split and
+#: replica / sqrt(w) variation together). Pilot sd_u / g_ref: quick (12 splits x 2 replicas)
+#: 0.021 (hybrid - FO), 0.016 (hybrid - ZO), 0.017 (ZO - FO), g_ref 0.265; full (6 splits x 1
+#: replica) 0.0046, 0.0028, 0.0064, g_ref 0.236. Quick S = 12, w = 2: se <= 0.0061 g_ref,
+#: (5.12 + 2.58) se = 0.047 g_ref <= delta; full S = 16, w = 1: se <= 0.0016 g_ref,
+#: (4.62 + 2.58) se = 0.012 g_ref <= delta. Both have power > 0.99 (72 and 48 replica runs per
+#: population, against 48 and 96 in the single-split design). ``--budget`` doubles the splits
+#: up to budget // w.
+_FIG2_SPLITS = {"quick": (12, 2), "full": (16, 1)}
+
+
 def _fig2_setup(ctx, n0, n1, T, rv, d, lr=0.01):
     kw = dict(d=d, n0=n0, n1=n1, n_samples=_FIG2_N[ctx.scale])
     zo = PopulationConfig(EstimatorSpec("zo-forward", rv=rv, nu=1e-3, batch=2), lr=lr)
@@ -305,51 +326,88 @@ def _fig2_pops(n0, n1):
     return ((n0, n1), (0, n1), (n0, 0))  # hybrid, FO only, ZO only
 
 
+def _split_kw(ctx, claim_id, kw, split=0):
+    """``kw`` with the claim's shard seed and split ``split`` (what :func:`C.split_objective`
+    passes to ``make_objective``), for the planned configurations."""
+    return {**kw, "shard_seed": ctx.seed_for(claim_id, "shard-split"), "shard_replica": split}
+
+
 def _claim4_configs(ctx):
     T, R, rv, d, n0, n1 = _fig2_grid(ctx)
-    return [C.planned("logistic", *_fig2_setup(ctx, a, b, T, rv, d), label=f"n0={a}, n1={b}")
-            for a, b in _fig2_pops(n0, n1)]
+    out = []
+    for a, b in _fig2_pops(n0, n1):
+        kw, cfg = _fig2_setup(ctx, a, b, T, rv, d)
+        out.append(C.planned("logistic", _split_kw(ctx, "claim4", kw), cfg,
+                             label=f"n0={a}, n1={b}"))
+    return out
 
 
-def _fig2_run(ctx, n0, n1, T, R, rv, d, lr=0.01):
+def _fig2_run(ctx, n0, n1, T, R, rv, d, split, lr=0.01):
     kw, cfg = _fig2_setup(ctx, n0, n1, T, rv, d, lr)
-    obj = C.objective(ctx, "logistic", **kw)
-    return C.simulate(ctx, obj, cfg, replicas=R, seed=ctx.seed_for("fig2", n0, n1, rv, T))
+    obj = C.split_objective(ctx, "claim4", "logistic", kw, split)
+    return C.simulate(ctx, obj, cfg, replicas=R,
+                      seed=ctx.seed_for("fig2", n0, n1, rv, T, "split", split))
 
 
 def _claim4(ctx):
-    T, R, rv, d, n0, n1 = _fig2_grid(ctx)
-    hy, fo, zo = (_fig2_run(ctx, a, b, T, R, rv, d) for a, b in _fig2_pops(n0, n1))
+    """Claim 4 over shard splits: split ``s`` re-draws the node split of the one data set
+    (``shard_seed``), the three populations run on it (the hybrid shares its ZO shards with
+    ZO-only and its FO shards with FO-only: paired within the split), ``w`` replicas each; the
+    split's unit values are the differences of the populations' replica means of the final
+    gap, and a t interval over the splits is each record's estimate (the split, not the
+    replica, is the independent unit). Why at the claim level and not inside the process: the
+    kernel runs one objective (one split) per call; a split per replica inside it would need
+    an objective per replica in the kernel's data."""
+    T, _, rv, d, n0, n1 = _fig2_grid(ctx)
+    S_, w = _FIG2_SPLITS[ctx.scale]
+    curves = {}
+
+    def per_split(s):
+        hy, fo, zo = (_fig2_run(ctx, a, b, T, w, rv, d, s) for a, b in _fig2_pops(n0, n1))
+        for lab, r in (("hybrid", hy), ("FO only", fo), ("ZO only", zo)):
+            _t, g0, c0 = curves.get(lab, (r.t, 0.0, 0))  # running sum of the mean curves
+            curves[lab] = (r.t, g0 + r.mean("gap"), c0 + 1)
+        m_hy, m_fo, m_zo = (float(np.mean(_final(r))) for r in (hy, fo, zo))
+        return m_hy - m_fo, m_hy - m_zo, m_zo - m_fo, m_fo, m_zo
+
+    def summarize(units):
+        u = np.asarray(units, dtype=float)
+        ref_fo, ref_zo = float(np.mean(u[:, 3])), float(np.mean(u[:, 4]))
+        return [(S.mean_estimate(u[:, 0]), 0.0, "le", ref_fo),
+                (S.mean_estimate(u[:, 1]), 0.0, "le", ref_zo),
+                (S.mean_estimate(u[:, 2]), 0.0, "le", ref_fo)]
+
+    tests, units, seq = C.splits_until_decided(ctx, "claim4", S_, w, per_split, summarize)
+    k = len(units)
     ctx.figures["curves_claim4"] = {
-        "title": f"Claim 4: {n1} FO + {n0} ZO vs {n1} FO vs {n0} ZO (logistic, matching rounds)",
+        "title": f"Claim 4: {n1} FO + {n0} ZO vs {n1} FO vs {n0} ZO (logistic, matching rounds, "
+                 f"mean over {k} shard splits)",
         "ylabel": "f(mu_t) - f*", "xlabel": "round",
-        "curves": {lab: (r.t.tolist(), r.mean("gap").tolist())
-                   for lab, r in (("hybrid", hy), ("FO only", fo), ("ZO only", zo))}}
+        "curves": {lab: (t.tolist(), (g / c).tolist()) for lab, (t, g, c) in curves.items()}}
     conf = {"objective": "logistic", "d": d, "n0": n0, "n1": n1, "T": T, "rv": rv, "lr": 0.01,
-            "batch": 2, "model": "matching", "replicas": R}
-    if not ctx.quick:  # the quick records keep their configuration as it was
-        conf["n_samples"] = _FIG2_N[ctx.scale]
-    # equivalence scale: the reference population's mean final gap (COMPARISON_MARGIN)
-    ref_fo, ref_zo = float(np.mean(_final(fo))), float(np.mean(_final(zo)))
-    return [Record("claim4", "Sec. 4 claim 4 (Fig. 2)", "final gap: hybrid - FO only",
-                   _diff(_final(hy), _final(fo)), 0.0, "0 (hybrid ahead)", config=conf,
-                   seed=ctx.seed_for("fig2", n0, n1, rv, T), equivalence_scale=ref_fo),
-            Record("claim4", "Sec. 4 claim 4 (Fig. 2)", "final gap: hybrid - ZO only",
-                   _diff(_final(hy), _final(zo)), 0.0, "0 (hybrid ahead)", config=conf,
-                   seed=ctx.seed_for("fig2", n0, 0, rv, T), equivalence_scale=ref_zo),
-            Record("claim4", "Sec. 4 claim 4 (Fig. 2)", "final gap: ZO only - FO only",
-                   _diff(_final(zo), _final(fo)), 0.0, "0 (large ZO population ahead)",
-                   config=conf, seed=ctx.seed_for("fig2", 0, n1, rv, T),
-                   equivalence_scale=ref_fo)]
+            "batch": 2, "model": "matching", "replicas": k * w, "splits": k,
+            "replicas_per_split": w, "unit": "shard split (shard_seed)",
+            "n_samples": _FIG2_N[ctx.scale]}
+    extra = {"sequential": seq} if seq else {}
+    labels = (("final gap: hybrid - FO only", "0 (hybrid ahead)", (n0, n1)),
+              ("final gap: hybrid - ZO only", "0 (hybrid ahead)", (n0, 0)),
+              ("final gap: ZO only - FO only", "0 (large ZO population ahead)", (0, n1)))
+    return [Record("claim4", "Sec. 4 claim 4 (Fig. 2)", q, est, b, lab, config=conf,
+                   seed=ctx.seed_for("fig2", a, bb, rv, T, "split", 0), equivalence_scale=sc,
+                   extra=dict(extra))
+            for (q, lab, (a, bb)), (est, b, _rel, sc) in zip(labels, tests, strict=True)]
 
 
 register(Claim("claim4", "Sec. 4 claim 4 (hybrid beats both; Fig. 2)",
-               "difference of final optimality gaps (mean of the last 10% of records), Welch CI",
+               "difference of final optimality gaps (mean of the last 10% of records), t "
+               "interval over re-drawn shard splits (the split is the unit)",
                "logistic d = 10, batch 2, lr 0.01, matching rounds; one data set per scale "
-               "with at least the batch in every shard",
+               "with at least the batch in every shard, its node split re-drawn per split "
+               "(shard_seed)",
                {"quick": "3 FO + 24 ZO vs 3 FO vs 24 ZO, 480 samples (20 per ZO shard), rv 16, "
-                         "500 rounds, 16 replicas",
-                "full": "24 FO + 256 ZO, rv 128, 500 rounds, 32 replicas (the paper's sizes); "
+                         "500 rounds, 32 shard splits x 2 replicas (power calculation)",
+                "full": "24 FO + 256 ZO, rv 128, 500 rounds, 64 shard splits x 1 replica "
+                        "(power calculation; the paper's sizes); "
                         "4608 samples (equal shards: 18 per ZO node, 192 per FO node; the "
                         "paper's MNIST gives every worker hundreds), so every shard holds the "
                         "batch of 2"},
@@ -365,14 +423,20 @@ register(Claim("claim4", "Sec. 4 claim 4 (hybrid beats both; Fig. 2)",
 _CLAIM5_KW = dict(d=10, n0=14, n1=2, n_samples=224)
 
 
-#: Replicas per estimator of claim 5's unbiased - biased difference, from a power calculation
-#: (not from the results): the margin is delta = 0.1 g (g ~ 0.06, the forward estimator's final
-#: gap at rv 1); deciding holds / violated at |difference| >= delta, or equivalent at
-#: difference 0, with power 0.99 at Holm's worst per-side level alpha/(2m) ~ 1.7e-4 (m ~ 150
-#: built-in records; z = 3.59) needs se <= delta / (3.59 + 2.33) = 0.017 g. The Welch se is
-#: sqrt(2 / R) s with s ~ 0.13 g the replica spread of the final gap in a pilot run at 8
-#: replicas (Welch se 0.0038 = 0.064 g), so R >= 2 (0.13 / 0.017)^2 ~ 118: 128 per estimator.
-_CLAIM5_DIFF_R = 128
+#: Claim 5's split design ``(splits S, replicas w, replicas w_slope)`` per scale; the unit is a
+#: shard split (:func:`._common.splits_until_decided`): per split both estimators run ``w``
+#: replicas at the smallest rv (the forward runs there serve both records) and the forward
+#: estimator ``w_slope`` replicas at every other rv; the split's units are the log-log slope of
+#: its replica means in rv and the difference directional - forward at the smallest rv.
+#: Power calculation (pilot at master seed 12345, not a reporting seed, sizes fixed before the
+#: reporting runs): "equivalent" at a true value 0 with power 0.99 at Holm's worst per-side
+#: level ~1.7e-4 needs (t_{S-1} + 2.58) se <= delta, se = sd_u / sqrt(S), sd_u the sd over
+#: splits of the split's unit. Slope (delta = 0.1, an exponent): pilot sd_u 0.0127 quick, 0.0147
+#: full: any S >= 8 gives (t + 2.58) se <= 0.035. Difference (delta = 0.1 g, g the forward
+#: estimator's final gap at the smallest rv): pilot sd_u = 0.0023 with g = 0.061 (quick, 8
+#: splits x (8, 2)), sd_u = 1.6e-4 with g = 0.0076 (full, 6 splits x (8, 2)); S = 16:
+#: (4.62 + 2.58) se = 0.0041 <= delta = 0.0061 (quick), 3.0e-4 <= 7.6e-4 (full).
+_CLAIM5_SPLITS = {"quick": (16, 8, 2), "full": (16, 8, 2)}
 
 
 def _claim5_grid(ctx):
@@ -387,52 +451,84 @@ def _claim5_cfg(kind, rv, T):
 
 def _claim5_configs(ctx):
     rvs, T, _, _ = _claim5_grid(ctx)
-    return ([C.planned("logistic", _CLAIM5_KW, _claim5_cfg("zo-forward", rv, T)) for rv in rvs]
-            + [C.planned("logistic", _CLAIM5_KW, _claim5_cfg(kind, rvs[0], T))
-               for kind in ("zo-forward", "zo-directional")])
+    kw = _split_kw(ctx, "claim5", _CLAIM5_KW)
+    return ([C.planned("logistic", kw, _claim5_cfg("zo-forward", rv, T)) for rv in rvs]
+            + [C.planned("logistic", kw, _claim5_cfg("zo-directional", rvs[0], T))])
+
+
+def _claim5_split(ctx, s, w, w_slope, curves=None):
+    """Split ``s`` of claim 5: ``(slope in rv, directional - forward at rv[0], forward at
+    rv[0])`` from ``w`` replicas of both estimators at the smallest rv and ``w_slope`` replicas
+    of the forward estimator at every other rv, on that split."""
+    rvs, T, _, _ = _claim5_grid(ctx)
+    obj = C.split_objective(ctx, "claim5", "logistic", _CLAIM5_KW, s)
+    means = []
+    for rv in rvs:
+        res = C.simulate(ctx, obj, _claim5_cfg("zo-forward", rv, T),
+                         replicas=w if rv == rvs[0] else w_slope,
+                         seed=ctx.seed_for("claim5", rv, "split", s))
+        means.append(float(np.mean(_final(res))))
+        if curves is not None:
+            lab = f"zo-forward rv={rv}"
+            _t, g0, c0 = curves.get(lab, (res.t, 0.0, 0))
+            curves[lab] = (res.t, g0 + res.mean("gap"), c0 + 1)
+    res = C.simulate(ctx, obj, _claim5_cfg("zo-directional", rvs[0], T), replicas=w,
+                     seed=ctx.seed_for("claim5b", "zo-directional", "split", s))
+    unbiased = float(np.mean(_final(res)))
+    return S.loglog_fit(rvs, means)[0], unbiased - means[0], means[0]
 
 
 def _claim5(ctx):
-    rvs, T, R, d = _claim5_grid(ctx)
-    obj = C.objective(ctx, "logistic", **_CLAIM5_KW)
-    reps, curves = [], {}
-    for rv in rvs:
-        cfg = _claim5_cfg("zo-forward", rv, T)
-        res = C.simulate(ctx, obj, cfg, replicas=R, seed=ctx.seed_for("claim5", rv))
-        reps.append(_final(res))
-        curves[f"zo-forward rv={rv}"] = (res.t.tolist(), res.mean("gap").tolist())
-    fit = S.loglog_slope(rvs, reps, seed=ctx.seed_for("claim5-boot"))
+    """Claim 5 over shard splits (the split is the unit, as in claim 4): the slope record's
+    estimate is the mean over splits of each split's log-log slope of its replica means in rv
+    (the estimand: the split-averaged rate of the final gap in rv), the difference record's
+    the mean over splits of the split's directional - forward difference; t intervals over
+    splits."""
+    rvs, T, _, d = _claim5_grid(ctx)
+    S_, w, w_slope = _CLAIM5_SPLITS[ctx.scale]
+    curves = {}
+
+    def summarize(units):
+        u = np.asarray(units, dtype=float)
+        return [(S.mean_estimate(u[:, 0]), 0.0, "le", 1.0),
+                (S.mean_estimate(u[:, 1]), 0.0, "le", float(np.mean(u[:, 2])))]
+
+    tests, units, seq = C.splits_until_decided(
+        ctx, "claim5", S_, w, lambda s: _claim5_split(ctx, s, w, w_slope, curves), summarize)
+    k = len(units)
+    extra = {"sequential": seq} if seq else {}
+    split_conf = {"replicas": k * w, "splits": k, "replicas_per_split": w,
+                  "replicas_per_split_larger_rv": w_slope, "unit": "shard split (shard_seed)"}
+    (slope, *_), (diff, _b, _r, diff_scale) = tests
     out = [Record("claim5", "Sec. 4 claim 5 (more random vectors)",
-                  "log-log slope of the final gap in rv", fit.slope, 0.0, "0 (decreasing)",
+                  "log-log slope of the final gap in rv (mean over shard splits)", slope, 0.0,
+                  "0 (decreasing)",
                   config={"objective": "logistic", "d": d, "n0": 14, "n1": 2, "T": T,
-                          "rv_grid": list(rvs), "lr": 0.05, "replicas": R, "means": fit.y_mean},
-                  seed=ctx.seed_for("claim5", rvs[0]), equivalence_scale=1.0)]
-    finals = {}
-    for kind in ("zo-forward", "zo-directional"):
-        cfg = _claim5_cfg(kind, rvs[0], T)
-        res = C.simulate(ctx, obj, cfg, replicas=_CLAIM5_DIFF_R,
-                         seed=ctx.seed_for("claim5b", kind))
-        finals[kind] = _final(res)
-    out.append(Record("claim5", "Sec. 4 claim 5 (unbiased estimator)",
-                      "final gap: zo-directional (unbiased) - zo-forward (biased)",
-                      _diff(finals["zo-directional"], finals["zo-forward"]), 0.0, "0",
-                      config={"objective": "logistic", "d": d, "rv": rvs[0], "T": T,
-                              "replicas": _CLAIM5_DIFF_R},
-                      seed=ctx.seed_for("claim5b", "zo-directional"),
-                      equivalence_scale=float(np.mean(finals["zo-forward"]))))
-    ctx.figures["curves_claim5"] = {"title": "Claim 5: random vectors per ZO estimate",
-                                    "ylabel": "f(mu_t) - f*", "xlabel": "round",
-                                    "curves": curves}
+                          "rv_grid": list(rvs), "lr": 0.05, **split_conf},
+                  seed=ctx.seed_for("claim5", rvs[0], "split", 0), equivalence_scale=1.0,
+                  extra=dict(extra)),
+           Record("claim5", "Sec. 4 claim 5 (unbiased estimator)",
+                  "final gap: zo-directional (unbiased) - zo-forward (biased)", diff, 0.0, "0",
+                  config={"objective": "logistic", "d": d, "rv": rvs[0], "T": T, **split_conf},
+                  seed=ctx.seed_for("claim5b", "zo-directional", "split", 0),
+                  equivalence_scale=diff_scale, extra=dict(extra))]
+    ctx.figures["curves_claim5"] = {
+        "title": f"Claim 5: random vectors per ZO estimate (mean over {k} shard splits)",
+        "ylabel": "f(mu_t) - f*", "xlabel": "round",
+        "curves": {lab: (t.tolist(), (g / c).tolist()) for lab, (t, g, c) in curves.items()}}
     return out
 
 
 register(Claim("claim5", "Sec. 4 claim 5 (more random vectors, unbiased estimators)",
-               "slope of the final gap in rv; difference unbiased - biased estimator",
-               "logistic d = 10, 14 ZO + 2 FO, batch 2, lr 0.05, matching rounds",
-               {"quick": "rv in {1, 4, 16}, 400 rounds, 8 replicas; estimator difference: "
-                         "128 replicas each (power calculation)",
-                "full": "rv in {8, 16, 32, 64, 128}, 1000 rounds, 32 replicas; estimator "
-                        "difference: 128 replicas each"},
+               "slope of the final gap in rv; difference unbiased - biased estimator; t "
+               "intervals over re-drawn shard splits (the split is the unit)",
+               "logistic d = 10, 14 ZO + 2 FO, batch 2, lr 0.05, matching rounds, 224 samples, "
+               "node split re-drawn per split (shard_seed)",
+               {"quick": "rv in {1, 4, 16}, 400 rounds; 16 shard splits x (8 replicas of "
+                         "both estimators at rv 1, 2 at the other rv) (power calculation)",
+                "full": "rv in {8, 16, 32, 64, 128}, 1000 rounds; 16 shard splits x (8 "
+                        "replicas of both estimators at rv 8, 2 at the other rv) (power "
+                        "calculation)"},
                "slope <= 0; difference <= 0", _claim5, report_looseness=False,
                configs=_claim5_configs, margin=COMPARISON_MARGIN,
                margin_reason="slope: an exponent of rv within -/+0.1 (the final gap changes by "
@@ -499,14 +595,23 @@ register(Claim("claim6", "Sec. 4 claim 6 (smaller learning rates, smoother curve
 # ---------------------------------------------------------------------------------------------
 
 
-#: Replicas per n0 of claim 7's constant-lr runs (the slope record), from a power calculation:
-#: the margin is delta = 0.1 mean(spread) / 16 (~6.2e-6); at Holm's worst per-side level ~1.7e-4
-#: (z = 3.59) and power 0.99 (z = 2.33) a design with standard error se decides holds /
-#: violated for |slope| >= 5.92 se. A pilot run at 8 replicas per n0 (3 n0 values) gave
-#: se = 7.8e-6 = 1.25 delta; 192 replicas give se = 1.6e-6 = 0.26 delta, so power 0.99 for
-#: |slope| >= 1.5 delta. (Equivalence at slope 0 with power 0.99 would need se <= delta / 5.92,
-#: 438 replicas per n0; not spent at --quick: about 100 s more on 2 cores.)
-_CLAIM7_SLOPE_R = 192
+#: Claim 7's split design per scale: ``(splits S, constant-lr replicas per split and n0,
+#: cosine-lr replicas per split and n0)``; the unit is a shard split
+#: (:func:`._common.splits_until_decided`; ``--budget`` counts the constant-lr replicas).
+#: Power calculation (pilot at master seed 12345, not a reporting seed, sizes fixed before the
+#: reporting runs): the slope margin is delta = 0.1 mean(spread) / 16; holds at a true slope of
+#: 2 delta with power 0.99 at Holm's worst per-side level ~1.7e-4 needs (t_{S-1} + 2.33) se <=
+#: 2 delta, se = sd_u / sqrt(S), sd_u the sd over splits of a split's OLS slope of its replica
+#: means. Pilot: quick (8 splits x (8 + 1)) sd_u = 6.6e-6, delta = 6.4e-6 (mean spread
+#: 1.02e-3; pilot slope 1.8e-5 = 2.8 delta); full (6 splits x (8 + 1)) sd_u = 1.27e-6,
+#: delta = 1.02e-6 (mean spread 1.63e-4; pilot slope 5.8e-6 = 5.7 delta). Quick S = 20:
+#: se = 1.48e-6, (4.38 + 2.33) se = 9.9e-6 <= 2 delta = 1.28e-5; full S = 24: se = 2.6e-7,
+#: (4.21 + 2.33) se = 1.7e-6 <= 2 delta = 2.04e-6. (Equivalence at slope 0 with power 0.99
+#: would need (t + 2.58) se <= delta: about 3x the splits; not spent, the pilot slope is well
+#: above 2 delta.) The ratio record (final / max spread, bound 1, pilot 0.0024 with sd over
+#: splits 5.6e-4 quick, 2.4e-4 with sd 5.4e-5 full) is decided by any S >= 4. Replica runs:
+#: 540 quick, 1080 full (the single-split design used 600 and 1120).
+_CLAIM7_SPLITS = {"quick": (20, 8, 1), "full": (24, 8, 1)}
 
 
 def _claim7_grid(ctx):
@@ -526,58 +631,81 @@ def _claim7_cfg(T, sched):
 
 def _claim7_configs(ctx):
     n0s, T, _, d = _claim7_grid(ctx)
-    return [C.planned("logistic", _claim7_kw(n0, d), _claim7_cfg(T, sched))
+    return [C.planned("logistic", _split_kw(ctx, "claim7", _claim7_kw(n0, d)),
+                      _claim7_cfg(T, sched))
             for n0 in n0s for sched in ("constant", "cosine")]
 
 
-def _claim7(ctx):
-    n0s, T, R, d = _claim7_grid(ctx)
-    xs_, ys_ = [], []
-    ratios = []
+def _claim7_split(ctx, s, w_const, w_cos):
+    """Split ``s`` of claim 7: ``(OLS slope in n0 of the split's mean final spread at constant
+    lr, the split's mean final / max spread under cosine lr, its mean constant-lr spread)``.
+    With equal replicas per n0 the OLS slope of the means is the pooled replicas' OLS slope."""
+    n0s, T, _, d = _claim7_grid(ctx)
+    spread, ratios = [], []
     for n0 in n0s:
-        obj = C.objective(ctx, "logistic", **_claim7_kw(n0, d))
-        for sched in ("constant", "cosine"):
-            cfg = _claim7_cfg(T, sched)
-            reps = _CLAIM7_SLOPE_R if sched == "constant" else R
-            res = C.simulate(ctx, obj, cfg, replicas=reps,
-                             seed=ctx.seed_for("claim7", n0, sched))
+        obj = C.split_objective(ctx, "claim7", "logistic", _claim7_kw(n0, d), s)
+        for sched, reps in (("constant", w_const), ("cosine", w_cos)):
+            res = C.simulate(ctx, obj, _claim7_cfg(T, sched), replicas=reps,
+                             seed=ctx.seed_for("claim7", n0, sched, "split", s))
             sp = res["loss_spread"][res.diverged_at < 0]
             fin = np.mean(sp[:, -3:], axis=1)
             if sched == "constant":  # stationary spread at a fixed lr: the ZO effect
-                xs_ += [n0] * fin.shape[0]
-                ys_ += list(fin)
+                spread.append(float(np.mean(fin)))
             else:  # decaying lr: does the spread go to zero?
                 ratios.append(fin / np.max(sp, axis=1))
-    x, y = np.asarray(xs_, float), np.asarray(ys_)
-    A = np.vstack([x, np.ones_like(x)]).T
-    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-    resid = y - A @ coef
-    dof = max(len(y) - 2, 1)
-    se = math.sqrt(float(resid @ resid) / dof / float(np.sum((x - x.mean()) ** 2)))
+    x, y = np.asarray(n0s, float), np.asarray(spread)
+    slope = float(np.sum((x - x.mean()) * (y - y.mean())) / np.sum((x - x.mean()) ** 2))
+    return slope, float(np.mean(np.concatenate(ratios))), float(np.mean(y))
+
+
+def _claim7(ctx):
+    """Claim 7 over shard splits (the split is the unit, as in claim 4): per split, every n0
+    re-draws its node split from the claim's shard seed and runs its constant-lr and cosine-lr
+    replicas on it; the slope record is the mean over splits of the split's OLS slope in n0,
+    the ratio record the mean over splits of the split's mean final / max spread; t intervals
+    over splits."""
+    n0s, T, _, d = _claim7_grid(ctx)
+    S_, w_const, w_cos = _CLAIM7_SPLITS[ctx.scale]
+
+    def summarize(units):
+        u = np.asarray(units, dtype=float)
+        # equivalence scale of the slope: the slope that changes the spread by its own mean
+        # over the n0 range (so the margin is 10% of the mean spread across n0 = 0..16)
+        scale = float(np.mean(u[:, 2])) / float(np.ptp(n0s))
+        return [(S.mean_estimate(u[:, 0]), 0.0, "ge", scale),
+                (S.mean_estimate(u[:, 1]), 1.0, "le", None)]
+
+    tests, units, seq = C.splits_until_decided(
+        ctx, "claim7", S_, w_const, lambda s: _claim7_split(ctx, s, w_const, w_cos), summarize)
+    k = len(units)
+    extra = {"sequential": seq} if seq else {}
     conf = {"objective": "logistic", "d": d, "n": 16, "n0_grid": list(n0s), "T": T,
-            "lr": 0.05, "replicas": R, "replicas_constant_lr": _CLAIM7_SLOPE_R}
-    # equivalence scale of the slope: the slope that changes the spread by its own mean over
-    # the n0 range (so the margin is 10% of the mean spread across n0 = 0..16)
-    slope_scale = float(np.mean(y)) / float(np.ptp(x)) if np.ptp(x) > 0 else None
+            "lr": 0.05, "splits": k, "unit": "shard split (shard_seed)",
+            "replicas": k * w_cos, "replicas_constant_lr": k * w_const,
+            "replicas_per_split": w_cos, "replicas_per_split_constant_lr": w_const}
+    (slope, _b, _r, slope_scale), (ratio, *_) = tests
     return [Record("claim7", "Sec. 4 claim 7 (consensus slower with more ZO)",
                    "OLS slope in n0 of the final loss spread (constant lr)",
-                   S.Estimate(float(coef[0]), se, dof, len(y)), 0.0,
-                   "0 (spread grows with n0)", relation="ge", config=conf,
-                   seed=ctx.seed_for("claim7", n0s[0]), equivalence_scale=slope_scale),
+                   slope, 0.0, "0 (spread grows with n0)", relation="ge", config=conf,
+                   seed=ctx.seed_for("claim7", n0s[0], "constant", "split", 0),
+                   equivalence_scale=slope_scale, extra=dict(extra)),
             Record("claim7", "Sec. 4 claim 7 (consensus)",
                    "final loss spread / its maximum over the run (cosine lr, all n0)",
-                   S.mean_estimate(np.concatenate(ratios)), 1.0, "1 (spread shrinks)",
-                   config=conf, seed=ctx.seed_for("claim7", n0s[0]))]
+                   ratio, 1.0, "1 (spread shrinks)", config=conf,
+                   seed=ctx.seed_for("claim7", n0s[0], "cosine", "split", 0),
+                   extra=dict(extra))]
 
 
 register(Claim("claim7", "Sec. 4 claim 7 (model consensus)",
                "std over nodes of f(X^i) at the end: its slope in n0 at constant lr, and its "
-               "decay relative to the run's maximum under a cosine-decayed lr",
-               "logistic d = 10, 16 nodes, rv 4, matching rounds",
-               {"quick": "n0 in {0, 8, 16}, 300 rounds, 8 replicas (cosine lr), 192 replicas "
-                         "(constant lr; power calculation)",
-                "full": "n0 in {0, 4, 8, 12, 16}, 1000 rounds, 32 replicas (cosine lr), 192 "
-                        "replicas (constant lr)"},
+               "decay relative to the run's maximum under a cosine-decayed lr; t intervals "
+               "over re-drawn shard splits (the split is the unit)",
+               "logistic d = 10, 16 nodes, rv 4, matching rounds, 256 samples, node split "
+               "re-drawn per split (shard_seed)",
+               {"quick": "n0 in {0, 8, 16}, 300 rounds; 20 shard splits x (8 constant-lr + 1 "
+                         "cosine-lr replicas) per n0 (power calculation)",
+                "full": "n0 in {0, 4, 8, 12, 16}, 1000 rounds; 24 shard splits x (8 "
+                        "constant-lr + 1 cosine-lr replicas) per n0 (power calculation)"},
                "slope >= 0; final / max spread <= 1", _claim7, report_looseness=False,
                configs=_claim7_configs, margin=COMPARISON_MARGIN,
                margin_reason="slope: 10% of the mean final spread over the n0 range; ratio: "
