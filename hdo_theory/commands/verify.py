@@ -43,8 +43,9 @@ def add_arguments(p):
                         "value; default: the number of cores this process may use)")
     p.add_argument("--budget", default=None, metavar="REPLICAS",
                    help="precision-driven replicas: the claims that support it (Theorem 1's "
-                        "rates, claims 1 and 3) double their replicas from the grid's count up "
-                        "to REPLICAS per configuration until decided, with alpha spending over "
+                        "rates, claims 1 and 3; claims 4, 5 and 7 over shard splits) double their "
+                        "replicas from the grid's count up to REPLICAS per configuration until "
+                        "decided, with alpha spending over "
                         "the looks (results bit-identical and resumable for a given budget; "
                         "default: the grid's fixed counts)")
     p.add_argument("--time-limit", default=None, metavar="SECONDS",
