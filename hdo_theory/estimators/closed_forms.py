@@ -352,7 +352,7 @@ def coordinate_fd_mean(objective, node: int, x, nu: float) -> np.ndarray:
 
 
 def cosine_wells_smoothing_bias(objective, x, nu: float) -> np.ndarray:
-    """Exact Gaussian smoothing bias ``grad f^i_nu(x) - grad f^i(x)`` of the cosine wells (the
+    r"""Exact Gaussian smoothing bias ``grad f^i_nu(x) - grad f^i(x)`` of the cosine wells (the
     mean of ``zo-forward`` / ``zo-central`` minus the gradient, node ``i``'s ``b_i``; the same
     at every node).
 
