@@ -56,6 +56,7 @@ import numpy as np
 from hdo_theory.errors import HDOInputError, check_int, check_point
 from hdo_theory.objectives.constants import node_gradient_variance
 from hdo_theory.objectives.kernels import (
+    KIND_COSINE_WELLS,
     KIND_EXPLICIT_QUADRATIC,
     KIND_LEAST_SQUARES,
     KIND_QUADRATIC,
@@ -348,3 +349,27 @@ def coordinate_fd_mean(objective, node: int, x, nu: float) -> np.ndarray:
         xt[k] = x[k]
         out[k] = (fp - fm) / (2.0 * nu)
     return out
+
+
+def cosine_wells_smoothing_bias(objective, x, nu: float) -> np.ndarray:
+    r"""Exact Gaussian smoothing bias ``grad f^i_nu(x) - grad f^i(x)`` of the cosine wells (the
+    mean of ``zo-forward`` / ``zo-central`` minus the gradient, node ``i``'s ``b_i``; the same
+    at every node).
+
+    .. math::
+
+        \nabla f_\nu(x) - \nabla f(x) = \alpha \beta \big(1 - e^{-\beta^2 \nu^2 / 2}\big)
+        \sin(\beta x)\quad\text{(coordinate-wise)}
+
+    Why: every sample's loss is ``sum_k [x_k^2/2 + alpha cos(beta x_k)] + a_j.x``; Gaussian
+    smoothing leaves the linear part unchanged and the quadratic one up to a constant, and
+    ``E cos(beta (x_k + nu u_k)) = exp(-beta^2 nu^2 / 2) cos(beta x_k)`` (the characteristic
+    function of ``u_k ~ N(0, 1)``), so only the cosine's gradient ``-alpha beta sin(beta x_k)``
+    is damped. Independent of the samples: the bias is the same for any minibatch.
+    """
+    if objective.kind != KIND_COSINE_WELLS:
+        raise HDOInputError(f"this closed form needs the cosine-wells objective, got "
+                            f"{objective.name}")
+    x = check_point("x", x, objective.d)
+    alpha, beta = (float(v) for v in objective.data[1][:2])
+    return alpha * beta * -np.expm1(-0.5 * beta**2 * float(nu) ** 2) * np.sin(beta * x)

@@ -2,7 +2,8 @@
 13's bias term (both readings). Measured with :mod:`hdo_theory.estimators.monte_carlo` (CLT
 intervals), an antithetic Monte Carlo of the smoothing bias (see
 :func:`._common.antithetic_smoothing_bias`) and, for Lemma 13, one-interaction runs of the
-process kernel (:func:`hdo_theory.process.simulate` with ``T = 1``).
+process kernel (:func:`hdo_theory.process.simulate` with ``T = 1``) against the closed-form
+smoothing bias of the cosine wells.
 """
 
 from __future__ import annotations
@@ -320,19 +321,52 @@ def _mean_step_cfg(X, kind, eta, nu, rv):
 def _mean_step(obj, X, kind, eta, nu, rv, replicas, seed):
     """``mu_1 - mu_0`` per replica of one interaction (``T = 1``) of the real process from the
     node models ``X``; ZO nodes use ``kind``, FO nodes the stochastic gradient, both rate eta."""
+    return _mean_step_and_pair(obj, X, kind, eta, nu, rv, replicas, seed)[0]
+
+
+def _mean_step_and_pair(obj, X, kind, eta, nu, rv, replicas, seed):
+    """:func:`_mean_step` and the ``(replicas, n)`` indicator of the pair that interacted (the
+    two rows of ``X`` the interaction changed; every other row is left as it was)."""
     from hdo_theory.process import simulate
 
     cfg = _mean_step_cfg(X, kind, eta, nu, rv)
     res = simulate(obj, cfg, replicas=replicas, seed=seed, keep_state=True)
-    return res.state["X"].mean(axis=1) - X.mean(axis=0)
+    X1 = res.state["X"]
+    in_pair = np.any(X1 != X[None], axis=2)
+    if not np.all(in_pair.sum(axis=1) == 2):
+        raise RuntimeError("lemma13: an interaction changed other than two node models")
+    return X1.mean(axis=1) - X.mean(axis=0), in_pair
 
 
-def _node_biases(ctx, obj, X, nu, draws, key):
-    """Antithetic rows of each ZO node's bias b_i at X^i (FO nodes: b_i = 0), independent of
-    the process runs: ``(list of per-node rows, rows of (1/n) sum_i b_i)``."""
-    per = [C.antithetic_smoothing_bias(obj, i, X[i], nu, draws, ctx.rng(key, i))
-           for i in range(obj.n0)]
-    return per, sum(per) / obj.n
+def _lemma13_node_biases(obj, X, nu):
+    """Exact ``b_i = grad f^i_nu(X^i) - grad f^i(X^i)`` of the ZO nodes (rows ``0..n0-1``; FO
+    nodes: ``b_i = 0``): :func:`hdo_theory.estimators.closed_forms.cosine_wells_smoothing_bias`."""
+    from hdo_theory.estimators.closed_forms import cosine_wells_smoothing_bias
+
+    return np.array([cosine_wells_smoothing_bias(obj, X[i], nu) for i in range(obj.n0)])
+
+
+def _bias_step_rows(obj, X, eta, nu, rv, replicas, seed, b):
+    """I.i.d. rows whose mean is the bias part of ``E[mu_1 - mu_0 | X]`` with ``zo-forward`` ZO
+    nodes (the low-variance route of :func:`_run_lemma13`; ``b``: the ZO nodes' exact biases).
+
+    .. math::
+
+        D_r = (\\mu_1 - \\mu_0)^{\\mathrm{central}}_r - (\\mu_1 - \\mu_0)^{\\mathrm{directional}}_r
+              + \\frac{\\eta}{n} \\sum_{k \\in N_0} \\Big(1[k \\in \\mathrm{pair}_r]
+              - \\frac{2}{n}\\Big) b_k
+    """
+    step_c, pair_c = _mean_step_and_pair(obj, X, "zo-central", eta, nu, rv, replicas, seed)
+    step_d, pair_d = _mean_step_and_pair(obj, X, "zo-directional", eta, nu, rv, replicas, seed)
+    if not np.array_equal(pair_c, pair_d):
+        raise RuntimeError("lemma13: the paired runs drew different pairs (streams not shared)")
+    control = (pair_d[:, :obj.n0] - 2.0 / obj.n) @ b  # mean exactly 0: the pair is uniform
+    return step_c - step_d + (eta / obj.n) * control
+
+
+#: directions per ZO estimate: the bias does not depend on it, the noise of the paired
+#: difference falls as 1/sqrt(rv), and at d = 4 the per-replica process overhead dominates
+_LEMMA13_RV = 64
 
 
 def _lemma13_setting(ctx):
@@ -341,7 +375,7 @@ def _lemma13_setting(ctx):
     rng = ctx.rng("l13-X")
     X = obj.random_point(ctx.seed_for("l13")) + 0.3 * rng.standard_normal((obj.n, d))
     etas = ctx.pick((0.3, 0.9, 2.7), (0.3, 0.6, 1.2, 2.4))
-    return name, d, obj, X, etas, 0.5, 16
+    return name, d, obj, X, etas, 0.5, _LEMMA13_RV
 
 
 def _lemma13_configs(ctx):
@@ -351,76 +385,85 @@ def _lemma13_configs(ctx):
                                                nu_fixed if mode == "fixed" else eta / math.sqrt(d),
                                                rv), label=f"{mode}, eta={eta}, {kind}")
             for mode in ("fixed", "tied") for eta in etas
-            for kind in ("zo-forward", "zo-directional")]
+            for kind in ("zo-central", "zo-directional")]
 
 
 def _run_lemma13(ctx):
     """Measure the bias part of the mean's expected one-step movement with the process kernel.
 
-    At a fixed spread state ``X`` one interaction (``T = 1``) of :func:`process.simulate` is run
-    ``R`` times with the ZO nodes on ``zo-forward`` (mean ``grad f^i_nu``, biased) and, with the
-    same seeds, on ``zo-directional`` (mean ``grad f^i``, unbiased). Both draw the pair, the
-    minibatches and ``u`` from the same stream, so the FO nodes' noise and the pair choice cancel
-    in the paired difference ``D = (mu_1 - mu_0)_fwd - (mu_1 - mu_0)_dir``, whose expectation is
-    the bias part of ``E[mu_{t+1} - mu_t | X]`` (``-(2 eta/n) (1/n) sum_i b_i`` if the kernel
-    does what Algorithm 1 says; that identity is not used in the fit).
+    The quantity: at a fixed spread state ``X``, the part of ``E[mu_1 - mu_0 | X]`` (one
+    interaction, ``T = 1``, of :func:`process.simulate`) that the ZO nodes' ``zo-forward``
+    bias causes, ``E[step | zo-forward] - E[step | zo-directional]`` (``zo-directional`` has
+    mean ``grad f^i``: unbiased). If the kernel does what Algorithm 1 says it is
+    ``-(2 eta/n) (1/n) sum_i b_i``; that identity is not used in the estimate.
 
-    Power of eta: for each eta (fresh seeds, so grid points are independent) the replicas of D
-    are projected on the unit direction of ``-(1/n) sum_i b_i`` estimated by an independent
-    antithetic Monte Carlo; the log-log slope of their means over eta is fitted with a replica
-    bootstrap (``stats.loglog_slope``). Fixed ``nu``: the definition reading ``(2 eta/n) B``
-    predicts slope 1, the proof reading ``(2 eta^2/n) B`` slope 2. Tied ``nu = eta / sqrt(d)``
-    (Theorem 1): B itself moves with eta, so the readings predict ``1 + p_B`` and ``2 + p_B``,
-    with ``p_B`` the measured power of ``||(1/n) sum_i b_i||`` in nu on the same grid; those
-    records are decided on the margin ``slope - p_B - k`` (independent fits, variances add).
-    Magnitude: ``||E D|| <= (2 eta/n) B`` with B estimated, decided on the margin
-    ``||D_bar|| - (2 eta/n) B_hat``: its error is at most ``||e_D|| + (2 eta/n^2) sum_i ||e_i||``,
-    a Lipschitz function of the joint Gaussian errors with mean and Lipschitz constant at most
-    ``se_D + (2 eta/n^2) sum_i se_i``, so the "norm" interval with that se is valid.
+    Low-variance route to that expectation (every step exact, no approximation):
+
+    1. **Antithetic directions.** ``zo-central`` along ``u`` is the average of ``zo-forward``
+       along ``u`` and ``-u`` (the ``F(x)`` terms cancel) and the step is linear in the
+       estimates, so the central run's step is the forward run's step averaged over
+       ``(u, -u)``: the same expectation (``u`` is symmetric), the odd ``O(nu)`` noise gone.
+    2. **Paired runs.** ``zo-central`` and ``zo-directional`` runs with the same seed draw the
+       same pair, minibatches and ``u``: the FO nodes' noise and the common part cancel (on the
+       cosine wells the difference quotient's error does not depend on the sample either).
+    3. **Pair control variate.** The pair is uniform over the ``n(n-1)/2`` pairs (Algorithm 1),
+       so ``1[k in pair] - 2/n`` has mean exactly 0; adding
+       ``(eta/n) sum_k (1[k in pair] - 2/n) b_k`` (exact ``b_k``) leaves the mean unchanged
+       and removes the which-pair variance (:func:`_bias_step_rows`).
+
+    The rows are i.i.d. over replicas, so ``stats.norm_of_mean_estimate`` gives the "norm"
+    interval as before. ``B = (1/n) sum_i ||b_i||`` is exact on the cosine wells
+    (:func:`hdo_theory.estimators.closed_forms.cosine_wells_smoothing_bias`), so the magnitude
+    records compare the measured ``||bias part||`` with the exact ``(2 eta/n) B``. The old
+    forward-minus-directional estimate and an antithetic Monte Carlo of ``b_i`` are kept as
+    metamorphic checks in tests/test_lemma13_measurement.py.
+
+    Power of eta: for each eta (fresh seeds, so grid points are independent) the rows are
+    projected on the exact unit direction of ``-(1/n) sum_i b_i``; the log-log slope of their
+    means over eta is fitted with a replica bootstrap (``stats.loglog_slope``). Fixed ``nu``:
+    the definition reading ``(2 eta/n) B`` predicts slope 1, the proof reading
+    ``(2 eta^2/n) B`` slope 2. Tied ``nu = eta / sqrt(d)`` (Theorem 1): B moves with eta, so
+    the readings predict ``1 + p_B`` and ``2 + p_B``, ``p_B`` the exact OLS power of
+    ``||(1/n) sum_i b_i||`` in eta on the same grid.
     """
     name, d, obj, X, etas, nu_fixed, rv = _lemma13_setting(ctx)
     L, _ = C.lipschitz(obj)
     n = obj.n
-    R, draws = ctx.pick(1000, 8000), ctx.pick(1000, 8000)
+    R = ctx.pick(1000, 8000)
     recs, fig, summary = [], [], {}
     for mode in ("fixed", "tied"):
-        proj, bias_proj, rows_meta = [], [], []
+        proj, avg_norms, rows_meta = [], [], []
         for k, eta in enumerate(etas):
             nu = nu_fixed if mode == "fixed" else eta / math.sqrt(d)
             key = ("l13", mode, k)
-            per, avg_rows = _node_biases(ctx, obj, X, nu, draws, key)
-            b_avg = avg_rows.mean(axis=0)
+            b = _lemma13_node_biases(obj, X, nu)
+            b_avg = b.sum(axis=0) / n
             e = -b_avg / np.linalg.norm(b_avg)  # expected direction of the bias part
             seed = ctx.seed_for(*key, "process")
-            D = (_mean_step(obj, X, "zo-forward", eta, nu, rv, R, seed)
-                 - _mean_step(obj, X, "zo-directional", eta, nu, rv, R, seed))
+            D = _bias_step_rows(obj, X, eta, nu, rv, R, seed, b)
             proj.append(D @ e)
-            bias_proj.append(avg_rows @ -e)
-            # magnitude check of the definition's inequality on measured data
-            node = [S.norm_of_mean_estimate(r) for r in per]
+            avg_norms.append(float(np.linalg.norm(b_avg)))
             c = 2 * eta / n
-            Bhat = sum(x.value for x in node) / n
+            Bexact = float(np.linalg.norm(b, axis=1).sum()) / n
             dn = S.norm_of_mean_estimate(D)
-            margin = S.Estimate(dn.value - c * Bhat, dn.se + c * sum(x.se for x in node) / n,
-                                math.inf, R, "norm")
-            cfg = _cfg(obj, eta=eta, nu=nu, nu_mode=mode, replicas=R, rv=rv, draws=draws,
-                       L=L, B_measured=Bhat)
+            cfg = _cfg(obj, eta=eta, nu=nu, nu_mode=mode, replicas=R, rv=rv, L=L,
+                       B_exact=Bexact)
             recs.append(Record(
                 "lemma13", "Lemma 13 bias term, definition inequality",
-                "||bias part of E[mu_{t+1} - mu_t | X]|| (process, forward - directional)", dn,
+                "||bias part of E[mu_{t+1} - mu_t | X]|| (process, zo-central - zo-directional "
+                "+ pair control variate)", dn,
                 B.lemma13_bias_term(B.BoundParams(n0=obj.n0, n1=obj.n1, d=d, L=L, eta=eta,
-                                                  nu=nu), Bhat, "definition"),
-                "(2 eta / n) B, B measured", config=dict(cfg, reading="definition"),
-                seed=seed, margin=margin,
-                extra={"B_se": math.sqrt(sum(x.se**2 for x in node)) / n}))
+                                                  nu=nu), Bexact, "definition"),
+                "(2 eta / n) B, B exact (closed form)", config=dict(cfg, reading="definition"),
+                seed=seed))
             rows_meta.append(cfg)
             fig.append({"mode": mode, "eta": eta, "nu": nu, "bias_step": dn.value,
-                        "definition": c * Bhat, "proof": c * eta * Bhat})
+                        "definition": c * Bexact, "proof": c * eta * Bexact})
         fit = S.loglog_slope(etas, proj, seed=ctx.seed_for("l13", mode, "boot"))
-        bfit = S.loglog_slope(etas, bias_proj, seed=ctx.seed_for("l13", mode, "boot-B"))
+        pb = float(S.loglog_fit(etas, avg_norms)[0])  # exact; 0 at fixed nu up to rounding
         base = dict(rows_meta[0], eta=list(etas), nu=[m["nu"] for m in rows_meta])
-        base.pop("B_measured", None)
-        summary[mode] = (fit.slope, bfit.slope)
+        base.pop("B_exact", None)
+        summary[mode] = (fit.slope, pb)
         for reading, k in (("definition", 1), ("proof", 2)):
             label = "(2 eta / n) B" if reading == "definition" else "(2 eta^2 / n) B"
             if mode == "fixed":
@@ -430,42 +473,40 @@ def _run_lemma13(ctx):
                     fit.slope, float(k), f"{k} (power of eta in {label})", relation="eq",
                     config=dict(base, reading=reading), seed=ctx.seed_for("l13", mode, 0)))
             else:
-                pb = bfit.slope
-                margin = S.Estimate(fit.slope.value - pb.value - k,
-                                    math.hypot(fit.slope.se, pb.se), math.inf,
-                                    fit.slope.n + pb.n, "slope")
                 recs.append(Record(
                     "lemma13", f"Lemma 13 bias term, {reading} reading",
                     "fitted power of eta of the bias part of E[mu_{t+1} - mu_t | X], "
-                    "nu = eta / sqrt(d)", fit.slope, k + pb.value,
-                    f"{k} + p_B (power of eta in {label}; p_B measured = {pb.value:.3f})",
-                    relation="eq", config=dict(base, reading=reading, p_B=pb.value),
-                    seed=ctx.seed_for("l13", mode, 0), margin=margin))
+                    "nu = eta / sqrt(d)", fit.slope, k + pb,
+                    f"{k} + p_B (power of eta in {label}; p_B exact = {pb:.3f})",
+                    relation="eq", config=dict(base, reading=reading, p_B=pb),
+                    seed=ctx.seed_for("l13", mode, 0)))
     ctx.figures["lemma13"] = fig
     (sf, _), (st, pbt) = summary["fixed"], summary["tied"]
     ctx.findings.append({
         "title": (f"Lemma 13: the bias part of the mean's measured one-step movement has power "
                   f"of eta {sf.value:.2f} at fixed nu (definition reading 1, proof reading 2)"),
         "text": (f"With the process kernel (one interaction from a fixed spread state, "
-                 f"{R} paired replicas of zo-forward minus zo-directional ZO nodes, rv = {rv}), "
-                 f"the bias part of E[mu_(t+1) - mu_t | X] has fitted power of eta "
+                 f"{R} paired replicas of zo-central minus zo-directional ZO nodes, rv = {rv}; "
+                 f"zo-central is zo-forward with antithetic directions, same mean, and a "
+                 f"control variate removes the which-pair noise), the bias part of "
+                 f"E[mu_(t+1) - mu_t | X] has fitted power of eta "
                  f"{sf.value:.3f} (s.e. {sf.se:.3f}) at fixed nu = {nu_fixed}: the definition "
                  f"reading (2 eta / n) B predicts 1, the proof's (2 eta^2 / n) B predicts 2. "
                  f"With nu = eta / sqrt(d) the power is {st.value:.3f} (s.e. {st.se:.3f}) "
-                 f"against 1 + p_B = {1 + pbt.value:.3f}, p_B = {pbt.value:.3f} the measured "
-                 f"power of the average bias in nu on that grid (Lemma 10 allows 1; with a "
+                 f"against 1 + p_B = {1 + pbt:.3f}, p_B = {pbt:.3f} the exact "
+                 f"power of the average bias in eta on that grid (Lemma 10 allows 1; with a "
                  f"Lipschitz Hessian it tends to 2 as nu -> 0). Note that the mean moves "
                  f"exactly by -eta (G^i + G^j) / n, so at a fixed state the one-step power at "
                  f"fixed nu can only be 1 unless the kernel departs from Algorithm 1: the "
                  f"measurement confirms the kernel and the definition's algebra; it says "
                  f"nothing about how the proof's inequality chain uses the term later. The "
-                 f"magnitude records check ||bias part|| <= (2 eta / n) B with B measured "
-                 f"independently (antithetic Monte Carlo, {draws} pairs per ZO node). "
+                 f"magnitude records check ||bias part|| <= (2 eta / n) B with B exact "
+                 f"(closed-form Gaussian smoothing of the cosine wells). "
                  f"Configuration: {name}, d={d}, n0={obj.n0}, n1={obj.n1}, "
                  f"eta in {list(etas)}."),
         "config": {"objective": name, "d": d, "n0": obj.n0, "n1": obj.n1, "nu": nu_fixed,
-                   "eta": list(etas), "replicas": R, "rv": rv, "draws": draws,
-                   "power_fixed_nu": sf.value, "power_tied_nu": st.value, "p_B_tied": pbt.value}})
+                   "eta": list(etas), "replicas": R, "rv": rv,
+                   "power_fixed_nu": sf.value, "power_tied_nu": st.value, "p_B_tied": pbt}})
     return recs
 
 
@@ -473,12 +514,12 @@ register(Claim(
     "lemma13", "Lemma 13 (bias term; "
     "docs/theory.md#slip-4-lemma-13-the-power-of-eta-on-the-bias-term)",
     "bias part of the mean's expected one-step movement E[mu_{t+1} - mu_t | X], measured with "
-    "the process kernel (T = 1, paired zo-forward minus zo-directional replicas); fitted power "
-    "of eta at fixed nu and at nu = eta / sqrt(d), and its norm against (2 eta / n) B",
+    "the process kernel (T = 1, paired zo-central (zo-forward with antithetic directions, same "
+    "mean) minus zo-directional replicas, pair control variate); fitted power of eta at fixed "
+    "nu and at nu = eta / sqrt(d), and its norm against (2 eta / n) B, B exact (closed form)",
     "cosine-wells d = 4, n0 = n1 = 4, fixed spread state",
-    {"quick": "eta in {0.3, 0.9, 2.7}, nu = 0.5 or eta / 2, 1000 paired replicas (rv 16), "
-              "1000 antithetic pairs per ZO node",
-     "full": "eta in {0.3, 0.6, 1.2, 2.4}, 8000 paired replicas, 8000 antithetic pairs"},
+    {"quick": "eta in {0.3, 0.9, 2.7}, nu = 0.5 or eta / 2, 1000 paired replicas (rv 64)",
+     "full": "eta in {0.3, 0.6, 1.2, 2.4}, 8000 paired replicas (rv 64)"},
     "power 1 (definition, (2 eta / n) B) vs 2 (proof, (2 eta^2 / n) B) at fixed nu; "
     "+ p_B when nu = eta / sqrt(d); ||bias part|| <= (2 eta / n) B", _run_lemma13,
     own_finding=True, configs=_lemma13_configs))
