@@ -171,11 +171,11 @@ class FastModel:
     def step(self, m, S, t):
         return step(self, m, S, t)
 
-    def new_carry(self) -> "StepCarry":
+    def new_carry(self) -> StepCarry:
         """An empty :class:`StepCarry` for :meth:`step_inplace` (not valid yet)."""
         return StepCarry(self.d, self.n)
 
-    def step_inplace(self, m, S, t, carry: "StepCarry | None" = None):
+    def step_inplace(self, m, S, t, carry: StepCarry | None = None):
         """:meth:`step` writing into ``(m, S)`` (the engine owns its state; saves two
         state-sized allocations per step on the Numba route). ``carry``: the
         :class:`StepCarry` of this state, kept by the caller from one step to the next (the
@@ -192,7 +192,7 @@ class FastModel:
             return m, S
         return step(self, m, S, t)
 
-    def _scratch_carry(self) -> "StepCarry":
+    def _scratch_carry(self) -> StepCarry:
         c = self.__dict__.get("_scratch")
         if c is None:
             c = self._scratch = StepCarry(self.d, self.n)
@@ -461,13 +461,31 @@ def _rewrite_rows(Sk, j0, j1, fv, u, c, e, mk, kw, Dn, Yn, acc,
     while a + 4 <= j1:
         for o in range(a * npr, (a + 4) * npr + 8, 8):
             _prefetch(Snext, o)
-        ua0 = u[a]; ua1 = u[a + 1]; ua2 = u[a + 2]; ua3 = u[a + 3]
-        wa0 = kw * mk[a]; wa1 = kw * mk[a + 1]; wa2 = kw * mk[a + 2]; wa3 = kw * mk[a + 3]
-        ca0 = c[a]; ca1 = c[a + 1]; ca2 = c[a + 2]; ca3 = c[a + 3]
-        d0 = Dn[a]; d1 = Dn[a + 1]; d2 = Dn[a + 2]; d3 = Dn[a + 3]
-        R0 = Sk[a]; R1 = Sk[a + 1]; R2 = Sk[a + 2]; R3 = Sk[a + 3]
+        ua0 = u[a]
+        ua1 = u[a + 1]
+        ua2 = u[a + 2]
+        ua3 = u[a + 3]
+        wa0 = kw * mk[a]
+        wa1 = kw * mk[a + 1]
+        wa2 = kw * mk[a + 2]
+        wa3 = kw * mk[a + 3]
+        ca0 = c[a]
+        ca1 = c[a + 1]
+        ca2 = c[a + 2]
+        ca3 = c[a + 3]
+        d0 = Dn[a]
+        d1 = Dn[a + 1]
+        d2 = Dn[a + 2]
+        d3 = Dn[a + 3]
+        R0 = Sk[a]
+        R1 = Sk[a + 1]
+        R2 = Sk[a + 2]
+        R3 = Sk[a + 3]
         for b in range(n):
-            fb = fv[b]; ub = u[b]; cb = c[b]; eb = e[b]
+            fb = fv[b]
+            ub = u[b]
+            cb = c[b]
+            eb = e[b]
             v0 = R0[b] * fb + ua0 + ub + wa0 * cb + ca0 * eb
             v1 = R1[b] * fb + ua1 + ub + wa1 * cb + ca1 * eb
             v2 = R2[b] * fb + ua2 + ub + wa2 * cb + ca2 * eb
@@ -485,7 +503,10 @@ def _rewrite_rows(Sk, j0, j1, fv, u, c, e, mk, kw, Dn, Yn, acc,
             R2[b] = v2
             R3[b] = v3
             acc[b] = acc[b] + v0 + v1 + v2 + v3
-        y0 = Yn[a]; y1 = Yn[a + 1]; y2 = Yn[a + 2]; y3 = Yn[a + 3]
+        y0 = Yn[a]
+        y1 = Yn[a + 1]
+        y2 = Yn[a + 2]
+        y3 = Yn[a + 3]
         R0[n] = y0
         R1[n] = y1
         R2[n] = y2
@@ -495,7 +516,10 @@ def _rewrite_rows(Sk, j0, j1, fv, u, c, e, mk, kw, Dn, Yn, acc,
     while a < j1:
         for o in range(a * npr, (a + 1) * npr + 8, 8):
             _prefetch(Snext, o)
-        ua = u[a]; wa = kw * mk[a]; ca = c[a]; da = Dn[a]
+        ua = u[a]
+        wa = kw * mk[a]
+        ca = c[a]
+        da = Dn[a]
         R0 = Sk[a]
         for b in range(n):
             v = R0[b] * fv[b] + ua + u[b] + wa * c[b] + ca * e[b]
