@@ -476,3 +476,37 @@ class _NoCarry:
         if name == "new_carry":
             raise AttributeError(name)
         return getattr(self._fm, name)
+
+
+@pytest.mark.parametrize("topology,n", [("ring", 7), ("ring", 6), ("complete", 5),
+                                        ("torus", 9)])
+@pytest.mark.parametrize("ycoef", [None, 0.01])
+def test_graph_kernel_equals_numpy_closed_form_on_random_states(topology, n, ycoef):
+    """The Numba graph kernel (:func:`~hdo_theory.exact.fast._graph_step_kernel`, edge list
+    in CSR form for ``p T``) against the NumPy closed form with the sparse product
+    (``use_kernel=False``), local steps (t < 2) and communicating, with and without the y slot:
+    equal to rounding (each entry is a sum of a few products of numbers of size ``scale``)."""
+    from hdo_theory.process.topology import make_edges
+
+    rng = np.random.default_rng(30 + n)
+    d = 4
+    A = np.diag(np.geomspace(1.0, 0.2, d))
+    B = rng.standard_normal((n, d))
+    cfg = ProcessConfig(model="graph", topology=topology, T=50, local_steps_warmup=2,
+                        zo=PopulationConfig(EstimatorSpec("zo-sphere", nu=0.5, rv=2), lr=0.1),
+                        fo=PopulationConfig(EstimatorSpec("fo"), lr=0.2))
+    fm = build_fast_model(A, B, 3, 0.4, cfg, [0.1, 0.2], [0.5, 0.5], ycoef,
+                          make_edges(topology, n))
+    for t in (0, 1, 2, 5):
+        m, S = _random_state(fm, rng)
+        scale = float(np.abs(S).max())
+        fm.use_kernel = False
+        m_np, S_np = F.step(fm, m, S, t)
+        fm.use_kernel = True
+        m_k, S_k = F.step(fm, m, S, t)
+        np.testing.assert_allclose(m_k, m_np, rtol=1e-12, atol=1e-13 * scale)
+        np.testing.assert_allclose(S_k, S_np, rtol=1e-12, atol=1e-13 * scale)
+        m_in, S_in = m.copy(), S.copy()
+        fm.step_inplace(m_in, S_in, t)  # in place: the same kernel, same bits
+        np.testing.assert_array_equal(m_in, m_k)
+        np.testing.assert_array_equal(S_in, S_k)
