@@ -68,10 +68,14 @@ def cost_per_interaction(ns, ds, models, min_time):
             for d in ds:
                 fm, X0 = _fm(n, d, model)
                 m, S = F.initial_state(fm, X0)
-                m, S = fm.step_inplace(m, S, 0)  # compile / warm up
+                # as the engine's step loop: one carry kept from step to step (a library
+                # without StepCarry, e.g. an older checkout, steps without)
+                carry = fm.new_carry() if hasattr(fm, "new_carry") else None
+                args = () if carry is None else (carry,)
+                m, S = fm.step_inplace(m, S, 0, *args)  # compile / warm up
                 k, t0, c0 = 0, time.perf_counter(), time.thread_time()
                 while True:
-                    m, S = fm.step_inplace(m, S, 1 + k)  # as the engine's step loop
+                    m, S = fm.step_inplace(m, S, 1 + k, *args)
                     k += 1
                     el = time.perf_counter() - t0
                     if el >= min_time and k >= 3:

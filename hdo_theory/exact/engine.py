@@ -135,6 +135,8 @@ def run(fm, X0: np.ndarray, at: np.ndarray, fixed_node: int,
         span = int(at[-1]) - t_inv
         jump = D <= MAX_JUMP_DIM and span > D * D / 500.0 * max(1.0, np.log2(max(span, 2)))
     jumper = None
+    # the pairwise kernel's sums for the next step, valid while only the kernel touches (m, S)
+    carry = fm.new_carry() if hasattr(fm, "new_carry") else None
     rows = []
     for target in at:
         target = int(target)
@@ -147,12 +149,19 @@ def run(fm, X0: np.ndarray, at: np.ndarray, fixed_node: int,
                     if jumper is None:
                         jumper = _Jumper(fm, t, m, S)
                     m, S, W = jumper.jump(m, S, W, target - t)
+                if carry is not None:
+                    carry.valid = False  # a new state
                 t = target
                 break
             fac = fm.factor(t)
             if fm.ycoef is not None:
                 W = max(0.0, fm.y_rho(fac)) * W + 1.0
-            m, S = fm.step_inplace(m, S, t) if hasattr(fm, "step_inplace") else fm.step(m, S, t)
+            if carry is not None:
+                m, S = fm.step_inplace(m, S, t, carry)
+            elif hasattr(fm, "step_inplace"):
+                m, S = fm.step_inplace(m, S, t)
+            else:
+                m, S = fm.step(m, S, t)
             t += 1
         rows.append(fm.metrics(m, S, W, t, fixed_node))
         if means is not None:

@@ -171,16 +171,35 @@ class FastModel:
     def step(self, m, S, t):
         return step(self, m, S, t)
 
-    def step_inplace(self, m, S, t):
+    def new_carry(self) -> StepCarry:
+        """An empty :class:`StepCarry` for :meth:`step_inplace` (not valid yet)."""
+        return StepCarry(self.d, self.n)
+
+    def step_inplace(self, m, S, t, carry: StepCarry | None = None):
         """:meth:`step` writing into ``(m, S)`` (the engine owns its state; saves two
-        state-sized allocations per step on the Numba route)."""
+        state-sized allocations per step on the Numba route). ``carry``: the
+        :class:`StepCarry` of this state, kept by the caller from one step to the next (the
+        pairwise kernel then makes one pass over the state instead of two); ``None``: a
+        scratch one, recomputed from the state."""
         if self.model == "pairwise" and m.ndim == 2 and self.use_kernel:
-            _pairwise_kernel_step(self, m, S, t)  # the y fold fused into the kernel
+            if carry is None:
+                carry = self._scratch_carry()
+                carry.valid = False
+            _pairwise_kernel_step(self, m, S, t, carry)  # the y fold fused into the kernel
             return m, S
         if self.model == "matching" and m.ndim == 2 and self.use_kernel:
             _matching_kernel_step(self, m, S, t)  # likewise
             return m, S
+        if self.model == "graph" and m.ndim == 2 and self.use_kernel:
+            _graph_kernel_step(self, m, S, t)
+            return m, S
         return step(self, m, S, t)
+
+    def _scratch_carry(self) -> StepCarry:
+        c = self.__dict__.get("_scratch")
+        if c is None:
+            c = self._scratch = StepCarry(self.d, self.n)
+        return c
 
     def mean_point(self, m) -> np.ndarray:
         """``E mu = Q (x*_eig + (1/n) sum_i m_i)`` in the original basis (``m = E z``)."""
@@ -197,6 +216,23 @@ class FastModel:
         if self.model == "matching":
             a = 1.0 - (1.0 - a) ** (self.n // 2)
         return 1.0 - a
+
+
+class StepCarry:
+    """What the pairwise kernel computes for the next step while it rewrites the state, so
+    that the next step needs no separate read pass: per coordinate the column sums of ``S``
+    over each population's node rows (``sums``, ``(d, 2, n+1)``), the node diagonal
+    (``diag``, ``(d, n)``), ``E gbar^2`` (``g2``, ``(d, n)``) and its sum over coordinates
+    (``tot``, ``(n,)``), all of the state the kernel last wrote. ``valid`` is true only
+    while that state is untouched: whoever changes ``(m, S)`` otherwise (a jump, a copy, a
+    fold outside the kernel) must set it to ``False`` (the kernel then recomputes them)."""
+
+    def __init__(self, d: int, n: int):
+        self.sums = np.zeros((d, 2, n + 1))
+        self.diag = np.zeros((d, n))
+        self.g2 = np.zeros((d, n))
+        self.tot = np.zeros(n)
+        self.valid = False
 
 
 def initial_state(fm: FastModel, X0: np.ndarray):
@@ -247,7 +283,7 @@ def noise_var(fm: FastModel, m, S):
 def step(fm: FastModel, m, S, t: int):
     """The exact expectation map of step ``t`` (one interaction, or one matching round),
     y fold included; returns ``(m', S')``. Accepts leading batch axes."""
-    if fm.model in ("pairwise", "matching") and m.ndim == 2 and fm.use_kernel:
+    if fm.model in ("pairwise", "matching", "graph") and m.ndim == 2 and fm.use_kernel:
         m2, S2 = m.copy(), S.copy()
         fm.step_inplace(m2, S2, t)
         return m2, S2
@@ -271,14 +307,18 @@ def step(fm: FastModel, m, S, t: int):
     return _pairs(fm, m, S, ym, T, U, communicate)
 
 
-def _pairwise_kernel_step(fm: FastModel, m, S, t: int):
+def _pairwise_kernel_step(fm: FastModel, m, S, t: int, carry: StepCarry):
     """Step ``t`` of the uniform pairwise model on the unbatched ``(m, S)`` in place, y fold
-    included (:func:`_pairwise_step_kernel`)."""
+    included (:func:`_pairwise_step_kernel`); reads ``carry`` if valid, leaves it valid."""
     fac = fm.factor(t)
     fold = fm.ycoef is not None
     rho = max(0.0, fm.y_rho(fac)) if fold else 0.0
+    have = carry.valid
+    carry.valid = False  # until the kernel has written it
     _pairwise_step_kernel(fm.lam, fm.b_s, fm.lr_s * fac, fm.n0, fm.c1_s, fm.c2_s, fm.K_s,
-                          fm.sigma2, m, S, t >= fm.local, fold, rho)
+                          fm.sigma2, m, S, t >= fm.local, fold, rho, carry.sums, carry.diag,
+                          carry.g2, carry.tot, have)
+    carry.valid = True
 
 
 def _matching_kernel_step(fm: FastModel, m, S, t: int):
@@ -289,6 +329,18 @@ def _matching_kernel_step(fm: FastModel, m, S, t: int):
     rho = max(0.0, fm.y_rho(fac)) if fold else 0.0
     _matching_step_kernel(fm.lam, fm.b_s, fm.lr_s * fac, fm.c1_s, fm.c2_s, fm.K_s, fm.sigma2,
                           m, S, t >= fm.local, fm.q_match, fm.s_match, fm.r4, fm.r3, fold, rho)
+
+
+def _graph_kernel_step(fm: FastModel, m, S, t: int):
+    """Step ``t`` of the graph model on the unbatched ``(m, S)`` in place, y fold included
+    (:func:`_graph_step_kernel`)."""
+    fac = fm.factor(t)
+    fold = fm.ycoef is not None
+    rho = max(0.0, fm.y_rho(fac)) if fold else 0.0
+    ps = fm.pm_sparse
+    _graph_step_kernel(fm.lam, fm.b_s, fm.lr_s * fac, fm.c1_s, fm.c2_s, fm.K_s, fm.sigma2, m,
+                       S, t >= fm.local, fold, rho, fm.pm, ps.indptr.astype(np.int64),
+                       ps.indices.astype(np.int64), ps.data)
 
 
 def _pm_times(fm: FastModel, V):
@@ -382,18 +434,133 @@ def constant_rate_y_weight(rho: float, t: int) -> float:
 # ---------------------------------------------------------------------------------------------
 
 import numba  # noqa: E402
+from llvmlite import ir as _llvm_ir  # noqa: E402
+from numba.core import cgutils as _cgutils  # noqa: E402
+from numba.extending import intrinsic as _intrinsic  # noqa: E402
+
+
+@_intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Prefetch the cache line of ``arr``'s element ``idx`` (flat index into its data) into
+    every cache level (``llvm.prefetch``, read, locality 3): the pairwise kernel asks for the
+    next coordinate's block while it rewrites the current one, four rows at a time, a pattern
+    the hardware prefetcher does not follow when other processes have evicted the state
+    from the shared cache (measured under load: about 10% per step)."""
+    sig = numba.types.void(arr, numba.types.intp)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        i8p = _llvm_ir.IntType(8).as_pointer()
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
+        i32 = _llvm_ir.IntType(32)
+        fnty = _llvm_ir.FunctionType(_llvm_ir.VoidType(), [i8p, i32, i32, i32])
+        fn = _cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [ptr, _llvm_ir.Constant(i32, 0), _llvm_ir.Constant(i32, 3),
+                          _llvm_ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@numba.njit(inline="always", nogil=True, fastmath={"contract"})
+def _rewrite_rows(Sk, j0, j1, fv, u, c, e, mk, kw, Dn, Yn, acc,
+                  Snext):  # pragma: no cover
+    """Rows ``j0 <= a < j1`` (one population, so one factor vector ``fv``) of the block
+    ``Sk`` in place, four at a time: ``S'_ab = S_ab fv_b + u_a + u_b + (kw m_a) c_b + c_a e_b``
+    off the diagonal, ``Dn_a`` on it, ``Yn_a`` in the y column; the new rows are added to the
+    column sums ``acc`` in row order (``((acc + row_a) + row_{a+1}) + ...``, the order of a
+    separate pass over the rows). The same rows of the next block ``Snext`` are prefetched."""
+    n = Sk.shape[0] - 1
+    npr = n + 1
+    a = j0
+    while a + 4 <= j1:
+        for o in range(a * npr, (a + 4) * npr + 8, 8):
+            _prefetch(Snext, o)
+        ua0 = u[a]
+        ua1 = u[a + 1]
+        ua2 = u[a + 2]
+        ua3 = u[a + 3]
+        wa0 = kw * mk[a]
+        wa1 = kw * mk[a + 1]
+        wa2 = kw * mk[a + 2]
+        wa3 = kw * mk[a + 3]
+        ca0 = c[a]
+        ca1 = c[a + 1]
+        ca2 = c[a + 2]
+        ca3 = c[a + 3]
+        d0 = Dn[a]
+        d1 = Dn[a + 1]
+        d2 = Dn[a + 2]
+        d3 = Dn[a + 3]
+        R0 = Sk[a]
+        R1 = Sk[a + 1]
+        R2 = Sk[a + 2]
+        R3 = Sk[a + 3]
+        for b in range(n):
+            fb = fv[b]
+            ub = u[b]
+            cb = c[b]
+            eb = e[b]
+            v0 = R0[b] * fb + ua0 + ub + wa0 * cb + ca0 * eb
+            v1 = R1[b] * fb + ua1 + ub + wa1 * cb + ca1 * eb
+            v2 = R2[b] * fb + ua2 + ub + wa2 * cb + ca2 * eb
+            v3 = R3[b] * fb + ua3 + ub + wa3 * cb + ca3 * eb
+            if b == a:
+                v0 = d0
+            if b == a + 1:
+                v1 = d1
+            if b == a + 2:
+                v2 = d2
+            if b == a + 3:
+                v3 = d3
+            R0[b] = v0
+            R1[b] = v1
+            R2[b] = v2
+            R3[b] = v3
+            acc[b] = acc[b] + v0 + v1 + v2 + v3
+        y0 = Yn[a]
+        y1 = Yn[a + 1]
+        y2 = Yn[a + 2]
+        y3 = Yn[a + 3]
+        R0[n] = y0
+        R1[n] = y1
+        R2[n] = y2
+        R3[n] = y3
+        acc[n] = acc[n] + y0 + y1 + y2 + y3
+        a += 4
+    while a < j1:
+        for o in range(a * npr, (a + 1) * npr + 8, 8):
+            _prefetch(Snext, o)
+        ua = u[a]
+        wa = kw * mk[a]
+        ca = c[a]
+        da = Dn[a]
+        R0 = Sk[a]
+        for b in range(n):
+            v = R0[b] * fv[b] + ua + u[b] + wa * c[b] + ca * e[b]
+            if b == a:
+                v = da
+            R0[b] = v
+            acc[b] += v
+        R0[n] = Yn[a]
+        acc[n] += Yn[a]
+        a += 1
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"contract"})
 def _pairwise_step_kernel(lam, b_s, eta, n0, c1, c2, K, sigma2, m, S, communicate, fold,
-                          rho):  # pragma: no cover
+                          rho, sums, diag, g2, tot_next, have):  # pragma: no cover
     """One uniform pairwise step on ``(m, S)`` (shapes ``(d, n+1)``, ``(d, n+1, n+1)``), in
     place, the y fold ``Ytilde <- rho Ytilde + mu`` (:func:`fold_y`) first when ``fold``: the
     formulas of :func:`fold_y` and :func:`_pairs` with ``p_ab = p = 1/P`` on the nodes
-    (``P = n(n-1)/2``), ``pi = 2/n``, the y slot last. No state-sized temporary: per
-    coordinate two passes over the ``(n+1) x (n+1)`` block (it stays in cache), the first
-    reading it, the second rewriting it in place, so ``O(n^2 d)`` flops and one read and one
-    write of the state per step.
+    (``P = n(n-1)/2``), ``pi = 2/n``, the y slot last. No state-sized temporary and one pass
+    over the state: each coordinate's ``(n+1) x (n+1)`` block is rewritten in place, rows in
+    groups of four (the column vectors are loaded once per group), and the sums the *next*
+    step needs are accumulated from the values just written into the carry
+    (:class:`StepCarry`): the population column sums ``sums[k, 0 / 1]`` (same rows, same
+    order as a separate read pass, so bit-identical to it), the new diagonal ``diag``, and
+    ``E gbar^2`` (``g2``, ``tot_next``) of the new state. With ``have`` false (no valid
+    carry: first step, after a jump, a copy) the kernel first computes them from ``S``.
 
     Per coordinate (index ``k`` dropped), nodes ``a, b < n``, ``EY_b = l_b m_b + c_b``,
     ``N_a = eta_a^2 v_a``. Pass 1 gives the node column sums, plain and ``l``-weighted
@@ -440,8 +607,16 @@ def _pairwise_step_kernel(lam, b_s, eta, n0, c1, c2, K, sigma2, m, S, communicat
     steps): ``alpha_a = coef + (pi - p) l_a``, ``beta_a = pi - p + p l_a``, ``u = 0``,
     ``omega_a = (pi - p + p l_a) m_a``, ``chi_a = (pi - p) c_a``, ``psi_a = p c_a``,
     ``S'_aa = (1 - pi) S_aa + pi U_aa``, ``S'_ay = (1 - pi) S_ay + pi T_ay``,
-    ``m'_a = (1 - pi) m_a + pi EY_a``. Row ``a`` of pass 2 reads only its own old entries
-    (``S_aa`` and ``S_ay`` saved first) and the vectors, so it can overwrite them.
+    ``m'_a = (1 - pi) m_a + pi EY_a``. Row ``a`` reads only its own old entries and the
+    vectors (the new diagonal and y column are computed first from ``O(n)`` vectors), so it
+    can overwrite them. The y column is read from the y row (``S_ay`` and ``S_ya`` are written
+    with the same value, so they are equal bit for bit in a state this kernel wrote).
+
+    Bit-identical to the previous two-pass kernel (``tests/test_exact_kernel.py``): every
+    entry is the same expression; the sequential sums (``sum_c``, ``sum_ym``, ``sum_ud``,
+    the fold's sums, the column sums) keep their order; ``u_a`` and the y column are computed
+    in the loop of a sequential sum so that they stay scalar code (vectorised, LLVM fused a
+    different product of ``a b + c d`` into the FMA: 1 ulp apart).
     """
     d, npr = m.shape
     n = npr - 1
@@ -449,53 +624,75 @@ def _pairwise_step_kernel(lam, b_s, eta, n0, c1, c2, K, sigma2, m, S, communicat
     p = 1.0 / P
     pi = 2.0 / n
     inv_n = 1.0 / n
-    # E gbar^2 and its sum over coordinates (the tr coupling); the fold leaves node entries
-    g2 = np.empty((d, n))
+    # E gbar^2 and its sum over coordinates (the tr coupling) of the current state: carried,
+    # or from S (the fold leaves node entries); tot_next accumulates the next step's
     tot = np.zeros(n)
-    for k in range(d):
+    if have:
         for a in range(n):
-            bb = b_s[k, a]
-            v = lam[k] * lam[k] * S[k, a, a] - 2.0 * lam[k] * bb * m[k, a] + bb * bb
-            g2[k, a] = v
-            tot[a] += v
+            tot[a] = tot_next[a]
+    else:
+        for k in range(d):
+            for a in range(n):
+                bb = b_s[k, a]
+                v = lam[k] * lam[k] * S[k, a, a] - 2.0 * lam[k] * bb * m[k, a] + bb * bb
+                g2[k, a] = v
+                tot[a] += v
+    for a in range(n):
+        tot_next[a] = 0.0
+    # one array for the column vectors: fewer pointers for LLVM's runtime alias checks
+    V = np.zeros((5, npr))  # rows: f (population-0 rows), f (population 1), u, c, e
     l = np.ones(npr)
-    c = np.zeros(npr)
     ym = np.empty(npr)
     r = np.empty(npr)
-    r0 = np.empty(npr)
-    r1 = np.empty(npr)
-    e = np.empty(n)
     w = np.empty(npr)
-    u = np.empty(n)
-    Sd = np.empty(n)
+    ycol = np.empty(n)
     Td = np.empty(n)
     Ud = np.empty(n)
     CT = np.empty(npr)
+    Dn = np.empty(n)
+    Yn = np.empty(n)
     mnew = np.empty(n)
     coef = 1.0 - 2.0 * pi + p
     h = pi - 2.0 * p if communicate else pi - p
+    u = V[2]
+    c = V[3]
+    e = V[4]
     for k in range(d):
         mk = m[k]
         Sk = S[k]
+        Snext = S[k + 1] if k + 1 < d else S[k]
+        for o in range(n * npr, npr * npr + 8, 8):
+            _prefetch(Snext, o)  # the next block's y row: the first thing its step reads
+        r0 = sums[k, 0]
+        r1 = sums[k, 1]
+        Sd = diag[k]
         sum_c = 0.0
         l0 = 1.0 - eta[0] * lam[k]
         l1 = 1.0 - eta[n - 1] * lam[k]
         for a in range(n):
             l[a] = l0 if a < n0 else l1
             c[a] = eta[a] * b_s[k, a]
+        for a in range(n):
             sum_c += c[a]
-        # pass 1: r_b and w_b, from the two populations' sums (l is constant on each)
-        for b in range(npr):
-            r0[b] = 0.0
-            r1[b] = 0.0
-        for j in range(n0):
-            row = Sk[j]
+        # r_b, w_b from the two populations' column sums (l is constant on each)
+        if have:
+            for b in range(n):
+                ycol[b] = Sk[n, b]  # the y row: S_ay == S_ya bit for bit (both written once)
+        else:
             for b in range(npr):
-                r0[b] += row[b]
-        for j in range(n0, n):
-            row = Sk[j]
-            for b in range(npr):
-                r1[b] += row[b]
+                r0[b] = 0.0
+                r1[b] = 0.0
+            for j in range(n0):
+                row = Sk[j]
+                for b in range(npr):
+                    r0[b] += row[b]
+            for j in range(n0, n):
+                row = Sk[j]
+                for b in range(npr):
+                    r1[b] += row[b]
+            for a in range(n):
+                Sd[a] = Sk[a, a]
+                ycol[a] = Sk[a, n]
         for b in range(npr):
             r[b] = r0[b] + r1[b]
             w[b] = l0 * r0[b] + l1 * r1[b]
@@ -509,14 +706,10 @@ def _pairwise_step_kernel(lam, b_s, eta, n0, c1, c2, K, sigma2, m, S, communicat
                 msum += mk[b]
             syy = rho * rho * Sk[n, n] + 2.0 * rho * inv_n * r[n] + inv_n * inv_n * tot_r
             for b in range(n):
-                yv = rho * Sk[n, b] + inv_n * r[b]
-                Sk[n, b] = yv
-                Sk[b, n] = yv
+                ycol[b] = rho * Sk[n, b] + inv_n * r[b]
             Sk[n, n] = syy
             w[n] = rho * w[n] + inv_n * lr
             mk[n] = rho * mk[n] + inv_n * msum
-        sum_ym = 0.0
-        sum_ud = 0.0
         for a in range(npr):
             ym[a] = l[a] * mk[a] + c[a]
             CT[a] = w[a] + sum_c * mk[a]
@@ -524,50 +717,71 @@ def _pairwise_step_kernel(lam, b_s, eta, n0, c1, c2, K, sigma2, m, S, communicat
             la, ca, ma = l[a], c[a], mk[a]
             noise = eta[a] * eta[a] * ((c1[a] - 1.0) * g2[k, a] + c1[a] * sigma2
                                        + c2[a] * (tot[a] + d * sigma2) + K[k, a])
-            saa = Sk[a, a]
-            Sd[a] = saa
+            saa = Sd[a]
             Td[a] = la * saa + ca * ma
             Ud[a] = la * la * saa + 2.0 * la * ca * ma + ca * ca + noise
+        sum_ym = 0.0
+        sum_ud = 0.0
+        for a in range(n):  # sequential (no reassoc): u and the y column stay scalar code
             sum_ym += ym[a]
             sum_ud += Ud[a]
             if communicate:
                 u[a] = 0.5 * p * (CT[a] - Td[a]) + 0.25 * p * Ud[a]
             else:
                 u[a] = 0.0
-        # pass 2: every row in place; chi_a m_b + psi_a EY_b = c_a e_b
-        for b in range(n):
-            e[b] = 0.5 * (h * mk[b] + p * ym[b]) if communicate else h * mk[b] + p * ym[b]
-        for a in range(n):
-            la, ca, ma = l[a], c[a], mk[a]
-            if communicate:
-                beta = 0.5 * h + 0.5 * p * la
-                alpha = coef + 0.5 * h * la
-                wa = 0.5 * (h + p * la) * ma
-            else:
-                beta = h + p * la
-                alpha = coef + h * la
-                wa = (h + p * la) * ma
-            ua = u[a]
-            row = Sk[a]
-            say = row[n]
-            # (one loop over b with l_b loaded: splitting it at n0 measured 2-3x slower)
-            for b in range(n):
-                row[b] = row[b] * (alpha + beta * l[b]) + ua + u[b] + wa * c[b] + ca * e[b]
+            la, ca = l[a], c[a]
+            say = ycol[a]
             Tay = la * say + ca * mk[n]
             if communicate:
-                yv = (1.0 - pi) * say + 0.5 * (pi * Tay + (CT[n] - Tay) * p)
+                Yn[a] = (1.0 - pi) * say + 0.5 * (pi * Tay + (CT[n] - Tay) * p)
+            else:
+                Yn[a] = (1.0 - pi) * say + pi * Tay
+        # the rest is elementwise (vectorised): e, the new diagonal and mean
+        if communicate:
+            for a in range(n):
+                e[a] = 0.5 * (h * mk[a] + p * ym[a])
+            for a in range(n):
+                la, ca, ma = l[a], c[a], mk[a]
                 sum_u = la * (CT[a] - Td[a]) + ca * (sum_ym - ym[a])
-                row[a] = (1.0 - pi) * Sd[a] + 0.25 * p * (
+                Dn[a] = (1.0 - pi) * Sd[a] + 0.25 * p * (
                     (n - 1) * Ud[a] + (sum_ud - Ud[a]) + 2.0 * sum_u)
                 mnew[a] = (1.0 - pi) * ma + 0.5 * (pi * ym[a] + p * (sum_ym - ym[a]))
-            else:
-                yv = (1.0 - pi) * say + pi * Tay
-                row[a] = (1.0 - pi) * Sd[a] + pi * Ud[a]
+        else:
+            for a in range(n):
+                e[a] = h * mk[a] + p * ym[a]
+            for a in range(n):
+                ma = mk[a]
+                Dn[a] = (1.0 - pi) * Sd[a] + pi * Ud[a]
                 mnew[a] = (1.0 - pi) * ma + pi * ym[a]
-            row[n] = yv
-            Sk[n, a] = yv
+        for pop in range(2):
+            lp = l0 if pop == 0 else l1
+            if communicate:
+                beta = 0.5 * h + 0.5 * p * lp
+                alpha = coef + 0.5 * h * lp
+            else:
+                beta = h + p * lp
+                alpha = coef + h * lp
+            fv = V[pop]
+            for b in range(n):
+                fv[b] = alpha + beta * l[b]
+        for b in range(npr):
+            r0[b] = 0.0
+            r1[b] = 0.0
+        kw0 = 0.5 * (h + p * l0) if communicate else h + p * l0
+        kw1 = 0.5 * (h + p * l1) if communicate else h + p * l1
+        _rewrite_rows(Sk, 0, n0, V[0], u, c, e, mk, kw0, Dn, Yn, r0, Snext)
+        _rewrite_rows(Sk, n0, n, V[1], u, c, e, mk, kw1, Dn, Yn, r1, Snext)
+        # the y row, the mean, and the next step's diagonal and E gbar^2 (same expression as
+        # from S above, so the carried values equal the recomputed ones bit for bit)
+        lk = lam[k]
         for a in range(n):
+            Sk[n, a] = Yn[a]
             mk[a] = mnew[a]
+            Sd[a] = Dn[a]
+            bb = b_s[k, a]
+            v = lk * lk * Dn[a] - 2.0 * lk * bb * mnew[a] + bb * bb
+            g2[k, a] = v
+            tot_next[a] += v
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
@@ -682,3 +896,152 @@ def _matching_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate,
         for a in range(npr):
             for b in range(npr):
                 Sk[a, b] = blk[a, b]
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"contract"})
+def _graph_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate, fold, rho,
+                       pm, indptr, indices, pdata):  # pragma: no cover
+    """One graph-gossip step on ``(m, S)`` in place: the formulas of :func:`fold_y` (when
+    ``fold``) and :func:`_pairs` with the edge probabilities ``pm`` (dense ``(n+1, n+1)``, 0
+    in the y slot) and the same matrix in CSR form (``indptr``, ``indices``, ``pdata``) for
+    ``(pT)_ab = sum_j p_aj T_jb`` over the neighbours ``j`` of ``a`` (``O(|E| n)`` per
+    coordinate instead of the dense ``O(n^3)``). Per coordinate, with scratch blocks ``T``
+    and ``pT``: ``T_ab = l_a S_ab + c_a m_b``, ``U_ab = l_a T_ba + c_a EY_b (+ N_a if a = b)``,
+    ``H_ab = [(pi_a - p_ab) T_ab + (pT)_ab - p_ab T_bb] / 2``,
+    ``S'_ab = (1 - pi_a - pi_b + p_ab) S_ab + H_ab + H_ba + p_ab Q_ab`` (``a != b``),
+    ``S'_aa = (1 - pi_a) S_aa + sum_j p_aj Q_aj``, ``Q_ab = (U_aa + U_ab + U_ba + U_bb) / 4``,
+    ``m'_a = (1 - pi_a) m_a + (pi_a EY_a + sum_j p_aj EY_j) / 2``; without averaging (local
+    steps) ``S'_ab = (1 - pi_a - pi_b + p_ab) S_ab + (pi_a - p_ab) T_ab + (pi_b - p_ab) T_ba
+    + p_ab U_ab``, ``S'_aa = (1 - pi_a) S_aa + pi_a U_aa``, ``m'_a = (1 - pi_a) m_a + pi_a
+    EY_a``. The y slot is a node without edges (``pi = 0``, ``l = 1``, ``c = 0``, no noise),
+    so it needs no special case. No state-sized temporary."""
+    d, npr = m.shape
+    n = npr - 1
+    inv_n = 1.0 / n
+    g2 = np.empty((d, n))
+    tot = np.zeros(n)
+    for k in range(d):
+        for a in range(n):
+            bb = b_s[k, a]
+            v = lam[k] * lam[k] * S[k, a, a] - 2.0 * lam[k] * bb * m[k, a] + bb * bb
+            g2[k, a] = v
+            tot[a] += v
+    pi = np.zeros(npr)
+    for a in range(npr):
+        for q in range(indptr[a], indptr[a + 1]):
+            pi[a] += pdata[q]
+    l = np.ones(npr)
+    c = np.zeros(npr)
+    noise = np.zeros(npr)
+    ym = np.empty(npr)
+    r = np.empty(npr)
+    Td = np.empty(npr)
+    Ud = np.empty(npr)
+    T = np.empty((npr, npr))
+    pT = np.empty((npr, npr))
+    Tt = np.empty((npr, npr))  # transposes: the rewrite then reads every block by rows
+    pTt = np.empty((npr, npr))
+    for k in range(d):
+        mk = m[k]
+        Sk = S[k]
+        if fold:  # as in _pairwise_step_kernel: from the node column sums r
+            for b in range(npr):
+                r[b] = 0.0
+            for j in range(n):
+                row = Sk[j]
+                for b in range(npr):
+                    r[b] += row[b]
+            tot_r = 0.0
+            msum = 0.0
+            for b in range(n):
+                tot_r += r[b]
+                msum += mk[b]
+            syy = rho * rho * Sk[n, n] + 2.0 * rho * inv_n * r[n] + inv_n * inv_n * tot_r
+            for b in range(n):
+                yv = rho * Sk[n, b] + inv_n * r[b]
+                Sk[n, b] = yv
+                Sk[b, n] = yv
+            Sk[n, n] = syy
+            mk[n] = rho * mk[n] + inv_n * msum
+        for a in range(n):
+            l[a] = 1.0 - eta[a] * lam[k]
+            c[a] = eta[a] * b_s[k, a]
+            noise[a] = eta[a] * eta[a] * ((c1[a] - 1.0) * g2[k, a] + c1[a] * sigma2
+                                          + c2[a] * (tot[a] + d * sigma2) + K[k, a])
+        for a in range(npr):
+            ym[a] = l[a] * mk[a] + c[a]
+        for a in range(npr):
+            la, ca = l[a], c[a]
+            row = Sk[a]
+            Ta = T[a]
+            for b in range(npr):
+                Ta[b] = la * row[b] + ca * mk[b]
+        for a in range(npr):
+            Td[a] = T[a, a]
+            Ud[a] = l[a] * T[a, a] + c[a] * ym[a] + noise[a]
+        if communicate:
+            for a in range(npr):
+                out = pT[a]
+                for b in range(npr):
+                    out[b] = 0.0
+                for q in range(indptr[a], indptr[a + 1]):
+                    pw = pdata[q]
+                    Tj = T[indices[q]]
+                    for b in range(npr):
+                        out[b] += pw * Tj[b]
+            for a in range(npr):
+                for b in range(npr):
+                    Tt[b, a] = T[a, b]
+                    pTt[b, a] = pT[a, b]
+            mnew_sum = np.zeros(npr)
+            for a in range(npr):
+                for q in range(indptr[a], indptr[a + 1]):
+                    mnew_sum[a] += pdata[q] * ym[indices[q]]
+            for a in range(npr):
+                la, ca, pa = l[a], c[a], pi[a]
+                row = Sk[a]
+                saa = row[a]
+                Ta = T[a]
+                pTa = pT[a]
+                Tta = Tt[a]
+                pTta = pTt[a]
+                pma = pm[a]
+                yma = ym[a]
+                uda = Ud[a]
+                tda = Td[a]
+                for b in range(npr):  # the diagonal entry is overwritten below
+                    pab = pma[b]
+                    hab = 0.5 * ((pa - pab) * Ta[b] + pTa[b] - pab * Td[b])
+                    hba = 0.5 * ((pi[b] - pab) * Tta[b] + pTta[b] - pab * tda)
+                    uab = la * Tta[b] + ca * ym[b]
+                    uba = l[b] * Ta[b] + c[b] * yma
+                    qab = 0.25 * (uda + uab + uba + Ud[b])
+                    row[b] = (1.0 - pa - pi[b] + pab) * row[b] + hab + hba + pab * qab
+                dsum = 0.0
+                for q in range(indptr[a], indptr[a + 1]):
+                    j = indices[q]
+                    uaj = la * T[j, a] + ca * ym[j]
+                    uja = l[j] * T[a, j] + c[j] * ym[a]
+                    dsum += pdata[q] * (0.25 * (Ud[a] + uaj + uja + Ud[j]))
+                row[a] = (1.0 - pa) * saa + dsum
+            for a in range(npr):
+                mk[a] = (1.0 - pi[a]) * mk[a] + 0.5 * (pi[a] * ym[a] + mnew_sum[a])
+        else:
+            for a in range(npr):
+                for b in range(npr):
+                    Tt[b, a] = T[a, b]
+            for a in range(npr):
+                la, ca, pa = l[a], c[a], pi[a]
+                row = Sk[a]
+                saa = row[a]
+                Ta = T[a]
+                Tta = Tt[a]
+                pma = pm[a]
+                for b in range(npr):  # the diagonal entry is overwritten below
+                    pab = pma[b]
+                    uab = la * Tta[b] + ca * ym[b]
+                    row[b] = ((1.0 - pa - pi[b] + pab) * row[b] + (pa - pab) * Ta[b]
+                              + (pi[b] - pab) * Tta[b] + pab * uab)
+                row[a] = (1.0 - pa) * saa + pa * Ud[a]
+            for a in range(npr):
+                mk[a] = (1.0 - pi[a]) * mk[a] + pi[a] * ym[a]
