@@ -17,10 +17,14 @@ FAIL_P = 1e-3  # each binomial check fails with probability < FAIL_P when the co
 METHODS = [S.Estimate(1.3, 0.2, 12, 13, "mean"), S.Estimate(1.3, 0.2, math.inf, 13, "mean"),
            S.Estimate(-0.7, 0.05, math.inf, 40, "slope"),
            S.Estimate(0.9, 0.1, math.inf, 50, "norm"),
-           S.Estimate(1.3, 0.2, 12, 13, "mean", spend=0.25)]
+           S.Estimate(1.3, 0.2, 12, 13, "mean", spend=0.25),
+           # Hall's skewness correction, both signs, with optional stopping too
+           S.Estimate(1.3, 0.2, 1999, 2000, "mean", skew=0.13),
+           S.Estimate(1.3, 0.2, 12, 13, "mean", spend=0.25, skew=-0.4)]
 
 
-@pytest.mark.parametrize("est", METHODS, ids=lambda e: f"{e.method}-{e.dof}-{e.spend}")
+@pytest.mark.parametrize("est", METHODS,
+                         ids=lambda e: f"{e.method}-{e.dof}-{e.spend}-{e.skew}")
 @pytest.mark.parametrize("a", [0.2, 0.025, 1e-4])
 def test_p_values_invert_the_interval(est, a):
     # p_above(est, lo) = a at the lower limit of the 1 - 2a interval, p_below(est, hi) = a
