@@ -292,6 +292,55 @@ def test_report_names_the_procedure_and_the_families():
     assert data["claims"][0]["margin"] == 0.1
 
 
+def test_md_and_html_name_each_claims_family_and_the_replicas_a_budgeted_record_used():
+    from hdo_theory.verification.claims.registry import Record
+    from hdo_theory.verification.report import html_doc, markdown
+    from hdo_theory.verification.runner import ClaimRun, VerifyResult, decide_families
+
+    mine = _claim(margin=0.1, margin_reason="10% of the reference", family="mine")
+    built = _claim(margin=0.1, margin_reason="r")
+    seq = S.SequentialRun(S.Estimate(0.3, 0.01, 60, 62, spend=0.6), 64, [16, 32, 64], 3,
+                          "budget").as_dict()
+    r_mine = Record("mine.cmp", "r", "a - b", S.Estimate(0.001, 0.002, 60, 62), 0.0, "0",
+                    equivalence_scale=0.5, family="mine")
+    r_built = Record("builtin.cmp", "r", "gap", S.Estimate(0.3, 0.01, 60, 62, spend=0.6), 0.0,
+                     "0", equivalence_scale=0.5, extra={"sequential": seq})
+    fams = decide_families([r_mine, r_built], 0.05, claims={"mine.cmp": mine})
+    res = VerifyResult("quick", 0, 0.05, fams["builtin"][1],
+                       [ClaimRun(mine, [r_mine], 0.0), ClaimRun(built, [r_built], 0.0)], {}, [],
+                       0.0, fams)
+    md = markdown(res)
+    assert "Family: mine (Holm's step-down procedure over the records of plugin mine alone)" in md
+    assert "Family: builtin (Holm's step-down procedure over the records of the built-in" in md
+    assert "Replicas (--budget; doubling looks, linear alpha spending" in md
+    assert "gap: 64 replicas (look 3 of 3, budget)" in md
+    page = html_doc(res, md, [])
+    assert "Family: mine (Holm&#39;s step-down" in page or "Family: mine (Holm's step-down" in page
+    assert "gap: 64 replicas (look 3 of 3, budget)" in page and "family mine;" in page
+
+
+@pytest.mark.parametrize("source,match", [
+    ('@claim("mine.eq", reference="My Lemma", bound="0", equivalence=True)\n'
+     "def run(ctx):\n    return []\n", "an equivalence verdict needs margin"),
+    ('@claim("mine.wide", reference="My Lemma", bound="0", margin=1.5, margin_reason="r")\n'
+     "def run(ctx):\n    return []\n", r"margin must be a number in \(0, 1\)"),
+])
+def test_a_plugin_file_with_a_bad_margin_is_a_one_line_cli_error(source, match, tmp_path,
+                                                                  capsys):
+    import re
+
+    from hdo_theory.cli import main
+    from hdo_theory.verification.claims.registry import REGISTRY
+
+    f = tmp_path / "myplugin.py"
+    f.write_text("from hdo_theory.verification.claims.registry import claim\n" + source)
+    rc = main(["verify", "--plugin", str(f), "--claims", "mine", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and re.search(match, err), err
+    assert "claim 'mine." in err and "Traceback" not in err
+    assert not any(k.startswith("mine.") for k in REGISTRY)
+
+
 # ---------------------------------------------------------------------------------------------
 # Precision-driven replicas: --budget, --time-limit
 # ---------------------------------------------------------------------------------------------
