@@ -16,6 +16,7 @@ FAIL_P = 1e-3  # each binomial check fails with probability < FAIL_P when the co
 
 METHODS = [S.Estimate(1.3, 0.2, 12, 13, "mean"), S.Estimate(1.3, 0.2, math.inf, 13, "mean"),
            S.Estimate(-0.7, 0.05, math.inf, 40, "slope"),
+           S.Estimate(-0.7, 0.05, 34.7, 64, "slope"),  # t on Satterthwaite dof
            S.Estimate(0.9, 0.1, math.inf, 50, "norm"),
            S.Estimate(1.3, 0.2, 12, 13, "mean", spend=0.25),
            # Hall's skewness correction, both signs, with optional stopping too
