@@ -409,6 +409,33 @@ def test_a_time_limited_record_says_so_and_the_budget_is_part_of_the_claim_file(
     assert load_claim_run(tmp_path, c, "quick", 0, budget=128) is None
 
 
+def test_a_claim_file_keeps_the_skewness_of_a_mean_and_its_decision(tmp_path):
+    # resume must reproduce Hall's interval: the claim file carries Estimate.skew (with or
+    # without a look's spend), and a record without skew is written as before
+    from hdo_theory.verification.claims.registry import Record
+    from hdo_theory.verification.runner import (
+        ClaimRun,
+        _rec_to_dict,
+        decide_families,
+        load_claim_run,
+        save_claim_run,
+    )
+
+    x = np.random.default_rng(8).exponential(1.0, 300)
+    recs = [Record("x", "r", "q", S.mean_estimate(x), 1.0, "1", relation="eq"),
+            Record("x", "r", "q", S.Estimate(**{**S.mean_estimate(x).as_dict(), "spend": 0.5}),
+                   1.0, "1"),
+            Record("x", "r", "q", S.Estimate(0.1, 1.0, 31, 32), 0.0, "0")]
+    assert recs[0].estimate.skew > 0 and len(_rec_to_dict(recs[2])["estimate"]) == 5
+    c = _claim()
+    save_claim_run(tmp_path, ClaimRun(c, recs, 1.0), "quick", 0)
+    back = load_claim_run(tmp_path, c, "quick", 0).records
+    assert [b.estimate for b in back] == [r.estimate for r in recs]
+    decide_families(recs, 0.05)
+    decide_families(back, 0.05)
+    assert [b.decision for b in back] == [r.decision for r in recs]
+
+
 @pytest.mark.parametrize("args,msg", [(["--budget", "0"], "--budget must be an integer"),
                                       (["--budget", "-2"], "--budget must be an integer"),
                                       (["--budget", "lots"], "--budget must be an integer"),
