@@ -16,11 +16,16 @@ FAIL_P = 1e-3  # each binomial check fails with probability < FAIL_P when the co
 
 METHODS = [S.Estimate(1.3, 0.2, 12, 13, "mean"), S.Estimate(1.3, 0.2, math.inf, 13, "mean"),
            S.Estimate(-0.7, 0.05, math.inf, 40, "slope"),
+           S.Estimate(-0.7, 0.05, 34.7, 64, "slope"),  # t on Satterthwaite dof
            S.Estimate(0.9, 0.1, math.inf, 50, "norm"),
-           S.Estimate(1.3, 0.2, 12, 13, "mean", spend=0.25)]
+           S.Estimate(1.3, 0.2, 12, 13, "mean", spend=0.25),
+           # Hall's skewness correction, both signs, with optional stopping too
+           S.Estimate(1.3, 0.2, 1999, 2000, "mean", skew=0.13),
+           S.Estimate(1.3, 0.2, 12, 13, "mean", spend=0.25, skew=-0.4)]
 
 
-@pytest.mark.parametrize("est", METHODS, ids=lambda e: f"{e.method}-{e.dof}-{e.spend}")
+@pytest.mark.parametrize("est", METHODS,
+                         ids=lambda e: f"{e.method}-{e.dof}-{e.spend}-{e.skew}")
 @pytest.mark.parametrize("a", [0.2, 0.025, 1e-4])
 def test_p_values_invert_the_interval(est, a):
     # p_above(est, lo) = a at the lower limit of the 1 - 2a interval, p_below(est, hi) = a
@@ -288,6 +293,55 @@ def test_report_names_the_procedure_and_the_families():
     assert data["claims"][0]["margin"] == 0.1
 
 
+def test_md_and_html_name_each_claims_family_and_the_replicas_a_budgeted_record_used():
+    from hdo_theory.verification.claims.registry import Record
+    from hdo_theory.verification.report import html_doc, markdown
+    from hdo_theory.verification.runner import ClaimRun, VerifyResult, decide_families
+
+    mine = _claim(margin=0.1, margin_reason="10% of the reference", family="mine")
+    built = _claim(margin=0.1, margin_reason="r")
+    seq = S.SequentialRun(S.Estimate(0.3, 0.01, 60, 62, spend=0.6), 64, [16, 32, 64], 3,
+                          "budget").as_dict()
+    r_mine = Record("mine.cmp", "r", "a - b", S.Estimate(0.001, 0.002, 60, 62), 0.0, "0",
+                    equivalence_scale=0.5, family="mine")
+    r_built = Record("builtin.cmp", "r", "gap", S.Estimate(0.3, 0.01, 60, 62, spend=0.6), 0.0,
+                     "0", equivalence_scale=0.5, extra={"sequential": seq})
+    fams = decide_families([r_mine, r_built], 0.05, claims={"mine.cmp": mine})
+    res = VerifyResult("quick", 0, 0.05, fams["builtin"][1],
+                       [ClaimRun(mine, [r_mine], 0.0), ClaimRun(built, [r_built], 0.0)], {}, [],
+                       0.0, fams)
+    md = markdown(res)
+    assert "Family: mine (Holm's step-down procedure over the records of plugin mine alone)" in md
+    assert "Family: builtin (Holm's step-down procedure over the records of the built-in" in md
+    assert "Replicas (--budget; doubling looks, linear alpha spending" in md
+    assert "gap: 64 replicas (look 3 of 3, budget)" in md
+    page = html_doc(res, md, [])
+    assert "Family: mine (Holm&#39;s step-down" in page or "Family: mine (Holm's step-down" in page
+    assert "gap: 64 replicas (look 3 of 3, budget)" in page and "family mine;" in page
+
+
+@pytest.mark.parametrize("source,match", [
+    ('@claim("mine.eq", reference="My Lemma", bound="0", equivalence=True)\n'
+     "def run(ctx):\n    return []\n", "an equivalence verdict needs margin"),
+    ('@claim("mine.wide", reference="My Lemma", bound="0", margin=1.5, margin_reason="r")\n'
+     "def run(ctx):\n    return []\n", r"margin must be a number in \(0, 1\)"),
+])
+def test_a_plugin_file_with_a_bad_margin_is_a_one_line_cli_error(source, match, tmp_path,
+                                                                  capsys):
+    import re
+
+    from hdo_theory.cli import main
+    from hdo_theory.verification.claims.registry import REGISTRY
+
+    f = tmp_path / "myplugin.py"
+    f.write_text("from hdo_theory.verification.claims.registry import claim\n" + source)
+    rc = main(["verify", "--plugin", str(f), "--claims", "mine", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and re.search(match, err), err
+    assert "claim 'mine." in err and "Traceback" not in err
+    assert not any(k.startswith("mine.") for k in REGISTRY)
+
+
 # ---------------------------------------------------------------------------------------------
 # Precision-driven replicas: --budget, --time-limit
 # ---------------------------------------------------------------------------------------------
@@ -353,6 +407,33 @@ def test_a_time_limited_record_says_so_and_the_budget_is_part_of_the_claim_file(
     assert back is not None and back.records[0].estimate == r.estimate  # spend kept
     assert load_claim_run(tmp_path, c, "quick", 0) is None  # another budget: run again
     assert load_claim_run(tmp_path, c, "quick", 0, budget=128) is None
+
+
+def test_a_claim_file_keeps_the_skewness_of_a_mean_and_its_decision(tmp_path):
+    # resume must reproduce Hall's interval: the claim file carries Estimate.skew (with or
+    # without a look's spend), and a record without skew is written as before
+    from hdo_theory.verification.claims.registry import Record
+    from hdo_theory.verification.runner import (
+        ClaimRun,
+        _rec_to_dict,
+        decide_families,
+        load_claim_run,
+        save_claim_run,
+    )
+
+    x = np.random.default_rng(8).exponential(1.0, 300)
+    recs = [Record("x", "r", "q", S.mean_estimate(x), 1.0, "1", relation="eq"),
+            Record("x", "r", "q", S.Estimate(**{**S.mean_estimate(x).as_dict(), "spend": 0.5}),
+                   1.0, "1"),
+            Record("x", "r", "q", S.Estimate(0.1, 1.0, 31, 32), 0.0, "0")]
+    assert recs[0].estimate.skew > 0 and len(_rec_to_dict(recs[2])["estimate"]) == 5
+    c = _claim()
+    save_claim_run(tmp_path, ClaimRun(c, recs, 1.0), "quick", 0)
+    back = load_claim_run(tmp_path, c, "quick", 0).records
+    assert [b.estimate for b in back] == [r.estimate for r in recs]
+    decide_families(recs, 0.05)
+    decide_families(back, 0.05)
+    assert [b.decision for b in back] == [r.decision for r in recs]
 
 
 @pytest.mark.parametrize("args,msg", [(["--budget", "0"], "--budget must be an integer"),

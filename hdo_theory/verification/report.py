@@ -59,6 +59,26 @@ def margin_text(d: dict) -> str:
             f"({d['margin_reason']}).")
 
 
+def family_text(run) -> str:
+    """`` Family: ...`` for a claim: the multiple-testing family its records are decided in
+    (Holm's procedure), and for records extended by ``--budget`` the stopping rule and the
+    replicas each used."""
+    fam = getattr(run.claim, "family", None) or "builtin"
+    who = "the built-in claims" if fam == "builtin" else f"plugin {fam} alone"
+    text = f" Family: {fam} (Holm's step-down procedure over the records of {who})."
+    used = []
+    for r in run.records:
+        seq = r.extra.get("sequential") if isinstance(r.extra, dict) else None
+        if seq:
+            used.append(f"{r.quantity}{_cfg_short(r.config)}: {seq['replicas']} replicas "
+                        f"(look {seq['looks_taken']} of {len(seq['looks'])}, "
+                        f"{seq['stopped_by']})")
+    if used:
+        text += (" Replicas (--budget; doubling looks, linear alpha spending, stopped at the "
+                 "first decided look): " + "; ".join(used) + ".")
+    return text
+
+
 def sequential_summary(res: VerifyResult) -> dict | None:
     """The optional-stopping rule and the replicas each sequential record used (``--budget``),
     or None when no record was extended."""
@@ -416,7 +436,8 @@ def markdown(res: VerifyResult, figs=None) -> str:
         d = run.claim.describe()
         L += [f"- **{d['id']}** ({d['reference']}): measures {d['measures']}; objectives: "
               f"{d['objectives']}; grid ({res.scale}): {d['grid'].get(res.scale)}; bound: "
-              f"{d['bound']}." + margin_text(d) + (f" ERROR: {run.error}" if run.error else "")]
+              f"{d['bound']}." + margin_text(d) + family_text(run)
+              + (f" ERROR: {run.error}" if run.error else "")]
     L += ["", "## All records", "", _md_table(HEAD, record_rows(res)), ""]
     if figs:
         L += ["## Figures", "", "Embedded in report.html:", ""]
@@ -511,7 +532,8 @@ def html_doc(res: VerifyResult, md: str, figs, out_dir=None) -> str:
             css = _css(r.decision.verdict)
             totals[css] = totals.get(css, 0) + 1
             recs.append({"css": css, "verdict": r.decision.verdict,
-                         "title": f"{r.decision.reason}; seed {r.seed}; config "
+                         "title": f"{r.decision.reason}; family {r.family or 'builtin'}; "
+                                  f"seed {r.seed}; config "
                                   + json.dumps(jsonable(r.config), sort_keys=True),
                          "cells": [label or "-", r.quantity, empirical_cell(r),
                                    _rel(r.relation) + fmt(r.bound) + f" ({r.bound_label})",
@@ -526,7 +548,10 @@ def html_doc(res: VerifyResult, md: str, figs, out_dir=None) -> str:
                        "css": _css(verdict), "summary": summary[d["id"]],
                        "theory_href": href(d["id"]), "theory_ref": theory_anchor(d["id"]),
                        "measures": d["measures"], "objectives": d["objectives"],
-                       "grid": d["grid"].get(res.scale), "bound": d["bound"] + margin_text(d),
+                       "grid": d["grid"].get(res.scale),
+                       # the template closes the sentence with "."
+                       "bound": d["bound"] + "." + (margin_text(d) + family_text(run))
+                       .rstrip("."),
                        "nrec": len(run.records), "seconds": f"{run.seconds:.1f}",
                        "resumed": run.resumed, "records": recs, "error": err})
     errors = [{**e, "config_json": json.dumps(e["config"], sort_keys=True)

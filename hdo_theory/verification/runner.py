@@ -287,8 +287,9 @@ def claim_path(out_dir, cid: str) -> Path:
 
 
 def _rec_to_dict(r: Record) -> dict:
+    # spend and skew only when not at their defaults (older claim files stay as they were)
     est = lambda e: None if e is None else [e.value, e.se, e.dof, e.n, e.method] + (
-        [e.spend] if e.spend != 1.0 else [])
+        [e.spend] if e.spend != 1.0 or e.skew else []) + ([e.skew] if e.skew else [])
     d = {"claim": r.claim, "reference": r.reference, "quantity": r.quantity,
          "estimate": est(r.estimate), "bound": r.bound, "bound_label": r.bound_label,
          "relation": r.relation, "config": r.config, "seed": r.seed,
