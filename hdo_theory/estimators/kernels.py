@@ -309,7 +309,13 @@ def _glm_zo(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
     the same finite differences as the generic path. Same estimator, same random stream;
     only the rounding of the margins differs (``z_j + s w_j`` instead of ``a_j . (x + s u)``).
     """
-    reg0 = 0.0 if est == EST_ZO_DIRECTIONAL else _glm_reg(obj[0], obj[1][0], x)
+    kind, params, feats, targets = obj[0], obj[1], obj[2], obj[3]
+    lam = params[0]
+    d = x.shape[0]
+    b = batch.shape[0]
+    inv_b = 1.0 / b
+    inv_rv = 1.0 / rv
+    reg0 = 0.0 if est == EST_ZO_DIRECTIONAL else _glm_reg(kind, lam, x)
     evals = 1 if (est == EST_ZO_FORWARD or est == EST_ZO_SPHERE) else 0
     r0 = 0
     while r0 < rv:
@@ -319,148 +325,57 @@ def _glm_zo(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
             standard_normals(rng, u)
             if est == EST_ZO_SPHERE:
                 _normalise(u)
-        _glm_zo_block(obj, est, rv, nu, batch, x, U, nb, reg0, out, xtmp)
-        evals += nb * (2 if est == EST_ZO_CENTRAL else 1)
-        r0 += nb
-    return evals
-
-
-@numba.njit(**_JIT)
-def _glm_zo_block(obj, est, rv, nu, batch, x, U, nb, reg0, out, xtmp):
-    """Add the ``nb <= 4`` directions ``U[:nb]`` (already drawn) of :func:`_glm_zo` to ``out``:
-    one pass over the minibatch rows, then each direction's finite difference times ``u / rv``.
-    The one block kernel of both routes (drawing as it goes, :func:`_glm_zo`, and drawing
-    ahead, :func:`estimate_drawn`): same code, same machine code, same bits."""
-    kind, params, feats, targets = obj[0], obj[1], obj[2], obj[3]
-    lam = params[0]
-    d = x.shape[0]
-    b = batch.shape[0]
-    inv_b = 1.0 / b
-    inv_rv = 1.0 / rv
-    # sums over the minibatch, per direction of the block: [plus, minus] losses or JVPs
-    sp0 = sp1 = sp2 = sp3 = 0.0
-    sm0 = sm1 = sm2 = sm3 = 0.0
-    f0 = 0.0
-    for t in range(b):
-        j = batch[t]
-        y = targets[j]
-        z, w0, w1, w2, w3 = _margins(feats, j, x, U, nb)
-        if est == EST_ZO_DIRECTIONAL:
-            g1 = _glm_phi1(kind, z, y)
-            sp0 += g1 * w0
-            sp1 += g1 * w1
-            sp2 += g1 * w2
-            sp3 += g1 * w3
-            continue
-        # unused slots of a short block are skipped (phi may cost a log and an exp)
-        sp0 += _glm_phi(kind, z + nu * w0, y)
-        if nb > 1:
-            sp1 += _glm_phi(kind, z + nu * w1, y)
-        if nb > 2:
-            sp2 += _glm_phi(kind, z + nu * w2, y)
-        if nb > 3:
-            sp3 += _glm_phi(kind, z + nu * w3, y)
-        if est == EST_ZO_CENTRAL:
-            sm0 += _glm_phi(kind, z - nu * w0, y)
+        # sums over the minibatch, per direction of the block: [plus, minus] losses or JVPs
+        sp0 = sp1 = sp2 = sp3 = 0.0
+        sm0 = sm1 = sm2 = sm3 = 0.0
+        f0 = 0.0
+        for t in range(b):
+            j = batch[t]
+            y = targets[j]
+            z, w0, w1, w2, w3 = _margins(feats, j, x, U, nb)
+            if est == EST_ZO_DIRECTIONAL:
+                g1 = _glm_phi1(kind, z, y)
+                sp0 += g1 * w0
+                sp1 += g1 * w1
+                sp2 += g1 * w2
+                sp3 += g1 * w3
+                continue
+            # unused slots of a short block are skipped (phi may cost a log and an exp)
+            sp0 += _glm_phi(kind, z + nu * w0, y)
             if nb > 1:
-                sm1 += _glm_phi(kind, z - nu * w1, y)
+                sp1 += _glm_phi(kind, z + nu * w1, y)
             if nb > 2:
-                sm2 += _glm_phi(kind, z - nu * w2, y)
+                sp2 += _glm_phi(kind, z + nu * w2, y)
             if nb > 3:
-                sm3 += _glm_phi(kind, z - nu * w3, y)
-        else:
-            f0 += _glm_phi(kind, z, y)
-    f0 = f0 * inv_b + reg0
-    for r in range(nb):
-        u = U[r]
-        sp = sp0 if r == 0 else (sp1 if r == 1 else (sp2 if r == 2 else sp3))
-        if est == EST_ZO_DIRECTIONAL:
-            coef = sp * inv_b + _glm_reg_jvp(kind, lam, x, u)
-        elif est == EST_ZO_CENTRAL:
-            sm = sm0 if r == 0 else (sm1 if r == 1 else (sm2 if r == 2 else sm3))
-            fp = sp * inv_b + _glm_reg_at(kind, lam, x, u, nu, xtmp)
-            fm = sm * inv_b + _glm_reg_at(kind, lam, x, u, -nu, xtmp)
-            coef = (fp - fm) / (2.0 * nu)
-        else:
-            fp = sp * inv_b + _glm_reg_at(kind, lam, x, u, nu, xtmp)
-            coef = (fp - f0) / nu
-            if est == EST_ZO_SPHERE:
-                coef *= d
-        for k in range(d):
-            out[k] += inv_rv * coef * u[k]
-
-
-# ---------------------------------------------------------------------------------------------
-# Drawing ahead (issue 14, lever "hide the random-row latency"). A process interaction draws,
-# in this order: node i's minibatch, node i's directions, node j's minibatch, node j's
-# directions. Computing node i's estimate only after node j's minibatch is drawn (and its rows
-# prefetched) gives those rows the whole of i's estimate to arrive. The draws from the stream
-# are the same, in the same order; only the arithmetic moves, and it is the same code
-# (:func:`_glm_zo_block`), so results are bit-identical (tests/test_golden.py).
-# ---------------------------------------------------------------------------------------------
-
-
-@numba.njit(**_JIT)
-def draw_ahead(obj, est, rv, U):
-    """Whether :func:`draw_directions` + :func:`estimate_drawn` can stand in for
-    :func:`estimate` (same stream, same result) with directions held in ``U``: every built-in
-    estimator without oracle noise that draws nothing (``fo``, ``coord-fd``), and the ZO
-    estimators' GLM path when ``U`` has room for all ``rv`` directions. The others (the generic
-    ZO path, whose draws interleave with its evaluations, noise, plugins) must use
-    :func:`estimate`."""
-    if est >= EST_PLUGIN_BASE or oracle_noise(obj) != 0.0:
-        return False
-    if est == EST_FO or est == EST_COORD_FD:
-        return True
-    return _is_glm(obj[0]) and rv <= U.shape[0] and U.shape[0] >= DIRECTION_BLOCK
-
-
-@numba.njit(**_JIT)
-def draw_directions(obj, est, rv, rng, U):
-    """Draw the directions :func:`estimate` would draw (only if :func:`draw_ahead`), into the
-    rows ``U[:rv]``: ``rv`` times ``d`` standard normals (sphere: normalised), nothing for
-    ``fo`` and ``coord-fd``."""
-    if est == EST_FO or est == EST_COORD_FD:
-        return
-    for r in range(rv):
-        u = U[r]
-        standard_normals(rng, u)
-        if est == EST_ZO_SPHERE:
-            _normalise(u)
-
-
-@numba.njit(**_JIT)
-def estimate_drawn(obj, est, rv, nu, batch, x, U, out, xtmp):
-    """:func:`estimate` with its directions already drawn by :func:`draw_directions` into
-    ``U[:rv]`` (only if :func:`draw_ahead`): the same value bit for bit, and the same count of
-    evaluations returned. ``U`` needs at least ``DIRECTION_BLOCK`` rows past each block start
-    (allocate ``max(DIRECTION_BLOCK, rv rounded up to a multiple of it)`` rows)."""
-    return _estimate_drawn(_without_plugins(obj), est, rv, nu, batch, x, U, out, xtmp)
-
-
-@numba.njit(**_JIT)
-def _estimate_drawn(obj, est, rv, nu, batch, x, U, out, xtmp):
-    d = x.shape[0]
-    if est == EST_FO:
-        batch_grad(obj, batch, x, out)
-        return 1
-    out[:] = 0.0
-    if est == EST_COORD_FD:
-        for k in range(d):
-            xtmp[:] = x
-            xtmp[k] = x[k] + nu
-            fp = batch_loss(obj, batch, xtmp)
-            xtmp[k] = x[k] - nu
-            fm = batch_loss(obj, batch, xtmp)
-            out[k] = (fp - fm) / (2.0 * nu)
-        return 2 * d
-    reg0 = 0.0 if est == EST_ZO_DIRECTIONAL else _glm_reg(obj[0], obj[1][0], x)
-    evals = 1 if (est == EST_ZO_FORWARD or est == EST_ZO_SPHERE) else 0
-    r0 = 0
-    while r0 < rv:
-        nb = min(DIRECTION_BLOCK, rv - r0)
-        _glm_zo_block(obj, est, rv, nu, batch, x, U[r0:r0 + DIRECTION_BLOCK], nb, reg0, out,
-                      xtmp)
+                sp3 += _glm_phi(kind, z + nu * w3, y)
+            if est == EST_ZO_CENTRAL:
+                sm0 += _glm_phi(kind, z - nu * w0, y)
+                if nb > 1:
+                    sm1 += _glm_phi(kind, z - nu * w1, y)
+                if nb > 2:
+                    sm2 += _glm_phi(kind, z - nu * w2, y)
+                if nb > 3:
+                    sm3 += _glm_phi(kind, z - nu * w3, y)
+            else:
+                f0 += _glm_phi(kind, z, y)
+        f0 = f0 * inv_b + reg0
+        for r in range(nb):
+            u = U[r]
+            sp = sp0 if r == 0 else (sp1 if r == 1 else (sp2 if r == 2 else sp3))
+            if est == EST_ZO_DIRECTIONAL:
+                coef = sp * inv_b + _glm_reg_jvp(kind, lam, x, u)
+            elif est == EST_ZO_CENTRAL:
+                sm = sm0 if r == 0 else (sm1 if r == 1 else (sm2 if r == 2 else sm3))
+                fp = sp * inv_b + _glm_reg_at(kind, lam, x, u, nu, xtmp)
+                fm = sm * inv_b + _glm_reg_at(kind, lam, x, u, -nu, xtmp)
+                coef = (fp - fm) / (2.0 * nu)
+            else:
+                fp = sp * inv_b + _glm_reg_at(kind, lam, x, u, nu, xtmp)
+                coef = (fp - f0) / nu
+                if est == EST_ZO_SPHERE:
+                    coef *= d
+            for k in range(d):
+                out[k] += inv_rv * coef * u[k]
         evals += nb * (2 if est == EST_ZO_CENTRAL else 1)
         r0 += nb
     return evals

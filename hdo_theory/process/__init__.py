@@ -420,7 +420,7 @@ def problem_facts(objective) -> dict:
 class _Replica:
     """All state and work buffers of one replica (allocated once)."""
 
-    def __init__(self, objective, x0_nodes, seed_seq, need_B, need_D, ahead_rows=0):
+    def __init__(self, objective, x0_nodes, seed_seq, need_B, need_D):
         n, d = objective.n, objective.d
         self.X = np.array(x0_nodes, dtype=np.float64, copy=True)
         self.B = np.zeros((n, d) if need_B else (1, d))
@@ -433,9 +433,7 @@ class _Replica:
         self.perm_probe = objective.shard_idx.copy()
         self.rng, self.rng_probe = _generators_of(seed_seq)
         self.G = np.zeros((2, d))
-        # estimator directions (estimators.estimate); room for both nodes' directions of an
-        # interaction when drawn ahead (process.kernels._pair_estimates)
-        self.u = np.zeros((max(direction_buffer(d).shape[0], 2 * ahead_rows), d))
+        self.u = direction_buffer(d)  # estimator directions, see estimators.estimate
         self.xtmp = np.zeros(d)
         self.mu = np.zeros(d)
         self.gbuf = np.zeros(d)
@@ -760,11 +758,6 @@ def simulate(
     x_star = np.ascontiguousarray(facts["x_star"], dtype=np.float64)
     need_B = bool(np.any(pop_f[:, PK.P_MOM] > 0))
     need_D = config.model == "graph" and config.record_lemma2
-    # rows per node for drawing an interaction's directions ahead (kernels._pair_estimates);
-    # beyond 2 MB a node (rv d > 2^18) the draws interleave with the passes as before
-    ahead_rows = int(pop_i[:, PK.P_RV].max())
-    if ahead_rows * objective.d > 2**18:
-        ahead_rows = 0
     bounds = np.linspace(0, config.T, n_chunks + 1).round().astype(np.int64)
     # estimator plugins ride in the objective data tuple (no plugin: the data itself)
     obj = kernel_data(objective.data, *(int(c) for c in pop_i[:, PK.P_CODE]))
@@ -784,7 +777,7 @@ def simulate(
     stop = threading.Event()
 
     def work(r: int):
-        st = _Replica(objective, x_nodes, seed_seqs[r], need_B, need_D, ahead_rows)
+        st = _Replica(objective, x_nodes, seed_seqs[r], need_B, need_D)
         if subsample:
             s_idx, s_w = record_subsample(objective.weights, seed_seqs[r], sample_plan["m"])
             s_out, s_buf = se_out[:, r, :], np.zeros((3, objective.n))

@@ -94,7 +94,6 @@ import numba
 import numpy as np
 
 from hdo_theory.estimators import estimate
-from hdo_theory.estimators.kernels import draw_ahead, draw_directions, estimate_drawn
 from hdo_theory.objectives.kernels import (
     _without_plugins,
     dataset_loss_accuracy,
@@ -244,40 +243,6 @@ def _estimate_pop(obj, shard_ptr, perm, i, n0, pop_i, pop_f, x, rng, out, u, xtm
 
 
 @numba.njit(inline="always", **_JIT)
-def _pair_estimates(obj, shard_ptr, perm, n0, pop_i, pop_f, X, i, j, rng, G, u, xtmp):
-    """G[0], G[1] = the estimates of nodes i and j at X[i], X[j], drawing ahead when it can.
-
-    The stream is always drawn in the order i's minibatch, i's directions, j's minibatch, j's
-    directions (what two :func:`_estimate_pop` calls draw). When both nodes' estimators allow
-    it (:func:`~hdo_theory.estimators.kernels.draw_ahead`: directions held in halves of ``u``)
-    all four draws come first, the minibatch rows are prefetched as they are drawn, and the two
-    estimates are computed after: j's rows load during i's directions and i's estimate instead
-    of stalling j's first pass. Same draws, same code on the same numbers: bit-identical.
-    """
-    half = u.shape[0] // 2
-    pi = 0 if i < n0 else 1
-    pj = 0 if j < n0 else 1
-    ci, rvi = pop_i[pi, P_CODE], pop_i[pi, P_RV]
-    cj, rvj = pop_i[pj, P_CODE], pop_i[pj, P_RV]
-    Ui = u[:half]
-    Uj = u[half:]
-    if not (draw_ahead(obj, ci, rvi, Ui) and draw_ahead(obj, cj, rvj, Uj)):
-        _estimate_pop(obj, shard_ptr, perm, i, n0, pop_i, pop_f, X[i], rng, G[0], u, xtmp)
-        _estimate_pop(obj, shard_ptr, perm, j, n0, pop_i, pop_f, X[j], rng, G[1], u, xtmp)
-        return
-    si = shard_ptr[i]
-    bi = draw_batch(rng, perm, si, shard_ptr[i + 1] - si, pop_i[pi, P_BATCH])
-    prefetch_batch(obj, bi)
-    draw_directions(obj, ci, rvi, rng, Ui)
-    sj = shard_ptr[j]
-    bj = draw_batch(rng, perm, sj, shard_ptr[j + 1] - sj, pop_i[pj, P_BATCH])
-    prefetch_batch(obj, bj)
-    draw_directions(obj, cj, rvj, rng, Uj)
-    estimate_drawn(obj, ci, rvi, pop_f[pi, P_NU], bi, X[i], Ui, G[0], xtmp)
-    estimate_drawn(obj, cj, rvj, pop_f[pj, P_NU], bj, X[j], Uj, G[1], xtmp)
-
-
-@numba.njit(inline="always", **_JIT)
 def _apply_step(X, B, i, g, p, pop_i, pop_f, fac, mu_run, inv_n):
     """X^i -= eta_p s(t) * direction, direction = g or the momentum buffer; returns nothing."""
     eta = pop_f[p, P_LR] * fac
@@ -354,7 +319,8 @@ def _interact(
     n = X.shape[0]
     inv_n = 1.0 / n
     # both estimates at the current models, before either node moves
-    _pair_estimates(obj, shard_ptr, perm, n0, pop_i, pop_f, X, i, j, rng, G, u, xtmp)
+    _estimate_pop(obj, shard_ptr, perm, i, n0, pop_i, pop_f, X[i], rng, G[0], u, xtmp)
+    _estimate_pop(obj, shard_ptr, perm, j, n0, pop_i, pop_f, X[j], rng, G[1], u, xtmp)
     _apply_step(X, B, i, G[0], 0 if i < n0 else 1, pop_i, pop_f, fac, mu_run, inv_n)
     _apply_step(X, B, j, G[1], 0 if j < n0 else 1, pop_i, pop_f, fac, mu_run, inv_n)
     if communicate:
