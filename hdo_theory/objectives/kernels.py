@@ -745,6 +745,8 @@ def batch_grad(obj, batch, x, out):
             for k in range(d):
                 out[k] = lam * x[k]
         for t in range(b):
+            if t + ROW_PREFETCH_DISTANCE < b:  # the rows come from memory (see prefetch_batch)
+                _prefetch_row(feats, batch[t + ROW_PREFETCH_DISTANCE])
             j = batch[t]
             z = 0.0
             for k in range(d):
@@ -905,6 +907,20 @@ def _prefetch_row(typingctx, arr, j):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+#: Rows ahead that a minibatch pass prefetches (:func:`prefetch_row`). The burst of
+#: :func:`prefetch_batch` right after a draw is not enough: the core has few outstanding-miss
+#: slots, so most of a 16-row burst's hints are late or lost, while re-hinting the row two ahead
+#: of the one being read keeps the next loads in flight (issue 14 micro-benchmark,
+#: ``benchmarks/bench_prefetch.py``: about 20% less per random row than the burst alone).
+ROW_PREFETCH_DISTANCE = 2
+
+
+@numba.njit(inline="always", **_JIT)
+def prefetch_row(arr, j):
+    """Hint row ``j`` of the C-contiguous 2-D ``arr`` into cache (no value changes)."""
+    _prefetch_row(arr, j)
 
 
 @numba.njit(**_JIT)
