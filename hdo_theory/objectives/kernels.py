@@ -887,9 +887,9 @@ PREFETCH_LOCALITY = 2
 def _prefetch_row(typingctx, arr, j):
     """Hint the CPU to load row ``j`` of the C-contiguous 2-D array ``arr`` into cache.
 
-    One LLVM ``llvm.prefetch`` (read, locality :data:`PREFETCH_LOCALITY`, data cache) per 64-byte
-    line of the row. A hint only: no value is read or written, so results cannot change; an out-of-range
-    ``j`` is harmless (prefetches never fault), but callers pass valid rows.
+    One LLVM ``llvm.prefetch`` (read, locality :data:`PREFETCH_LOCALITY`, data cache) per
+    64-byte line of the row. A hint only: no value is read or written, so results cannot change;
+    an out-of-range ``j`` is harmless (prefetches never fault), but callers pass valid rows.
     """
     if not (isinstance(arr, types.Array) and arr.ndim == 2 and isinstance(j, types.Integer)):
         return None
