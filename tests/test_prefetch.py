@@ -45,3 +45,22 @@ def test_prefetch_row_on_strided_and_wide_rows():
     assert touch(A, np.array([0, 3], dtype=np.int64)) == 0.0
     assert touch(A[:, ::3], np.array([1, 2], dtype=np.int64)) == 10.0  # non-contiguous view
     assert touch(np.zeros((2, 1000)), np.array([1], dtype=np.int64)) == 0.0  # 8000-byte rows
+
+
+def test_prefetch_row_is_a_hint_only():
+    """``prefetch_row`` (the in-pass hint of ``batch_grad`` and the GLM ZO path, rows
+    ``ROW_PREFETCH_DISTANCE`` ahead) reads and writes nothing."""
+    import numba
+
+    from hdo_theory.objectives.kernels import ROW_PREFETCH_DISTANCE, prefetch_row
+
+    @numba.njit
+    def hint_all(A):
+        for j in range(A.shape[0]):
+            prefetch_row(A, j)
+
+    A = np.arange(60.0).reshape(6, 10)
+    before = A.copy()
+    hint_all(A)
+    assert np.array_equal(A, before)
+    assert ROW_PREFETCH_DISTANCE >= 1

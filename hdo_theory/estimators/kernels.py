@@ -44,6 +44,7 @@ from numba.extending import overload
 
 from hdo_theory.objectives.kernels import (
     KIND_LOGISTIC_NONCVX,
+    ROW_PREFETCH_DISTANCE,
     _dot,
     _glm_phi,
     _glm_phi1,
@@ -55,6 +56,7 @@ from hdo_theory.objectives.kernels import (
     batch_loss,
     call_native,
     oracle_noise,
+    prefetch_row,
 )
 from hdo_theory.rng import standard_normals
 
@@ -330,6 +332,8 @@ def _glm_zo(obj, est, rv, nu, batch, x, rng, out, U, xtmp):
         sm0 = sm1 = sm2 = sm3 = 0.0
         f0 = 0.0
         for t in range(b):
+            if r0 == 0 and t + ROW_PREFETCH_DISTANCE < b:  # first pass: rows arrive from memory
+                prefetch_row(feats, batch[t + ROW_PREFETCH_DISTANCE])
             j = batch[t]
             y = targets[j]
             z, w0, w1, w2, w3 = _margins(feats, j, x, U, nb)

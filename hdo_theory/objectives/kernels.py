@@ -745,6 +745,8 @@ def batch_grad(obj, batch, x, out):
             for k in range(d):
                 out[k] = lam * x[k]
         for t in range(b):
+            if t + ROW_PREFETCH_DISTANCE < b:  # the rows come from memory (see prefetch_batch)
+                _prefetch_row(feats, batch[t + ROW_PREFETCH_DISTANCE])
             j = batch[t]
             z = 0.0
             for k in range(d):
@@ -873,13 +875,21 @@ def draw_batch(rng, perm, start, m, b):
     return perm[start : start + b]
 
 
+#: ``llvm.prefetch`` locality of the row hints: 2 (x86 ``prefetcht1``: into L2, not L1). A hint
+#: to L1 waits for one of the core's few L1 miss slots, so a burst of row hints stalls behind
+#: them; hints to L2 use its deeper miss queue and keep more rows in flight
+#: (``benchmarks/bench_prefetch.py``, N = 49,152: 126 against 164 ns per random row with the
+#: hints 2 rows ahead, 139 against 234 ns for the burst alone).
+PREFETCH_LOCALITY = 2
+
+
 @intrinsic
 def _prefetch_row(typingctx, arr, j):
     """Hint the CPU to load row ``j`` of the C-contiguous 2-D array ``arr`` into cache.
 
-    One LLVM ``llvm.prefetch`` (read, keep in all levels, data cache) per 64-byte line of the
-    row. A hint only: no value is read or written, so results cannot change; an out-of-range
-    ``j`` is harmless (prefetches never fault), but callers pass valid rows.
+    One LLVM ``llvm.prefetch`` (read, locality :data:`PREFETCH_LOCALITY`, data cache) per
+    64-byte line of the row. A hint only: no value is read or written, so results cannot change;
+    an out-of-range ``j`` is harmless (prefetches never fault), but callers pass valid rows.
     """
     if not (isinstance(arr, types.Array) and arr.ndim == 2 and isinstance(j, types.Integer)):
         return None
@@ -901,10 +911,26 @@ def _prefetch_row(typingctx, arr, j):
         zero = context.get_constant(types.intp, 0)
         line = context.get_constant(types.intp, 64)
         with cgutils.for_range_slice(builder, zero, builder.mul(ncols, itemsize), line) as (o, _):
-            builder.call(fn, [builder.inttoptr(builder.add(start, o), i8p), i32(0), i32(3), i32(1)])
+            builder.call(fn, [builder.inttoptr(builder.add(start, o), i8p), i32(0),
+                                  i32(PREFETCH_LOCALITY), i32(1)])
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+#: Rows ahead that a minibatch pass prefetches (:func:`prefetch_row`). The burst of
+#: :func:`prefetch_batch` right after a draw is not enough: the core has few outstanding-miss
+#: slots, so most of a 16-row burst's hints are late or lost, while re-hinting the row a few ahead
+#: of the one being read keeps the next loads in flight (issue 14 micro-benchmark,
+#: ``benchmarks/bench_prefetch.py``: 126 against 139 ns per random row with hints to L2,
+#: :data:`PREFETCH_LOCALITY`, at N = 49,152).
+ROW_PREFETCH_DISTANCE = 2
+
+
+@numba.njit(inline="always", **_JIT)
+def prefetch_row(arr, j):
+    """Hint row ``j`` of the C-contiguous 2-D ``arr`` into cache (no value changes)."""
+    _prefetch_row(arr, j)
 
 
 @numba.njit(**_JIT)
