@@ -434,8 +434,9 @@ def run_verification(ids=None, scale: str = "quick", seed: int = 0, alpha: float
     Ctrl-C (KeyboardInterrupt) is raised again after writing ``<out>/interrupted.json``
     (:func:`_save_interrupted`): the finished claims stay saved and ``resume`` continues.
 
-    ``budget`` (replicas): the claims that support it (Theorem 1's rates, claims 1 and 3; claims 4, 5
-    and 7, whose looks are over shard splits of ``replicas_per_split`` replicas each) take
+    ``budget`` (replicas): the claims that support it (Theorem 1's rates, claims 1 and 3;
+    claims 4, 5 and 7, whose looks are over shard splits of ``replicas_per_split`` replicas
+    each) take
     doubling looks from their grid's replica count up to ``budget`` and stop once decided, with
     alpha spending over the looks (:func:`.stats.run_sequential`); bit-identical for a given
     budget and resumable (the budget is part of a claim file's identity). ``time_limit``
