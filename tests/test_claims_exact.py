@@ -29,6 +29,7 @@ from hdo_theory.verification import bounds as B
 from hdo_theory.verification import report
 from hdo_theory.verification import stats as S
 from hdo_theory.verification.claims import REGISTRY, Context, Record
+from hdo_theory.verification.claims import _common as C
 from hdo_theory.verification.claims import exact_claims as E
 from hdo_theory.verification.runner import ClaimRun, VerifyResult, decide_all
 
@@ -147,7 +148,7 @@ def test_lemma2_3_11_steps_match_the_literal_reference(short_runs):
     eta = E.ETAS[0]
     lit = literal_expected(P.A, P.B, P.n0, P.noise, obj.random_point(0), eta,
                            eta / math.sqrt(obj.d), 60, list(range(60)))
-    p = E.params(obj, eta, T=60)
+    p = C.bound_params(obj, eta, T=60)
     rhs = {"lemma2.exact": B.lemma2_gamma_next(p, lit["gamma"], lit["mg"]),
            "lemma3.exact": B.lemma3_mg(p, lit["gamma"], lit["gap"]),
            "lemma11.exact": B.lemma11_gamma_next(p, lit["gamma"], lit["gap"])}

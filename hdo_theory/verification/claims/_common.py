@@ -12,6 +12,7 @@ import numpy as np
 
 from hdo_theory.estimators.monte_carlo import antithetic_smoothing_bias  # noqa: F401 (claims)
 from hdo_theory.objectives import make_objective
+from hdo_theory.verification import bounds as B
 from hdo_theory.verification.stats import Estimate
 
 _Z95 = 1.959963984540054
@@ -127,6 +128,23 @@ def simulate(ctx, obj, config, **kw):
 # ---------------------------------------------------------------------------------------------
 # Precision-driven replicas (verify --budget)
 # ---------------------------------------------------------------------------------------------
+
+
+def bound_params(obj, eta, T=1, f0_gap=0.0, dist0_sq=0.0, convex=None,
+                 batch=1) -> B.BoundParams:
+    """The bound parameters of ``obj`` at step size ``eta``: its exact (or measured) ``L``, the
+    noise constants at minibatch ``batch``, ``ell`` when ``convex`` (default: ``obj.convex``),
+    and the run's ``T``, ``f0_gap``, ``dist0_sq``; where the constants came from rides in
+    ``extra`` (not part of the bound)."""
+    L, _ = lipschitz(obj)
+    nc = noise_constants(obj, batch)
+    convex = obj.convex if convex is None else convex
+    return B.BoundParams(n0=obj.n0, n1=obj.n1, d=obj.d, L=L, eta=eta,
+                         ell=strong_convexity(obj) if convex else 0.0,
+                         varsigma0_sq=nc["varsigma0_sq"], varsigma1_sq=nc["varsigma1_sq"],
+                         sum_s_sq0=nc["sum_s_sq0"], sum_s_sq1=nc["sum_s_sq1"], T=T,
+                         f0_gap=f0_gap, dist0_sq=dist0_sq,
+                         extra={"constants_source": nc["source"]})
 
 
 def replicas_until_decided(ctx, claim_id: str, replicas: int, measure, bound: float,

@@ -89,17 +89,6 @@ def metric(r, name) -> np.ndarray:
     return np.asarray(r[name], dtype=np.float64).ravel()
 
 
-def params(obj, eta, T=1, f0_gap=0.0, dist0_sq=0.0, convex=True, batch=1) -> B.BoundParams:
-    L, _ = C.lipschitz(obj)
-    nc = C.noise_constants(obj, batch)
-    return B.BoundParams(n0=obj.n0, n1=obj.n1, d=obj.d, L=L, eta=eta,
-                         ell=C.strong_convexity(obj) if convex else 0.0,
-                         varsigma0_sq=nc["varsigma0_sq"], varsigma1_sq=nc["varsigma1_sq"],
-                         sum_s_sq0=nc["sum_s_sq0"], sum_s_sq1=nc["sum_s_sq1"], T=T,
-                         f0_gap=f0_gap, dist0_sq=dist0_sq,
-                         extra={"constants_source": nc["source"]})
-
-
 def tightest(lhs, rhs) -> int:
     """Index of the step with the largest ``lhs / rhs`` (the largest ``lhs - rhs`` when some
     ``rhs <= 0``): the step where the inequality ``lhs <= rhs`` is tightest or broken."""
@@ -156,7 +145,7 @@ def _lemma_run(ctx, eta):
         at = np.arange(0, T, every)  # lemma2_cond at t is E Gamma_{t+1}: t < T
         r = expected(ctx, obj, _lemma_cfg(T, eta, _lemma_x0(obj)), at)
         M = {k: metric(r, k) for k in ("gamma", "mg", "lemma2_cond", "gap", "grad_norm_sq")}
-        ctx.cache[key] = (obj, at, M, params(obj, eta, T=T))
+        ctx.cache[key] = (obj, at, M, C.bound_params(obj, eta, T=T))
     return ctx.cache[key]
 
 
@@ -268,7 +257,7 @@ def _one_step_records(ctx, which):
     recs = []
     for eta in _ONE_STEP_ETAS:
         if which == "lemma19":  # linear in the state's mean: closed form, no engine needed
-            p = params(obj, eta)
+            p = C.bound_params(obj, eta)
             g = obj.grad(mu0)
             gamma0 = float(np.mean(np.sum((X0 - mu0) ** 2, axis=1)))
             rhs = B.lemma19_inner(p, float(g @ g), 0.0, gamma0)
@@ -283,7 +272,7 @@ def _one_step_records(ctx, which):
                                      outside=B.violated_conditions(p, "lemma19")))
             continue
         r = expected(ctx, obj, _one_step_cfg(eta, X0), [0, 1])
-        p = params(obj, eta)
+        p = C.bound_params(obj, eta)
         sq = mean_step_sq(r, obj, X0, eta, xs)
         mg0 = float(metric(r, "mg")[0])
         conf = {**_problem_conf(obj, LEMMA_PROBLEM, p), "n0": obj.n0, "n1": obj.n1, "eta": eta,
@@ -390,7 +379,7 @@ def _convex_error(ctx, obj, T, x0, path=None):
 
 def _theorem1_params(obj, T, eta, x0):
     xs, fs = C.x_star(obj)
-    return params(obj, eta, T=T, f0_gap=float(obj.value(x0) - fs),
+    return C.bound_params(obj, eta, T=T, f0_gap=float(obj.value(x0) - fs),
                   dist0_sq=float(np.sum((x0 - xs) ** 2)))
 
 

@@ -47,8 +47,9 @@ def _diff(a, b) -> S.Estimate:
                       ea.n + eb.n, "mean")
 
 
-def _ratio(a, b) -> S.Estimate:
-    """Delta-method estimate of E a / E b from independent replica sets."""
+def ratio_of_means(a, b) -> S.Estimate:
+    """Delta-method estimate of ``E a / E b`` from independent replica sets (t on the smaller
+    set's dof)."""
     ea, eb = S.mean_estimate(a), S.mean_estimate(b)
     r = ea.value / eb.value
     se = math.sqrt((ea.se / eb.value) ** 2 + (ea.value * eb.se / eb.value**2) ** 2)
@@ -129,12 +130,6 @@ def _exact_theorem1_error(ctx, obj, cfg, ell, T) -> float:
     return float(X.metric(r, "y_gap")[-1] + ell / 8 * X.metric(r, "dist_sq")[-1])
 
 
-def ratio_of_means(a, b) -> S.Estimate:
-    """Delta-method estimate of ``E a / E b`` from independent replica sets (t on the smaller
-    set's dof)."""
-    return _ratio(a, b)
-
-
 def _claim1(ctx):
     from hdo_theory.verification.claims.exact_claims import claimed_speedup
 
@@ -144,12 +139,7 @@ def _claim1(ctx):
         obj = C.objective(ctx, "quadratic", **_claim1_kw(n))
         cfg, ell, T, eta, x0 = _claim1_cfg(obj, n, Tpar)
         xs, _ = C.x_star(obj)
-        L, _ = C.lipschitz(obj)
-        nc = C.noise_constants(obj, 1)
-        p = B.BoundParams(n0=obj.n0, n1=obj.n1, d=4, L=L, eta=eta, ell=ell, T=T,
-                          varsigma0_sq=nc["varsigma0_sq"], varsigma1_sq=nc["varsigma1_sq"],
-                          sum_s_sq0=nc["sum_s_sq0"], sum_s_sq1=nc["sum_s_sq1"],
-                          dist0_sq=float(np.sum((x0 - xs) ** 2)))
+        p = C.bound_params(obj, eta, T=T, dist0_sq=float(np.sum((x0 - xs) ** 2)))
         outside[n] = [f"n={n}: {m}" for m in B.violated_conditions(p, "theorem1-convex")]
         bnds.append(B.theorem1_convex_bound(p))
         plans.append((n, obj, cfg, ell, T, ctx.seed_for("claim1", n)))
@@ -359,13 +349,8 @@ def _claim3(ctx):
         for n0 in (0, hy):
             obj = C.objective(ctx, "quadratic", **_claim3_kw(n0, n, d))
             cfg, ell, eta, x0 = _claim3_cfg(obj, n, T)
-            L, _ = C.lipschitz(obj)
             xs, _ = C.x_star(obj)
-            nc = C.noise_constants(obj, 1)
-            p = B.BoundParams(n0=n0, n1=n - n0, d=d, L=L, eta=eta, ell=ell, T=T,
-                              varsigma0_sq=nc["varsigma0_sq"], varsigma1_sq=nc["varsigma1_sq"],
-                              sum_s_sq0=nc["sum_s_sq0"], sum_s_sq1=nc["sum_s_sq1"],
-                              dist0_sq=float(np.sum((x0 - xs) ** 2)))
+            p = C.bound_params(obj, eta, T=T, dist0_sq=float(np.sum((x0 - xs) ** 2)))
             outside += [f"n0={n0}, T={T}: {m}"
                         for m in B.violated_conditions(p, "theorem1-convex")]
             setups[T, n0] = (obj, cfg, ell, ctx.seed_for("claim3", n0, T))

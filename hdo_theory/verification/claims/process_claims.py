@@ -38,16 +38,6 @@ def _setting(ctx, convex: bool):
     return C.objective(ctx, name, **kw)
 
 
-def _params(obj, eta, x0, batch=1, T=1) -> B.BoundParams:
-    L, _ = C.lipschitz(obj)
-    nc = C.noise_constants(obj, batch)
-    return B.BoundParams(n0=obj.n0, n1=obj.n1, d=obj.d, L=L, eta=eta,
-                         ell=C.strong_convexity(obj) if obj.convex else 0.0,
-                         varsigma0_sq=nc["varsigma0_sq"], varsigma1_sq=nc["varsigma1_sq"],
-                         sum_s_sq0=nc["sum_s_sq0"], sum_s_sq1=nc["sum_s_sq1"], T=T,
-                         extra={"constants_source": nc["source"]})
-
-
 def _sim_cfg(T, eta):
     return ProcessConfig(T=T, zo=pop("zo-forward", eta), fo=pop("fo", eta), record=T // 60,
                          record_lemma2=True, record_nodes=False)
@@ -71,8 +61,7 @@ def _run_sim(ctx, convex, eta):
     cfg = _sim_cfg(T, eta)
     seed = ctx.seed_for("lemma-sim", int(convex), int(eta * 1e6))
     res = C.simulate(ctx, obj, cfg, replicas=R, seed=seed)
-    x0 = obj.random_point(0)
-    p = _params(obj, eta, x0, T=T)
+    p = C.bound_params(obj, eta, T=T)
     ctx.cache[key] = (obj, res, p, seed, cfg)
     return ctx.cache[key]
 
@@ -230,7 +219,7 @@ def _run_lemma14_19(ctx, which):
             mu0 = X0.mean(axis=0)
             mu1 = res.state["X"].mean(axis=1)
             step = mu1 - mu0
-            p = _params(obj, eta, mu0)
+            p = C.bound_params(obj, eta)
             ball_out, ball = C.ball_check(obj, res)
             conf = {"objective": obj.name, "d": d, "n0": obj.n0, "n1": obj.n1, "eta": eta,
                     "nu": eta / math.sqrt(d), "replicas": res.R, "steps": 1, **ball}

@@ -20,17 +20,6 @@ from hdo_theory.verification.claims import _common as C
 from hdo_theory.verification.claims.process_claims import pop
 from hdo_theory.verification.claims.registry import Claim, Record, register
 
-
-def _params(obj, eta, T, x0, f0_gap=0.0, dist0_sq=0.0, convex=True):
-    L, _ = C.lipschitz(obj)
-    nc = C.noise_constants(obj, 1)
-    return B.BoundParams(n0=obj.n0, n1=obj.n1, d=obj.d, L=L, eta=eta,
-                         ell=C.strong_convexity(obj) if convex else 0.0,
-                         varsigma0_sq=nc["varsigma0_sq"], varsigma1_sq=nc["varsigma1_sq"],
-                         sum_s_sq0=nc["sum_s_sq0"], sum_s_sq1=nc["sum_s_sq1"], T=T,
-                         f0_gap=f0_gap, dist0_sq=dist0_sq)
-
-
 _OBJECTIVES = {True: ("quadratic", dict(d=4, n0=2, n1=2, condition=2.0)),
                False: ("logistic-nonconvex", dict(d=4, n0=2, n1=2))}
 
@@ -78,7 +67,7 @@ def _run(ctx, convex: bool):
     n, d = obj.n, obj.d
     for T in Ts:
         eta = _eta(convex, n, d, T, ell)
-        p = _params(obj, eta, T, x0, f0_gap, dist0, convex)
+        p = C.bound_params(obj, eta, T, f0_gap, dist0, convex)
         stmt = "theorem1-convex" if convex else "theorem1-nonconvex"
         outside += [f"T={T}: {m}" for m in B.violated_conditions(p, stmt)]
         bnds.append(B.theorem1_convex_bound(p) if convex else B.theorem1_nonconvex_bound(p))
@@ -122,7 +111,7 @@ def _run(ctx, convex: bool):
                         "ylabel": "E[f(y_T)-f*] + ell/8 E||mu_T-x*||^2" if convex
                         else "(1/T) sum_t E||grad f(mu_t)||^2"}
     conf = {"objective": obj.name, "d": d, "n0": obj.n0, "n1": obj.n1, "T_grid": list(Ts),
-            "eta_grid": etas, "replicas": R, "ell": ell, "L": _params(obj, 1, 2, x0).L,
+            "eta_grid": etas, "replicas": R, "ell": ell, "L": C.lipschitz(obj)[0],
             "nu": "eta/sqrt(d)", "seeds": seeds, "max_node_dist": far,
             "constants_radius": ball["constants_radius"]}
     rec = Record(cid, "Theorem 1 (" + ("strongly convex" if convex else "non-convex") + ")",
