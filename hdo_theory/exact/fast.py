@@ -784,6 +784,61 @@ def _pairwise_step_kernel(lam, b_s, eta, n0, c1, c2, K, sigma2, m, S, communicat
             tot_next[a] += v
 
 
+@numba.njit(inline="always", nogil=True)
+def _expected_g2_all(lam, b_s, m, S):  # pragma: no cover
+    """``E ||g_a||^2`` per coordinate ``k`` and node ``a`` (``lam_k^2 S_aa - 2 lam_k b m + b^2``)
+    and its sum over coordinates, from the state (inlined: the caller's fastmath applies)."""
+    d, npr = m.shape
+    n = npr - 1
+    g2 = np.empty((d, n))
+    tot = np.zeros(n)
+    for k in range(d):
+        for a in range(n):
+            bb = b_s[k, a]
+            v = lam[k] * lam[k] * S[k, a, a] - 2.0 * lam[k] * bb * m[k, a] + bb * bb
+            g2[k, a] = v
+            tot[a] += v
+    return g2, tot
+
+
+@numba.njit(inline="always", nogil=True)
+def _node_terms(a, k, lam, b_s, eta, c1, c2, K, sigma2, g2, tot, l, c, noise):  # pragma: no cover
+    """Node ``a``'s contraction ``l_a = 1 - eta_a lam_k``, drift ``c_a = eta_a b_ak`` and
+    estimator noise at coordinate ``k`` (``d`` = the number of coordinates)."""
+    d = g2.shape[0]
+    l[a] = 1.0 - eta[a] * lam[k]
+    c[a] = eta[a] * b_s[k, a]
+    noise[a] = eta[a] * eta[a] * ((c1[a] - 1.0) * g2[k, a] + c1[a] * sigma2
+                                  + c2[a] * (tot[a] + d * sigma2) + K[k, a])
+
+
+@numba.njit(inline="always", nogil=True)
+def _fold_y_block(Sk, mk, r, rho, inv_n):  # pragma: no cover
+    """The y fold ``Ytilde <- rho Ytilde + mu`` of one coordinate's block in place, from the
+    node column sums ``r`` (written here): ``S_yb <- rho S_yb + r_b / n``, ``S_yy <- rho^2 S_yy
+    + 2 rho r_y / n + sum_b r_b / n^2``, ``m_y <- rho m_y + mean m``."""
+    npr = Sk.shape[0]
+    n = npr - 1
+    for b in range(npr):
+        r[b] = 0.0
+    for j in range(n):
+        row = Sk[j]
+        for b in range(npr):
+            r[b] += row[b]
+    tot_r = 0.0
+    msum = 0.0
+    for b in range(n):
+        tot_r += r[b]
+        msum += mk[b]
+    syy = rho * rho * Sk[n, n] + 2.0 * rho * inv_n * r[n] + inv_n * inv_n * tot_r
+    for b in range(n):
+        yv = rho * Sk[n, b] + inv_n * r[b]
+        Sk[n, b] = yv
+        Sk[b, n] = yv
+    Sk[n, n] = syy
+    mk[n] = rho * mk[n] + inv_n * msum
+
+
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
 def _matching_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate,
                           q, s, r4, r3, fold, rho):  # pragma: no cover
@@ -802,14 +857,7 @@ def _matching_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate,
     ``S_yy <- rho^2 S_yy + 2 rho r_y / n + sum_b r_b / n^2``, ``m_y <- rho m_y + mean m``."""
     d, npr = m.shape
     n = npr - 1
-    g2 = np.empty((d, n))
-    tot = np.zeros(n)
-    for k in range(d):
-        for a in range(n):
-            bb = b_s[k, a]
-            v = lam[k] * lam[k] * S[k, a, a] - 2.0 * lam[k] * bb * m[k, a] + bb * bb
-            g2[k, a] = v
-            tot[a] += v
+    g2, tot = _expected_g2_all(lam, b_s, m, S)
     l = np.ones(npr)
     c = np.zeros(npr)
     ym = np.empty(npr)
@@ -826,29 +874,9 @@ def _matching_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate,
         mk = m[k]
         Sk = S[k]
         for a in range(n):
-            l[a] = 1.0 - eta[a] * lam[k]
-            c[a] = eta[a] * b_s[k, a]
-            noise[a] = eta[a] * eta[a] * ((c1[a] - 1.0) * g2[k, a] + c1[a] * sigma2
-                                          + c2[a] * (tot[a] + d * sigma2) + K[k, a])
+            _node_terms(a, k, lam, b_s, eta, c1, c2, K, sigma2, g2, tot, l, c, noise)
         if fold:
-            for b in range(npr):
-                r[b] = 0.0
-            for j in range(n):
-                row = Sk[j]
-                for b in range(npr):
-                    r[b] += row[b]
-            tot_r = 0.0
-            msum = 0.0
-            for b in range(n):
-                tot_r += r[b]
-                msum += mk[b]
-            syy = rho * rho * Sk[n, n] + 2.0 * rho * inv_n * r[n] + inv_n * inv_n * tot_r
-            for b in range(n):
-                yv = rho * Sk[n, b] + inv_n * r[b]
-                Sk[n, b] = yv
-                Sk[b, n] = yv
-            Sk[n, n] = syy
-            mk[n] = rho * mk[n] + inv_n * msum
+            _fold_y_block(Sk, mk, r, rho, inv_n)
         for a in range(npr):
             ym[a] = l[a] * mk[a] + c[a]
         # U over the nodes, its row sums; the y column
@@ -918,14 +946,7 @@ def _graph_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate, fold
     d, npr = m.shape
     n = npr - 1
     inv_n = 1.0 / n
-    g2 = np.empty((d, n))
-    tot = np.zeros(n)
-    for k in range(d):
-        for a in range(n):
-            bb = b_s[k, a]
-            v = lam[k] * lam[k] * S[k, a, a] - 2.0 * lam[k] * bb * m[k, a] + bb * bb
-            g2[k, a] = v
-            tot[a] += v
+    g2, tot = _expected_g2_all(lam, b_s, m, S)
     pi = np.zeros(npr)
     for a in range(npr):
         for q in range(indptr[a], indptr[a + 1]):
@@ -945,29 +966,9 @@ def _graph_step_kernel(lam, b_s, eta, c1, c2, K, sigma2, m, S, communicate, fold
         mk = m[k]
         Sk = S[k]
         if fold:  # as in _pairwise_step_kernel: from the node column sums r
-            for b in range(npr):
-                r[b] = 0.0
-            for j in range(n):
-                row = Sk[j]
-                for b in range(npr):
-                    r[b] += row[b]
-            tot_r = 0.0
-            msum = 0.0
-            for b in range(n):
-                tot_r += r[b]
-                msum += mk[b]
-            syy = rho * rho * Sk[n, n] + 2.0 * rho * inv_n * r[n] + inv_n * inv_n * tot_r
-            for b in range(n):
-                yv = rho * Sk[n, b] + inv_n * r[b]
-                Sk[n, b] = yv
-                Sk[b, n] = yv
-            Sk[n, n] = syy
-            mk[n] = rho * mk[n] + inv_n * msum
+            _fold_y_block(Sk, mk, r, rho, inv_n)
         for a in range(n):
-            l[a] = 1.0 - eta[a] * lam[k]
-            c[a] = eta[a] * b_s[k, a]
-            noise[a] = eta[a] * eta[a] * ((c1[a] - 1.0) * g2[k, a] + c1[a] * sigma2
-                                          + c2[a] * (tot[a] + d * sigma2) + K[k, a])
+            _node_terms(a, k, lam, b_s, eta, c1, c2, K, sigma2, g2, tot, l, c, noise)
         for a in range(npr):
             ym[a] = l[a] * mk[a] + c[a]
         for a in range(npr):
