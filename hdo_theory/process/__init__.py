@@ -139,13 +139,17 @@ class ProcessConfig:
     record_nodes: record ``node_loss``, ``loss_spread``, ``zo_loss``, ``fo_loss`` (costs
         ``n`` full passes over the data per record).
     record_y: keep Theorem 1's weighted average ``y_t`` (default: when the objective is convex).
-    record_sample: data the node losses are computed on: ``"full"`` (every sample, exact), an
-        integer ``m >= 2`` (a fixed random subsample of ``m`` samples per replica, drawn once
-        from the replica's seed: unbiased estimates with stated errors ``node_loss_se``,
-        ``loss_spread_se``, ``zo_loss_se``, ``fo_loss_se``, see :func:`record_sample_plan`;
-        ``m >= N`` means full), or ``"auto"`` (full when ``N <=`` :data:`RECORD_SAMPLE_FULL_UP_TO`,
-        else ``m =`` :data:`RECORD_SAMPLE_AUTO_M`). The trajectory and every other metric
-        (``gap`` included) do not depend on it.
+    record_sample: how the recorded losses are evaluated: ``"full"`` (passes over every
+        sample, exact), ``"quadratic"`` (least-squares and quadratic objectives: every loss
+        and gradient metric from the objective's exact quadratic form,
+        :mod:`hdo_theory.objectives.quadratic_form`, ``O(n d^2)`` a record, node losses of
+        every node exact), an integer ``m >= 2`` (node losses on a fixed random subsample of
+        ``m`` samples per replica, drawn once from the replica's seed: unbiased estimates with
+        stated errors ``node_loss_se``, ``loss_spread_se``, ``zo_loss_se``, ``fo_loss_se``, see
+        :func:`record_sample_plan`; ``m >= N`` means full), or ``"auto"`` (full when ``N <=``
+        :data:`RECORD_SAMPLE_FULL_UP_TO`; above it quadratic for a quadratic objective, else
+        ``m =`` :data:`RECORD_SAMPLE_AUTO_M`). The trajectory does not depend on it; the exact
+        routes agree to rounding.
     fixed_node: the node whose loss is ``node_loss``.
     x0: start point (length ``d``; every node starts there) or a per-node start ``(n, d)``
         (for averaging experiments); ``None`` = ``objective.random_point(0)``.
@@ -283,10 +287,12 @@ def _check_n_records(T: int, record: int) -> None:
 
 
 def check_record_sample(value, name: str = "record_sample"):
-    """``"auto"``, ``"full"`` or an integer ``>= 2`` (an integral string or float is converted)."""
-    if isinstance(value, str) and value.strip().lower() in ("auto", "full"):
+    """``"auto"``, ``"full"``, ``"quadratic"`` or an integer ``>= 2`` (an integral string or
+    float is converted)."""
+    if isinstance(value, str) and value.strip().lower() in ("auto", "full", "quadratic"):
         return value.strip().lower()
-    msg = f"{name} must be 'auto', 'full' or an integer >= 2 (samples), got {value!r}"
+    msg = (f"{name} must be 'auto', 'full', 'quadratic' or an integer >= 2 (samples), "
+           f"got {value!r}")
     if isinstance(value, bool):
         raise HDOInputError(msg)
     try:
@@ -299,15 +305,32 @@ def check_record_sample(value, name: str = "record_sample"):
 def record_sample_plan(objective, config: ProcessConfig) -> dict:
     """What the node losses of a run are computed on (stored as ``results.info["record_sample"]``).
 
-    ``{"mode": "full" | "subsample" | "off", "m": samples per replica (N when full),
-    "N": data-set size, "requested": config.record_sample}``; a subsample adds how it is drawn
-    and which stated-error metrics it records. ``"off"`` when ``record_nodes`` is false.
+    ``{"mode": "full" | "quadratic" | "subsample" | "off", "m": samples per replica (N when
+    full), "N": data-set size, "requested": config.record_sample, "evaluation": "data pass" |
+    "quadratic form"}``; a subsample adds how it is drawn and which stated-error metrics it
+    records. ``"off"`` when ``record_nodes`` is false (``evaluation`` still says how gap,
+    gradient norm and y-gap are computed). ``"quadratic"`` for an objective that is not a
+    quadratic is refused with a one-line error.
     """
+    from hdo_theory.objectives.quadratic_form import is_quadratic
+
     N = int(objective.weights.shape[0])
     req = config.record_sample
-    plan = {"requested": req, "N": N}
+    quad = is_quadratic(objective)
+    if req == "quadratic" and not quad:
+        raise HDOInputError(
+            "record_sample='quadratic' needs a least-squares or quadratic objective (an exact "
+            "quadratic form); use 'auto', 'full' or a subsample size for this one")
+    use_form = req == "quadratic" or (req == "auto" and quad and N > RECORD_SAMPLE_FULL_UP_TO)
+    plan = {"requested": req, "N": N,
+            "evaluation": "quadratic form" if use_form else "data pass"}
+    if use_form:
+        plan["form"] = ("f(x) = f* + r.e + e^T H e / 2, grad f(x) = r + H e, e = x - x*, "
+                        "H the exact Hessian, r = grad f(x*): exact, O(d^2) per point")
     if not config.record_nodes:
         return {**plan, "mode": "off", "m": 0}
+    if use_form:
+        return {**plan, "mode": "quadratic", "m": N}
     if req == "auto":
         m = N if N <= RECORD_SAMPLE_FULL_UP_TO else RECORD_SAMPLE_AUTO_M
     elif req == "full":
@@ -325,6 +348,21 @@ def record_sample_plan(objective, config: ProcessConfig) -> dict:
                               "fo_loss_se": "standard error",
                               "loss_spread_se": "estimated bound on the root-mean-square "
                                                 "error (loss_spread is the plug-in spread)"}}
+
+
+def _record_form(objective, plan: dict, x_star: np.ndarray, ipar: np.ndarray):
+    """``(H, r)`` of the objective's quadratic form around ``x_star`` when the plan records with
+    it (and ``ipar[I_QUAD]`` set), else empty arrays of the same types (one compiled kernel)."""
+    d = x_star.shape[0]
+    if plan["evaluation"] != "quadratic form":
+        return np.zeros((0, 0)), np.zeros(0)
+    from hdo_theory.objectives.quadratic_form import quadratic_form
+
+    form = quadratic_form(objective)
+    if form.x_ref.shape != (d,) or not np.array_equal(form.x_ref, x_star):
+        form = quadratic_form(objective, x_ref=x_star, f_ref=None)
+    ipar[PK.I_QUAD] = 1
+    return np.ascontiguousarray(form.H), np.ascontiguousarray(form.r)
 
 
 def record_subsample(weights, seed_seq: np.random.SeedSequence, m: int):
@@ -756,12 +794,13 @@ def simulate(
     # (one replica's slice has the same array layout either way: one compiled kernel)
     se_out = np.full((len(PK.SE_METRICS), R if subsample else 1, n_rec), np.nan)
     x_star = np.ascontiguousarray(facts["x_star"], dtype=np.float64)
+    quad = _record_form(objective, sample_plan, x_star, ipar)
     need_B = bool(np.any(pop_f[:, PK.P_MOM] > 0))
     need_D = config.model == "graph" and config.record_lemma2
     bounds = np.linspace(0, config.T, n_chunks + 1).round().astype(np.int64)
     # estimator plugins ride in the objective data tuple (no plugin: the data itself)
     obj = kernel_data(objective.data, *(int(c) for c in pop_i[:, PK.P_CODE]))
-    problem = (obj, objective.weights, objective.shard_ptr, x_star, edges, held)
+    problem = (obj, objective.weights, objective.shard_ptr, x_star, edges, held, quad)
     params = (ipar, pop_i, pop_f, fpar)
 
     bar = None

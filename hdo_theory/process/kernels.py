@@ -54,11 +54,13 @@ of ``_record``): six tuples and the step range,
 Numba types a tuple of arrays like its members passed one by one; the kernel unpacks them on
 entry, so the grouping costs nothing in the step loop. Read-only inputs:
 
-* ``problem = (obj, weights, shard_ptr, x_star, edges, held)``: the objective's data tuple
+* ``problem = (obj, weights, shard_ptr, x_star, edges, held, quad)``: the objective's data tuple
   (:mod:`hdo_theory.objectives.kernels`), the per-sample weights of the global loss, the node
   shard pointers into the minibatch permutation buffers, ``x*``, the graph's edge list
   (``(0, 2)`` unless ``model=graph``) and the held-out data tuple (the training data when there
-  is none; only read when ``ipar[I_DO_HELD]``);
+  is none; only read when ``ipar[I_DO_HELD]``) and ``quad = (H, r)``, the quadratic form
+  of :mod:`hdo_theory.objectives.quadratic_form` around ``x*`` the records use when
+  ``ipar[I_QUAD]`` (empty arrays otherwise);
 * ``params = (ipar, pop_i, pop_f, fpar)``: the parameter arrays whose layouts are the ``I_*``,
   ``P_*`` and ``F_*`` constants below.
 
@@ -100,8 +102,7 @@ from hdo_theory.objectives.kernels import (
     draw_batch,
     prefetch_batch,
     sample_loss,
-    weighted_grad,
-    weighted_loss,
+    weighted_loss_grad,
     weighted_losses,
 )
 from hdo_theory.process.schedules import schedule_factor
@@ -168,7 +169,9 @@ SE_NODE, SE_SPREAD, SE_ZO, SE_FO = range(len(SE_METRICS))
 # the stop word: the one ipar entry written while kernels run (simulate sets it on Ctrl-C so
 # every replica's kernel returns within one step; read once per step, it costs one load)
 I_STOP = 12
-N_IPAR = 13
+# records evaluate f and grad f from the quadratic form (problem[6]) instead of data passes
+I_QUAD = 13
+N_IPAR = 14
 # pop_i[p] layout (int64): estimator code, rv, batch, momentum is EMA
 P_CODE, P_RV, P_BATCH, P_EMA = range(4)
 # pop_f[p] layout (float64): nu, base learning rate, momentum
@@ -549,11 +552,26 @@ def sampled_node_losses(obj, X, idx, sw, n0, fixed, buf, nodebuf, se_out, col):
 
 
 @numba.njit(**_JIT)
+def _form_gap_grad(H, r, x_ref, x, grad_out):
+    """``f(x) - f(x_ref) = r . e + e^T H e / 2`` and ``grad_out = r + H e`` (``e = x - x_ref``) of
+    the quadratic form ``(H, r)`` (:mod:`hdo_theory.objectives.quadratic_form`), no buffer."""
+    d = x.shape[0]
+    s = 0.0
+    for q in range(d):
+        he = 0.0
+        for k in range(d):
+            he += H[q, k] * (x[k] - x_ref[k])
+        grad_out[q] = r[q] + he
+        s += (x[q] - x_ref[q]) * (r[q] + 0.5 * he)
+    return s
+
+
+@numba.njit(**_JIT)
 def _record(problem, params, state, streams, workspace, out, sample, t, col):
     """Fill column ``col`` of ``out`` with the metrics at step ``t`` (see the module docstring).
 
     ``sample = (sample_idx, sample_w, se_out, sample_buf)`` of ``recording``."""
-    obj, weights, shard_ptr, x_star, edges, held = problem
+    obj, weights, shard_ptr, x_star, edges, held, quad = problem
     ipar, pop_i, pop_f, fpar = params
     X, B, mu_run, y, fstate, istate, match_perm, perm = state
     rng, rng_probe, perm_probe = streams
@@ -570,12 +588,24 @@ def _record(problem, params, state, streams, workspace, out, sample, t, col):
             mu[q] += X[k, q]
     for q in range(d):
         mu[q] /= n
-    out[M_GAP, col] = weighted_loss(obj, weights, mu) - f_star
+    with_y = ipar[I_DO_Y] != 0
+    use_form = ipar[I_QUAD] != 0
+    if use_form:
+        # the exact quadratic form around x*: O(d^2), gap without cancellation
+        H, r = quad
+        gap_mu = _form_gap_grad(H, r, x_star, mu, gbuf)
+        out[M_GAP, col] = gap_mu
+        y_gap = _form_gap_grad(H, r, x_star, y, g) if with_y else 0.0  # g: scratch
+    else:
+        # f(mu), grad f(mu) and f(y) in one pass over the data (a record at large N is bound
+        # by reading it)
+        f_mu, f_y = weighted_loss_grad(obj, weights, mu, gbuf, y, with_y)
+        out[M_GAP, col] = f_mu - f_star
+        y_gap = f_y - f_star
     ds = 0.0
     for q in range(d):
         ds += (mu[q] - x_star[q]) ** 2
     out[M_DIST, col] = ds
-    weighted_grad(obj, weights, mu, gbuf)
     gs = 0.0
     for q in range(d):
         gs += gbuf[q] * gbuf[q]
@@ -589,14 +619,18 @@ def _record(problem, params, state, streams, workspace, out, sample, t, col):
         hl, ha = dataset_loss_accuracy(held, mu)
         out[M_HLOSS, col] = hl
         out[M_HACC, col] = ha
-    if ipar[I_DO_Y] != 0:
-        out[M_YGAP, col] = weighted_loss(obj, weights, y) - f_star
+    if with_y:
+        out[M_YGAP, col] = y_gap
     if ipar[I_DO_NODES] != 0:
         s1 = 0.0
         z0 = 0.0
         z1 = 0.0
         sample_idx, sample_w, se_out, sample_buf = sample
-        if sample_idx.shape[0] == 0:
+        if use_form:
+            H, r = quad
+            for k in range(n):  # exact, O(d^2) a node; g is scratch
+                nodebuf[k] = f_star + _form_gap_grad(H, r, x_star, X[k], g)
+        elif sample_idx.shape[0] == 0:
             weighted_losses(obj, weights, X, nodebuf)  # exact: one data pass for all n nodes
         else:
             sampled_node_losses(_without_plugins(obj), X, sample_idx, sample_w, n0,
@@ -677,7 +711,7 @@ def run_chunk(problem, params, state, streams, workspace, recording, t0, t1):
     this replica's ``(len(METRICS), len(rec_t))`` record array (pre-filled with NaN);
     ``istate = [diverged_at, next record index]``. Returns the number of steps done.
     """
-    obj, weights, shard_ptr, x_star, edges, held = problem
+    obj, weights, shard_ptr, x_star, edges, held, quad = problem
     ipar, pop_i, pop_f, fpar = params
     X, B, mu_run, y, fstate, istate, match_perm, perm = state
     rng, rng_probe, perm_probe = streams

@@ -219,9 +219,11 @@ PROCESS_OPTS: dict[str, Option] = {
                         "skip per-node losses (node_loss, loss_spread, zo/fo_loss)"),
     "fixed_node": O(int, 0, "the node whose loss is recorded as node_loss", lo=0),
     "record_sample": O("sample", "auto",
-                       "data the node losses are computed on: 'full' (exact), M (a fixed random "
-                       "subsample of M samples per replica, with stated errors *_se) or 'auto' "
-                       "(full up to 32768 samples, else 4096)"),
+                       "how recorded losses are evaluated: 'full' (data passes, exact), "
+                       "'quadratic' (least squares / quadratic: the exact quadratic form, "
+                       "O(n d^2) a record), M (node losses on a fixed random subsample of M "
+                       "samples per replica, with stated errors *_se) or 'auto' (full up to "
+                       "32768 samples, else quadratic for quadratic objectives, else 4096)"),
     "ell": O(float, None, "strong-convexity constant (default: from the objective's constants)",
              lo=0.0, lo_open=True),
     "divergence_threshold": O(float, 1e8, "stop a replica when ||X^i|| exceeds this",
