@@ -26,7 +26,9 @@ from hdo_theory.process import (
     RECORD_SAMPLE_FULL_UP_TO,
     PopulationConfig,
     ProcessConfig,
+    form_min_records,
     record_sample_plan,
+    record_steps,
     simulate,
 )
 
@@ -102,6 +104,11 @@ def test_auto_uses_the_form_above_the_full_size_only_for_quadratics():
     assert record_sample_plan(logi, cfg)["evaluation"] == "data pass"
     off = dataclasses.replace(cfg, record_nodes=False)
     assert record_sample_plan(big, off)["evaluation"] == "quadratic form"
+    # few records: the data passes are cheaper than the Hessian (a function of the config only)
+    few = dataclasses.replace(cfg, T=100, record=100)
+    assert len(record_steps(few.T, few.record, few.record_points)) < form_min_records(big.d)
+    assert record_sample_plan(big, few)["evaluation"] == "data pass"
+    assert record_sample_plan(big, few)["mode"] == "subsample"
     assert record_sample_plan(big, ProcessConfig(record_sample="full"))["evaluation"] == "data pass"
     assert is_quadratic(big) and not is_quadratic(logi)
 

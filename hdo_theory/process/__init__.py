@@ -62,6 +62,7 @@ __all__ = [
     "replica_generators",
     "record_steps",
     "record_sample_plan",
+    "form_min_records",
     "record_subsample",
     "check_record_sample",
     "RECORD_SAMPLE_FULL_UP_TO",
@@ -82,6 +83,17 @@ MAX_RECORDS = 10_000_000
 #: (``benchmarks/README.md``, issue 14); 4,096 samples cut it by ``N / m = 48``.
 RECORD_SAMPLE_FULL_UP_TO = 32_768
 RECORD_SAMPLE_AUTO_M = 4_096
+
+
+def form_min_records(d: int) -> int:
+    """Fewest records for which ``record_sample="auto"`` records a quadratic objective (above
+    :data:`RECORD_SAMPLE_FULL_UP_TO` samples) from its quadratic form: ``max(16, d // 8)``.
+    The form's Hessian is one ``O(N d^2)`` sum, about ``d / 12`` fused data passes
+    (2026-12-02, ``N = 196,608``, ``d = 100``: 243 ms against 29.6 ms a pass, one core), and a
+    record without the form costs one fused pass plus the node-loss subsample; below this
+    many records the passes are cheaper. A function of the configuration only, so a run's
+    route (and its rounding) never depends on what an earlier call cached."""
+    return max(16, d // 8)
 #: Child index of a replica's seed sequence that draws its node-loss subsample: far beyond
 #: the children the process and probe streams use, so the subsample never shares their bits.
 RECORD_SAMPLE_STREAM = 0x5EC0
@@ -147,9 +159,9 @@ class ProcessConfig:
         ``m`` samples per replica, drawn once from the replica's seed: unbiased estimates with
         stated errors ``node_loss_se``, ``loss_spread_se``, ``zo_loss_se``, ``fo_loss_se``, see
         :func:`record_sample_plan`; ``m >= N`` means full), or ``"auto"`` (full when ``N <=``
-        :data:`RECORD_SAMPLE_FULL_UP_TO`; above it quadratic for a quadratic objective, else
-        ``m =`` :data:`RECORD_SAMPLE_AUTO_M`). The trajectory does not depend on it; the exact
-        routes agree to rounding.
+        :data:`RECORD_SAMPLE_FULL_UP_TO`; above it quadratic for a quadratic objective with at
+        least :func:`form_min_records` records, else ``m =`` :data:`RECORD_SAMPLE_AUTO_M`). The
+        trajectory does not depend on it; the exact routes agree to rounding.
     fixed_node: the node whose loss is ``node_loss``.
     x0: start point (length ``d``; every node starts there) or a per-node start ``(n, d)``
         (for averaging experiments); ``None`` = ``objective.random_point(0)``.
@@ -321,7 +333,9 @@ def record_sample_plan(objective, config: ProcessConfig) -> dict:
         raise HDOInputError(
             "record_sample='quadratic' needs a least-squares or quadratic objective (an exact "
             "quadratic form); use 'auto', 'full' or a subsample size for this one")
-    use_form = req == "quadratic" or (req == "auto" and quad and N > RECORD_SAMPLE_FULL_UP_TO)
+    n_rec = int(record_steps(config.T, config.record, config.record_points).shape[0])
+    use_form = req == "quadratic" or (req == "auto" and quad and N > RECORD_SAMPLE_FULL_UP_TO
+                                      and n_rec >= form_min_records(int(objective.d)))
     plan = {"requested": req, "N": N,
             "evaluation": "quadratic form" if use_form else "data pass"}
     if use_form:
