@@ -25,6 +25,7 @@ Every other kind returns ``None`` (not a quadratic). ``H`` is summed in blocks o
 :data:`GRAM_BLOCK` rows with one BLAS thread, so it does not depend on the machine's thread
 count, and cached per objective (one ``O(N d^2)`` pass: about 0.1 s at ``N = 196,608``,
 ``d = 100``, a few records' worth of data passes, paid once per objective, not per run).
+Non-negative weights (every built-in data set) take BLAS ``syrk`` on ``sqrt(w) A``.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ from hdo_theory.objectives import kernels as K
 
 __all__ = ["GRAM_BLOCK", "QuadraticForm", "hessian", "is_quadratic", "quadratic_form"]
 
-#: Rows per block of the Hessian sum (bounds the temporary to ``GRAM_BLOCK x d`` floats).
-GRAM_BLOCK = 8192
+#: Rows per block of the Hessian sum (bounds the temporary to ``GRAM_BLOCK x d`` floats; 1,024
+#: was the fastest of 512 to 32,768 at ``N = 196,608``, ``d = 100``: 81 ms, 139 ms at 8,192).
+GRAM_BLOCK = 1024
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -80,9 +82,16 @@ def hessian(objective) -> np.ndarray | None:
     H = np.zeros((d, d))
     with threadpool_limits(limits=1):  # the rounding must not depend on the core count
         if int(kind) == K.KIND_LEAST_SQUARES:
-            for s in range(0, w.shape[0], GRAM_BLOCK):
-                A = feats[s : s + GRAM_BLOCK]
-                H += (A.T * w[s : s + GRAM_BLOCK]) @ A
+            if np.all(w >= 0.0):
+                # B^T B with B = sqrt(w) A: NumPy hands B.T @ B to BLAS syrk (half the work)
+                sw = np.sqrt(w)
+                for s in range(0, w.shape[0], GRAM_BLOCK):
+                    B = feats[s : s + GRAM_BLOCK] * sw[s : s + GRAM_BLOCK, None]
+                    H += B.T @ B
+            else:
+                for s in range(0, w.shape[0], GRAM_BLOCK):
+                    A = feats[s : s + GRAM_BLOCK]
+                    H += (A.T * w[s : s + GRAM_BLOCK]) @ A
             lam = float(params[0])
             if lam != 0.0:
                 H[np.diag_indices(d)] += lam * float(w.sum())

@@ -87,13 +87,13 @@ RECORD_SAMPLE_AUTO_M = 4_096
 
 def form_min_records(d: int) -> int:
     """Fewest records for which ``record_sample="auto"`` records a quadratic objective (above
-    :data:`RECORD_SAMPLE_FULL_UP_TO` samples) from its quadratic form: ``max(16, d // 8)``.
-    The form's Hessian is one ``O(N d^2)`` sum, about ``d / 12`` fused data passes
-    (2026-12-02, ``N = 196,608``, ``d = 100``: 243 ms against 29.6 ms a pass, one core), and a
-    record without the form costs one fused pass plus the node-loss subsample; below this
-    many records the passes are cheaper. A function of the configuration only, so a run's
+    :data:`RECORD_SAMPLE_FULL_UP_TO` samples) from its quadratic form: ``max(16, d // 16)``.
+    The form's Hessian is one ``O(N d^2)`` sum (BLAS ``syrk``), about ``d / 30`` fused data
+    passes (2026-12-02, ``N = 196,608``, ``d = 100``: 94 ms against 32 ms a pass, one core),
+    and a record without the form costs one fused pass plus the node-loss subsample; with
+    fewer records the passes are about as cheap, and the margin covers slower BLAS. A function of the configuration only, so a run's
     route (and its rounding) never depends on what an earlier call cached."""
-    return max(16, d // 8)
+    return max(16, d // 16)
 #: Child index of a replica's seed sequence that draws its node-loss subsample: far beyond
 #: the children the process and probe streams use, so the subsample never shares their bits.
 RECORD_SAMPLE_STREAM = 0x5EC0
