@@ -134,3 +134,18 @@ def test_quadratic_route_bit_identical_across_threads():
     b = simulate(obj, cfg, replicas=4, seed=9, threads=2)
     for k in LOSS_METRICS + STATE_METRICS:
         np.testing.assert_array_equal(a.metrics[k], b.metrics[k], err_msg=k)
+
+
+def test_form_capped_in_d(monkeypatch):
+    """Above RECORD_FORM_MAX_D the node-loss subsample is cheaper than the form: auto keeps the
+    data passes and an explicit request gets a one-line error naming d and the cap."""
+    import hdo_theory.process as P
+
+    big = make_objective("least-squares", d=3, n0=1, n1=1, seed=0,
+                         n_samples=RECORD_SAMPLE_FULL_UP_TO + 2)
+    monkeypatch.setattr(P, "RECORD_FORM_MAX_D", 2)
+    assert record_sample_plan(big, ProcessConfig())["evaluation"] == "data pass"
+    with pytest.raises(HDOInputError) as e:
+        record_sample_plan(big, ProcessConfig(record_sample="quadratic"))
+    msg = str(e.value)
+    assert "d <= 2" in msg and "d = 3" in msg and "\n" not in msg

@@ -63,6 +63,7 @@ __all__ = [
     "record_steps",
     "record_sample_plan",
     "form_min_records",
+    "RECORD_FORM_MAX_D",
     "record_subsample",
     "check_record_sample",
     "RECORD_SAMPLE_FULL_UP_TO",
@@ -85,14 +86,22 @@ RECORD_SAMPLE_FULL_UP_TO = 32_768
 RECORD_SAMPLE_AUTO_M = 4_096
 
 
+#: Largest ``d`` for which records use the quadratic form: a record's node losses cost
+#: ``n d^2`` from the form against ``n m d`` on the auto subsample (``m =``
+#: :data:`RECORD_SAMPLE_AUTO_M`), so above ``d = m`` the subsample is cheaper (and the
+#: Hessian, ``8 d^2`` bytes, is 128 MiB at the cap).
+RECORD_FORM_MAX_D = RECORD_SAMPLE_AUTO_M
+
+
 def form_min_records(d: int) -> int:
     """Fewest records for which ``record_sample="auto"`` records a quadratic objective (above
     :data:`RECORD_SAMPLE_FULL_UP_TO` samples) from its quadratic form: ``max(16, d // 16)``.
     The form's Hessian is one ``O(N d^2)`` sum (BLAS ``syrk``), about ``d / 30`` fused data
     passes (2026-12-02, ``N = 196,608``, ``d = 100``: 94 ms against 32 ms a pass, one core),
     and a record without the form costs one fused pass plus the node-loss subsample; with
-    fewer records the passes are about as cheap, and the margin covers slower BLAS. A function of the configuration only, so a run's
-    route (and its rounding) never depends on what an earlier call cached."""
+    fewer records the passes are about as cheap, and the margin covers slower BLAS. A
+    function of the configuration only, so a run's route (and its rounding) never depends on
+    what an earlier call cached."""
     return max(16, d // 16)
 #: Child index of a replica's seed sequence that draws its node-loss subsample: far beyond
 #: the children the process and probe streams use, so the subsample never shares their bits.
@@ -159,8 +168,9 @@ class ProcessConfig:
         ``m`` samples per replica, drawn once from the replica's seed: unbiased estimates with
         stated errors ``node_loss_se``, ``loss_spread_se``, ``zo_loss_se``, ``fo_loss_se``, see
         :func:`record_sample_plan`; ``m >= N`` means full), or ``"auto"`` (full when ``N <=``
-        :data:`RECORD_SAMPLE_FULL_UP_TO`; above it quadratic for a quadratic objective with at
-        least :func:`form_min_records` records, else ``m =`` :data:`RECORD_SAMPLE_AUTO_M`). The
+        :data:`RECORD_SAMPLE_FULL_UP_TO`; above it quadratic for a quadratic objective with
+        ``d <=`` :data:`RECORD_FORM_MAX_D` and at least :func:`form_min_records` records, else
+        ``m =`` :data:`RECORD_SAMPLE_AUTO_M`). The
         trajectory does not depend on it; the exact routes agree to rounding.
     fixed_node: the node whose loss is ``node_loss``.
     x0: start point (length ``d``; every node starts there) or a per-node start ``(n, d)``
@@ -329,13 +339,19 @@ def record_sample_plan(objective, config: ProcessConfig) -> dict:
     N = int(objective.weights.shape[0])
     req = config.record_sample
     quad = is_quadratic(objective)
+    d = int(getattr(objective, "d", 0))
     if req == "quadratic" and not quad:
         raise HDOInputError(
             "record_sample='quadratic' needs a least-squares or quadratic objective (an exact "
             "quadratic form); use 'auto', 'full' or a subsample size for this one")
+    if req == "quadratic" and d > RECORD_FORM_MAX_D:
+        raise HDOInputError(
+            f"record_sample='quadratic' needs d <= {RECORD_FORM_MAX_D} (the form's d x d "
+            f"Hessian and O(n d^2) node losses a record), got d = {d}; use 'auto' or 'full'")
     n_rec = int(record_steps(config.T, config.record, config.record_points).shape[0])
     use_form = req == "quadratic" or (req == "auto" and quad and N > RECORD_SAMPLE_FULL_UP_TO
-                                      and n_rec >= form_min_records(int(objective.d)))
+                                      and d <= RECORD_FORM_MAX_D
+                                      and n_rec >= form_min_records(d))
     plan = {"requested": req, "N": N,
             "evaluation": "quadratic form" if use_form else "data pass"}
     if use_form:
