@@ -79,13 +79,12 @@ METRICS = PK.METRICS
 MAX_RECORDS = 10_000_000
 
 #: ``record_sample="auto"``: node losses over the full data set (exact) up to this many
-#: samples, above it on a fixed subsample of :data:`RECORD_SAMPLE_AUTO_M` samples. At
+#: samples; above it from the quadratic form for a quadratic objective (see
+#: :func:`form_min_records`), else on a fixed subsample of :data:`RECORD_SAMPLE_AUTO_M`. At
 #: ``N = 196,608`` (``n = 64``, ``d = 100``, 20 records) the exact pass was 98% of a run's time
 #: (``benchmarks/README.md``, issue 14); 4,096 samples cut it by ``N / m = 48``.
 RECORD_SAMPLE_FULL_UP_TO = 32_768
 RECORD_SAMPLE_AUTO_M = 4_096
-
-
 #: Largest ``d`` for which records use the quadratic form: a record's node losses cost
 #: ``n d^2`` from the form against ``n m d`` on the auto subsample (``m =``
 #: :data:`RECORD_SAMPLE_AUTO_M`), so above ``d = m`` the subsample is cheaper (and the
@@ -103,6 +102,8 @@ def form_min_records(d: int) -> int:
     function of the configuration only, so a run's route (and its rounding) never depends on
     what an earlier call cached."""
     return max(16, d // 16)
+
+
 #: Child index of a replica's seed sequence that draws its node-loss subsample: far beyond
 #: the children the process and probe streams use, so the subsample never shares their bits.
 RECORD_SAMPLE_STREAM = 0x5EC0
@@ -170,8 +171,8 @@ class ProcessConfig:
         :func:`record_sample_plan`; ``m >= N`` means full), or ``"auto"`` (full when ``N <=``
         :data:`RECORD_SAMPLE_FULL_UP_TO`; above it quadratic for a quadratic objective with
         ``d <=`` :data:`RECORD_FORM_MAX_D` and at least :func:`form_min_records` records, else
-        ``m =`` :data:`RECORD_SAMPLE_AUTO_M`). The
-        trajectory does not depend on it; the exact routes agree to rounding.
+        ``m =`` :data:`RECORD_SAMPLE_AUTO_M`). The trajectory does not depend on it; the exact
+        routes agree to rounding.
     fixed_node: the node whose loss is ``node_loss``.
     x0: start point (length ``d``; every node starts there) or a per-node start ``(n, d)``
         (for averaging experiments); ``None`` = ``objective.random_point(0)``.
