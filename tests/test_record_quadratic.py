@@ -3,12 +3,16 @@
 Two routes to the same numbers: a run recorded from the objective's quadratic form
 (:mod:`hdo_theory.objectives.quadratic_form`, ``O(n d^2)`` a record) against the same run recorded
 with passes over the data (``record_sample="full"``). The trajectory is the same bit for bit (the
-route only changes how losses are evaluated); the loss metrics agree within the worst-case
-rounding bound of the longer sum, not a tuned tolerance: recursive summation of ``m``
-non-negative terms is off by at most ``(m - 1) u`` times their sum (``u = 2^-53``), the data
-route sums ``N`` samples of ``d``-term dot products and the form ``d^2`` products, so both are
-within ``(N + d^2) u`` of the metric's scale; we allow 4 times that (the two routes' errors add,
-and the squared gradient norm doubles a relative error).
+route only changes how losses are evaluated), the loss metrics differ in their last bits (so
+the form was really used) and agree within the worst-case rounding bound of the longer sum, not
+a tuned tolerance: recursive summation of ``m`` terms is off by at most ``(m - 1) u`` times the
+sum of their absolute values (``u = 2^-53``); the data route sums ``N`` samples of ``d``-term
+dot products and the form ``d^2`` products (and ``H`` itself ``N`` terms, met again through
+``e^T H e``), so both are within ``(N + d^2) u`` of the absolute sums. We bound those by the
+scale ``S = 1 + max f + f* + max |metric|`` (least-squares and quadratic samples are
+non-negative, so the loss terms sum to ``f``; on these data the gradient terms and ``r . e`` are
+of the same order) and allow 4 ``(N + d^2) u S`` (the two routes' errors add, and the squared
+gradient norm doubles a relative error).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from hdo_theory.process import (
     RECORD_SAMPLE_FULL_UP_TO,
     PopulationConfig,
     ProcessConfig,
+    check_config,
     form_min_records,
     record_sample_plan,
     record_steps,
@@ -59,12 +64,17 @@ def test_quadratic_route_equals_data_passes(name):
     for k in STATE_METRICS:  # same trajectory
         np.testing.assert_array_equal(quad.metrics[k], full.metrics[k], err_msg=k)
     N, d = obj.weights.shape[0], obj.d
+    f_star = float(full.info["f_star"])
+    f_max = float(np.max(full.metrics["node_loss"]))
     for k in LOSS_METRICS:
         a, b = full.metrics[k], quad.metrics[k]
-        scale = 1.0 + float(np.max(np.abs(a)))
+        scale = 1.0 + f_max + abs(f_star) + float(np.max(np.abs(a)))
         bound = 4 * (N + d * d) * U * scale
         assert np.all(np.isfinite(b)), k
         assert float(np.max(np.abs(a - b))) <= bound, (k, float(np.max(np.abs(a - b))), bound)
+    # the form route was taken: the same numbers by another sum differ in some last bits
+    for k in ("gap", "grad_norm_sq", "node_loss"):
+        assert not np.array_equal(quad.metrics[k], full.metrics[k]), k
     assert np.ptp(quad.metrics["gap"]) > 0  # a moving run, not a constant
 
 
@@ -115,9 +125,10 @@ def test_auto_uses_the_form_above_the_full_size_only_for_quadratics():
 
 def test_quadratic_refused_for_other_kinds_in_one_line(capsys, tmp_path):
     logi = make_objective("logistic", d=3, n0=1, n1=1, seed=0, n_samples=200)
-    with pytest.raises(HDOInputError) as e:
-        simulate(logi, ProcessConfig(T=10, record_sample="quadratic"))
-    assert "record_sample" in str(e.value) and "\n" not in str(e.value)
+    for call in (simulate, check_config):  # check_config makes every check simulate makes
+        with pytest.raises(HDOInputError) as e:
+            call(logi, ProcessConfig(T=10, record_sample="quadratic"))
+        assert "record_sample" in str(e.value) and "\n" not in str(e.value)
     from hdo_theory.cli import main
 
     code = main(["run", "--objective", "logistic", "--d", "3", "--T", "10", "--out",
@@ -132,6 +143,7 @@ def test_quadratic_route_bit_identical_across_threads():
     cfg = _config(record_sample="quadratic")
     a = simulate(obj, cfg, replicas=4, seed=9, threads=1)
     b = simulate(obj, cfg, replicas=4, seed=9, threads=2)
+    assert a.info["record_sample"]["evaluation"] == "quadratic form"
     for k in LOSS_METRICS + STATE_METRICS:
         np.testing.assert_array_equal(a.metrics[k], b.metrics[k], err_msg=k)
 

@@ -21,7 +21,8 @@ Kinds and Hessians (``w`` the sample weights, ``lam`` the ridge weight):
   ``H = sum_j w_j a_j a_j^T + lam (sum_j w_j) I``;
 * quadratic, ``F(x, j) = (x - c_j)^T A_{g_j} (x - c_j) / 2``: ``H = sum_j w_j A_{g_j}``.
 
-Every other kind returns ``None`` (not a quadratic). ``H`` is summed in blocks of
+Every other kind returns ``None`` (not handled: the explicit quadratic is a quadratic too, but
+its data are small wherever it is used). ``H`` is summed in blocks of
 :data:`GRAM_BLOCK` rows with one BLAS thread, so it does not depend on the machine's thread
 count, and cached per objective (one ``O(N d^2)`` pass: about 0.1 s at ``N = 196,608``,
 ``d = 100``, a few records' worth of data passes, paid once per objective, not per run).

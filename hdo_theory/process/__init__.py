@@ -552,7 +552,9 @@ def check_config(objective, config: ProcessConfig, facts: dict | None = None) ->
     """Make every check :func:`simulate` makes of ``config`` against ``objective``, without
     running anything: ``n >= 2``, the fixed node, the schedule's ``ell``, each population's
     minibatch against its smallest shard and ``nu = 'theorem'`` against its rate, the graph,
-    the start point ``x0`` and the record steps. Raises :class:`HDOInputError` like
+    the start point ``x0``, the record steps and ``record_sample`` (:func:`record_sample_plan`:
+    ``"quadratic"`` needs a quadratic objective with ``d <=`` :data:`RECORD_FORM_MAX_D`).
+    Raises :class:`HDOInputError` like
     ``simulate`` would. ``facts`` (:func:`problem_facts`) is computed only when needed (schedule
     ``theorem-convex`` without ``config.ell``).
     """
@@ -566,6 +568,7 @@ def check_config(objective, config: ProcessConfig, facts: dict | None = None) ->
                    torus_rows=config.torus_rows, seed=config.graph_seed)
     _start_nodes(objective, config)
     record_steps(config.T, config.record, config.record_points)
+    record_sample_plan(objective, config)
 
 
 def _check_against(objective, config: ProcessConfig, facts: dict):

@@ -35,8 +35,9 @@ Recorded metrics (rows of ``out``, see :data:`METRICS`) at each step count in ``
 * ``node_loss = f(X^k_t)`` for the fixed node ``k``, ``loss_spread = std_i f(X^i_t)`` (population
   std, global loss at each node's model), ``zo_loss`` / ``fo_loss``: mean of ``f(X^i_t)`` over
   each population
-  (exact: one pass over the data for all nodes; with a ``record_sample`` subsample: estimated
-  on it, unbiased for the first, third and fourth, with stated errors :data:`SE_METRICS`, see
+  (exact: one pass over the data for all nodes, or, with ``ipar[I_QUAD]``, the objective's
+  quadratic form, ``O(d^2)`` a node; with a ``record_sample`` subsample: estimated on it,
+  unbiased for the first, third and fourth, with stated errors :data:`SE_METRICS`, see
   :func:`sampled_node_losses`; ``gap`` and every other metric stay exact)
 * ``lemma2_cond``: an unbiased estimate of ``E[Gamma_{t+1} | X_t]``: the choice of pair (pairwise,
   graph) or matching is averaged in closed form, the estimator noise is one sample per node

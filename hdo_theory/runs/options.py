@@ -223,7 +223,8 @@ PROCESS_OPTS: dict[str, Option] = {
                        "'quadratic' (least squares / quadratic: the exact quadratic form, "
                        "O(n d^2) a record), M (node losses on a fixed random subsample of M "
                        "samples per replica, with stated errors *_se) or 'auto' (full up to "
-                       "32768 samples, else quadratic for quadratic objectives, else 4096)"),
+                       "32768 samples; above, quadratic for quadratic objectives with "
+                       "d <= 4096 and at least max(16, d // 16) records, else 4096)"),
     "ell": O(float, None, "strong-convexity constant (default: from the objective's constants)",
              lo=0.0, lo_open=True),
     "divergence_threshold": O(float, 1e8, "stop a replica when ||X^i|| exceeds this",
