@@ -40,6 +40,7 @@ from hdo_theory import __version__
 from hdo_theory.errors import HDOInputError, check_bool, check_choice, check_float, check_int
 from hdo_theory.estimators import EstimatorSpec, direction_buffer, kernel_data, resolve_nu
 from hdo_theory.limits import MAX_RECORD_POINTS, MAX_REPLICAS, MAX_T, MAX_THREADS
+from hdo_theory.objectives.quadratic_form import is_quadratic, quadratic_form
 from hdo_theory.process import kernels as PK
 from hdo_theory.process.results import Results
 from hdo_theory.process.schedules import (
@@ -335,8 +336,6 @@ def record_sample_plan(objective, config: ProcessConfig) -> dict:
     gradient norm and y-gap are computed). ``"quadratic"`` for an objective that is not a
     quadratic is refused with a one-line error.
     """
-    from hdo_theory.objectives.quadratic_form import is_quadratic
-
     N = int(objective.weights.shape[0])
     req = config.record_sample
     quad = is_quadratic(objective)
@@ -384,13 +383,10 @@ def record_sample_plan(objective, config: ProcessConfig) -> dict:
 def _record_form(objective, plan: dict, x_star: np.ndarray, ipar: np.ndarray):
     """``(H, r)`` of the objective's quadratic form around ``x_star`` when the plan records with
     it (and ``ipar[I_QUAD]`` set), else empty arrays of the same types (one compiled kernel)."""
-    d = x_star.shape[0]
     if plan["evaluation"] != "quadratic form":
         return np.zeros((0, 0)), np.zeros(0)
-    from hdo_theory.objectives.quadratic_form import quadratic_form
-
-    form = quadratic_form(objective)
-    if form.x_ref.shape != (d,) or not np.array_equal(form.x_ref, x_star):
+    form = quadratic_form(objective)  # cached, around the constants' x* (the run's, as a rule)
+    if not np.array_equal(form.x_ref, x_star):
         form = quadratic_form(objective, x_ref=x_star, f_ref=None)
     ipar[PK.I_QUAD] = 1
     return np.ascontiguousarray(form.H), np.ascontiguousarray(form.r)

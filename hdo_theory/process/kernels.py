@@ -573,6 +573,7 @@ def _record(problem, params, state, streams, workspace, out, sample, t, col):
 
     ``sample = (sample_idx, sample_w, se_out, sample_buf)`` of ``recording``."""
     obj, weights, shard_ptr, x_star, edges, held, quad = problem
+    H, r = quad  # the quadratic form (read only when ipar[I_QUAD])
     ipar, pop_i, pop_f, fpar = params
     X, B, mu_run, y, fstate, istate, match_perm, perm = state
     rng, rng_probe, perm_probe = streams
@@ -593,7 +594,6 @@ def _record(problem, params, state, streams, workspace, out, sample, t, col):
     use_form = ipar[I_QUAD] != 0
     if use_form:
         # the exact quadratic form around x*: O(d^2), gap without cancellation
-        H, r = quad
         gap_mu = _form_gap_grad(H, r, x_star, mu, gbuf)
         out[M_GAP, col] = gap_mu
         y_gap = _form_gap_grad(H, r, x_star, y, g) if with_y else 0.0  # g: scratch
@@ -628,7 +628,6 @@ def _record(problem, params, state, streams, workspace, out, sample, t, col):
         z1 = 0.0
         sample_idx, sample_w, se_out, sample_buf = sample
         if use_form:
-            H, r = quad
             for k in range(n):  # exact, O(d^2) a node; g is scratch
                 nodebuf[k] = f_star + _form_gap_grad(H, r, x_star, X[k], g)
         elif sample_idx.shape[0] == 0:
