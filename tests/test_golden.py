@@ -3,8 +3,8 @@
 The cases (``tests/golden/cases.py``) cover pairwise, matching (even and odd n) and graph
 gossip, every estimator, heavy-ball and EMA momentum, warm-up, local steps, both theorem
 schedules, per-node starts, Lemma 2 recording and ``estimator_stats`` for every estimator on a
-quadratic and a logistic objective. On the CPU model the golden file was made on, every hash
-must match exactly; elsewhere every value must agree within the derived rounding budget
+quadratic and a logistic objective. On the machine the golden file was made on (same CPU
+model, OpenBLAS kernel family and LLVM target CPU), every hash must match exactly; elsewhere every value must agree within the derived rounding budget
 (:func:`golden.cases.rounding_budget`), and a divergence step must match exactly.
 """
 
@@ -34,7 +34,9 @@ def test_golden_cases_match(golden, fresh):
     meta, ref_arrays = golden
     hashes, arrays = fresh
     assert set(hashes) == set(meta["hashes"]), "the golden case list changed"
-    if cases.cpu_model() == meta["cpu"]:
+    here = cases.machine_identity()
+    golden_machine = {k: meta.get(k) for k in here}
+    if here == golden_machine:
         bad = [k for k in hashes if hashes[k] != meta["hashes"][k]]
         where = [
             f"{key} (max |diff| {np.nanmax(np.abs(arrays[key] - ref)):.3g})"
@@ -42,7 +44,7 @@ def test_golden_cases_match(golden, fresh):
             if key.split("/")[0] in bad and ref.dtype.kind == "f"
             and not np.array_equal(arrays[key], ref, equal_nan=True)
         ]
-        assert not bad, f"bit-for-bit differences on the golden CPU ({meta['cpu']}): {where}"
+        assert not bad, f"bit-for-bit differences on the golden machine ({here}): {where}"
         return
     # another CPU: values within the rounding budget, divergence steps exact
     budget = cases.rounding_budget(*cases.largest_case())
@@ -58,4 +60,5 @@ def test_golden_cases_match(golden, fresh):
 
 def test_golden_file_records_its_cpu(golden):
     meta, _ = golden
-    assert meta["cpu"] and meta["numba"] and meta["numpy"]
+    assert meta["cpu"] and meta["blas_core"] and meta["llvm_cpu"]
+    assert meta["numba"] and meta["numpy"]

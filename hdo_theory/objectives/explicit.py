@@ -218,10 +218,16 @@ def explicit_quadratic_constants(P, radius=None):
     A, B, n0, noise = parts.A, parts.B, parts.n0, parts.noise
     d = A.shape[0]
     eig = np.linalg.eigvalsh(A)
-    Bbar = B.mean(axis=0)
+    # Deviations from node 0 first: identical rows give exactly zero deviations, so Bbar == B[0]
+    # and varsigma = 0 hold exactly (a plain mean of equal rows may round off them, depending
+    # on the summation order the machine's numpy picks), and the spread is computed without
+    # cancellation against a large common offset.
+    shift = B - B[0][None, :]
+    shift_bar = shift.mean(axis=0)
+    Bbar = B[0] + shift_bar
     x_star = np.linalg.solve(A, Bbar)
     x_star = x_star + np.linalg.solve(A, Bbar - A @ x_star)  # one step of iterative refinement
-    dev = np.sum((B - Bbar[None, :]) ** 2, axis=1)  # ||grad f^i - grad f||^2, constant in x
+    dev = np.sum((shift - shift_bar[None, :]) ** 2, axis=1)  # ||grad f^i - grad f||^2, any x
     vs0 = float(dev[:n0].mean()) if n0 else 0.0
     vs1 = float(dev[n0:].mean()) if n0 < B.shape[0] else 0.0
     oracle_var = d * noise * noise
@@ -231,8 +237,10 @@ def explicit_quadratic_constants(P, radius=None):
         ell=float(eig[0]),
         ell_how="exact: lambda_min(A) (Hess f = A)",
         x_star=x_star,
-        f_star=float(-0.5 * Bbar @ x_star),
-        star_how="closed form: x* = A^{-1} mean_i B_i (one refinement step), f* = -1/2 Bbar.x*",
+        # f* = -1/2 Bbar.x* in exact arithmetic; evaluated by the objective's own route so that
+        # f(x*) - f* is exactly 0 at the returned x* on every machine (BLAS kernels differ).
+        f_star=float(P.obj.value(x_star)),
+        star_how="closed form: x* = A^{-1} mean_i B_i (one refinement step), f* = f(x*)",
         varsigma0_sq=vs0,
         varsigma1_sq=vs1,
         varsigma_how=("exact over R^d: grad f^i - grad f = -(B_i - Bbar) does not depend on x; "

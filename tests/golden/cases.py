@@ -1,8 +1,9 @@
 """Golden cases: a fixed set of ``simulate`` runs and ``estimator_stats`` calls, hashed.
 
 Taken on the layout *before* the redesign (issue: one folder per stage) and kept since, so any
-later move of code is proved value-preserving: on the CPU model recorded in ``golden.json`` the
-hashes must match bit for bit; on another CPU the values must agree within the rounding budget
+later move of code is proved value-preserving: on the machine recorded in ``golden.json`` (CPU
+model, OpenBLAS kernel family and LLVM target CPU: :func:`machine_identity`) the hashes must
+match bit for bit; on another machine the values must agree within the rounding budget
 derived in :func:`rounding_budget` (the kernels are compiled with reassociating fast math, so
 another vector width may sum in another order).
 
@@ -46,6 +47,37 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def blas_core() -> str:
+    """The kernel family OpenBLAS picked at run time (``threadpoolctl``'s ``architecture``).
+
+    The objectives' data and constants go through BLAS (``@``, ``solve``), and OpenBLAS chooses
+    its kernels per CPU (``SkylakeX`` with AVX-512, ``Haswell``/``Zen`` without), which sum in
+    another order. Virtual machines often report one ``model name`` ("AMD EPYC") for different
+    CPUs, so the model string alone does not say whether bits can match: CI once ran on an
+    "AMD EPYC" whose OpenBLAS used Haswell kernels, and every hash differed by rounding.
+    """
+    import threadpoolctl
+
+    np.ones((2, 2)) @ np.ones((2, 2))  # make sure numpy's BLAS is loaded before asking
+    cores = sorted({str(i.get("architecture")) for i in threadpoolctl.threadpool_info()
+                    if i.get("user_api") == "blas"})
+    return ",".join(cores) or "none"
+
+
+def llvm_cpu() -> str:
+    """The CPU Numba compiles the kernels for (LLVM's host CPU name), or its override."""
+    import os
+
+    import llvmlite.binding as llvm
+
+    return os.environ.get("NUMBA_CPU_NAME") or llvm.get_host_cpu_name()
+
+
+def machine_identity() -> dict[str, str]:
+    """What decides the rounding of the golden cases: bits must match only when all agree."""
+    return dict(cpu=cpu_model(), blas_core=blas_core(), llvm_cpu=llvm_cpu())
 
 
 def _sim_cases():
@@ -211,7 +243,7 @@ def write() -> None:
     import numba
 
     meta = dict(
-        cpu=cpu_model(),
+        **machine_identity(),
         machine=platform.machine(),
         python=sys.version.split()[0],
         numpy=np.__version__,
