@@ -1,9 +1,10 @@
 """Benchmark of the exact engine (hdo_theory.exact), issue 12 section 5.
 
 1. Cost per interaction against n and d on the fast path (shared diagonal A, isotropic noise):
-   pairwise (the Numba step), matching (one round = floor(n/2) interactions; cost per round
-   divided by floor(n/2)) and a ring graph. Target: n = 64, d = 100 at most 200 us per
-   interaction on one core.
+   pairwise (the engine's route: the lazy O(n d) kernel over runs of ENGINE_BATCH steps, the
+   state written out once per run; the one-step O(n^2 d) kernel beside it), matching (one
+   round = floor(n/2) interactions; cost per round divided by floor(n/2)) and a ring graph.
+   Target: n = 64, d = 100 at most 200 us per interaction on one core.
 2. Exact engine against Monte Carlo for the same precision: E gap at step T to 1e-3 relative
    (95% half-width). Monte Carlo time = R_needed x measured time per replica, with
    R_needed = (1.96 sd / (1e-3 mean))^2 from the measured replica standard deviation.
@@ -35,6 +36,10 @@ import json  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+#: steps per ``steps_inplace`` call when timing the engine's route (a run between two
+#: requested steps; the lazy pairwise kernel writes the state out once per call)
+ENGINE_BATCH = 1000
 
 
 def _load() -> str:
@@ -73,15 +78,30 @@ def cost_per_interaction(ns, ds, models, min_time):
                 carry = fm.new_carry() if hasattr(fm, "new_carry") else None
                 args = () if carry is None else (carry,)
                 m, S = fm.step_inplace(m, S, 0, *args)  # compile / warm up
+                # the engine's route: every step between two requested steps in one call
+                # (pairwise: the lazy O(n d) kernel; an older checkout: one step at a time)
+                many = hasattr(fm, "steps_inplace") and carry is not None
+                batch = ENGINE_BATCH if many else 1
+                if many:
+                    m, S = fm.steps_inplace(m, S, 1, 3, carry)  # compile / warm up
                 k, t0, c0 = 0, time.perf_counter(), time.thread_time()
                 while True:
-                    m, S = fm.step_inplace(m, S, 1 + k, *args)
-                    k += 1
+                    if many:
+                        m, S = fm.steps_inplace(m, S, 3 + k, 3 + k + batch, carry)
+                    else:
+                        m, S = fm.step_inplace(m, S, 3 + k, *args)
+                    k += batch
                     el = time.perf_counter() - t0
                     if el >= min_time and k >= 3:
                         break
                 cpu = (time.thread_time() - c0) / k
                 per_step = el / k
+                # the one-step kernel (what a step cost before the lazy route), same state
+                k1, t1 = 0, time.perf_counter()
+                while time.perf_counter() - t1 < min_time / 3 or k1 < 3:
+                    m, S = fm.step_inplace(m, S, 10**6 + k1, *args)
+                    k1 += 1
+                one_step = (time.perf_counter() - t1) / k1
                 per_int = per_step / (n // 2 if model == "matching" else 1)
                 cpu_int = cpu / (n // 2 if model == "matching" else 1)
                 # a contention-independent yardstick: one copy of the state at the same moment
@@ -97,11 +117,14 @@ def cost_per_interaction(ns, ds, models, min_time):
                                  us_per_interaction=per_int * 1e6, steps_timed=k,
                                  cpu_us_per_interaction=cpu_int * 1e6,
                                  us_state_copy=copy * 1e6, step_in_copies=per_step / copy,
+                                 us_per_step_one_step_kernel=one_step * 1e6,
+                                 steps_per_call=batch,
                                  load=_load()))
                 print(f"  {model:9s} n={n:3d} d={d:4d}: {per_int * 1e6:10.1f} us/interaction "
                       f"(CPU {cpu_int * 1e6:.1f} us; "
-                      f"{per_step * 1e6:.1f} us/step = {per_step / copy:.1f} state copies, "
-                      f"{k} steps; {_load()})", flush=True)
+                      f"{per_step * 1e6:.1f} us/step = {per_step / copy:.2f} state copies, "
+                      f"{k} steps, {batch} per call; one-step kernel "
+                      f"{one_step * 1e6:.1f} us/step; {_load()})", flush=True)
     return rows
 
 

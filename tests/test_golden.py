@@ -4,7 +4,8 @@ The cases (``tests/golden/cases.py``) cover pairwise, matching (even and odd n) 
 gossip, every estimator, heavy-ball and EMA momentum, warm-up, local steps, both theorem
 schedules, per-node starts, Lemma 2 recording and ``estimator_stats`` for every estimator on a
 quadratic and a logistic objective. On the machine the golden file was made on (same CPU
-model, OpenBLAS kernel family and LLVM target CPU), every hash must match exactly; elsewhere every value must agree within the derived rounding budget
+model, OpenBLAS kernel family and LLVM target CPU), every hash must match exactly; elsewhere
+every value must agree within the derived rounding budget
 (:func:`golden.cases.rounding_budget`), and a divergence step must match exactly.
 """
 

@@ -10,7 +10,8 @@ the expectations that :func:`hdo_theory.process.simulate` estimates by replicas.
 Scope (anything else is refused with a one-line :class:`~hdo_theory.errors.HDOInputError`):
 
 * objective: the explicit quadratic (``hdo_theory.objectives.explicit_quadratic``: shared
-  Hessian, isotropic additive noise; the fast path, ``O(n^2 d)`` per interaction), or the
+  Hessian, isotropic additive noise; the fast path, ``O(n^2 d)`` per interaction, ``O(n d)`` for
+  runs of uniform pairwise steps by :mod:`hdo_theory.exact.lazy`), or the
   built-in ``quadratic`` and ``least-squares`` kinds (the dense path of
   :mod:`hdo_theory.exact.dense`: per-sample Hessians, minibatches without replacement,
   ``O(n^2 d^3 + n d^4)`` per step, ``n d <= 512``);

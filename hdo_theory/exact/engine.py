@@ -153,6 +153,15 @@ def run(fm, X0: np.ndarray, at: np.ndarray, fixed_node: int,
                     carry.valid = False  # a new state
                 t = target
                 break
+            if carry is not None and hasattr(fm, "steps_inplace"):
+                # the run of steps up to the target (or the invariant stretch) in one call
+                stop = target if not (jump and t < t_inv < target) else t_inv
+                if fm.ycoef is not None:
+                    for s in range(t, stop):
+                        W = max(0.0, fm.y_rho(fm.factor(s))) * W + 1.0
+                m, S = fm.steps_inplace(m, S, t, stop, carry)
+                t = stop
+                continue
             fac = fm.factor(t)
             if fm.ycoef is not None:
                 W = max(0.0, fm.y_rho(fac)) * W + 1.0

@@ -195,6 +195,35 @@ class FastModel:
             return m, S
         return step(self, m, S, t)
 
+    def steps_inplace(self, m, S, t0: int, t1: int, carry: StepCarry):
+        """Steps ``t0 .. t1 - 1`` on ``(m, S)`` in place, ``carry`` read if valid and left
+        valid. The uniform pairwise model on the kernel route runs them in ``O(n d)`` each
+        (:func:`hdo_theory.exact.lazy.pairwise_lazy_steps`, agreeing with one
+        :meth:`step_inplace` after another to rounding); otherwise one step at a time."""
+        if not (self.model == "pairwise" and m.ndim == 2 and self.use_kernel):
+            for t in range(t0, t1):
+                m, S = self.step_inplace(m, S, t, carry)
+            return m, S
+        from hdo_theory.exact.lazy import REFRESH_STEPS, pairwise_lazy_steps
+
+        fold = self.ycoef is not None
+        t = t0
+        while t < t1:
+            ts = range(t, min(t1, t + LAZY_CHUNK))
+            facs = np.array([self.factor(s) for s in ts], dtype=np.float64)
+            rhos = (np.array([max(0.0, self.y_rho(f)) for f in facs]) if fold
+                    else np.zeros(len(ts)))
+            comms = np.array([s >= self.local for s in ts], dtype=np.bool_)
+            have = carry.valid
+            carry.valid = False  # until the kernel has written it
+            pairwise_lazy_steps(self.lam, self.b_s, self.lr_s, facs, rhos, comms, self.n0,
+                                self.c1_s, self.c2_s, self.K_s, self.sigma2, m, S, fold,
+                                carry.sums, carry.diag, carry.g2, carry.tot, have,
+                                REFRESH_STEPS)
+            carry.valid = True
+            t = ts[-1] + 1
+        return m, S
+
     def _scratch_carry(self) -> StepCarry:
         c = self.__dict__.get("_scratch")
         if c is None:
@@ -216,6 +245,10 @@ class FastModel:
         if self.model == "matching":
             a = 1.0 - (1.0 - a) ** (self.n // 2)
         return 1.0 - a
+
+
+#: steps per call of the lazy pairwise kernel (bounds the per-step schedule arrays)
+LAZY_CHUNK = 4096
 
 
 class StepCarry:
