@@ -90,8 +90,17 @@ def test_engine_uses_lazy_route_and_agrees_with_one_step_route(monkeypatch):
 
     fm = _model(6, 3, 2, 0.01, seed=4)
     X0 = np.random.default_rng(1).standard_normal((6, 3))
-    at = np.array([0, 1, 5, 17, 50])
+    at = np.array([0, 1, 5, 17, 50])  # runs of 1 and 4 steps (one-step kernel), 12 and 33
+    calls = []
+    kernel = L.pairwise_lazy_steps
+
+    def spy(*args):
+        calls.append(len(args[3]))
+        return kernel(*args)
+
+    monkeypatch.setattr(L, "pairwise_lazy_steps", spy)
     lazy = run(fm, X0, at, 0, jump=False)
+    assert calls == [12, 33]  # the runs of at least F.LAZY_MIN_STEPS steps go the lazy route
     monkeypatch.delattr(F.FastModel, "steps_inplace")
     stepwise = run(fm, X0, at, 0, jump=False)
     assert lazy.keys() == stepwise.keys()

@@ -199,8 +199,10 @@ class FastModel:
         """Steps ``t0 .. t1 - 1`` on ``(m, S)`` in place, ``carry`` read if valid and left
         valid. The uniform pairwise model on the kernel route runs them in ``O(n d)`` each
         (:func:`hdo_theory.exact.lazy.pairwise_lazy_steps`, agreeing with one
-        :meth:`step_inplace` after another to rounding); otherwise one step at a time."""
-        if not (self.model == "pairwise" and m.ndim == 2 and self.use_kernel):
+        :meth:`step_inplace` after another to rounding) when there are at least
+        :data:`LAZY_MIN_STEPS`; otherwise one step at a time."""
+        if not (self.model == "pairwise" and m.ndim == 2 and self.use_kernel) or \
+                t1 - t0 < LAZY_MIN_STEPS:
             for t in range(t0, t1):
                 m, S = self.step_inplace(m, S, t, carry)
             return m, S
@@ -249,6 +251,11 @@ class FastModel:
 
 #: steps per call of the lazy pairwise kernel (bounds the per-step schedule arrays)
 LAZY_CHUNK = 4096
+#: shorter runs take the one-step kernel: the lazy route writes the state out once per call
+#: (about one one-step kernel's cost), so it pays from a few steps on (n = 64, d = 100,
+#: 2026-12-02: 1 step per call 600 us a step, 10 per call 171-197 us, 1000 per call 77-89 us,
+#: against 250-366 us for the one-step kernel)
+LAZY_MIN_STEPS = 8
 
 
 class StepCarry:
