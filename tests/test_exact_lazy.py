@@ -128,3 +128,65 @@ def test_lazy_steps_follow_time_varying_rates(schedule, warmup):
     scale = float(np.abs(S_ref).max())
     np.testing.assert_allclose(m_lz, m_ref, rtol=1e-12, atol=1e-12 * float(np.abs(m_ref).max()))
     np.testing.assert_allclose(S_lz, S_ref, rtol=1e-12, atol=1e-12 * scale)
+
+
+def test_lazy_route_across_chunks_from_a_carried_state(monkeypatch):
+    """A run longer than one call (``LAZY_CHUNK``), started from a carry the one-step kernel
+    left (``have`` true on entry), and the default write-out interval: still one-step
+    stepping to rounding, and the carry it leaves is that of the written-out state."""
+    monkeypatch.setattr(F, "LAZY_CHUNK", 9)
+    fm = _model(7, 4, 3, 0.01, seed=8)
+    m, S = _random_state(fm, np.random.default_rng(21))
+    m_ref, S_ref, c_ref = _stepwise(fm, m, S, 0, 300)
+    m_lz, S_lz = m.copy(), S.copy()
+    carry = fm.new_carry()
+    for t in range(3):  # the one-step kernel first: the lazy call then reads its carry
+        fm.step_inplace(m_lz, S_lz, t, carry)
+    assert carry.valid
+    calls = []
+    kernel = L.pairwise_lazy_steps
+    monkeypatch.setattr(L, "pairwise_lazy_steps",
+                        lambda *a: (calls.append((len(a[3]), a[18])), kernel(*a))[1])
+    fm.steps_inplace(m_lz, S_lz, 3, 300, carry)
+    assert len(calls) == 33 and all(have for _, have in calls)  # 297 steps in calls of 9
+    scale = float(np.abs(S_ref).max())
+    np.testing.assert_allclose(S_lz, S_ref, rtol=1e-12, atol=1e-12 * scale)
+    np.testing.assert_allclose(m_lz, m_ref, rtol=1e-12, atol=1e-12 * float(np.abs(m_ref).max()))
+    for name in ("sums", "diag", "g2", "tot"):
+        np.testing.assert_allclose(getattr(carry, name), getattr(c_ref, name), rtol=1e-12,
+                                   atol=1e-12 * float(np.abs(getattr(c_ref, name)).max()))
+    # 300 steps: more than the default write-out interval inside one call, too
+    m2, S2, _ = _lazy(fm, m, S, 0, 300)
+    np.testing.assert_allclose(S2, S_ref, rtol=1e-12, atol=1e-12 * scale)
+
+
+def test_engine_lazy_stretch_up_to_a_jump_agrees_with_one_step_route(monkeypatch):
+    """With jumps on, the engine runs the time-variant stretch (warm-up) up to ``t_inv`` on
+    the lazy route, then jumps: the metrics agree with the one-step route to rounding."""
+    from hdo_theory.exact.engine import run
+
+    rng = np.random.default_rng(3)
+    n, d = 5, 2
+    A = np.diag([1.0, 0.3])
+    B = rng.standard_normal((n, d))
+    cfg = ProcessConfig(model="pairwise", T=400, warmup=20,
+                        zo=PopulationConfig(EstimatorSpec("zo-central", nu=0.2, rv=1), lr=0.1),
+                        fo=PopulationConfig(EstimatorSpec("fo"), lr=0.2))
+    fm = build_fast_model(A, B, 2, 0.3, cfg, [0.1, 0.2], [0.2, 0.2], None, np.zeros((0, 2)))
+    assert fm.time_invariant_from() == 20
+    X0 = rng.standard_normal((n, d))
+    at = np.array([2, 50, 400])
+    spans = []
+    real = F.FastModel.steps_inplace
+
+    def spy(self, m, S, t0, t1, carry):
+        spans.append((t0, t1))
+        return real(self, m, S, t0, t1, carry)
+
+    monkeypatch.setattr(F.FastModel, "steps_inplace", spy)
+    lazy = run(fm, X0, at, 0, jump=True)
+    assert (2, 20) in spans  # the warm-up stretch up to t_inv went through steps_inplace
+    monkeypatch.delattr(F.FastModel, "steps_inplace")
+    stepwise = run(fm, X0, at, 0, jump=True)
+    for k in lazy:
+        np.testing.assert_allclose(lazy[k], stepwise[k], rtol=1e-11, atol=1e-14, err_msg=k)

@@ -38,7 +38,9 @@ steps and at the end of the run, ``O(n^2 d)`` once, so the cost of a step is ``O
 
 Not bit-identical to stepping with the one-step kernel (the entries are summed in another
 order); agreement to rounding is tested in ``tests/test_exact_lazy.py``. The engine uses this
-route for runs of pairwise steps between the requested steps.
+route (:meth:`hdo_theory.exact.fast.FastModel.steps_inplace`) for runs of at least
+``LAZY_MIN_STEPS`` pairwise steps between the requested steps, in calls of at most
+``LAZY_CHUNK`` steps, each ending with a write-out.
 """
 
 from __future__ import annotations
