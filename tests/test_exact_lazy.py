@@ -47,7 +47,7 @@ def _lazy(fm, m, S, t0, t1, refresh=None):
     return m, S, carry
 
 
-@pytest.mark.parametrize("n,n0", [(7, 3), (6, 0), (5, 5), (2, 1), (9, 8)])
+@pytest.mark.parametrize("n,n0", [(7, 3), (6, 0), (5, 5), (2, 1), (2, 0), (2, 2), (9, 8)])
 @pytest.mark.parametrize("ycoef", [None, 0.01])
 @pytest.mark.parametrize("refresh", [1, 3, 256])
 def test_lazy_steps_equal_one_step_kernel_on_random_states(n, n0, ycoef, refresh):
