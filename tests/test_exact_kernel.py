@@ -447,13 +447,13 @@ def test_engine_steps_with_carry_equal_steps_without(jump):
     fm = _model(6, 3, 2, 0.01, seed=2)
     X0 = np.random.default_rng(9).standard_normal((6, 3))
     at = np.array([0, 1, 5, 30, 31, 33])
-    got = run(_OneStep(fm), X0, at, fixed_node=0, jump=jump)
+    got = run(_Without(fm, "steps_inplace"), X0, at, fixed_node=0, jump=jump)
     m, S = fm.initial_state(X0)
     W, t, rows = 0.0, 0, []
     from hdo_theory.exact.engine import metrics_of
 
     if jump:  # the reference: the engine's own jumps, stepping without a carry in between
-        ref = run(_NoCarry(fm), X0, at, fixed_node=0, jump=True)
+        ref = run(_Without(fm, "new_carry"), X0, at, fixed_node=0, jump=True)
         for k in got:
             np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
         return
@@ -468,26 +468,16 @@ def test_engine_steps_with_carry_equal_steps_without(jump):
         np.testing.assert_array_equal(got[k], [r[k] for r in rows], err_msg=k)
 
 
-class _OneStep:
-    """The fast model without ``steps_inplace``: the engine then steps one step at a time."""
+class _Without:
+    """The fast model with one method hidden: without ``steps_inplace`` the engine steps one
+    step at a time, without ``new_carry`` it steps without a carry."""
 
-    def __init__(self, fm):
+    def __init__(self, fm, hidden):
         self._fm = fm
+        self._hidden = hidden
 
     def __getattr__(self, name):
-        if name == "steps_inplace":
-            raise AttributeError(name)
-        return getattr(self._fm, name)
-
-
-class _NoCarry:
-    """The fast model without ``new_carry``: the engine then steps without a carry."""
-
-    def __init__(self, fm):
-        self._fm = fm
-
-    def __getattr__(self, name):
-        if name == "new_carry":
+        if name == self._hidden:
             raise AttributeError(name)
         return getattr(self._fm, name)
 

@@ -148,7 +148,7 @@ def test_lazy_route_across_chunks_from_a_carried_state(monkeypatch):
     monkeypatch.setattr(L, "pairwise_lazy_steps",
                         lambda *a: (calls.append((len(a[3]), a[18])), kernel(*a))[1])
     fm.steps_inplace(m_lz, S_lz, 3, 300, carry)
-    assert len(calls) == 33 and all(have for _, have in calls)  # 297 steps in calls of 9
+    assert len(calls) == -(-297 // 9) and all(have for _, have in calls)  # calls of <= 9 steps
     scale = float(np.abs(S_ref).max())
     np.testing.assert_allclose(S_lz, S_ref, rtol=1e-12, atol=1e-12 * scale)
     np.testing.assert_allclose(m_lz, m_ref, rtol=1e-12, atol=1e-12 * float(np.abs(m_ref).max()))

@@ -591,6 +591,33 @@ def _rewrite_rows(Sk, j0, j1, fv, u, c, e, mk, kw, Dn, Yn, acc,
         a += 1
 
 
+@numba.njit(inline="always", nogil=True)
+def _population_factors(communicate, h, p, coef, lp):  # pragma: no cover
+    """``(alpha, beta, kw)`` of a row population with contraction ``lp`` (shared with
+    :mod:`hdo_theory.exact.lazy`): the off-diagonal factor is ``alpha + beta l_b`` and
+    ``kw m_a`` multiplies ``c_b``."""
+    if communicate:
+        return coef + 0.5 * h * lp, 0.5 * h + 0.5 * p * lp, 0.5 * (h + p * lp)
+    return coef + h * lp, h + p * lp, h + p * lp
+
+
+@numba.njit(inline="always", nogil=True, fastmath={"contract"})
+def _write_node_state(k, Sk, mk, Sd, Yn, mnew, Dn, lam, b_s, g2, tot_next):  # pragma: no cover
+    """The y row, the mean, the diagonal and the next step's ``E gbar^2`` of coordinate ``k``
+    (same expression as from ``S``, so carried values equal recomputed ones bit for bit;
+    shared with :mod:`hdo_theory.exact.lazy`)."""
+    n = Sk.shape[0] - 1
+    lk = lam[k]
+    for a in range(n):
+        Sk[n, a] = Yn[a]
+        mk[a] = mnew[a]
+        Sd[a] = Dn[a]
+        bb = b_s[k, a]
+        v = lk * lk * Dn[a] - 2.0 * lk * bb * mnew[a] + bb * bb
+        g2[k, a] = v
+        tot_next[a] += v
+
+
 @numba.njit(cache=True, nogil=True, fastmath={"contract"})
 def _pairwise_step_kernel(lam, b_s, eta, n0, c1, c2, K, sigma2, m, S, communicate, fold,
                           rho, sums, diag, g2, tot_next, have):  # pragma: no cover
@@ -797,35 +824,20 @@ def _pairwise_step_kernel(lam, b_s, eta, n0, c1, c2, K, sigma2, m, S, communicat
                 ma = mk[a]
                 Dn[a] = (1.0 - pi) * Sd[a] + pi * Ud[a]
                 mnew[a] = (1.0 - pi) * ma + pi * ym[a]
-        for pop in range(2):
-            lp = l0 if pop == 0 else l1
-            if communicate:
-                beta = 0.5 * h + 0.5 * p * lp
-                alpha = coef + 0.5 * h * lp
-            else:
-                beta = h + p * lp
-                alpha = coef + h * lp
-            fv = V[pop]
-            for b in range(n):
-                fv[b] = alpha + beta * l[b]
+        alpha0, beta0, kw0 = _population_factors(communicate, h, p, coef, l0)
+        alpha1, beta1, kw1 = _population_factors(communicate, h, p, coef, l1)
+        fv0 = V[0]
+        fv1 = V[1]
+        for b in range(n):
+            fv0[b] = alpha0 + beta0 * l[b]
+        for b in range(n):
+            fv1[b] = alpha1 + beta1 * l[b]
         for b in range(npr):
             r0[b] = 0.0
             r1[b] = 0.0
-        kw0 = 0.5 * (h + p * l0) if communicate else h + p * l0
-        kw1 = 0.5 * (h + p * l1) if communicate else h + p * l1
         _rewrite_rows(Sk, 0, n0, V[0], u, c, e, mk, kw0, Dn, Yn, r0, Snext)
         _rewrite_rows(Sk, n0, n, V[1], u, c, e, mk, kw1, Dn, Yn, r1, Snext)
-        # the y row, the mean, and the next step's diagonal and E gbar^2 (same expression as
-        # from S above, so the carried values equal the recomputed ones bit for bit)
-        lk = lam[k]
-        for a in range(n):
-            Sk[n, a] = Yn[a]
-            mk[a] = mnew[a]
-            Sd[a] = Dn[a]
-            bb = b_s[k, a]
-            v = lk * lk * Dn[a] - 2.0 * lk * bb * mnew[a] + bb * bb
-            g2[k, a] = v
-            tot_next[a] += v
+        _write_node_state(k, Sk, mk, Sd, Yn, mnew, Dn, lam, b_s, g2, tot_next)
 
 
 @numba.njit(inline="always", nogil=True)

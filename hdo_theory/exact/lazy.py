@@ -48,6 +48,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from hdo_theory.exact.fast import _expected_g2_all, _population_factors, _write_node_state
+
 #: materialise the blocks at least this often (bounds how far the implicit form's rounding
 #: can drift from the explicit one; one write-out costs about one old step)
 REFRESH_STEPS = 256
@@ -130,14 +132,9 @@ def pairwise_lazy_steps(lam, b_s, lr, facs, rhos, comms, n0, c1, c2, K, sigma2, 
                     sums[k, P, b] += row[b]
             for a in range(n):
                 diag[k, a] = Sk[a, a]
-        for a in range(n):
-            tot_next[a] = 0.0
-        for k in range(d):
-            for a in range(n):
-                bb = b_s[k, a]
-                v = lam[k] * lam[k] * S[k, a, a] - 2.0 * lam[k] * bb * m[k, a] + bb * bb
-                g2[k, a] = v
-                tot_next[a] += v
+        g2_s, tot_s = _expected_g2_all(lam, b_s, m, S)
+        g2[:, :] = g2_s
+        tot_next[:] = tot_s
     l = np.ones(npr)
     c = np.zeros(npr)
     e = np.zeros(npr)
@@ -175,6 +172,12 @@ def pairwise_lazy_steps(lam, b_s, lr, facs, rhos, comms, n0, c1, c2, K, sigma2, 
             for b in range(npr):  # carried exactly from step to step (below)
                 r0[b] = sums[k, 0, b]
                 r1[b] = sums[k, 1, b]
+            # From here to the population factors: the O(n) vectors of the step, written as in
+            # fast._pairwise_step_kernel (tests/test_exact_lazy.py holds the two to 1e-12).
+            # Moved into one shared inline function (arguments packed in tuples, the only form
+            # Numba's inliner accepted) it made this kernel 1.18x slower (same-process A/B,
+            # 2026-12-02) and the one-step kernel about 1.15x (across processes), so the
+            # expressions stay written out twice.
             sum_c = 0.0
             l0 = 1.0 - eta0 * lam[k]
             l1 = 1.0 - eta1 * lam[k]
@@ -237,12 +240,6 @@ def pairwise_lazy_steps(lam, b_s, lr, facs, rhos, comms, n0, c1, c2, K, sigma2, 
                     Dn[a] = (1.0 - pi) * Sd[a] + 0.25 * p * (
                         (n - 1) * Ud[a] + (sum_ud - Ud[a]) + 2.0 * sum_u)
                     mnew[a] = (1.0 - pi) * ma + 0.5 * (pi * ym[a] + p * (sum_ym - ym[a]))
-                kw0 = 0.5 * (h + p * l0)
-                kw1 = 0.5 * (h + p * l1)
-                beta0 = 0.5 * h + 0.5 * p * l0
-                alpha0 = coef + 0.5 * h * l0
-                beta1 = 0.5 * h + 0.5 * p * l1
-                alpha1 = coef + 0.5 * h * l1
             else:
                 for a in range(n):
                     e[a] = h * mk[a] + p * ym[a]
@@ -250,12 +247,8 @@ def pairwise_lazy_steps(lam, b_s, lr, facs, rhos, comms, n0, c1, c2, K, sigma2, 
                     ma = mk[a]
                     Dn[a] = (1.0 - pi) * Sd[a] + pi * Ud[a]
                     mnew[a] = (1.0 - pi) * ma + pi * ym[a]
-                kw0 = h + p * l0
-                kw1 = h + p * l1
-                beta0 = h + p * l0
-                alpha0 = coef + h * l0
-                beta1 = h + p * l1
-                alpha1 = coef + h * l1
+            alpha0, beta0, kw0 = _population_factors(communicate, h, p, coef, l0)
+            alpha1, beta1, kw1 = _population_factors(communicate, h, p, coef, l1)
             # phi[P, Q] = alpha_P + beta_P l_Q: the factor of row population P at columns Q
             f00 = alpha0 + beta0 * l0
             f01 = alpha0 + beta0 * l1
@@ -319,15 +312,7 @@ def pairwise_lazy_steps(lam, b_s, lr, facs, rhos, comms, n0, c1, c2, K, sigma2, 
                         acc[b] = (f * rP[b] + su + cntP * u[b] + kwP * c[b] * sm
                                   + e[b] * sc)
                 acc[n] = sy
-            lk = lam[k]
-            for a in range(n):
-                Sk[n, a] = Yn[a]
-                mk[a] = mnew[a]
-                Sd[a] = Dn[a]
-                bb = bk[a]
-                v = lk * lk * Dn[a] - 2.0 * lk * bb * mnew[a] + bb * bb
-                g2[k, a] = v
-                tot_next[a] += v
+            _write_node_state(k, Sk, mk, Sd, Yn, mnew, Dn, lam, b_s, g2, tot_next)
         since += 1
         if since >= refresh or s == steps - 1:
             for k in range(d):
